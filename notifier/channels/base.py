@@ -1,0 +1,133 @@
+"""What every channel type provides: a config model, a one-method sender, and a classified result."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import Enum
+from typing import IO, Any, Literal, Protocol
+from urllib.parse import urlsplit
+
+import aiohttp
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+Payload = dict[str, Any] | str
+
+
+class Outcome(str, Enum):
+    SENT = "sent"
+    RETRY = "retry"
+    DEAD = "dead"
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    """What the platform answered, classified. `reason` is short and becomes a metric label."""
+
+    outcome: Outcome
+    reason: str
+    retry_after: float | None = None
+    # The platform's answer for logs and `dead list`; channels pass it through the redactor.
+    detail: str = ""
+
+    @classmethod
+    def sent(cls, detail: str = "") -> SendResult:
+        return cls(Outcome.SENT, "ok", None, detail)
+
+    @classmethod
+    def retry(cls, reason: str, detail: str = "", retry_after: float | None = None) -> SendResult:
+        return cls(Outcome.RETRY, reason, retry_after, detail)
+
+    @classmethod
+    def dead(cls, reason: str, detail: str = "") -> SendResult:
+        return cls(Outcome.DEAD, reason, None, detail)
+
+
+class Channel(Protocol):
+    name: str
+    # Which renderer produces this channel's payload: "slack", "teams", "messagecard" or "text".
+    format: str
+
+    async def send(self, payload: Payload) -> SendResult:
+        """Post one rendered message. Never raises for platform or network failures: classify them."""
+        ...
+
+
+class RateLimit(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    per_second: float = Field(gt=0, description="sustained messages a second")
+    burst: int = Field(default=1, ge=1, description="messages that may go at once after a quiet spell")
+
+
+class ChannelConfig(BaseModel):
+    """Settings every channel type shares. Subclasses set `type` to a Literal and add their own fields."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    # None means "off": no pacing (a local sink, the console).
+    rate_limit: RateLimit | None = None
+    timeout: float = Field(default=10.0, gt=0, le=120, description="seconds for one request to the platform")
+    allow_insecure: bool = False
+
+    @field_validator("rate_limit", mode="before")
+    @classmethod
+    def _rate_limit_off(cls, value: object) -> object:
+        if value is False or (isinstance(value, str) and value.strip().lower() == "off"):
+            return None
+        return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_rate_limit(cls, values: object) -> object:
+        if isinstance(values, dict) and "rate_limit" not in values:
+            default = cls.default_rate_limit()
+            if default is not None:
+                values = {**values, "rate_limit": default}
+        return values
+
+    @classmethod
+    def default_rate_limit(cls) -> dict[str, float] | None:
+        return None
+
+    def secrets(self) -> list[str]:
+        """Strings that must never appear in logs, metrics, CLI output or errors."""
+        return []
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelContext:
+    """What the service lends to channels: one shared HTTP session, and where the console writes."""
+
+    session: aiohttp.ClientSession
+    stdout: IO[str]
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelType:
+    config: type[ChannelConfig]
+    build: Callable[[str, Any, ChannelContext], Channel]
+
+
+Scheme = Literal["https", "http"]
+
+
+def check_outbound_url(url: str, allow_insecure: bool) -> str:
+    """Validate a webhook/API URL from the config: https, or http only to loopback or when allowed."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an http(s) URL such as https://hooks.slack.com/services/...")
+    if parts.scheme == "http" and not allow_insecure and not _is_loopback(parts.hostname):
+        raise ValueError(
+            "must use https (plain http is allowed only to loopback addresses); "
+            "set allow_insecure: true on the channel if you really mean it"
+        )
+    return url
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -1,0 +1,41 @@
+"""The console: messages as plain text on stdout or stderr, for trying templates and for local runs."""
+
+from __future__ import annotations
+
+import sys
+from typing import IO, Literal
+
+import orjson
+
+from notifier.channels.base import Channel, ChannelConfig, ChannelContext, Payload, SendResult
+
+
+class ConsoleConfig(ChannelConfig):
+    type: Literal["console"]
+    stream: Literal["stdout", "stderr"] = "stdout"
+
+
+def build_console(name: str, config: ConsoleConfig, context: ChannelContext) -> Channel:
+    return ConsoleChannel(name, context.stdout if config.stream == "stdout" else sys.stderr)
+
+
+class ConsoleChannel:
+    format = "text"
+
+    def __init__(self, name: str, stream: IO[str]) -> None:
+        self.name = name
+        self._stream = stream
+
+    async def send(self, payload: Payload) -> SendResult:
+        text = (
+            payload
+            if isinstance(payload, str)
+            else orjson.dumps(payload, option=orjson.OPT_INDENT_2).decode()
+        )
+        try:
+            # A blank line between messages keeps consecutive ones apart.
+            self._stream.write(text.rstrip("\n") + "\n\n")
+            self._stream.flush()
+        except (OSError, ValueError) as exc:  # a closed stream or a broken pipe will not heal by retrying
+            return SendResult.dead("write_error", f"{type(exc).__name__}: {exc}")
+        return SendResult.sent()

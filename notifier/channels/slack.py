@@ -1,0 +1,218 @@
+"""Slack: an incoming webhook or a bot token posting with chat.postMessage, both through slack-sdk."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+from collections.abc import Mapping
+from typing import Any, Literal
+
+import aiohttp
+import orjson
+from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.web.async_slack_response import AsyncSlackResponse
+from slack_sdk.webhook.async_client import AsyncWebhookClient
+
+from notifier.channels.base import (
+    Channel,
+    ChannelConfig,
+    ChannelContext,
+    Payload,
+    SendResult,
+    check_outbound_url,
+)
+from notifier.channels.http_errors import classify_exception, classify_response, platform_code
+from notifier.redact import Redactor, url_secrets
+
+# The only message fields passed on: never `link_names` or `parse`, which turn event text into mentions.
+MESSAGE_FIELDS = ("text", "blocks", "attachments", "unfurl_links", "unfurl_media")
+# The parts of a Web API answer worth keeping in a result's detail (ts identifies the posted message).
+_ANSWER_FIELDS = frozenset({"ok", "error", "channel", "ts", "warning"})
+
+
+class SlackConfig(ChannelConfig):
+    # Pydantic would otherwise quote a rejected webhook URL or token in the error text.
+    model_config = ConfigDict(hide_input_in_errors=True)
+
+    type: Literal["slack"]
+    webhook_url: str | None = Field(default=None, repr=False, description="incoming webhook URL")
+    token: str | None = Field(default=None, repr=False, description="bot token (xoxb-...) with chat:write")
+    channel: str | None = Field(default=None, description="channel ID or #name for the bot token")
+    api_url: str = Field(default="https://slack.com/api/", description="Slack Web API base URL")
+
+    @field_validator("webhook_url", "api_url")
+    @classmethod
+    def _outbound_url(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return None
+        return check_outbound_url(value, bool(info.data.get("allow_insecure", False)))
+
+    @field_validator("token")
+    @classmethod
+    def _token_shape(cls, value: str | None) -> str | None:
+        if value is not None and (not value.startswith("xox") or any(c.isspace() for c in value)):
+            raise ValueError("must be a Slack token such as xoxb-..., without spaces")
+        return value
+
+    @model_validator(mode="after")
+    def _one_mode(self) -> SlackConfig:
+        if (self.webhook_url is None) == (self.token is None):
+            raise ValueError("set exactly one of webhook_url (incoming webhook) or token (bot token)")
+        if self.token is not None and not self.channel:
+            raise ValueError("a bot token needs `channel` (a channel ID such as C0123456789, or #name)")
+        if self.webhook_url is not None and self.channel:
+            raise ValueError("`channel` applies only to a bot token: a webhook posts where it was created")
+        return self
+
+    @classmethod
+    def default_rate_limit(cls) -> dict[str, float] | None:
+        # Slack allows about one message a second per channel, with short bursts.
+        return {"per_second": 1.0, "burst": 3}
+
+    def secrets(self) -> list[str]:
+        found = url_secrets(self.webhook_url) if self.webhook_url else []
+        if self.token:
+            found.append(self.token)
+        return found
+
+
+def build_slack(name: str, config: SlackConfig, context: ChannelContext) -> Channel:
+    if config.webhook_url is not None:
+        return SlackWebhookChannel(name, config, context)
+    return SlackBotChannel(name, config, context)
+
+
+class SlackWebhookChannel:
+    format = "slack"
+
+    def __init__(self, name: str, config: SlackConfig, context: ChannelContext) -> None:
+        assert config.webhook_url is not None
+        self.name = name
+        self._timeout = config.timeout
+        self._redactor = Redactor(config.secrets())
+        # No retry handlers: the outbox owns retries and pacing; slack-sdk would sleep inside the call.
+        self._client = AsyncWebhookClient(
+            config.webhook_url,
+            timeout=math.ceil(config.timeout),
+            session=context.session,
+            logger=_sdk_logger(name, self._redactor),
+            retry_handlers=[],
+        )
+        # slack-sdk reads HTTPS_PROXY itself and ignores NO_PROXY; the shared session decides instead.
+        self._client.proxy = None
+
+    async def send(self, payload: Payload) -> SendResult:
+        try:
+            # slack-sdk applies its own timeout only to sessions it creates.
+            async with asyncio.timeout(self._timeout):
+                response = await self._client.send_dict(_message_fields(payload))
+        except Exception as exc:
+            return classify_exception(exc, self._redactor, timeout=self._timeout)
+        body = response.body or ""
+        delivered = 200 <= response.status_code < 300 and body.strip() == "ok"
+        return classify_response(
+            response.status_code,
+            body,
+            _headers(response.headers),
+            self._redactor,
+            delivered=delivered,
+            # Slack answers a webhook failure with its code as the whole body; a redirect's body is no code.
+            code=platform_code(body) if not 300 <= response.status_code < 400 else None,
+        )
+
+
+class SlackBotChannel:
+    format = "slack"
+
+    def __init__(self, name: str, config: SlackConfig, context: ChannelContext) -> None:
+        assert config.token is not None and config.channel is not None
+        self.name = name
+        self._channel = config.channel
+        self._timeout = config.timeout
+        self._redactor = Redactor(config.secrets())
+        self._client = AsyncWebClient(
+            token=config.token,
+            base_url=config.api_url,
+            timeout=math.ceil(config.timeout),
+            session=context.session,
+            logger=_sdk_logger(name, self._redactor),
+            retry_handlers=[],
+        )
+        self._client.proxy = None
+
+    async def send(self, payload: Payload) -> SendResult:
+        try:
+            async with asyncio.timeout(self._timeout):
+                response = await self._client.chat_postMessage(
+                    channel=self._channel, **_message_fields(payload)
+                )
+        except SlackApiError as exc:
+            # Raised for every answer but 200 + ok:true: the answer itself travels in the exception.
+            return self._classify(exc.response, str(exc).partition("\n")[0])
+        except Exception as exc:
+            return classify_exception(exc, self._redactor, timeout=self._timeout)
+        return self._classify(response, "")
+
+    def _classify(self, response: object, error_text: str) -> SendResult:
+        data: object
+        headers: object
+        if isinstance(response, AsyncSlackResponse):
+            status, data, headers = response.status_code, response.data, response.headers
+        elif isinstance(response, aiohttp.ClientResponse):
+            # slack-sdk hands over the raw response when the body was not JSON; its message quotes the body.
+            status, data, headers = response.status, error_text, response.headers
+        else:
+            return SendResult.retry("unexpected_error", self._redactor(error_text))
+        ok = isinstance(data, Mapping) and data.get("ok") is True
+        code = data.get("error") if isinstance(data, Mapping) else None
+        if isinstance(data, Mapping) and data:
+            body = orjson.dumps({k: v for k, v in data.items() if k in _ANSWER_FIELDS}).decode()
+        elif isinstance(data, bytes | str):
+            body = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
+        else:
+            body = ""
+        return classify_response(
+            status,
+            body,
+            _headers(headers),
+            self._redactor,
+            delivered=status == 200 and ok,
+            code=code if isinstance(code, str) else None,
+        )
+
+
+def _message_fields(payload: Payload) -> dict[str, Any]:
+    if isinstance(payload, str):
+        return {"text": payload}
+    return {key: payload[key] for key in MESSAGE_FIELDS if key in payload}
+
+
+def _headers(headers: object) -> Mapping[str, str]:
+    # aiohttp's CIMultiDictProxy keeps lookups case-insensitive; anything else becomes an empty mapping.
+    return headers if isinstance(headers, Mapping) else {}
+
+
+class _RedactingFilter(logging.Filter):
+    def __init__(self, redactor: Redactor) -> None:
+        super().__init__()
+        self._redactor = redactor
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = self._redactor(record.getMessage())
+        record.args = None
+        return True
+
+
+def _sdk_logger(name: str, redactor: Redactor) -> logging.Logger:
+    """A logger for slack-sdk that cannot leak: it logs the webhook URL at DEBUG when its level is unset.
+
+    A private Logger (not from getLogger, so no filters pile up on a shared one) at INFO skips those
+    messages; anything it does log is redacted, then propagates to this module's logger.
+    """
+    logger = logging.Logger(f"{__name__}.sdk.{name}", logging.INFO)
+    logger.parent = logging.getLogger(__name__)
+    logger.addFilter(_RedactingFilter(redactor))
+    return logger

@@ -1,0 +1,99 @@
+"""Microsoft Teams: a Workflows (Power Automate) webhook taking Adaptive Cards, or a legacy connector."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Literal
+from urllib.parse import urlsplit
+
+import orjson
+from pydantic import ConfigDict, Field, ValidationInfo, field_validator
+
+from notifier.channels.base import (
+    Channel,
+    ChannelConfig,
+    ChannelContext,
+    Payload,
+    SendResult,
+    check_outbound_url,
+)
+from notifier.channels.http_errors import classify_exception, classify_response
+from notifier.redact import Redactor, url_secrets
+
+# Enough of an answer to explain a failure; Workflows answers 202 with an empty body.
+MAX_ANSWER_BYTES = 4096
+_RENDERERS: Mapping[str, str] = MappingProxyType({"adaptive": "teams", "messagecard": "messagecard"})
+
+
+class TeamsConfig(ChannelConfig):
+    # Pydantic would otherwise quote a rejected webhook URL (and its sig= credential) in the error text.
+    model_config = ConfigDict(hide_input_in_errors=True)
+
+    type: Literal["teams"]
+    webhook_url: str = Field(
+        repr=False, description="Workflows webhook URL (its sig= value is the credential)"
+    )
+    format: Literal["adaptive", "messagecard"] = Field(
+        default="adaptive", description="adaptive (Workflows) or messagecard (retired Office 365 connectors)"
+    )
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _outbound_url(cls, value: str, info: ValidationInfo) -> str:
+        return check_outbound_url(value, bool(info.data.get("allow_insecure", False)))
+
+    @classmethod
+    def default_rate_limit(cls) -> dict[str, float] | None:
+        # Workflows throttles above about four requests a second.
+        return {"per_second": 4.0, "burst": 2}
+
+    def secrets(self) -> list[str]:
+        return url_secrets(self.webhook_url)
+
+
+def legacy_warning(config: TeamsConfig) -> str | None:
+    """Why this channel will probably never deliver, for a start-up log line; None for a Workflows webhook."""
+    host = (urlsplit(config.webhook_url).hostname or "").lower()
+    connector_url = host == "webhook.office.com" or host.endswith(
+        (".webhook.office.com", "outlook.office.com")
+    )
+    if not connector_url and config.format != "messagecard":
+        return None
+    what = "an Office 365 connector webhook" if connector_url else "the MessageCard format"
+    return (
+        f"this Teams channel uses {what}: Microsoft switched Office 365 connectors off in May 2026, so "
+        'messages will most likely be rejected. Create a Workflows webhook ("Post to a channel when a '
+        'webhook request is received") and use it with format: adaptive.'
+    )
+
+
+def build_teams(name: str, config: TeamsConfig, context: ChannelContext) -> Channel:
+    return TeamsChannel(name, config, context)
+
+
+class TeamsChannel:
+    def __init__(self, name: str, config: TeamsConfig, context: ChannelContext) -> None:
+        self.name = name
+        self.format = _RENDERERS[config.format]
+        self._url = config.webhook_url
+        self._timeout = config.timeout
+        self._session = context.session
+        self._redactor = Redactor(config.secrets())
+
+    async def send(self, payload: Payload) -> SendResult:
+        # A str payload is JSON already serialised by the renderer.
+        body = payload.encode() if isinstance(payload, str) else orjson.dumps(payload)
+        try:
+            async with (
+                asyncio.timeout(self._timeout),
+                self._session.post(
+                    self._url, data=body, headers={"Content-Type": "application/json"}
+                ) as response,
+            ):
+                answer = (await response.content.read(MAX_ANSWER_BYTES)).decode("utf-8", "replace")
+                status, headers = response.status, response.headers
+        except Exception as exc:
+            return classify_exception(exc, self._redactor, timeout=self._timeout)
+        return classify_response(status, answer, headers, self._redactor, delivered=200 <= status < 300)

@@ -1,0 +1,397 @@
+"""`keptn-notifier`: serve, and the tools to see what the service would do with an event."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Coroutine, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import orjson
+
+from notifier import __version__
+from notifier.config import Config, ConfigError, load_config, parse_duration
+from notifier.events import EventError, KeptnEvent, event_from_mapping
+from notifier.logs import setup_logging
+from notifier.redact import Redactor
+from notifier.render import RENDERERS, render
+from notifier.routing import Router
+from notifier.templating import TemplateError, TemplateLimits, TemplateSet, load_samples
+
+T = TypeVar("T")
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+class CliError(Exception):
+    """Ends the command with a one-line message on stderr and exit code 2."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="keptn-notifier", description="Keptn events to Slack and Microsoft Teams messages."
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, help_text: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_text, description=help_text)
+        sub.add_argument("--config", help="YAML config file (default: $NOTIFIER_CONFIG, else the environment)")
+        return sub
+
+    serve = command("serve", "run the service")
+    serve.add_argument("--host", help="bind address of the event port (default $NOTIFIER_HOST or 0.0.0.0)")
+    serve.add_argument("--port", type=int, help="event port (default $PORT or 8080)")
+    serve.add_argument("--admin-port", type=int, help="separate port for /health, /ready, /metrics")
+    serve.add_argument("--state-dir", help="where the outbox lives (default $NOTIFIER_STATE_DIR or ./notifier-state)")
+
+    rendered = command("render", "print exactly what would be posted for an event")
+    rendered.add_argument("event", help="a JSON file with one CloudEvent")
+    target = rendered.add_mutually_exclusive_group()
+    target.add_argument("--channel", help="render as this configured channel would")
+    target.add_argument("--format", choices=sorted(RENDERERS), help="render for a platform (default: text)")
+    rendered.add_argument("--template", help="use this template instead of the one chosen by event type")
+
+    routes = command("routes", "show which routes and channels an event reaches, and why others miss")
+    routes.add_argument("event", help="a JSON file with one CloudEvent")
+
+    command("check", "validate the config and render every template against the sample events")
+
+    send_test = command("send-test", "post a test message to a channel and show the platform's answer")
+    send_test.add_argument(
+        "channel", help="the channel's name (from the config, or slack-webhook/slack-bot/teams/console)"
+    )
+
+    replay = command("replay", "run events from files through the whole pipeline, without HTTP")
+    replay.add_argument("paths", nargs="+", metavar="FILE|DIR", help="JSON event files, or folders of them")
+    replay.add_argument("--state-dir", help="outbox to use (default: a temporary one)")
+    replay.add_argument("--timeout", default="60s", help="give up waiting for delivery after this long")
+
+    dead = commands.add_parser("dead", help="list, retry or purge dead letters", description="dead letters")
+    dead_commands = dead.add_subparsers(dest="dead_command", required=True, metavar="ACTION")
+    for name, help_text in (
+        ("list", "show parked notifications"),
+        ("retry", "queue them again"),
+        ("purge", "delete old ones"),
+    ):
+        sub = dead_commands.add_parser(name, help=help_text, description=help_text)
+        sub.add_argument("--config", help="YAML config file")
+        sub.add_argument("--state-dir", help="the service's state directory")
+        if name == "retry":
+            sub.add_argument("ids", nargs="*", type=int, metavar="ID")
+            sub.add_argument("--all", action="store_true", help="retry every dead letter")
+        if name == "purge":
+            sub.add_argument("--older-than", required=True, help="e.g. 7d, 12h")
+        if name == "list":
+            sub.add_argument("--json", action="store_true", help="one JSON object a line")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    handlers: dict[str, Callable[[argparse.Namespace], int]] = {
+        "serve": _serve,
+        "render": _render,
+        "routes": _routes,
+        "check": _check,
+        "send-test": _send_test,
+        "replay": _replay,
+        "dead": _dead,
+    }
+    try:
+        return handlers[args.command](args)
+    except (CliError, ConfigError, TemplateError) as exc:
+        print(f"keptn-notifier: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+
+
+def _config(args: argparse.Namespace, **overrides: object) -> Config:
+    return load_config(getattr(args, "config", None), overrides=overrides)
+
+
+def _templates(config: Config) -> TemplateSet:
+    return TemplateSet(config.settings.templates_dir, config.settings.bridge_url, TemplateLimits())
+
+
+def _run(coroutine: Coroutine[Any, Any, T]) -> T:
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coroutine)
+    return uvloop.run(coroutine)  # type: ignore[no-any-return]
+
+
+def _read_events(path: Path) -> list[KeptnEvent]:
+    try:
+        document = orjson.loads(path.read_bytes())
+    except OSError as exc:
+        raise CliError(f"cannot read {path}: {exc.strerror}") from None
+    except orjson.JSONDecodeError as exc:
+        raise CliError(f"{path} is not valid JSON: {exc}") from None
+    items = document if isinstance(document, list) else [document]
+    try:
+        return [
+            event_from_mapping(item, f"{path}" + (f" #{index}" if len(items) > 1 else ""))
+            for index, item in enumerate(items)
+        ]
+    except EventError as exc:
+        raise CliError(str(exc)) from None
+
+
+def _one_event(path: str) -> KeptnEvent:
+    events = _read_events(Path(path))
+    if len(events) != 1:
+        raise CliError(f"{path} holds {len(events)} events; give a file with exactly one")
+    return events[0]
+
+
+# -- serve ---------------------------------------------------------------------------------------------------
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from notifier.service import serve
+
+    config = _config(args, host=args.host, port=args.port, admin_port=args.admin_port, state_dir=args.state_dir)
+    setup_logging(config.settings.log_level, Redactor(config.secrets()))
+    templates = _templates(config)
+    _run(serve(config, templates))
+    return EXIT_OK
+
+
+# -- render, routes, check -----------------------------------------------------------------------------------
+
+
+def _render(args: argparse.Namespace) -> int:
+    config = _config(args)
+    templates = _templates(config)
+    event = _one_event(args.event)
+    fmt = args.format or "text"
+    if args.channel:
+        if args.channel not in config.channels:
+            raise CliError(f"unknown channel {args.channel!r}; channels: {', '.join(config.channels)}")
+        from notifier.channels import channel_format
+
+        fmt = channel_format(config.channels[args.channel])
+    if args.template and not templates.has(args.template):
+        raise CliError(f"unknown template {args.template!r}; templates: {', '.join(templates.names())}")
+    setup_logging("ERROR", Redactor(config.secrets()))
+    payload = render(fmt, templates.render(event, args.template))
+    print(payload if isinstance(payload, str) else json.dumps(payload, indent=2, ensure_ascii=False))
+    return EXIT_OK
+
+
+def _routes(args: argparse.Namespace) -> int:
+    config = _config(args)
+    event = _one_event(args.event)
+    templates = _templates(config)
+    rejection, verdicts = Router(config).explain(event)
+    print(
+        f"event {event.type} (project={event.project or '-'} stage={event.stage or '-'} "
+        f"service={event.service or '-'} result={event.result or '-'} status={event.status or '-'})"
+    )
+    if rejection:
+        print(f"not accepted: {rejection}")
+    reached: list[str] = []
+    for verdict in verdicts:
+        if verdict.matched:
+            print(f"  route {verdict.route}: MATCH -> {', '.join(verdict.channels)}")
+            reached.extend(channel for channel in verdict.channels if channel not in reached)
+        else:
+            print(f"  route {verdict.route}: miss ({verdict.reason})")
+    print(f"channels: {', '.join(reached) if reached else 'none'}")
+    print(f"template: {templates.select(event.type)}")
+    return EXIT_OK
+
+
+def _check(args: argparse.Namespace) -> int:
+    config = _config(args)
+    templates = _templates(config)
+    problems = templates.check(load_samples())
+    for route in config.routes:
+        if route.template and not templates.has(route.template):
+            problems.append(f"route {route.name}: template {route.template!r} does not exist")
+    redact = Redactor(config.secrets())
+    for warning in config.warnings:
+        print(redact(f"warning: {warning}"))
+    if problems:
+        for problem in problems:
+            print(redact(f"problem: {problem}"))
+        print(f"check failed: {len(problems)} problem(s)")
+        return EXIT_FAILED
+    print(
+        f"ok: {len(config.channels)} channel(s), {len(config.routes)} route(s), "
+        f"{len(templates.names())} template(s) rendered against the sample events ({config.origin})"
+    )
+    return EXIT_OK
+
+
+# -- send-test -----------------------------------------------------------------------------------------------
+
+
+def _send_test(args: argparse.Namespace) -> int:
+    config = _config(args)
+    if args.channel not in config.channels:
+        raise CliError(f"unknown channel {args.channel!r}; channels: {', '.join(config.channels)}")
+    redact = Redactor(config.secrets())
+    setup_logging("WARNING", redact)
+    from notifier.channels import build_channel, channel_format
+    from notifier.channels.base import ChannelContext, Outcome
+    from notifier.message import Fact, Message, Severity
+
+    message = Message(
+        title="keptn-notifier test message",
+        severity=Severity.INFO,
+        text="If you can read this, the channel works.",
+        facts=(Fact("Channel", args.channel), Fact("Sent at", time.strftime("%Y-%m-%d %H:%M:%S %Z"))),
+        footer=f"keptn-notifier {__version__}",
+    )
+    channel_config = config.channels[args.channel]
+
+    async def send() -> Any:
+        import aiohttp
+
+        async with aiohttp.ClientSession() as session:
+            channel = build_channel(args.channel, channel_config, ChannelContext(session, sys.stdout))
+            return await channel.send(render(channel_format(channel_config), message))  # type: ignore[arg-type]
+
+    result = _run(send())
+    print(redact(f"{args.channel}: {result.outcome.value} ({result.reason}) {result.detail}".rstrip()))
+    return EXIT_OK if result.outcome is Outcome.SENT else EXIT_FAILED
+
+
+# -- replay --------------------------------------------------------------------------------------------------
+
+
+def _replay(args: argparse.Namespace) -> int:
+    files: list[Path] = []
+    for raw in args.paths:
+        path = Path(raw)
+        if path.is_dir():
+            files.extend(sorted(path.glob("*.json")))
+        elif path.exists():
+            files.append(path)
+        else:
+            raise CliError(f"{path} does not exist")
+    events = [event for path in files for event in _read_events(path)]
+    timeout = parse_duration(args.timeout)
+    with tempfile.TemporaryDirectory(prefix="keptn-notifier-replay-") as scratch:
+        config = _config(args, state_dir=args.state_dir or scratch)
+        setup_logging(
+            config.settings.log_level if config.settings.log_level == "DEBUG" else "WARNING",
+            Redactor(config.secrets()),
+        )
+        return _run(_replay_events(config, _templates(config), events, timeout))
+
+
+async def _replay_events(config: Config, templates: TemplateSet, events: list[KeptnEvent], wait_seconds: float) -> int:
+    from notifier.service import Service
+
+    service = Service(config, templates, http=False)
+    await service.start()
+    try:
+        summary = await service.submit(events)
+        deadline = time.monotonic() + wait_seconds
+        while time.monotonic() < deadline:
+            stats = await service.store.stats()
+            if not any(item.pending for item in stats.values()):
+                break
+            await asyncio.sleep(0.05)
+        stats = await service.store.stats()
+        dead = await service.store.dead_letters()
+    finally:
+        await service.stop()
+    pending = sum(item.pending for item in stats.values())
+    print(
+        f"replayed {len(events)} event(s): {summary.accepted} accepted, {summary.ignored} ignored, "
+        f"{summary.duplicates} duplicate(s); {len(dead)} dead, {pending} still pending",
+        file=sys.stderr,
+    )
+    return EXIT_OK if not dead and not pending else EXIT_FAILED
+
+
+# -- dead letters --------------------------------------------------------------------------------------------
+
+
+def _dead(args: argparse.Namespace) -> int:
+    from notifier.store import SQLiteStore
+
+    config = _config(args, state_dir=args.state_dir)
+    state_dir = config.settings.state_dir
+    if not (state_dir / "notifier.sqlite3").exists():
+        raise CliError(f"no outbox in {state_dir}: give the service's --state-dir / NOTIFIER_STATE_DIR")
+    redact = Redactor(config.secrets())
+
+    async def act() -> int:
+        store = SQLiteStore(state_dir)
+        await store.open()
+        try:
+            if args.dead_command == "list":
+                return _print_dead(await store.dead_letters(), redact, args.json)
+            if args.dead_command == "retry":
+                if not args.all and not args.ids:
+                    raise CliError("name the dead letters to retry (IDs from 'dead list'), or give --all")
+                count = await store.retry_dead(None if args.all else args.ids, time.time())
+                print(f"queued {count} notification(s) again")
+                return EXIT_OK
+            older = parse_duration(args.older_than)
+            count = await store.purge_dead(time.time() - older)
+            print(f"purged {count} dead letter(s) older than {args.older_than}")
+            return EXIT_OK
+        finally:
+            await store.close()
+
+    try:
+        return _run(act())
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+
+
+def _print_dead(letters: list[Any], redact: Redactor, as_json: bool) -> int:
+    now = time.time()
+    if not letters and not as_json:
+        print("no dead letters")
+    for letter in letters:
+        try:
+            data = orjson.loads(letter.body).get("data") or {}
+        except (orjson.JSONDecodeError, AttributeError):
+            data = {}
+        where = "/".join(str(data.get(key) or "-") for key in ("project", "stage", "service"))
+        age = _age(now - letter.died)
+        if as_json:
+            print(
+                redact(
+                    json.dumps(
+                        {
+                            "id": letter.id,
+                            "channel": letter.channel,
+                            "route": letter.route,
+                            "type": letter.event_type,
+                            "where": where,
+                            "reason": letter.reason,
+                            "attempts": letter.attempts,
+                            "age_seconds": round(now - letter.died),
+                        }
+                    )
+                )
+            )
+        else:
+            print(
+                redact(
+                    f"{letter.id:>6}  {letter.channel:<16} {letter.event_type:<45} {where:<40} {age:>6}  "
+                    f"{letter.reason}"
+                )
+            )
+    return EXIT_OK
+
+
+def _age(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{int(seconds // size)}{unit}"
+    return f"{int(seconds)}s"

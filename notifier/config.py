@@ -1,0 +1,421 @@
+"""Configuration: read once at start-up from the environment and an optional YAML file, into typed objects.
+
+Precedence: command-line flag, then environment variable, then the YAML file's `settings:`, then the default.
+Every error names where the bad value came from and how to fix it, and stops start-up.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
+
+from notifier.channels import AnyChannelConfig, ChannelConfig
+from notifier.channels.console import ConsoleConfig
+from notifier.channels.slack import SlackConfig
+from notifier.channels.teams import TeamsConfig
+from notifier.subjects import SubjectSet
+
+# Sequence ends, quality gates, approvals waiting for a human, problems and errors: what a team wants in chat.
+# Not every .triggered/.started, which would flood a channel.
+DEFAULT_PUBSUB_TOPIC = (
+    "sh.keptn.event.*.*.finished,sh.keptn.event.evaluation.finished,sh.keptn.event.approval.triggered,"
+    "sh.keptn.event.*.remediation.triggered,sh.keptn.events.problem,sh.keptn.log.error"
+)
+DEFAULT_STATE_DIR = "./notifier-state"
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
+_SIZE = re.compile(r"^\s*(\d+)\s*(b|kb|kib|mb|mib)?\s*$", re.IGNORECASE)
+_SIZE_UNITS = {"b": 1, "kb": 1000, "kib": 1024, "mb": 1000**2, "mib": 1024**2, None: 1}
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+class ConfigError(Exception):
+    """Stops start-up; the text names the file or variable, the place, and the fix."""
+
+
+def parse_duration(value: object) -> float:
+    """Seconds from `90`, `30s`, `5m`, `1h`, `7d`."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    match = _DURATION.match(str(value))
+    if not match:
+        raise ValueError(f"{value!r} is not a duration: write e.g. 30s, 5m, 1h or 7d")
+    return float(match.group(1)) * _DURATION_UNITS[match.group(2)]
+
+
+def parse_size(value: object) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    match = _SIZE.match(str(value))
+    if not match:
+        raise ValueError(f"{value!r} is not a size: write e.g. 1048576, 512KiB or 1MiB")
+    unit = match.group(2).lower() if match.group(2) else None
+    return int(match.group(1)) * _SIZE_UNITS[unit]
+
+
+def _comma_list(value: object) -> object:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+class Settings(BaseModel):
+    """Service-wide knobs. Names in the YAML `settings:` section; env variables in `ENV_SETTINGS`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    host: str = "0.0.0.0"  # noqa: S104 - a container listens on all interfaces; the manifests bind 127.0.0.1
+    port: int = Field(default=8080, ge=0, le=65535)
+    admin_host: str = "0.0.0.0"  # noqa: S104
+    admin_port: int | None = Field(default=None, ge=0, le=65535)
+    state_dir: Path = Path(DEFAULT_STATE_DIR)
+    pubsub_topic: str = DEFAULT_PUBSUB_TOPIC
+    project_filter: list[str] = []
+    stage_filter: list[str] = []
+    service_filter: list[str] = []
+    bridge_url: str = ""
+    templates_dir: Path | None = None
+    log_level: str = "INFO"
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    max_batch_events: int = Field(default=100, ge=1)
+    ingest_token: str | None = None
+    dedup_window: float = Field(default=3600.0, ge=0)
+    dedup_max_entries: int = Field(default=100_000, ge=100)
+    retry_max_age: float = Field(default=86400.0, gt=0)
+    retry_initial_backoff: float = Field(default=2.0, gt=0)
+    retry_max_backoff: float = Field(default=600.0, gt=0)
+    shutdown_grace: float = Field(default=20.0, ge=0)
+    commit_interval: float = Field(default=0.002, ge=0, le=1)
+
+    @field_validator("project_filter", "stage_filter", "service_filter", mode="before")
+    @classmethod
+    def _split(cls, value: object) -> object:
+        return _comma_list(value)
+
+    @field_validator(
+        "dedup_window",
+        "retry_max_age",
+        "retry_initial_backoff",
+        "retry_max_backoff",
+        "shutdown_grace",
+        "commit_interval",
+        mode="before",
+    )
+    @classmethod
+    def _duration(cls, value: object) -> float:
+        return parse_duration(value)
+
+    @field_validator("max_body_bytes", mode="before")
+    @classmethod
+    def _size(cls, value: object) -> int:
+        return parse_size(value)
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _level(cls, value: object) -> str:
+        level = str(value).strip().upper()
+        if level == "WARN":
+            level = "WARNING"
+        if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+            raise ValueError(f"{value!r} is not a log level: use debug, info, warning or error")
+        return level
+
+    @field_validator("pubsub_topic")
+    @classmethod
+    def _topic(cls, value: str) -> str:
+        if not SubjectSet.parse(value).patterns:
+            raise ValueError("names no event type: give comma-separated types such as sh.keptn.event.*.*.finished")
+        return value
+
+    @field_validator("bridge_url")
+    @classmethod
+    def _bridge(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        if value and not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError("must be the Bridge's http(s) URL, e.g. https://keptn.example.com/bridge")
+        return value
+
+    @field_validator("templates_dir")
+    @classmethod
+    def _templates_dir(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_dir():
+            raise ValueError(f"{value} is not a directory: point it at the folder with your .yaml templates")
+        return value
+
+    @property
+    def subscription(self) -> SubjectSet:
+        return SubjectSet.parse(self.pubsub_topic)
+
+
+ENV_SETTINGS: Mapping[str, str] = {
+    "NOTIFIER_HOST": "host",
+    "PORT": "port",
+    "NOTIFIER_ADMIN_HOST": "admin_host",
+    "NOTIFIER_ADMIN_PORT": "admin_port",
+    "NOTIFIER_STATE_DIR": "state_dir",
+    "PUBSUB_TOPIC": "pubsub_topic",
+    "PROJECT_FILTER": "project_filter",
+    "STAGE_FILTER": "stage_filter",
+    "SERVICE_FILTER": "service_filter",
+    "KEPTN_BRIDGE_URL": "bridge_url",
+    "TEMPLATES_DIR": "templates_dir",
+    "LOG_LEVEL": "log_level",
+    "NOTIFIER_MAX_BODY": "max_body_bytes",
+    "NOTIFIER_INGEST_TOKEN": "ingest_token",
+    "NOTIFIER_DEDUP_WINDOW": "dedup_window",
+    "NOTIFIER_RETRY_MAX_AGE": "retry_max_age",
+    "NOTIFIER_SHUTDOWN_GRACE": "shutdown_grace",
+}
+
+
+class Match(BaseModel):
+    """An event matches when every listed dimension matches (an empty list matches everything)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    types: list[str] = ["sh.keptn.>"]
+    projects: list[str] = []
+    stages: list[str] = []
+    services: list[str] = []
+    results: list[str] = []
+    statuses: list[str] = []
+    labels: dict[str, str] = {}
+
+    @field_validator("types", "projects", "stages", "services", "results", "statuses", mode="before")
+    @classmethod
+    def _split(cls, value: object) -> object:
+        return _comma_list(value)
+
+    @field_validator("types")
+    @classmethod
+    def _types(cls, value: list[str]) -> list[str]:
+        SubjectSet.parse(value)
+        return value
+
+    @field_validator("results", "statuses")
+    @classmethod
+    def _lower(cls, value: list[str]) -> list[str]:
+        return [item.lower() for item in value]
+
+
+class RouteConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: str = Field(min_length=1)
+    match: Match = Match()
+    channels: list[str] = Field(min_length=1)
+    template: str | None = None
+
+    @field_validator("channels", mode="before")
+    @classmethod
+    def _split(cls, value: object) -> object:
+        return _comma_list(value)
+
+
+class FileConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    channels: dict[str, AnyChannelConfig] = {}
+    routes: list[RouteConfig] = []
+    settings: dict[str, Any] = {}
+
+
+@dataclass(frozen=True)
+class Config:
+    settings: Settings
+    channels: Mapping[str, ChannelConfig]
+    routes: tuple[RouteConfig, ...]
+    # Where the channels and routes came from, for messages: a file path or "environment".
+    origin: str = "environment"
+    warnings: tuple[str, ...] = field(default=())
+
+    def secrets(self) -> list[str]:
+        found = [secret for channel in self.channels.values() for secret in channel.secrets()]
+        if self.settings.ingest_token:
+            found.append(self.settings.ingest_token)
+        return found
+
+
+def load_config(
+    path: str | Path | None = None,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, object] | None = None,
+) -> Config:
+    """Build the whole configuration; raises ConfigError with a message a user can act on."""
+    env = os.environ if env is None else env
+    path = path or env.get("NOTIFIER_CONFIG") or None
+    file_config = _read_file(Path(path), env) if path else FileConfig()
+    origin = str(path) if path else "environment"
+
+    raw_settings: dict[str, Any] = dict(file_config.settings)
+    source_of: dict[str, str] = {key: f"{origin}: settings.{key}" for key in raw_settings}
+    for variable, key in ENV_SETTINGS.items():
+        if env.get(variable, "").strip():
+            raw_settings[key] = env[variable]
+            source_of[key] = f"environment variable {variable}"
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            raw_settings[key] = value
+            source_of[key] = f"--{key.replace('_', '-')}"
+    try:
+        settings = Settings(**raw_settings)
+    except ValidationError as exc:
+        raise ConfigError(_explain(exc, lambda loc: source_of.get(str(loc[0]), f"settings.{loc[0]}"))) from None
+
+    if path:
+        channels: dict[str, ChannelConfig] = dict(file_config.channels)
+        routes = tuple(file_config.routes)
+        if not channels:
+            raise ConfigError(f"{origin}: 'channels' is empty: define at least one, e.g. log: {{type: console}}")
+        if not routes:
+            raise ConfigError(f"{origin}: 'routes' is empty: add a route whose channels list your channels")
+    else:
+        channels = _channels_from_env(env)
+        routes = (RouteConfig(name="default", channels=list(channels)),)
+    _check_routes(routes, channels, origin)
+    warnings = tuple(_warnings(channels))
+    return Config(settings=settings, channels=channels, routes=routes, origin=origin, warnings=warnings)
+
+
+def _read_file(path: Path, env: Mapping[str, str]) -> FileConfig:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot read the config file {path}: {exc.strerror}; check --config / NOTIFIER_CONFIG"
+        ) from None
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"{path}{where}: invalid YAML ({problem}); fix the syntax") from None
+    if document is None:
+        document = {}
+    if not isinstance(document, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping with 'channels' and 'routes'")
+    document = _expand_env(document, env, path, ())
+    try:
+        return FileConfig.model_validate(document)
+    except ValidationError as exc:
+        raise ConfigError(_explain(exc, lambda loc: f"{path}: " + _place(loc))) from None
+
+
+def _expand_env(value: Any, env: Mapping[str, str], path: Path, place: tuple[str | int, ...]) -> Any:
+    if isinstance(value, dict):
+        return {key: _expand_env(item, env, path, (*place, key)) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_expand_env(item, env, path, (*place, index)) for index, item in enumerate(value)]
+    if not isinstance(value, str) or "${" not in value:
+        return value
+
+    def substitute(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        if name in env and env[name] != "":
+            return env[name]
+        if default is not None:
+            return default
+        raise ConfigError(
+            f"{path}: {_place(place)}: environment variable {name} is not set; "
+            f"export it (in Kubernetes, from a Secret) or write ${{{name}:-default}}"
+        )
+
+    return _ENV_REF.sub(substitute, value)
+
+
+def _place(loc: tuple[str | int, ...]) -> str:
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "(top level)"
+
+
+def _explain(exc: ValidationError, where: Any) -> str:
+    lines = []
+    for error in exc.errors():
+        # Discriminated unions add the tag to the location ("channels.x.slack.token"): drop it.
+        loc = tuple(part for part in error["loc"] if part not in ("slack", "teams", "console"))
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            message = "unknown key: remove it or check its spelling"
+        elif error["type"] == "union_tag_invalid":
+            message = "unknown channel type: use one of slack, teams, console"
+        elif error["type"] == "union_tag_not_found":
+            message = "each channel needs a 'type': slack, teams or console"
+        lines.append(f"{where(loc)}: {message}")
+    return "invalid configuration:\n  " + "\n  ".join(lines)
+
+
+def _channels_from_env(env: Mapping[str, str]) -> dict[str, ChannelConfig]:
+    """The environment-only setup: one channel per platform variable that is set, else the console."""
+    channels: dict[str, ChannelConfig] = {}
+    adapter: TypeAdapter[ChannelConfig] = TypeAdapter(AnyChannelConfig)
+
+    def add(name: str, variables: str, raw: dict[str, Any]) -> None:
+        try:
+            channels[name] = adapter.validate_python(raw)
+        except ValidationError as exc:
+            raise ConfigError(_explain(exc, lambda loc: f"environment variable(s) {variables}")) from None
+
+    if env.get("SLACK_WEBHOOK_URL", "").strip():
+        add(
+            "slack-webhook",
+            "SLACK_WEBHOOK_URL",
+            {"type": "slack", "webhook_url": env["SLACK_WEBHOOK_URL"].strip()},
+        )
+    if env.get("SLACK_BOT_TOKEN", "").strip():
+        raw: dict[str, Any] = {
+            "type": "slack",
+            "token": env["SLACK_BOT_TOKEN"].strip(),
+            "channel": env.get("SLACK_CHANNEL", "").strip(),
+        }
+        if not raw["channel"]:
+            raise ConfigError(
+                "SLACK_BOT_TOKEN is set but SLACK_CHANNEL is not: set the channel to post to, e.g. #keptn"
+            )
+        if env.get("SLACK_API_URL", "").strip():
+            raw["api_url"] = env["SLACK_API_URL"].strip()
+        add("slack-bot", "SLACK_BOT_TOKEN/SLACK_CHANNEL/SLACK_API_URL", raw)
+    if env.get("TEAMS_WEBHOOK_URL", "").strip():
+        add("teams", "TEAMS_WEBHOOK_URL", {"type": "teams", "webhook_url": env["TEAMS_WEBHOOK_URL"].strip()})
+    if not channels:
+        channels["console"] = ConsoleConfig(type="console")
+    return channels
+
+
+def _check_routes(routes: tuple[RouteConfig, ...], channels: Mapping[str, ChannelConfig], origin: str) -> None:
+    seen: set[str] = set()
+    for index, route in enumerate(routes):
+        if route.name in seen:
+            raise ConfigError(f"{origin}: routes[{index}]: the name {route.name!r} is used twice; names must be unique")
+        seen.add(route.name)
+        for channel in route.channels:
+            if channel not in channels:
+                raise ConfigError(
+                    f"{origin}: routes[{index}] ({route.name}).channels: unknown channel {channel!r}; "
+                    f"defined channels: {', '.join(sorted(channels))}"
+                )
+
+
+def _warnings(channels: Mapping[str, ChannelConfig]) -> list[str]:
+    from notifier.channels.teams import legacy_warning
+
+    found = []
+    for name, channel in channels.items():
+        if isinstance(channel, TeamsConfig):
+            warning = legacy_warning(channel)
+            if warning:
+                found.append(f"channel {name}: {warning}")
+        if isinstance(channel, SlackConfig) and channel.rate_limit is None:
+            found.append(f"channel {name}: rate_limit is off; Slack may disable an app that ignores its limits")
+    return found
+
+
+def configure_logging_level(settings: Settings) -> None:
+    logging.getLogger().setLevel(settings.log_level)

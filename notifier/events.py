@@ -1,0 +1,181 @@
+"""Keptn CloudEvents: parsing the three HTTP content modes into one typed event.
+
+Structured and batch bodies are parsed here from the raw JSON, not through the cloudevents SDK: v2 invents an
+`id` and a `time` when they are missing (deduplication needs the real ones) and handles no batches. Binary
+mode goes through the SDK's HTTP binding, which owns the header decoding rules of the spec.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from cloudevents.core.bindings.http import HTTPMessage, from_binary
+from cloudevents.core.formats.json import JSONFormat
+
+STRUCTURED = "application/cloudevents+json"
+BATCH = "application/cloudevents-batch+json"
+REQUIRED_ATTRIBUTES = ("id", "source", "type", "specversion")
+
+
+class EventError(ValueError):
+    """A request that does not hold a usable CloudEvent; the text says what is wrong and how to fix it."""
+
+
+@dataclass(frozen=True, slots=True)
+class KeptnEvent:
+    """One CloudEvent as received. `raw` is the event as JSON (attributes and data), kept for templates."""
+
+    id: str
+    source: str
+    type: str
+    specversion: str
+    data: Mapping[str, Any]
+    raw: Mapping[str, Any]
+
+    @property
+    def dedup_key(self) -> str:
+        # The spec makes (source, id) unique; the same id from two sources is two events.
+        return f"{self.source}\x1f{self.id}"
+
+    @property
+    def keptn_context(self) -> str:
+        return _text(self.raw.get("shkeptncontext"))
+
+    @property
+    def time(self) -> str:
+        return _text(self.raw.get("time"))
+
+    @property
+    def project(self) -> str:
+        return _text(self.data.get("project"))
+
+    @property
+    def stage(self) -> str:
+        return _text(self.data.get("stage"))
+
+    @property
+    def service(self) -> str:
+        return _text(self.data.get("service"))
+
+    @property
+    def status(self) -> str:
+        return _text(self.data.get("status")).lower()
+
+    @property
+    def result(self) -> str:
+        return _text(self.data.get("result")).lower()
+
+    @property
+    def labels(self) -> Mapping[str, str]:
+        labels = self.data.get("labels")
+        if not isinstance(labels, Mapping):
+            return {}
+        return {str(k): _text(v) for k, v in labels.items()}
+
+
+def _text(value: object) -> str:
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else str(value)
+
+
+def event_from_mapping(obj: object, where: str = "the event") -> KeptnEvent:
+    if not isinstance(obj, dict):
+        raise EventError(f"{where} must be a JSON object, got {type(obj).__name__}")
+    missing = [name for name in REQUIRED_ATTRIBUTES if not obj.get(name)]
+    if missing:
+        raise EventError(
+            f"{where} lacks the CloudEvents attribute(s) {', '.join(missing)}: "
+            "every event needs a non-empty id, source, type and specversion"
+        )
+    for name in REQUIRED_ATTRIBUTES:
+        if not isinstance(obj[name], str):
+            raise EventError(f"{where}: attribute {name!r} must be a string")
+    data = obj.get("data", {})
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise EventError(
+            f"{where}: 'data' must be a JSON object (Keptn puts project, stage, service there), "
+            f"got {type(data).__name__}"
+        )
+    return KeptnEvent(
+        id=obj["id"],
+        source=obj["source"],
+        type=obj["type"],
+        specversion=obj["specversion"],
+        data=data,
+        raw=obj,
+    )
+
+
+def _loads(body: bytes) -> object:
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise EventError(f"the body is not valid JSON ({exc}); send one CloudEvent as a JSON object") from None
+
+
+def parse_structured(body: bytes) -> KeptnEvent:
+    return event_from_mapping(_loads(body))
+
+
+def parse_batch(body: bytes, max_events: int) -> list[KeptnEvent]:
+    obj = _loads(body)
+    if not isinstance(obj, list):
+        raise EventError("a batch (application/cloudevents-batch+json) must be a JSON array of events")
+    if len(obj) > max_events:
+        raise EventError(f"the batch holds {len(obj)} events, more than the limit of {max_events}: split it")
+    return [event_from_mapping(item, f"event #{index} of the batch") for index, item in enumerate(obj)]
+
+
+def parse_binary(headers: Mapping[str, str], body: bytes) -> KeptnEvent:
+    lowered = {name.lower(): value for name, value in headers.items()}
+    missing = [name for name in REQUIRED_ATTRIBUTES if not lowered.get(f"ce-{name}")]
+    if missing:
+        raise EventError(
+            "binary-mode event lacks the header(s) "
+            + ", ".join(f"ce-{name}" for name in missing)
+            + "; or send the whole event as application/cloudevents+json"
+        )
+    data = _loads(body) if body.strip() else {}
+    if not isinstance(data, dict):
+        raise EventError(f"'data' (the body of a binary-mode event) must be a JSON object, got {type(data).__name__}")
+    ce_headers = {name: value for name, value in lowered.items() if name.startswith("ce-")}
+    ce_headers["content-type"] = "application/json"
+    try:
+        decoded = from_binary(HTTPMessage(headers=ce_headers, body=b"{}"), JSONFormat())
+    except Exception as exc:  # the SDK raises several exception types for bad attribute values
+        raise EventError(f"binary-mode event has an invalid ce- header: {exc}") from None
+    raw: dict[str, Any] = {name: str(value) for name, value in decoded.get_attributes().items()}
+    # Keep the sender's own time text: the SDK reparses it and would drop nanoseconds.
+    if "ce-time" in lowered:
+        raw["time"] = lowered["ce-time"]
+    raw.pop("datacontenttype", None)
+    raw["data"] = data
+    return event_from_mapping(raw)
+
+
+def parse_request(content_type: str, headers: Mapping[str, str], body: bytes, max_batch: int) -> list[KeptnEvent]:
+    """Parse an HTTP request body by its content type; raises EventError or UnsupportedMediaType."""
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    if media_type == STRUCTURED:
+        return [parse_structured(body)]
+    if media_type == BATCH:
+        return parse_batch(body, max_batch)
+    if media_type in ("application/json", "") and any(name.lower() == "ce-id" for name in headers):
+        return [parse_binary(headers, body)]
+    if media_type == "application/json":
+        # Some senders post a structured event with a plain JSON content type.
+        return [parse_structured(body)]
+    raise UnsupportedMediaType(
+        f"content type {media_type or '(none)'!r} is not supported: send {STRUCTURED}, {BATCH}, "
+        "or application/json with ce-* headers (binary mode)"
+    )
+
+
+class UnsupportedMediaType(EventError):
+    pass

@@ -1,0 +1,75 @@
+"""Prometheus metrics, one registry per service instance (no global registry: tests run many services)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+PREFIX = "keptn_notifier"
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.events_received = Counter(f"{PREFIX}_events_received", "Events received over any intake.", registry=r)
+        self.events_accepted = Counter(
+            f"{PREFIX}_events_accepted", "Events stored with at least one notification.", registry=r
+        )
+        self.events_ignored = Counter(
+            f"{PREFIX}_events_ignored", "Well-formed events that no subscription or route wants.", registry=r
+        )
+        self.events_rejected = Counter(
+            f"{PREFIX}_events_rejected",
+            "Requests refused as malformed, too large or unauthorised.",
+            ["reason"],
+            registry=r,
+        )
+        self.events_deduplicated = Counter(
+            f"{PREFIX}_events_deduplicated",
+            "Events dropped because the same source and id was seen.",
+            registry=r,
+        )
+        self.notifications_sent = Counter(
+            f"{PREFIX}_notifications_sent", "Notifications the platform accepted.", ["channel"], registry=r
+        )
+        self.notifications_failed = Counter(
+            f"{PREFIX}_notifications_failed",
+            "Failed send attempts (retried or dead).",
+            ["channel", "reason"],
+            registry=r,
+        )
+        self.notifications_retried = Counter(
+            f"{PREFIX}_notifications_retries", "Send attempts scheduled again.", ["channel"], registry=r
+        )
+        self.notifications_dead = Counter(
+            f"{PREFIX}_notifications_dead",
+            "Notifications parked as dead letters.",
+            ["channel", "reason"],
+            registry=r,
+        )
+        self.template_failures = Counter(
+            f"{PREFIX}_template_failures",
+            "Renders that fell back to the plain message.",
+            ["template"],
+            registry=r,
+        )
+        self.queue_depth = Gauge(
+            f"{PREFIX}_queue_depth", "Notifications waiting in the outbox.", ["channel"], registry=r
+        )
+        self.oldest_pending_age = Gauge(
+            f"{PREFIX}_oldest_pending_age_seconds",
+            "Age of the oldest waiting notification.",
+            ["channel"],
+            registry=r,
+        )
+        self.delivery_latency = Histogram(
+            f"{PREFIX}_delivery_latency_seconds",
+            "From accepting an event to the platform's 2xx.",
+            ["channel"],
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 7200, 86400),
+            registry=r,
+        )
+        self.store_writable = Gauge(f"{PREFIX}_store_writable", "1 while the state store accepts writes.", registry=r)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

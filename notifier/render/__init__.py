@@ -1,0 +1,39 @@
+"""The one registry of renderers: a channel's `format` names the pure function that builds its payload."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
+
+from notifier.channels.base import Payload
+from notifier.message import Message
+from notifier.render.messagecard import render_messagecard
+from notifier.render.slack import render_slack
+from notifier.render.teams import render_teams
+from notifier.render.text import render_text
+
+RENDERERS: Mapping[str, Callable[[Message], Payload]] = MappingProxyType(
+    {
+        "slack": render_slack,
+        "teams": render_teams,
+        "messagecard": render_messagecard,
+        "text": render_text,
+    }
+)
+
+
+class UnknownFormat(ValueError):
+    """A channel names a format no renderer provides (a config error, caught when the config loads)."""
+
+
+def render(format: str, message: Message) -> Payload:
+    try:
+        renderer = RENDERERS[format]
+    except KeyError:
+        raise UnknownFormat(
+            f"unknown message format {format!r}: use one of {', '.join(sorted(RENDERERS))}"
+        ) from None
+    return renderer(message)
+
+
+__all__ = ["RENDERERS", "UnknownFormat", "render"]

@@ -1,0 +1,77 @@
+"""Plain-text helpers every renderer shares: cleaning, truncation that respects escaping, URL checks.
+
+Truncation works on the plain text and escapes afterwards, so a cut can never split an escape such as `&amp;`
+or `\\[`; the limit is still checked on the escaped result, which is what the platform counts.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from urllib.parse import urlsplit
+
+ELLIPSIS = "…"
+
+# C0/C1 controls except tab and newline (terminal escapes, NUL), and the bidirectional overrides that make
+# text display in a different order than it reads ("Trojan Source").
+_INVISIBLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+# Characters that never belong in a URL we hand to a client; a backslash counts as "/" in browsers.
+_URL_FORBIDDEN = re.compile(r"[\s<>\"\\^`{|}\x00-\x1f\x7f]")
+
+
+def clean(text: str) -> str:
+    """Normalise newlines and drop control and bidi-override characters, which no platform shows usefully."""
+    return _INVISIBLE.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
+
+
+def one_line(text: str) -> str:
+    """Cleaned text on a single line, for titles, names and button labels."""
+    return " ".join(clean(text).split())
+
+
+def identity(text: str) -> str:
+    return text
+
+
+def utf16_length(text: str) -> int:
+    """Length as JavaScript and most platform limits count it: an emoji outside the BMP counts twice."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def truncate(
+    text: str,
+    limit: int,
+    render: Callable[[str], str] = identity,
+    measure: Callable[[str], int] = len,
+) -> str:
+    """`render(text)`, or the longest `render(prefix) + "…"` whose measure is at most `limit`.
+
+    `render` (an escaper) must never make a longer input shorter, which holds for character-wise escaping.
+    """
+    rendered = render(text)
+    if measure(rendered) <= limit:
+        return rendered
+    budget = limit - measure(ELLIPSIS)
+    if budget < 0:
+        return ""
+    low, high = 0, len(text)
+    while low < high:
+        middle = (low + high + 1) // 2
+        if measure(render(text[:middle])) <= budget:
+            low = middle
+        else:
+            high = middle - 1
+    prefix = text[:low].rstrip()
+    return render(prefix) + ELLIPSIS if prefix else ELLIPSIS
+
+
+def is_web_url(url: str) -> bool:
+    """True for an absolute http(s) URL with a host and nothing a client could misparse."""
+    if _URL_FORBIDDEN.search(url):
+        return False
+    try:
+        parts = urlsplit(url)
+        hostname = parts.hostname
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(hostname)

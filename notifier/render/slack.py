@@ -1,0 +1,173 @@
+"""Message -> Slack Block Kit payload (`{"text": fallback, "blocks": [...]}`), within every Block Kit limit.
+
+Every string from the message is escaped (`&`, `<`, `>`), plain_text ones included, so nothing an event
+carries can become a mention (`<!channel>`, `<@U123>`) or a disguised link (`<https://evil|click>`). mrkdwn
+text objects set `verbatim` so Slack does not auto-parse bare `@here` or `#channel` words either; links
+reach the reader only as buttons, whose URLs must be http(s). `link_names` and `parse` are never set.
+"""
+
+from __future__ import annotations
+
+import json
+import unicodedata
+from collections.abc import Iterator
+from types import MappingProxyType
+from typing import Any
+
+from notifier.message import Fact, Link, Message, Severity
+from notifier.render.budget import Budget, fit
+from notifier.render.plaintext import clean, is_web_url, one_line, truncate, utf16_length
+
+MAX_BLOCKS = 50
+MAX_SECTION_TEXT = 3000
+MAX_FIELDS = 10
+MAX_FIELD_TEXT = 2000
+MAX_HEADER = 150
+MAX_BUTTONS = 25
+MAX_BUTTON_TEXT = 75
+MAX_URL = 3000
+MAX_CONTEXT_TEXT = 3000
+# Slack truncates `text` past 40,000 characters; it is the notification preview, so keep it short.
+MAX_FALLBACK = 300
+# Characters of the serialized `blocks` (UTF-16 units): Slack advises keeping a message well under 12,000.
+MAX_BLOCKS_CHARS = 12_000
+
+SEVERITY_EMOJI = MappingProxyType(
+    {
+        Severity.SUCCESS: ":white_check_mark:",
+        Severity.INFO: ":information_source:",
+        Severity.WARNING: ":warning:",
+        Severity.FAILURE: ":x:",
+    }
+)
+
+
+def escape(text: str) -> str:
+    """Slack's three control characters as entities; nothing else needs escaping in mrkdwn."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def blocks_size(payload: dict[str, Any]) -> int:
+    return utf16_length(json.dumps(payload["blocks"], ensure_ascii=False))
+
+
+def render_slack(message: Message) -> dict[str, Any]:
+    return fit(
+        lambda budget: _payload(message, budget), blocks_size, MAX_BLOCKS_CHARS, len(clean(message.text))
+    )
+
+
+def _payload(message: Message, budget: Budget) -> dict[str, Any]:
+    header = _header(message, budget)
+    sections = [_mrkdwn_section(chunk) for chunk in _chunks(truncate(clean(message.text), budget.text))]
+    fact_sections = _fact_sections(message.facts[: budget.facts], budget)
+    actions = _actions(message.links, budget)
+    context = _context(message.footer, budget)
+    fixed = [*header, *fact_sections, *actions, *context]
+    sections = sections[: MAX_BLOCKS - len(fixed)]
+    blocks = [*header, *sections, *fact_sections, *actions, *context]
+    return {"text": _fallback(message), "blocks": blocks}
+
+
+def _fallback(message: Message) -> str:
+    text = one_line(message.fallback_text) or message.severity.value.capitalize()
+    return truncate(text, MAX_FALLBACK, escape, utf16_length)
+
+
+def _starts_with_emoji(text: str) -> bool:
+    if text.startswith(":") and text.find(":", 2) > 1 and " " not in text[: text.find(":", 2)]:
+        return True
+    return bool(text) and unicodedata.category(text[0]) == "So"
+
+
+def _header(message: Message, budget: Budget) -> list[dict[str, Any]]:
+    title = one_line(message.title) or one_line(message.summary)
+    if not title:
+        return []
+    prefix = "" if _starts_with_emoji(title) else SEVERITY_EMOJI[message.severity] + " "
+    title = truncate(title, budget.title)
+    text = prefix + truncate(title, MAX_HEADER - utf16_length(prefix), escape, utf16_length)
+    return [{"type": "header", "text": {"type": "plain_text", "text": text, "emoji": True}}]
+
+
+def _chunks(text: str) -> Iterator[str]:
+    """Escaped pieces of at most MAX_SECTION_TEXT, split at line ends where a line allows it."""
+    piece = ""
+    for line in text.split("\n"):
+        candidate = f"{piece}\n{line}" if piece else line
+        if utf16_length(escape(candidate)) <= MAX_SECTION_TEXT:
+            piece = candidate
+            continue
+        if piece.strip():
+            yield escape(piece.strip("\n"))
+        piece = line
+        while utf16_length(escape(piece)) > MAX_SECTION_TEXT:
+            head = _longest_prefix(piece, MAX_SECTION_TEXT)
+            if head.strip():
+                yield escape(head)
+            piece = piece[len(head) :]
+    if piece.strip():
+        yield escape(piece.strip("\n"))
+
+
+def _longest_prefix(text: str, limit: int) -> str:
+    low, high = 0, len(text)
+    while low < high:
+        middle = (low + high + 1) // 2
+        if utf16_length(escape(text[:middle])) <= limit:
+            low = middle
+        else:
+            high = middle - 1
+    return text[: max(low, 1)]
+
+
+def _mrkdwn(text: str) -> dict[str, Any]:
+    return {"type": "mrkdwn", "text": text, "verbatim": True}
+
+
+def _mrkdwn_section(text: str) -> dict[str, Any]:
+    return {"type": "section", "text": _mrkdwn(text)}
+
+
+def _fact_sections(facts: tuple[Fact, ...], budget: Budget) -> list[dict[str, Any]]:
+    fields = [field for field in (_field(fact, budget) for fact in facts) if field]
+    return [
+        {"type": "section", "fields": [_mrkdwn(text) for text in fields[start : start + MAX_FIELDS]]}
+        for start in range(0, len(fields), MAX_FIELDS)
+    ]
+
+
+def _field(fact: Fact, budget: Budget) -> str:
+    """`*Name*` over the value, or whichever of the two is not blank; "" when both are."""
+    name = escape(truncate(one_line(fact.name), budget.fact_name))
+    heading = f"*{name}*\n" if name else ""
+    value = truncate(clean(fact.value).strip(), budget.fact_value)
+    room = MAX_FIELD_TEXT - utf16_length(heading)
+    return (heading + truncate(value, room, escape, utf16_length)).strip("\n")
+
+
+def _actions(links: tuple[Link, ...], budget: Budget) -> list[dict[str, Any]]:
+    usable = [link for link in links if is_web_url(link.url) and utf16_length(link.url) <= MAX_URL]
+    buttons = [
+        _button(index, link, budget) for index, link in enumerate(usable[: min(budget.links, MAX_BUTTONS)])
+    ]
+    return [{"type": "actions", "elements": buttons}] if buttons else []
+
+
+def _button(index: int, link: Link, budget: Budget) -> dict[str, Any]:
+    title = truncate(one_line(link.title) or link.url, budget.link_title)
+    text = truncate(title, MAX_BUTTON_TEXT, escape, utf16_length)
+    return {
+        "type": "button",
+        "action_id": f"link-{index}",
+        "text": {"type": "plain_text", "text": text, "emoji": True},
+        "url": link.url,
+    }
+
+
+def _context(footer: str, budget: Budget) -> list[dict[str, Any]]:
+    text = clean(footer).strip()
+    if not text:
+        return []
+    text = truncate(truncate(text, budget.footer), MAX_CONTEXT_TEXT, escape, utf16_length)
+    return [{"type": "context", "elements": [_mrkdwn(text)]}]

@@ -1,0 +1,42 @@
+"""Message -> readable multi-line text for the console and logs.
+
+Control characters are removed so an event cannot move the cursor, clear the screen or forge log lines
+with terminal escape sequences; every line of the text is indented so it cannot pose as a new message.
+"""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+
+from notifier.message import Message, Severity
+from notifier.render.plaintext import clean, is_web_url, one_line
+
+SEVERITY_LABEL = MappingProxyType(
+    {
+        Severity.SUCCESS: "SUCCESS",
+        Severity.INFO: "INFO",
+        Severity.WARNING: "WARNING",
+        Severity.FAILURE: "FAILURE",
+    }
+)
+INDENT = "  "
+
+
+def render_text(message: Message) -> str:
+    title = one_line(message.title) or one_line(message.summary)
+    lines = [f"[{SEVERITY_LABEL[message.severity]}] {title}".rstrip()]
+    body = clean(message.text).strip("\n")
+    if body.strip():
+        lines.extend(f"{INDENT}{line}".rstrip() for line in body.split("\n"))
+    for fact in message.facts:
+        name, value = one_line(fact.name), " ".join(clean(fact.value).split())
+        if name or value:
+            lines.append(f"{INDENT}{name}: {value}".rstrip())
+    for link in message.links:
+        if is_web_url(link.url):
+            label = one_line(link.title)
+            lines.append(f"{INDENT}link: {label} <{link.url}>" if label else f"{INDENT}link: {link.url}")
+    footer = one_line(message.footer)
+    if footer:
+        lines.append(f"{INDENT}-- {footer}")
+    return "\n".join(lines) + "\n"

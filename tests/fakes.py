@@ -1,0 +1,310 @@
+"""Fake Slack and Teams endpoints on 127.0.0.1 that answer like the real platforms and record every request.
+
+In-process: `FakeChatServer().app` under pytest-aiohttp's `aiohttp_server` (see the `chat_server` fixture),
+or `await FakeChatServer().start()`. As a separate process, for crash tests:
+
+    python -m tests.fakes --port 0 --ready-file PATH
+
+writes its base URL to PATH once listening and one JSON line per received request to stdout. A test scripts
+that process over HTTP: `POST /_fake/replies` with `{"path": "/slack/x", "replies": [{"status": 429, ...}]}`,
+`GET /_fake/received` for everything recorded so far.
+
+Paths: `/slack/<anything>` is an incoming webhook (200 `ok`), `/teams/<anything>` a Workflows webhook
+(202, empty body), `/api/chat.postMessage` the Web API (checks `Authorization: Bearer xoxb-...`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import sys
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl
+
+from aiohttp import web
+
+SLACK_WEBHOOK_PREFIX = "/slack/"
+TEAMS_PREFIX = "/teams/"
+SLACK_API_PREFIX = "/api/"
+POST_MESSAGE = "/api/chat.postMessage"
+CONTROL_PREFIX = "/_fake/"
+FAKE_CHANNEL_ID = "C0123"
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+    # The JSON body; for a form body, its fields as a dict; None when neither.
+    json: Any
+    at: float  # time.monotonic() when the request arrived
+    query: str = ""
+
+    def as_json_line(self) -> str:
+        record = asdict(self)
+        record["body"] = self.body.decode("utf-8", "replace")
+        return json.dumps(record, sort_keys=True)
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """One scripted answer. `delay` waits before answering; `reset` closes the connection without answering."""
+
+    status: int = 200
+    body: str = "ok"
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0
+    reset: bool = False
+
+    @classmethod
+    def rate_limited(cls, retry_after: float | str | None = 2, body: str = "rate_limited") -> Reply:
+        headers = {} if retry_after is None else {"Retry-After": str(retry_after)}
+        return cls(status=429, body=body, headers=headers)
+
+    @classmethod
+    def server_error(cls, status: int = 500, body: str = "internal_error") -> Reply:
+        return cls(status=status, body=body)
+
+    @classmethod
+    def hang(cls, seconds: float) -> Reply:
+        return cls(delay=seconds)
+
+    @classmethod
+    def connection_reset(cls) -> Reply:
+        return cls(reset=True)
+
+    @classmethod
+    def slack_error(cls, status: int, code: str) -> Reply:
+        """An incoming-webhook failure: Slack answers the code as the whole body."""
+        return cls(status=status, body=code, headers={"Content-Type": "text/html"})
+
+    @classmethod
+    def api_error(cls, code: str, status: int = 200, retry_after: float | None = None) -> Reply:
+        """A Web API failure: HTTP 200 (usually) with `{"ok": false, "error": code}`."""
+        headers = {"Content-Type": "application/json; charset=utf-8"}
+        if retry_after is not None:
+            headers["Retry-After"] = str(retry_after)
+        return cls(status=status, body=json.dumps({"ok": False, "error": code}), headers=headers)
+
+    @classmethod
+    def from_mapping(cls, spec: dict[str, Any]) -> Reply:
+        return cls(
+            status=int(spec.get("status", 200)),
+            body=str(spec.get("body", "ok")),
+            headers={str(k): str(v) for k, v in dict(spec.get("headers", {})).items()},
+            delay=float(spec.get("delay", 0)),
+            reset=bool(spec.get("reset", False)),
+        )
+
+
+class FakeChatServer:
+    def __init__(self, on_received: Iterable[Callable[[Received], None]] = ()) -> None:
+        self.url = ""
+        self.received: list[Received] = []
+        self._scripts: dict[str, deque[Reply]] = {}
+        self._arrived = asyncio.Condition()
+        self._closing = asyncio.Event()
+        self._next_ts = 0
+        self._listeners = list(on_received)
+        self._runner: web.AppRunner | None = None
+        self.app = web.Application(client_max_size=4 * 1024 * 1024)
+        self.app.router.add_route("*", "/{tail:.*}", self._handle)
+        self.app.on_shutdown.append(self._on_shutdown)
+
+    # -- scripting and inspection ---------------------------------------------------------------------
+
+    def on(self, path: str, *responses: Reply) -> None:
+        """Answer the next requests on `path` with `responses`, in order, then go back to the default."""
+        self._scripts.setdefault(path, deque()).extend(responses)
+
+    def received_on(self, path: str) -> list[Received]:
+        return [item for item in self.received if item.path == path]
+
+    async def wait_for(self, count: int, path: str | None = None, timeout: float = 10) -> None:
+        """Wait until at least `count` requests arrived (on `path`, if given)."""
+
+        def enough() -> bool:
+            seen = self.received if path is None else self.received_on(path)
+            return len(seen) >= count
+
+        async with self._arrived:
+            try:
+                await asyncio.wait_for(self._arrived.wait_for(enough), timeout)
+            except TimeoutError:
+                seen = len(self.received if path is None else self.received_on(path))
+                raise AssertionError(
+                    f"expected {count} request(s) on {path or 'any path'} within {timeout}s, got {seen}"
+                ) from None
+
+    # -- running on its own ---------------------------------------------------------------------------
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
+        self._runner = web.AppRunner(self.app, handle_signals=False, shutdown_timeout=1)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, host, port)
+        await site.start()
+        bound_host, bound_port = self._runner.addresses[0][:2]
+        self.url = f"http://{bound_host}:{bound_port}"
+        return self.url
+
+    async def close(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> FakeChatServer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    # -- answering ------------------------------------------------------------------------------------
+
+    async def _on_shutdown(self, app: web.Application) -> None:
+        # End hanging replies at once: aiohttp waits for running handlers before it closes.
+        self._closing.set()
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        if request.path.startswith(CONTROL_PREFIX):
+            return await self._control(request)
+        body = await request.read()
+        item = Received(
+            path=request.path,
+            headers=dict(request.headers),
+            body=body,
+            json=_parse_body(request.content_type, body),
+            at=time.monotonic(),
+            query=request.query_string,
+        )
+        async with self._arrived:
+            self.received.append(item)
+            self._arrived.notify_all()
+        for listener in self._listeners:
+            listener(item)
+
+        script = self._scripts.get(request.path)
+        reply = script.popleft() if script else None
+        if reply is None:
+            return self._default_answer(item)
+        if reply.delay:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._closing.wait(), reply.delay)
+        if reply.reset:
+            _drop_connection(request)
+            # aiohttp cannot write an answer to a closed transport; it ends the request quietly.
+            raise asyncio.CancelledError
+        headers = dict(reply.headers)
+        headers.setdefault("Content-Type", _content_type(reply.body))
+        return web.Response(status=reply.status, body=reply.body.encode(), headers=headers)
+
+    def _default_answer(self, item: Received) -> web.Response:
+        if item.path.startswith(SLACK_WEBHOOK_PREFIX):
+            return web.Response(status=200, text="ok", content_type="text/html")
+        if item.path.startswith(TEAMS_PREFIX):
+            return web.Response(status=202)
+        if item.path == POST_MESSAGE:
+            return self._post_message(item)
+        if item.path.startswith(SLACK_API_PREFIX):
+            return web.json_response({"ok": False, "error": "unknown_method"})
+        return web.Response(status=404, text="no fake endpoint here", content_type="text/plain")
+
+    def _post_message(self, item: Received) -> web.Response:
+        auth = item.headers.get("Authorization", "")
+        if not auth.startswith("Bearer "):
+            return web.json_response({"ok": False, "error": "not_authed"})
+        if not auth.removeprefix("Bearer ").startswith("xoxb-"):
+            return web.json_response({"ok": False, "error": "invalid_auth"})
+        fields = item.json if isinstance(item.json, dict) else {}
+        if not fields.get("channel"):
+            return web.json_response({"ok": False, "error": "channel_not_found"})
+        if not (fields.get("text") or fields.get("blocks") or fields.get("attachments")):
+            return web.json_response({"ok": False, "error": "no_text"})
+        self._next_ts += 1
+        ts = f"{1_700_000_000 + self._next_ts}.{self._next_ts:06d}"
+        return web.json_response({"ok": True, "channel": FAKE_CHANNEL_ID, "ts": ts, "message": fields})
+
+    async def _control(self, request: web.Request) -> web.Response:
+        if request.path == "/_fake/received" and request.method == "GET":
+            return web.json_response([json.loads(item.as_json_line()) for item in self.received])
+        if request.path == "/_fake/replies" and request.method == "POST":
+            spec = await request.json()
+            self.on(str(spec["path"]), *(Reply.from_mapping(reply) for reply in spec.get("replies", [])))
+            return web.json_response({"ok": True})
+        return web.json_response({"error": "GET /_fake/received or POST /_fake/replies"}, status=404)
+
+
+def _parse_body(content_type: str, body: bytes) -> Any:
+    if content_type == "application/x-www-form-urlencoded":
+        return dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+    try:
+        return json.loads(body) if body else None
+    except ValueError:
+        return None
+
+
+def _content_type(body: str) -> str:
+    # Slack answers its webhooks as text/html and the Web API as JSON.
+    return "application/json; charset=utf-8" if body.lstrip().startswith(("{", "[")) else "text/html"
+
+
+def _drop_connection(request: web.Request) -> None:
+    transport = request.transport
+    if transport is not None:
+        transport.abort()
+
+
+def assert_no_secret(text: str, secrets: Iterable[str]) -> None:
+    """Fail when any credential (URL, URL path, token, sig= value) shows up in text that leaves the process."""
+    for secret in secrets:
+        if secret and len(secret) >= 6:
+            assert secret not in text, f"a credential leaked ({secret[:4]}…): {text[:300]!r}"
+
+
+# -- standalone process ------------------------------------------------------------------------------
+
+
+def _print_received(item: Received) -> None:
+    sys.stdout.write(item.as_json_line() + "\n")
+    sys.stdout.flush()
+
+
+async def _serve(host: str, port: int, ready_file: Path | None) -> None:
+    fake = FakeChatServer(on_received=[_print_received])
+    url = await fake.start(host, port)
+    if ready_file is not None:
+        # Written whole, then renamed: a reader never sees half a URL.
+        partial = ready_file.with_name(ready_file.name + ".partial")
+        partial.write_text(url + "\n")
+        os.replace(partial, ready_file)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await fake.close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m tests.fakes", description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    parser.add_argument("--ready-file", type=Path, help="where to write the base URL once listening")
+    args = parser.parse_args(argv)
+    asyncio.run(_serve(args.host, args.port, args.ready_file))
+
+
+if __name__ == "__main__":
+    main()

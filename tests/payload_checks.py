@@ -1,0 +1,217 @@
+"""Assertions on what reaches Slack and Teams, shared by the renderer, delivery and service tests.
+
+Import as `from payload_checks import ...` (pytest puts `tests/` on sys.path). Every check accepts the payload
+as a dict or as the raw request body (bytes or str), so a fake platform server can pass what it received.
+Lengths are counted in UTF-16 units, as Slack counts them; sizes as JSON with non-ASCII escaped, the largest
+form any serializer produces.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import jsonschema
+
+SCHEMA_PATH = Path(__file__).parent / "schemas" / "adaptive-card-1.5.json"
+
+SLACK_MAX_BLOCKS = 50
+SLACK_MAX_TEXT = 40_000
+SLACK_MAX_SECTION_TEXT = 3000
+SLACK_MAX_FIELDS = 10
+SLACK_MAX_FIELD_TEXT = 2000
+SLACK_MAX_HEADER = 150
+SLACK_MAX_BUTTONS = 25
+SLACK_MAX_BUTTON_TEXT = 75
+SLACK_MAX_URL = 3000
+SLACK_MAX_CONTEXT_ELEMENTS = 10
+SLACK_MAX_BLOCKS_CHARS = 12_000
+SLACK_CONTROL_SEQUENCES = ("<!", "<@", "<#", "<http")
+
+TEAMS_MAX_BYTES = 28_000
+TEAMS_MAX_VERSION = (1, 5)
+TEAMS_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
+
+
+def utf16_length(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+def json_size(payload: object) -> int:
+    return len(json.dumps(payload).encode("utf-8"))
+
+
+def _decode(payload: Mapping[str, Any] | bytes | str) -> dict[str, Any]:
+    if isinstance(payload, bytes | str):
+        decoded = json.loads(payload)
+        assert isinstance(decoded, dict), f"payload is JSON {type(decoded).__name__}, not an object"
+        return decoded
+    return dict(payload)
+
+
+def _strings(value: object) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            yield str(key)
+            yield from _strings(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from _strings(item)
+
+
+def _is_web_url(url: object) -> bool:
+    if not isinstance(url, str):
+        return False
+    parts = urlsplit(url)
+    return parts.scheme in ("http", "https") and bool(parts.netloc) and not any(c.isspace() for c in url)
+
+
+# ---------------------------------------------------------------------------------------------- Slack
+
+
+def assert_valid_slack_payload(payload: Mapping[str, Any] | bytes | str) -> None:
+    """Block Kit limits, non-empty texts, block count and size, no `link_names`/`parse`."""
+    message = _decode(payload)
+    assert "link_names" not in message, "link_names makes @channel in event text ping people"
+    assert "parse" not in message, "parse=full turns event text into mentions and links"
+    text = message.get("text")
+    assert isinstance(text, str) and text.strip(), f"top-level text must be a non-empty string: {text!r}"
+    assert utf16_length(text) <= SLACK_MAX_TEXT, "top-level text longer than 40,000"
+    blocks = message.get("blocks")
+    if isinstance(blocks, str):  # the Web API also takes blocks as a JSON string
+        blocks = json.loads(blocks)
+    assert isinstance(blocks, list) and blocks, "blocks must be a non-empty list"
+    assert len(blocks) <= SLACK_MAX_BLOCKS, f"{len(blocks)} blocks, Slack allows {SLACK_MAX_BLOCKS}"
+    size = utf16_length(json.dumps(blocks, ensure_ascii=False))
+    assert size <= SLACK_MAX_BLOCKS_CHARS, (
+        f"blocks serialize to {size} characters, over {SLACK_MAX_BLOCKS_CHARS}"
+    )
+    action_ids: list[str] = []
+    for index, block in enumerate(blocks):
+        _check_slack_block(index, block, action_ids)
+    assert len(action_ids) == len(set(action_ids)), f"duplicate action_id in {action_ids}"
+
+
+def _check_text_object(where: str, obj: object, limit: int, kind: str | None = None) -> None:
+    assert isinstance(obj, Mapping), f"{where}: text object must be an object, got {obj!r}"
+    assert obj.get("type") in ("plain_text", "mrkdwn"), f"{where}: bad text type {obj.get('type')!r}"
+    if kind is not None:
+        assert obj["type"] == kind, f"{where}: must be {kind}"
+    text = obj.get("text")
+    assert isinstance(text, str) and text.strip(), f"{where}: empty text is rejected by Slack"
+    assert utf16_length(text) <= limit, f"{where}: {utf16_length(text)} characters, limit {limit}"
+    allowed = {"type", "text", "emoji"} if obj["type"] == "plain_text" else {"type", "text", "verbatim"}
+    assert set(obj) <= allowed, f"{where}: unknown keys {set(obj) - allowed}"
+
+
+def _check_slack_block(index: int, block: object, action_ids: list[str]) -> None:
+    where = f"block {index}"
+    assert isinstance(block, Mapping), f"{where} is not an object"
+    kind = block.get("type")
+    if kind == "header":
+        _check_text_object(f"{where} header", block.get("text"), SLACK_MAX_HEADER, "plain_text")
+    elif kind == "section":
+        assert "text" in block or "fields" in block, f"{where}: a section needs text or fields"
+        if "text" in block:
+            _check_text_object(f"{where} text", block["text"], SLACK_MAX_SECTION_TEXT)
+        if "fields" in block:
+            fields = block["fields"]
+            assert isinstance(fields, list) and 0 < len(fields) <= SLACK_MAX_FIELDS, f"{where}: 1-10 fields"
+            for number, field in enumerate(fields):
+                _check_text_object(f"{where} field {number}", field, SLACK_MAX_FIELD_TEXT)
+    elif kind == "actions":
+        elements = block.get("elements")
+        assert isinstance(elements, list) and 0 < len(elements) <= SLACK_MAX_BUTTONS, (
+            f"{where}: 1-25 elements"
+        )
+        for number, button in enumerate(elements):
+            assert button.get("type") == "button", f"{where} element {number}: only link buttons expected"
+            _check_text_object(
+                f"{where} button {number}", button.get("text"), SLACK_MAX_BUTTON_TEXT, "plain_text"
+            )
+            url = button.get("url")
+            assert _is_web_url(url), f"{where} button {number}: not an http(s) URL: {url!r}"
+            assert utf16_length(url) <= SLACK_MAX_URL, f"{where} button {number}: URL over 3,000 characters"
+            if "action_id" in button:
+                assert 0 < len(button["action_id"]) <= 255, f"{where} button {number}: bad action_id"
+                action_ids.append(button["action_id"])
+    elif kind == "context":
+        elements = block.get("elements")
+        assert isinstance(elements, list) and 0 < len(elements) <= SLACK_MAX_CONTEXT_ELEMENTS, where
+        for number, element in enumerate(elements):
+            _check_text_object(f"{where} element {number}", element, SLACK_MAX_SECTION_TEXT)
+    elif kind != "divider":
+        raise AssertionError(f"{where}: unexpected block type {kind!r}")
+
+
+def assert_no_unescaped_control(payload: Mapping[str, Any] | bytes | str) -> None:
+    """No string anywhere in a Slack payload holds a mention, channel link or `<http` link sequence."""
+    for text in _strings(_decode(payload)):
+        lowered = text.lower()
+        for sequence in SLACK_CONTROL_SEQUENCES:
+            assert sequence not in lowered, f"unescaped {sequence!r} in {text[:200]!r}"
+
+
+# ---------------------------------------------------------------------------------------------- Teams
+
+
+@functools.cache
+def adaptive_card_validator() -> jsonschema.Draft6Validator:
+    schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    jsonschema.Draft6Validator.check_schema(schema)
+    return jsonschema.Draft6Validator(schema)
+
+
+def assert_valid_adaptive_card(card: Mapping[str, Any]) -> None:
+    """Schema-valid (after removing the Teams-only `msteams`), version at most 1.5, http(s) links only."""
+    version = card.get("version")
+    assert isinstance(version, str), f"the card needs a version string, got {version!r}"
+    parsed = tuple(int(part) for part in version.split("."))
+    assert parsed <= TEAMS_MAX_VERSION, f"card version {version} is above what Teams Workflows accept (1.5)"
+    stripped = {key: value for key, value in card.items() if key != "msteams"}
+    errors = sorted(adaptive_card_validator().iter_errors(stripped), key=lambda error: list(error.path))
+    assert not errors, "card does not match the Adaptive Card 1.5 schema:\n" + "\n".join(
+        f"{list(error.path)}: {error.message[:300]}" for error in errors[:5]
+    )
+    for action in _open_url_actions(stripped):
+        assert _is_web_url(action.get("url")), f"Action.OpenUrl with a non-http(s) URL: {action.get('url')!r}"
+
+
+def _open_url_actions(value: object) -> Iterator[Mapping[str, Any]]:
+    if isinstance(value, Mapping):
+        if value.get("type") == "Action.OpenUrl":
+            yield value
+        for item in value.values():
+            yield from _open_url_actions(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _open_url_actions(item)
+
+
+def assert_valid_teams_envelope(envelope: Mapping[str, Any] | bytes | str) -> None:
+    """The Workflows envelope: one Adaptive Card attachment, at most 28,000 bytes, schema-valid card."""
+    if isinstance(envelope, bytes | str):
+        raw = envelope.encode("utf-8") if isinstance(envelope, str) else envelope
+        assert len(raw) <= TEAMS_MAX_BYTES, f"request body is {len(raw)} bytes, over {TEAMS_MAX_BYTES}"
+    message = _decode(envelope)
+    size = json_size(message)
+    assert size <= TEAMS_MAX_BYTES, f"envelope serializes to {size} bytes, over {TEAMS_MAX_BYTES}"
+    assert message.get("type") == "message", f"envelope type must be 'message', got {message.get('type')!r}"
+    attachments = message.get("attachments")
+    assert isinstance(attachments, list) and len(attachments) == 1, (
+        "exactly one attachment (one card per post)"
+    )
+    attachment = attachments[0]
+    assert attachment.get("contentType") == TEAMS_CONTENT_TYPE, (
+        f"contentType {attachment.get('contentType')!r}"
+    )
+    assert "contentUrl" in attachment and attachment["contentUrl"] is None, "contentUrl must be null"
+    card = attachment.get("content")
+    assert isinstance(card, Mapping) and card.get("type") == "AdaptiveCard", "content must be an AdaptiveCard"
+    assert_valid_adaptive_card(card)

@@ -1,0 +1,158 @@
+from pathlib import Path
+
+import pytest
+
+from notifier.channels.console import ConsoleConfig
+from notifier.channels.slack import SlackConfig
+from notifier.channels.teams import TeamsConfig
+from notifier.config import DEFAULT_PUBSUB_TOPIC, ConfigError, load_config, parse_duration, parse_size
+
+EXAMPLE = """
+channels:
+  prod-slack: {type: slack, token: "${SLACK_BOT_TOKEN}", channel: "#prod"}
+  team-hook:  {type: slack, webhook_url: "${SLACK_WEBHOOK_URL}"}
+  teams:      {type: teams, webhook_url: "${TEAMS_WEBHOOK_URL}"}
+  log:        {type: console}
+routes:
+  - name: prod-failures
+    match: {types: ["sh.keptn.event.evaluation.finished"], projects: [sockshop], stages: [production], results: [fail, warning]}
+    channels: [prod-slack, teams]
+  - name: everything
+    match: {types: ["sh.keptn.>"]}
+    channels: [log]
+"""
+ENV = {
+    "SLACK_BOT_TOKEN": "xoxb-1-secret-token",
+    "SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/T0/B0/secretpath",
+    "TEAMS_WEBHOOK_URL": "https://prod.westeurope.logic.azure.com/workflows/abc/triggers/manual/paths/invoke?sig=SIGSECRET123",
+}
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "notifier.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_environment_only_defaults_to_the_console() -> None:
+    config = load_config(env={})
+    assert list(config.channels) == ["console"]
+    assert isinstance(config.channels["console"], ConsoleConfig)
+    assert config.settings.pubsub_topic == DEFAULT_PUBSUB_TOPIC
+    assert config.settings.port == 8080
+    assert [route.channels for route in config.routes] == [["console"]]
+
+
+def test_environment_channels_use_the_distributor_names() -> None:
+    env = {
+        **ENV,
+        "SLACK_CHANNEL": "#keptn",
+        "SLACK_API_URL": "http://127.0.0.1:9/api/",
+        "PORT": "9000",
+        "PROJECT_FILTER": "sockshop, podtato",
+        "LOG_LEVEL": "debug",
+        "PUBSUB_TOPIC": "sh.keptn.>",
+    }
+    config = load_config(env=env)
+    assert set(config.channels) == {"slack-webhook", "slack-bot", "teams"}
+    assert isinstance(config.channels["teams"], TeamsConfig)
+    bot = config.channels["slack-bot"]
+    assert isinstance(bot, SlackConfig) and bot.channel == "#keptn"
+    assert config.settings.port == 9000
+    assert config.settings.project_filter == ["sockshop", "podtato"]
+    assert config.settings.log_level == "DEBUG"
+    assert "xoxb-1-secret-token" in config.secrets() and "SIGSECRET123" in config.secrets()
+
+
+def test_bot_token_without_channel_is_explained() -> None:
+    with pytest.raises(ConfigError, match="SLACK_CHANNEL is not"):
+        load_config(env={"SLACK_BOT_TOKEN": "xoxb-1"})
+
+
+def test_yaml_example_from_the_issue_loads(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, EXAMPLE), env=ENV)
+    assert list(config.channels) == ["prod-slack", "team-hook", "teams", "log"]
+    assert [route.name for route in config.routes] == ["prod-failures", "everything"]
+    assert config.routes[0].match.results == ["fail", "warning"]
+    hook = config.channels["team-hook"]
+    assert isinstance(hook, SlackConfig) and hook.webhook_url == ENV["SLACK_WEBHOOK_URL"]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "channels: {a: {type: console}}\nroutes: [{name: r, channels: [b]}]\n",
+            r"routes\[0\] \(r\).channels: unknown channel 'b'; defined channels: a",
+        ),
+        (
+            "channels: {a: {type: console, colour: red}}\nroutes: [{name: r, channels: [a]}]\n",
+            r"channels.a.colour: unknown key",
+        ),
+        ("channels: {a: {type: pager}}\nroutes: [{name: r, channels: [a]}]\n", "unknown channel type"),
+        (
+            "channels: {a: {type: slack, webhook_url: 'http://hooks.example.com/x'}}\nroutes: [{name: r, channels: [a]}]\n",
+            "channels.a.*must use https",
+        ),
+        (
+            "channels: {a: {type: console}}\nroutes: [{name: r, channels: [a], match: {typs: [x]}}]\n",
+            r"routes\[0\].match.typs: unknown key",
+        ),
+        (
+            "channels: {a: {type: slack, token: '${NOPE}', channel: '#x'}}\nroutes: [{name: r, channels: [a]}]\n",
+            r"channels.a.token: environment variable NOPE is not set",
+        ),
+        ("channels: [a\nroutes: x\n", r"line \d+, column \d+: invalid YAML"),
+        ("channels: {a: {type: console}}\nroutes: []\n", "'routes' is empty"),
+        (
+            "channels: {a: {type: console}}\nroutes: [{name: r, channels: [a]}, {name: r, channels: [a]}]\n",
+            "used twice",
+        ),
+        (
+            "channels: {a: {type: console}}\nroutes: [{name: r, channels: [a]}]\nsettings: {dedup_window: soon}\n",
+            "settings.dedup_window: .*not a duration",
+        ),
+    ],
+)
+def test_config_errors_name_the_file_the_place_and_the_fix(tmp_path: Path, text: str, message: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError, match=message) as caught:
+        load_config(path, env={})
+    assert str(path) in str(caught.value) or "settings" in str(caught.value)
+
+
+def test_env_default_syntax_and_settings_precedence(tmp_path: Path) -> None:
+    text = (
+        "channels: {a: {type: slack, webhook_url: '${HOOK:-http://127.0.0.1:1/hook}'}}\n"
+        "routes: [{name: r, channels: [a]}]\nsettings: {port: 7000, retry_max_age: 2h}\n"
+    )
+    config = load_config(write(tmp_path, text), env={"PORT": "7100"}, overrides={"port": 7200})
+    assert config.settings.port == 7200
+    assert config.settings.retry_max_age == 7200
+    config = load_config(write(tmp_path, text), env={"PORT": "7100"})
+    assert config.settings.port == 7100
+
+
+def test_bad_environment_values_name_the_variable() -> None:
+    with pytest.raises(ConfigError, match="environment variable PORT"):
+        load_config(env={"PORT": "eighty"})
+    with pytest.raises(ConfigError, match="environment variable LOG_LEVEL.*not a log level"):
+        load_config(env={"LOG_LEVEL": "loud"})
+    with pytest.raises(ConfigError, match="environment variable TEMPLATES_DIR.*not a directory"):
+        load_config(env={"TEMPLATES_DIR": "/nonexistent/templates"})
+    with pytest.raises(ConfigError, match="environment variable PUBSUB_TOPIC"):
+        load_config(env={"PUBSUB_TOPIC": "sh..keptn"})
+
+
+def test_missing_config_file_is_explained(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read the config file .*NOTIFIER_CONFIG"):
+        load_config(tmp_path / "missing.yaml", env={})
+
+
+def test_durations_and_sizes() -> None:
+    assert parse_duration("7d") == 7 * 86400
+    assert parse_duration("250ms") == 0.25
+    assert parse_duration(3) == 3.0
+    assert parse_size("1MiB") == 1024 * 1024
+    with pytest.raises(ValueError, match="not a duration"):
+        parse_duration("tomorrow")
