@@ -52,9 +52,10 @@ USER 10001
 # 8080: CloudEvents in (from the distributor sidecar); 9090: /health, /ready, /metrics.
 EXPOSE 8080 9090
 
-# slim has no curl: ask the admin port with the interpreter that is already there.
+# slim has no curl: ask the admin port with the interpreter that is already there. No proxy: an HTTP(S)_PROXY
+# set for Slack and Teams must not capture a request to loopback. Any non-2xx answer raises, so exit code 1.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=15s --retries=3 \
-    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:' + os.environ.get('NOTIFIER_ADMIN_PORT', '9090') + '/health', timeout=4)"]
+    CMD ["python", "-c", "import os, urllib.request as u; u.build_opener(u.ProxyHandler({})).open('http://127.0.0.1:' + os.environ.get('NOTIFIER_ADMIN_PORT', '9090') + '/health', timeout=4)"]
 
 ENTRYPOINT ["keptn-notifier"]
 CMD ["serve"]

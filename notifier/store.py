@@ -53,11 +53,15 @@ CREATE INDEX IF NOT EXISTS notifications_event ON notifications(event_seq);
 CREATE INDEX IF NOT EXISTS notifications_dead ON notifications(state, done_at) WHERE state = 'dead';
 """
 # Events whose notifications are all sent, and that are past the dedup window or beyond the size bound.
-_FINISHED = "NOT EXISTS (SELECT 1 FROM notifications n WHERE n.event_seq = events.seq AND n.state != 'sent')"
-FORGETTABLE_EVENTS = (
-    "SELECT seq FROM events WHERE " + _FINISHED + " AND (received < ? OR seq IN "
-    "(SELECT seq FROM events WHERE " + _FINISHED + " ORDER BY seq LIMIT ?)) LIMIT 5000"
-)
+FORGETTABLE_EVENTS = """
+SELECT seq FROM events
+WHERE NOT EXISTS (SELECT 1 FROM notifications n WHERE n.event_seq = events.seq AND n.state != 'sent')
+  AND (received < ? OR seq IN (
+      SELECT seq FROM events
+      WHERE NOT EXISTS (SELECT 1 FROM notifications n WHERE n.event_seq = events.seq AND n.state != 'sent')
+      ORDER BY seq LIMIT ?))
+LIMIT 5000
+"""
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,8 @@ AiohttpServer = Callable[..., Awaitable[TestServer]]
 async def chat_server(aiohttp_server: AiohttpServer) -> FakeChatServer:
     """A fake Slack + Teams on a free 127.0.0.1 port, closed after the test."""
     fake = FakeChatServer()
-    server = await aiohttp_server(fake.app, host="127.0.0.1")
+    # No access log: it would put the fake's request paths (credentials in tests) into caplog.
+    server = await aiohttp_server(fake.app, host="127.0.0.1", access_log=None)
     fake.url = str(server.make_url("")).rstrip("/")
     return fake
 

@@ -149,7 +149,7 @@ class FakeChatServer:
     # -- running on its own ---------------------------------------------------------------------------
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
-        self._runner = web.AppRunner(self.app, handle_signals=False, shutdown_timeout=1)
+        self._runner = web.AppRunner(self.app, handle_signals=False, shutdown_timeout=1, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
         await site.start()

@@ -1,6 +1,6 @@
 """Assertions on what reaches Slack and Teams, shared by the renderer, delivery and service tests.
 
-Import as `from payload_checks import ...` (pytest puts `tests/` on sys.path). Every check accepts the payload
+Import as `from tests.payload_checks import ...`. Every check accepts the payload
 as a dict or as the raw request body (bytes or str), so a fake platform server can pass what it received.
 Lengths are counted in UTF-16 units, as Slack counts them; sizes as JSON with non-ASCII escaped, the largest
 form any serializer produces.
@@ -89,9 +89,7 @@ def assert_valid_slack_payload(payload: Mapping[str, Any] | bytes | str) -> None
     assert isinstance(blocks, list) and blocks, "blocks must be a non-empty list"
     assert len(blocks) <= SLACK_MAX_BLOCKS, f"{len(blocks)} blocks, Slack allows {SLACK_MAX_BLOCKS}"
     size = utf16_length(json.dumps(blocks, ensure_ascii=False))
-    assert size <= SLACK_MAX_BLOCKS_CHARS, (
-        f"blocks serialize to {size} characters, over {SLACK_MAX_BLOCKS_CHARS}"
-    )
+    assert size <= SLACK_MAX_BLOCKS_CHARS, f"blocks serialize to {size} characters, over {SLACK_MAX_BLOCKS_CHARS}"
     action_ids: list[str] = []
     for index, block in enumerate(blocks):
         _check_slack_block(index, block, action_ids)
@@ -127,14 +125,10 @@ def _check_slack_block(index: int, block: object, action_ids: list[str]) -> None
                 _check_text_object(f"{where} field {number}", field, SLACK_MAX_FIELD_TEXT)
     elif kind == "actions":
         elements = block.get("elements")
-        assert isinstance(elements, list) and 0 < len(elements) <= SLACK_MAX_BUTTONS, (
-            f"{where}: 1-25 elements"
-        )
+        assert isinstance(elements, list) and 0 < len(elements) <= SLACK_MAX_BUTTONS, f"{where}: 1-25 elements"
         for number, button in enumerate(elements):
             assert button.get("type") == "button", f"{where} element {number}: only link buttons expected"
-            _check_text_object(
-                f"{where} button {number}", button.get("text"), SLACK_MAX_BUTTON_TEXT, "plain_text"
-            )
+            _check_text_object(f"{where} button {number}", button.get("text"), SLACK_MAX_BUTTON_TEXT, "plain_text")
             url = button.get("url")
             assert _is_web_url(url), f"{where} button {number}: not an http(s) URL: {url!r}"
             assert utf16_length(url) <= SLACK_MAX_URL, f"{where} button {number}: URL over 3,000 characters"
@@ -204,13 +198,9 @@ def assert_valid_teams_envelope(envelope: Mapping[str, Any] | bytes | str) -> No
     assert size <= TEAMS_MAX_BYTES, f"envelope serializes to {size} bytes, over {TEAMS_MAX_BYTES}"
     assert message.get("type") == "message", f"envelope type must be 'message', got {message.get('type')!r}"
     attachments = message.get("attachments")
-    assert isinstance(attachments, list) and len(attachments) == 1, (
-        "exactly one attachment (one card per post)"
-    )
+    assert isinstance(attachments, list) and len(attachments) == 1, "exactly one attachment (one card per post)"
     attachment = attachments[0]
-    assert attachment.get("contentType") == TEAMS_CONTENT_TYPE, (
-        f"contentType {attachment.get('contentType')!r}"
-    )
+    assert attachment.get("contentType") == TEAMS_CONTENT_TYPE, f"contentType {attachment.get('contentType')!r}"
     assert "contentUrl" in attachment and attachment["contentUrl"] is None, "contentUrl must be null"
     card = attachment.get("content")
     assert isinstance(card, Mapping) and card.get("type") == "AdaptiveCard", "content must be an AdaptiveCard"

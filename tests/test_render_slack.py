@@ -7,10 +7,10 @@ import re
 from typing import Any
 
 import pytest
-from payload_checks import assert_no_unescaped_control, assert_valid_slack_payload, utf16_length
 
 from notifier.message import Fact, Link, Message, Severity
 from notifier.render.slack import render_slack
+from tests.payload_checks import assert_no_unescaped_control, assert_valid_slack_payload, utf16_length
 
 HOSTILE = "<!channel> <!here> <@U123> <#C042|general> <https://evil.example|click> &amp; a & b > c"
 
@@ -71,7 +71,10 @@ def test_empty_parts_are_omitted_not_sent_empty() -> None:
 def test_blank_title_and_summary_still_give_a_valid_fallback() -> None:
     payload = render_valid(Message(title="", severity=Severity.WARNING, text="body"))
     assert payload["text"] == "Warning"
-    assert not blocks_of(payload, "header")
+    assert blocks_of(payload, "header")[0]["text"]["text"] == ":warning: Warning"
+    summary_only = render_valid(Message(title=" ", summary="the summary"))
+    assert summary_only["text"] == "the summary"
+    assert blocks_of(summary_only, "header")[0]["text"]["text"] == ":information_source: the summary"
 
 
 @pytest.mark.parametrize(
@@ -110,9 +113,12 @@ def test_hostile_text_is_escaped_everywhere() -> None:
         "&lt;https://evil.example|click&gt; &amp;amp; a &amp; b &gt; c"
     )
     assert payload["text"] == escaped
-    texts = all_texts(payload)
-    assert len(texts) == 5
-    assert all(escaped in text for text in texts)
+    header, section, field, button, footer = all_texts(payload)
+    assert section == footer == escaped
+    assert field == f"*{escaped}*\n{escaped}"
+    assert header == f":information_source: {escaped}"
+    # A button label holds 75 characters: the cut falls between entities, never inside one.
+    assert button == "&lt;!channel&gt; &lt;!here&gt; &lt;@U123&gt; &lt;#C042|general&gt; &lt;htt…"
 
 
 def test_json_escaping_does_not_protect_but_entities_do() -> None:
@@ -175,15 +181,20 @@ def test_51_facts_keep_50_in_sections_of_10() -> None:
     assert fields[-1] == "*name 49*\nvalue 49"
 
 
-def test_10000_character_text_is_split_into_sections_and_cut_with_an_ellipsis() -> None:
+def test_10000_character_text_is_split_at_line_ends_into_sections() -> None:
     text = "\n".join(f"line {index:05d} " + "x" * 80 for index in range(110))
     assert len(text) > 10_000
     sections = [block["text"]["text"] for block in render_valid(Message(title="t", text=text))["blocks"][1:]]
-    assert len(sections) >= 4
+    assert len(sections) == 4
     assert all(utf16_length(section) <= 3000 for section in sections)
+    assert "\n".join(sections) == text
+
+
+def test_text_over_the_message_budget_is_cut_with_an_ellipsis() -> None:
+    text = "\n".join(f"line {index:05d} " + "x" * 80 for index in range(220))
+    sections = [block["text"]["text"] for block in render_valid(Message(title="t", text=text))["blocks"][1:]]
     assert sections[0].startswith("line 00000 ")
-    assert sections[-1].endswith("…")
-    # Split at line ends: every section but the last holds whole lines only.
+    assert sections[-1].endswith("x…")
     assert all(re.fullmatch(r"(line \d{5} x{80}\n?)+", section) for section in sections[:-1])
 
 

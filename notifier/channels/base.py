@@ -106,6 +106,8 @@ class ChannelContext:
 class ChannelType:
     config: type[ChannelConfig]
     build: Callable[[str, Any, ChannelContext], Channel]
+    # The renderer a config's payload needs, known without building the channel (`render`, `test`).
+    format_of: Callable[[Any], str] | None = None
 
 
 Scheme = Literal["https", "http"]

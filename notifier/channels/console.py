@@ -15,6 +15,10 @@ class ConsoleConfig(ChannelConfig):
     stream: Literal["stdout", "stderr"] = "stdout"
 
 
+def console_format(config: ConsoleConfig) -> str:
+    return ConsoleChannel.format
+
+
 def build_console(name: str, config: ConsoleConfig, context: ChannelContext) -> Channel:
     return ConsoleChannel(name, context.stdout if config.stream == "stdout" else sys.stderr)
 
@@ -27,11 +31,7 @@ class ConsoleChannel:
         self._stream = stream
 
     async def send(self, payload: Payload) -> SendResult:
-        text = (
-            payload
-            if isinstance(payload, str)
-            else orjson.dumps(payload, option=orjson.OPT_INDENT_2).decode()
-        )
+        text = payload if isinstance(payload, str) else orjson.dumps(payload, option=orjson.OPT_INDENT_2).decode()
         try:
             # A blank line between messages keeps consecutive ones apart.
             self._stream.write(text.rstrip("\n") + "\n\n")

@@ -106,9 +106,7 @@ def classify_response(
 def classify_exception(exc: BaseException, redactor: Redactor, timeout: float | None = None) -> SendResult:
     """Classify a failure to get any answer. Exception texts often hold the URL, so they pass the redactor."""
     text = str(exc)
-    detail = redactor(f"{type(exc).__name__}: {text}" if text else type(exc).__name__)[
-        : _DETAIL_BODY_CHARS * 2
-    ]
+    detail = redactor(f"{type(exc).__name__}: {text}" if text else type(exc).__name__)[: _DETAIL_BODY_CHARS * 2]
     if isinstance(exc, TimeoutError):
         return SendResult.retry("timeout", f"no answer within {timeout:g} s" if timeout else detail)
     if isinstance(exc, aiohttp.InvalidURL):

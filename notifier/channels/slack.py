@@ -79,6 +79,10 @@ class SlackConfig(ChannelConfig):
         return found
 
 
+def slack_format(config: SlackConfig) -> str:
+    return "slack"
+
+
 def build_slack(name: str, config: SlackConfig, context: ChannelContext) -> Channel:
     if config.webhook_url is not None:
         return SlackWebhookChannel(name, config, context)
@@ -146,9 +150,7 @@ class SlackBotChannel:
     async def send(self, payload: Payload) -> SendResult:
         try:
             async with asyncio.timeout(self._timeout):
-                response = await self._client.chat_postMessage(
-                    channel=self._channel, **_message_fields(payload)
-                )
+                response = await self._client.chat_postMessage(channel=self._channel, **_message_fields(payload))
         except SlackApiError as exc:
             # Raised for every answer but 200 + ok:true: the answer itself travels in the exception.
             return self._classify(exc.response, str(exc).partition("\n")[0])

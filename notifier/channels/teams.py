@@ -32,9 +32,7 @@ class TeamsConfig(ChannelConfig):
     model_config = ConfigDict(hide_input_in_errors=True)
 
     type: Literal["teams"]
-    webhook_url: str = Field(
-        repr=False, description="Workflows webhook URL (its sig= value is the credential)"
-    )
+    webhook_url: str = Field(repr=False, description="Workflows webhook URL (its sig= value is the credential)")
     format: Literal["adaptive", "messagecard"] = Field(
         default="adaptive", description="adaptive (Workflows) or messagecard (retired Office 365 connectors)"
     )
@@ -56,9 +54,7 @@ class TeamsConfig(ChannelConfig):
 def legacy_warning(config: TeamsConfig) -> str | None:
     """Why this channel will probably never deliver, for a start-up log line; None for a Workflows webhook."""
     host = (urlsplit(config.webhook_url).hostname or "").lower()
-    connector_url = host == "webhook.office.com" or host.endswith(
-        (".webhook.office.com", "outlook.office.com")
-    )
+    connector_url = host == "webhook.office.com" or host.endswith((".webhook.office.com", "outlook.office.com"))
     if not connector_url and config.format != "messagecard":
         return None
     what = "an Office 365 connector webhook" if connector_url else "the MessageCard format"
@@ -69,6 +65,11 @@ def legacy_warning(config: TeamsConfig) -> str | None:
     )
 
 
+def teams_format(config: TeamsConfig) -> str:
+    """Adaptive Cards for Workflows ("teams"), or the retired connectors' MessageCard."""
+    return _RENDERERS[config.format]
+
+
 def build_teams(name: str, config: TeamsConfig, context: ChannelContext) -> Channel:
     return TeamsChannel(name, config, context)
 
@@ -76,7 +77,7 @@ def build_teams(name: str, config: TeamsConfig, context: ChannelContext) -> Chan
 class TeamsChannel:
     def __init__(self, name: str, config: TeamsConfig, context: ChannelContext) -> None:
         self.name = name
-        self.format = _RENDERERS[config.format]
+        self.format = teams_format(config)
         self._url = config.webhook_url
         self._timeout = config.timeout
         self._session = context.session
@@ -88,9 +89,7 @@ class TeamsChannel:
         try:
             async with (
                 asyncio.timeout(self._timeout),
-                self._session.post(
-                    self._url, data=body, headers={"Content-Type": "application/json"}
-                ) as response,
+                self._session.post(self._url, data=body, headers={"Content-Type": "application/json"}) as response,
             ):
                 answer = (await response.content.read(MAX_ANSWER_BYTES)).decode("utf-8", "replace")
                 status, headers = response.status, response.headers

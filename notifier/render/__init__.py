@@ -30,9 +30,7 @@ def render(format: str, message: Message) -> Payload:
     try:
         renderer = RENDERERS[format]
     except KeyError:
-        raise UnknownFormat(
-            f"unknown message format {format!r}: use one of {', '.join(sorted(RENDERERS))}"
-        ) from None
+        raise UnknownFormat(f"unknown message format {format!r}: use one of {', '.join(sorted(RENDERERS))}") from None
     return renderer(message)
 
 

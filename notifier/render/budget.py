@@ -31,15 +31,9 @@ class Budget:
 
 
 BUDGETS = (
-    Budget(
-        title=300, text=20_000, facts=50, fact_name=100, fact_value=1000, links=20, link_title=75, footer=1000
-    ),
-    Budget(
-        title=200, text=20_000, facts=30, fact_name=80, fact_value=300, links=10, link_title=60, footer=300
-    ),
-    Budget(
-        title=150, text=20_000, facts=20, fact_name=60, fact_value=150, links=6, link_title=50, footer=200
-    ),
+    Budget(title=300, text=20_000, facts=50, fact_name=100, fact_value=1000, links=20, link_title=75, footer=1000),
+    Budget(title=200, text=20_000, facts=30, fact_name=80, fact_value=300, links=10, link_title=60, footer=300),
+    Budget(title=150, text=20_000, facts=20, fact_name=60, fact_value=150, links=6, link_title=50, footer=200),
     Budget(title=100, text=20_000, facts=10, fact_name=40, fact_value=80, links=4, link_title=40, footer=120),
     Budget(title=60, text=20_000, facts=5, fact_name=30, fact_value=40, links=0, link_title=30, footer=60),
 )

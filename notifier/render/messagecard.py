@@ -33,9 +33,7 @@ SEVERITY_COLOR = MappingProxyType(
 
 
 def render_messagecard(message: Message) -> dict[str, Any]:
-    return fit(
-        lambda budget: _card(message, budget), serialized_size, MAX_CARD_BYTES, len(clean(message.text))
-    )
+    return fit(lambda budget: _card(message, budget), serialized_size, MAX_CARD_BYTES, len(clean(message.text)))
 
 
 def _card(message: Message, budget: Budget) -> dict[str, Any]:

@@ -52,9 +52,7 @@ def blocks_size(payload: dict[str, Any]) -> int:
 
 
 def render_slack(message: Message) -> dict[str, Any]:
-    return fit(
-        lambda budget: _payload(message, budget), blocks_size, MAX_BLOCKS_CHARS, len(clean(message.text))
-    )
+    return fit(lambda budget: _payload(message, budget), blocks_size, MAX_BLOCKS_CHARS, len(clean(message.text)))
 
 
 def _payload(message: Message, budget: Budget) -> dict[str, Any]:
@@ -63,15 +61,19 @@ def _payload(message: Message, budget: Budget) -> dict[str, Any]:
     fact_sections = _fact_sections(message.facts[: budget.facts], budget)
     actions = _actions(message.links, budget)
     context = _context(message.footer, budget)
-    fixed = [*header, *fact_sections, *actions, *context]
-    sections = sections[: MAX_BLOCKS - len(fixed)]
-    blocks = [*header, *sections, *fact_sections, *actions, *context]
+    sections = sections[: MAX_BLOCKS - 1 - len(fact_sections) - len(actions) - len(context)]
+    blocks = [header, *sections, *fact_sections, *actions, *context]
     return {"text": _fallback(message), "blocks": blocks}
 
 
 def _fallback(message: Message) -> str:
-    text = one_line(message.fallback_text) or message.severity.value.capitalize()
+    text = one_line(message.fallback_text) or _title_text(message)
     return truncate(text, MAX_FALLBACK, escape, utf16_length)
+
+
+def _title_text(message: Message) -> str:
+    """The title, else the summary, else the severity: a message always has a header."""
+    return one_line(message.title) or one_line(message.summary) or message.severity.value.capitalize()
 
 
 def _starts_with_emoji(text: str) -> bool:
@@ -80,14 +82,12 @@ def _starts_with_emoji(text: str) -> bool:
     return bool(text) and unicodedata.category(text[0]) == "So"
 
 
-def _header(message: Message, budget: Budget) -> list[dict[str, Any]]:
-    title = one_line(message.title) or one_line(message.summary)
-    if not title:
-        return []
+def _header(message: Message, budget: Budget) -> dict[str, Any]:
+    title = _title_text(message)
     prefix = "" if _starts_with_emoji(title) else SEVERITY_EMOJI[message.severity] + " "
     title = truncate(title, budget.title)
     text = prefix + truncate(title, MAX_HEADER - utf16_length(prefix), escape, utf16_length)
-    return [{"type": "header", "text": {"type": "plain_text", "text": text, "emoji": True}}]
+    return {"type": "header", "text": {"type": "plain_text", "text": text, "emoji": True}}
 
 
 def _chunks(text: str) -> Iterator[str]:
@@ -148,9 +148,7 @@ def _field(fact: Fact, budget: Budget) -> str:
 
 def _actions(links: tuple[Link, ...], budget: Budget) -> list[dict[str, Any]]:
     usable = [link for link in links if is_web_url(link.url) and utf16_length(link.url) <= MAX_URL]
-    buttons = [
-        _button(index, link, budget) for index, link in enumerate(usable[: min(budget.links, MAX_BUTTONS)])
-    ]
+    buttons = [_button(index, link, budget) for index, link in enumerate(usable[: min(budget.links, MAX_BUTTONS)])]
     return [{"type": "actions", "elements": buttons}] if buttons else []
 
 

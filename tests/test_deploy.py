@@ -1,0 +1,431 @@
+"""The Kubernetes manifests: valid for the API server as written, and wired the way the service expects.
+
+Schema checks use kubernetes-validate in strict mode (unknown fields are errors, as `kubectl apply` with
+server-side field validation would report them). The wiring checks read the manifests the way the kubelet
+would: env values resolved from literals, the ConfigMap and the Secret, and ConfigMap files mounted where the
+env points, then hand the result to the service's own config loader.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from notifier.config import load_config, parse_duration
+from notifier.subjects import SubjectSet
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEPLOY_DIR = REPO_ROOT / "deploy"
+KUSTOMIZATION = "kustomization.yaml"
+SECRET_EXAMPLE = "secret.example.yaml"
+# Keptn 1.x ran on Kubernetes up to 1.27; the newest schema shipped with kubernetes-validate catches removals.
+KUBERNETES_VERSIONS = ("1.27.0", kubernetes_validate.latest_version())
+EVENT_PORT = 8080
+ADMIN_PORT = 9090
+STATE_DIR = "/var/lib/keptn-notifier"
+FAKE_SECRET_VALUES = {
+    "SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/T000/B000/secret",
+    "SLACK_BOT_TOKEN": "xoxb-000-000-secret",
+    "TEAMS_WEBHOOK_URL": "https://prod.example.logic.azure.com/workflows/1/triggers/manual/paths/invoke?sig=s",
+    "NOTIFIER_INGEST_TOKEN": "0123456789abcdef0123456789abcdef",
+}
+
+Obj = dict[str, Any]
+
+
+def _documents(path: Path) -> list[Obj]:
+    return [doc for doc in yaml.safe_load_all(path.read_text(encoding="utf-8")) if doc is not None]
+
+
+def _manifest_files() -> list[Path]:
+    return sorted(path for path in DEPLOY_DIR.glob("*.yaml") if path.name != KUSTOMIZATION)
+
+
+def _objects() -> list[tuple[str, Obj]]:
+    return [(path.name, doc) for path in _manifest_files() for doc in _documents(path)]
+
+
+def _one(kind: str) -> Obj:
+    found = [obj for source, obj in _objects() if obj["kind"] == kind and source != SECRET_EXAMPLE]
+    assert len(found) == 1, f"expected one {kind} in deploy/, found {len(found)}"
+    return found[0]
+
+
+def _containers() -> dict[str, Obj]:
+    pod = _one("Deployment")["spec"]["template"]["spec"]
+    return {container["name"]: container for container in pod["containers"]}
+
+
+def _notifier() -> Obj:
+    return _containers()["keptn-notifier"]
+
+
+def _distributor() -> Obj:
+    return _containers()["distributor"]
+
+
+def _env(container: Obj) -> dict[str, Obj]:
+    return {item["name"]: item for item in container.get("env", [])}
+
+
+def _resolve_env(container: Obj, config_map: Obj, secret: Mapping[str, str]) -> dict[str, str]:
+    """The environment the container would get, as the kubelet builds it (refs the manifests use only)."""
+    resolved: dict[str, str] = {}
+    for name, item in _env(container).items():
+        if "value" in item:
+            resolved[name] = item["value"]
+            continue
+        source = item["valueFrom"]
+        if "configMapKeyRef" in source:
+            ref = source["configMapKeyRef"]
+            assert ref["name"] == config_map["metadata"]["name"]
+            data = config_map["data"]
+        elif "secretKeyRef" in source:
+            ref = source["secretKeyRef"]
+            assert ref["name"] == "keptn-notifier-secrets"
+            data = dict(secret)
+        else:
+            continue  # fieldRef: filled in by Kubernetes, checked separately
+        if ref["key"] in data:
+            resolved[name] = data[ref["key"]]
+        else:
+            assert ref.get("optional") is True, f"{name}: key {ref['key']!r} missing and not optional"
+    return resolved
+
+
+def _mount_config_map(container: Obj, config_map: Obj, root: Path) -> list[tuple[str, Path]]:
+    """Writes the ConfigMap files where the container would see them, under root; returns (mountPath, dir)."""
+    volumes = {volume["name"]: volume for volume in _one("Deployment")["spec"]["template"]["spec"]["volumes"]}
+    mounted: list[tuple[str, Path]] = []
+    for mount in container.get("volumeMounts", []):
+        volume = volumes[mount["name"]]
+        if "configMap" not in volume:
+            continue
+        assert volume["configMap"]["name"] == config_map["metadata"]["name"]
+        target = root / mount["mountPath"].lstrip("/")
+        items = volume["configMap"].get("items") or [{"key": key, "path": key} for key in config_map["data"]]
+        for item in items:
+            assert item["key"] in config_map["data"], f"volume item {item['key']!r} is not in the ConfigMap"
+            file = target / item["path"]
+            file.parent.mkdir(parents=True, exist_ok=True)
+            file.write_text(config_map["data"][item["key"]], encoding="utf-8")
+        mounted.append((mount["mountPath"], target))
+    return mounted
+
+
+def _to_local(value: str, mounted: list[tuple[str, Path]]) -> str:
+    for mount_path, local in mounted:
+        if value == mount_path or value.startswith(mount_path.rstrip("/") + "/"):
+            return str(local / value[len(mount_path) :].lstrip("/"))
+    return value
+
+
+def _walk(value: object) -> Iterator[tuple[str, object]]:
+    """Every (key, value) pair anywhere in a nested manifest."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield key, item
+            yield from _walk(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _walk(item)
+
+
+# --- every file parses and validates -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", sorted(DEPLOY_DIR.glob("*.yaml")), ids=lambda path: path.name)
+def test_manifest_parses_into_named_objects(path: Path) -> None:
+    documents = _documents(path)
+    assert documents, f"{path.name} holds no YAML document"
+    for doc in documents:
+        assert isinstance(doc, dict)
+        assert doc.get("apiVersion") and doc.get("kind"), f"{path.name}: apiVersion and kind are required"
+        if path.name != KUSTOMIZATION:
+            assert doc["metadata"]["name"]
+            assert doc["metadata"]["namespace"] == "keptn", "Keptn's NATS and control plane live in 'keptn'"
+
+
+@pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
+@pytest.mark.parametrize(("source", "obj"), _objects(), ids=[f"{source}:{obj['kind']}" for source, obj in _objects()])
+def test_object_validates_strictly(source: str, obj: Obj, version: str) -> None:
+    try:
+        kubernetes_validate.validate(obj, version, strict=True)
+    except kubernetes_validate.ValidationError as exc:
+        location = ".".join(str(part) for part in exc.path)
+        pytest.fail(f"{source}: {obj['kind']} is invalid for Kubernetes {version} at {location}: {exc.message}")
+
+
+def test_strict_validation_rejects_a_misspelt_field() -> None:
+    """Proves the check above can fail: a typo that a lenient parse would silently drop."""
+    deployment = copy.deepcopy(_one("Deployment"))
+    deployment["spec"]["template"]["spec"]["containers"][0]["securityContext"]["readOnlyRootFileSystem"] = True
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(deployment, KUBERNETES_VERSIONS[0], strict=True)
+
+
+def test_kustomization_lists_every_manifest_except_the_secret_example() -> None:
+    (kustomization,) = _documents(DEPLOY_DIR / KUSTOMIZATION)
+    assert kustomization["kind"] == "Kustomization"
+    listed = kustomization["resources"]
+    expected = {path.name for path in _manifest_files()} - {SECRET_EXAMPLE}
+    assert sorted(listed) == sorted(expected)
+    assert all((DEPLOY_DIR / name).is_file() for name in listed)
+
+
+def test_secret_example_holds_placeholders_and_says_how_to_create_the_secret() -> None:
+    text = (DEPLOY_DIR / SECRET_EXAMPLE).read_text(encoding="utf-8")
+    assert "kubectl" in text and "create secret generic" in text and "--from-literal" in text
+    (secret,) = _documents(DEPLOY_DIR / SECRET_EXAMPLE)
+    assert secret["kind"] == "Secret" and secret["metadata"]["name"] == "keptn-notifier-secrets"
+    assert set(secret["stringData"]) == set(FAKE_SECRET_VALUES)
+    for key, value in secret["stringData"].items():
+        assert "REPLACE" in value, f"{key} must be an obvious placeholder, never a working credential"
+
+
+# --- the notifier container ---------------------------------------------------------------------------------
+
+
+def test_event_port_is_bound_to_loopback_for_the_sidecar_only() -> None:
+    env = _env(_notifier())
+    assert env["NOTIFIER_HOST"]["value"] == "127.0.0.1"
+    assert env["PORT"]["value"] == str(EVENT_PORT)
+    assert env["NOTIFIER_ADMIN_PORT"]["value"] == str(ADMIN_PORT)
+    declared = {port["containerPort"] for port in _notifier().get("ports", [])}
+    assert EVENT_PORT not in declared
+
+
+def test_probes_use_the_admin_port() -> None:
+    notifier = _notifier()
+    assert notifier["livenessProbe"]["httpGet"] == {"path": "/health", "port": ADMIN_PORT}
+    assert notifier["readinessProbe"]["httpGet"] == {"path": "/ready", "port": ADMIN_PORT}
+
+
+@pytest.mark.parametrize("name", ["keptn-notifier", "distributor"])
+def test_container_security_context_is_locked_down(name: str) -> None:
+    context = _containers()[name]["securityContext"]
+    assert context["runAsNonRoot"] is True
+    assert context["runAsUser"] != 0
+    assert context["readOnlyRootFilesystem"] is True
+    assert context["allowPrivilegeEscalation"] is False
+    assert context["capabilities"]["drop"] == ["ALL"]
+    assert context["seccompProfile"] == {"type": "RuntimeDefault"}
+
+
+def test_notifier_runs_as_the_image_user_with_a_writable_state_volume_and_tmp() -> None:
+    pod = _one("Deployment")["spec"]["template"]["spec"]
+    notifier = _notifier()
+    assert notifier["securityContext"]["runAsUser"] == 10001
+    assert pod["securityContext"]["fsGroup"] == 10001
+    mounts = {mount["mountPath"]: mount for mount in notifier["volumeMounts"]}
+    volumes = {volume["name"]: volume for volume in pod["volumes"]}
+    state = volumes[mounts[STATE_DIR]["name"]]
+    assert state["persistentVolumeClaim"]["claimName"] == _one("PersistentVolumeClaim")["metadata"]["name"]
+    assert not mounts[STATE_DIR].get("readOnly", False)
+    assert "emptyDir" in volumes[mounts["/tmp"]["name"]]
+    assert _env(notifier)["NOTIFIER_STATE_DIR"]["value"] == STATE_DIR
+
+
+def test_config_and_templates_come_read_only_from_the_config_map() -> None:
+    notifier = _notifier()
+    env = _env(notifier)
+    mounts = [mount for mount in notifier["volumeMounts"] if mount["mountPath"].startswith("/etc/keptn-notifier")]
+    assert mounts and all(mount.get("readOnly") is True for mount in mounts)
+    assert env["NOTIFIER_CONFIG"]["value"].startswith("/etc/keptn-notifier/")
+    assert env["TEMPLATES_DIR"]["value"].startswith("/etc/keptn-notifier/")
+
+
+def test_credentials_come_only_from_the_secret_and_are_optional() -> None:
+    env = _env(_notifier())
+    for name in FAKE_SECRET_VALUES:
+        ref = env[name]["valueFrom"]["secretKeyRef"]
+        assert ref == {"name": "keptn-notifier-secrets", "key": name, "optional": True}
+    literal_values = " ".join(str(value) for key, value in _walk(_one("Deployment")) if key == "value")
+    assert "hooks.slack.com" not in literal_values and "xox" not in literal_values
+
+
+@pytest.mark.parametrize("name", ["keptn-notifier", "distributor"])
+def test_resources_have_requests_and_limits(name: str) -> None:
+    resources = _containers()[name]["resources"]
+    for section in ("requests", "limits"):
+        assert set(resources[section]) >= {"cpu", "memory"}, f"{name}: {section} needs cpu and memory"
+
+
+def test_single_replica_recreated_because_sqlite_is_on_a_read_write_once_volume() -> None:
+    deployment = _one("Deployment")
+    assert deployment["spec"]["replicas"] == 1
+    assert deployment["spec"]["strategy"]["type"] == "Recreate"
+    assert _one("PersistentVolumeClaim")["spec"]["accessModes"] == ["ReadWriteOnce"]
+    assert _one("PersistentVolumeClaim")["spec"]["resources"]["requests"]["storage"] == "1Gi"
+    comments = [
+        line for line in (DEPLOY_DIR / "deployment.yaml").read_text(encoding="utf-8").splitlines() if "#" in line
+    ]
+    assert any("ReadWriteOnce" in line for line in comments), "say in a comment why the strategy is Recreate"
+
+
+def test_grace_period_exceeds_the_service_shutdown_grace() -> None:
+    shutdown_grace = parse_duration(_env(_notifier())["NOTIFIER_SHUTDOWN_GRACE"]["value"])
+    grace_period = _one("Deployment")["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
+    assert shutdown_grace < grace_period <= shutdown_grace + 30
+
+
+def test_labels_follow_keptn_conventions() -> None:
+    deployment = _one("Deployment")
+    for labels in (deployment["metadata"]["labels"], deployment["spec"]["template"]["metadata"]["labels"]):
+        assert labels["app.kubernetes.io/name"] == "keptn-notifier"
+        assert labels["app.kubernetes.io/part-of"] == "keptn-keptn"
+        assert labels["app.kubernetes.io/component"]
+    selector = deployment["spec"]["selector"]["matchLabels"]
+    assert selector.items() <= deployment["spec"]["template"]["metadata"]["labels"].items()
+
+
+# --- the distributor sidecar --------------------------------------------------------------------------------
+
+
+def test_distributor_image_and_recipient() -> None:
+    distributor = _distributor()
+    env = _env(distributor)
+    assert distributor["image"] == "docker.io/keptn/distributor:1.4.5"
+    assert env["PUBSUB_RECIPIENT"]["value"] == "127.0.0.1"
+    assert env["PUBSUB_RECIPIENT_PORT"]["value"] == str(EVENT_PORT)
+    assert env["PUBSUB_URL"]["value"] == "nats://keptn-nats"
+    assert "PUBSUB_RECIPIENT_PATH" not in env or env["PUBSUB_RECIPIENT_PATH"]["value"] in ("", "/")
+
+
+def test_pubsub_group_is_the_pods_name_label() -> None:
+    ref = _env(_distributor())["PUBSUB_GROUP"]["valueFrom"]["fieldRef"]
+    assert ref["fieldPath"] == "metadata.labels['app.kubernetes.io/name']"
+    assert _one("Deployment")["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/name"]
+
+
+@pytest.mark.parametrize(
+    ("name", "field_path"),
+    [
+        ("K8S_DEPLOYMENT_NAME", "metadata.labels['app.kubernetes.io/name']"),
+        ("K8S_POD_NAME", "metadata.name"),
+        ("K8S_NAMESPACE", "metadata.namespace"),
+        ("K8S_NODE_NAME", "spec.nodeName"),
+    ],
+)
+def test_distributor_registration_field_refs(name: str, field_path: str) -> None:
+    assert _env(_distributor())[name]["valueFrom"]["fieldRef"]["fieldPath"] == field_path
+
+
+def test_distributor_probes_do_not_target_the_loopback_event_port() -> None:
+    distributor = _distributor()
+    for probe in ("livenessProbe", "readinessProbe"):
+        assert distributor[probe]["httpGet"]["port"] not in (EVENT_PORT, ADMIN_PORT)
+
+
+def test_both_containers_subscribe_to_the_same_topic_value() -> None:
+    config_map = _one("ConfigMap")
+    notifier = _resolve_env(_notifier(), config_map, FAKE_SECRET_VALUES)["PUBSUB_TOPIC"]
+    distributor = _resolve_env(_distributor(), config_map, FAKE_SECRET_VALUES)["PUBSUB_TOPIC"]
+    assert notifier == distributor
+    # The distributor splits on commas without trimming: a space would become part of a NATS subject.
+    assert " " not in notifier
+    assert SubjectSet.parse(notifier).matches("sh.keptn.event.evaluation.finished")
+
+
+# --- the Service --------------------------------------------------------------------------------------------
+
+
+def test_service_exposes_only_the_admin_port_as_metrics() -> None:
+    service = _one("Service")
+    (port,) = service["spec"]["ports"]
+    assert port["name"] == "metrics" and port["port"] == ADMIN_PORT
+    named = {p["name"]: p["containerPort"] for p in _notifier()["ports"]}
+    target = port["targetPort"]
+    assert named.get(target, target) == ADMIN_PORT
+    assert all(p.get("port") != EVENT_PORT and p.get("targetPort") != EVENT_PORT for p in service["spec"]["ports"])
+    assert service["spec"]["selector"].items() <= _one("Deployment")["spec"]["template"]["metadata"]["labels"].items()
+
+
+# --- the pod's configuration, as the service would load it --------------------------------------------------
+
+
+def test_pod_environment_and_mounted_config_load_in_the_service(tmp_path: Path) -> None:
+    config_map = _one("ConfigMap")
+    notifier = _notifier()
+    mounted = _mount_config_map(notifier, config_map, tmp_path)
+    env = {
+        name: _to_local(value, mounted)
+        for name, value in _resolve_env(notifier, config_map, FAKE_SECRET_VALUES).items()
+    }
+    env["NOTIFIER_STATE_DIR"] = str(tmp_path / "state")
+
+    config = load_config(env=env)
+
+    assert config.settings.host == "127.0.0.1"
+    assert config.settings.port == EVENT_PORT
+    assert config.settings.admin_port == ADMIN_PORT
+    assert config.settings.templates_dir == Path(env["TEMPLATES_DIR"])
+    assert set(config.channels) == {"prod-slack", "team-hook", "teams"}
+    assert [route.name for route in config.routes] == ["prod-failures", "sequences"]
+    # The Redactor learns the credentials that arrived through the Secret.
+    assert {FAKE_SECRET_VALUES["SLACK_BOT_TOKEN"], FAKE_SECRET_VALUES["NOTIFIER_INGEST_TOKEN"]} <= set(config.secrets())
+
+
+def test_example_template_loads_and_renders_without_fallback(tmp_path: Path) -> None:
+    templating = pytest.importorskip("notifier.templating", reason="notifier/templating.py not written yet")
+    if not (REPO_ROOT / "templates" / "default.yaml").is_file():
+        pytest.skip("the built-in templates (templates/default.yaml) are not written yet")
+    from notifier.events import event_from_mapping
+
+    config_map = _one("ConfigMap")
+    mounted = _mount_config_map(_notifier(), config_map, tmp_path)
+    templates_dir = Path(_to_local(_env(_notifier())["TEMPLATES_DIR"]["value"], mounted))
+    config = load_config(
+        env={
+            **FAKE_SECRET_VALUES,
+            "NOTIFIER_CONFIG": _to_local(_env(_notifier())["NOTIFIER_CONFIG"]["value"], mounted),
+            "TEMPLATES_DIR": str(templates_dir),
+        }
+    )
+    route_templates = {route.template for route in config.routes if route.template}
+    assert route_templates, "the example config should show a route choosing a custom template"
+
+    templates = templating.TemplateSet(templates_dir, "https://keptn.example.com/bridge")
+    event = event_from_mapping(
+        {
+            "specversion": "1.0",
+            "id": "5b8a2ff0-3f7e-4a43-9d1b-0b2f9c1f6c11",
+            "source": "lighthouse-service",
+            "type": "sh.keptn.event.evaluation.finished",
+            "shkeptncontext": "c7b8d3a4-9f1e-4e0b-8a55-3c1d2e4f5a6b",
+            "data": {
+                "project": "sockshop",
+                "stage": "production",
+                "service": "carts",
+                "status": "succeeded",
+                "result": "fail",
+                "evaluation": {
+                    "score": 33.33333333333333,
+                    "result": "fail",
+                    "indicatorResults": [
+                        {
+                            "score": 0,
+                            "status": "fail",
+                            "displayName": "Response time p95",
+                            "keySli": True,
+                            "value": {"metric": "response_time_p95", "value": 812.4, "success": True},
+                            "passTargets": [{"criteria": "<=600", "targetValue": 600, "violated": True}],
+                            "warningTargets": [],
+                        }
+                    ],
+                },
+            },
+        }
+    )
+    for name in sorted(route_templates):
+        assert templates.has(name), f"route template {name!r} is not in TEMPLATES_DIR"
+        message = templates.render(event, name)
+        assert message.template == name, f"{name} fell back: {message.text}"
+        assert "carts" in message.title
+        assert "Response time p95" in message.text

