@@ -198,6 +198,11 @@ def format_number(value: float, digits: int = 2) -> str:
     return "0" if rounded in ("-0", "") else rounded
 
 
+def format_measurement(value: float) -> str:
+    """SLI values span 0.002 (error rates) to 1841 (requests): keep three significant digits below one."""
+    return format_number(value) if abs(value) >= 1 or value == 0 else f"{value:.3g}"
+
+
 def number(value: object) -> float | None:
     if isinstance(value, bool):
         return None
@@ -261,7 +266,7 @@ def indicator(item: Mapping[str, Any]) -> dict[str, object]:
         "name": text(item.get("displayName")) or metric or "unnamed SLI",
         "metric": metric,
         "status": text(item.get("status")).lower(),
-        "value": "" if measured is None else format_number(measured),
+        "value": "" if measured is None else format_measurement(measured),
         "targets": targets_text(item.get("passTargets")),
         "warning_targets": targets_text(item.get("warningTargets")),
         "key_sli": item.get("keySli") is True,
@@ -350,7 +355,7 @@ def sli_details(data: Mapping[str, Any]) -> dict[str, object]:
         values.append(
             {
                 "metric": text(item.get("metric")) or "unnamed SLI",
-                "value": "" if measured is None else format_number(measured),
+                "value": "" if measured is None else format_measurement(measured),
                 "success": item.get("success") is True,
                 "message": text(item.get("message")),
             }
@@ -358,7 +363,8 @@ def sli_details(data: Mapping[str, Any]) -> dict[str, object]:
     return {
         "present": bool(get_sli),
         "provider": text(get_sli.get("sliProvider")),
-        "values": values,
+        # Not "values": templates would reach dict.values() instead.
+        "indicators": values,
         "failed": [item for item in values if not item["success"]],
     }
 

@@ -48,6 +48,8 @@ SEVERITIES: Final = frozenset(severity.value for severity in Severity)
 REMOVED_FILTERS: Final = ("center", "format", "indent", "wordwrap", "slice", "random", "urlize", "xmlattr")
 # `_name.j2` directly in a template folder: no slash, so no way to name a file anywhere else.
 MACRO_FILE: Final = re.compile(r"_[A-Za-z0-9][A-Za-z0-9_-]*\.j2", re.ASCII)
+# libyaml when present: four times faster, same safe constructor, same line marks.
+SAFE_YAML_LOADER: Final = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 # Largest integer `**` may build, in bits (about 1,200 decimal digits).
 MAX_POWER_BITS: Final = 4096
 # Intermediate values (a string built by `*`, `+` or a filter) may reach this multiple of the output cap.
@@ -291,8 +293,11 @@ class _MacroLoader(BaseLoader):
 
 @dataclass(frozen=True, slots=True)
 class _Field:
+    """One template string; plain text with no Jinja syntax is kept as it is, not compiled."""
+
     label: str
-    template: Template
+    template: Template | None
+    constant: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -458,6 +463,9 @@ class TemplateSet:
             yield self._emit(pair.first, context, budget), self._emit(pair.second, context, budget)
 
     def _emit(self, field: _Field, context: Mapping[str, object], budget: _Budget) -> str:
+        if field.template is None:
+            budget.spend(len(field.constant))
+            return field.constant
         parts = []
         try:
             for chunk in field.template.generate(context):
@@ -559,6 +567,8 @@ class TemplateSet:
                 f"{origin} line {line}: `{label}` must be text, not {type(value).__name__}; "
                 "put the value in quotes (YAML reads an unquoted {{ ... }} as a mapping)"
             )
+        if not any(marker in value for marker in ("{{", "{%", "{#")):
+            return _Field(label, None, value)
         try:
             tree = self._env.parse(value)
             self._check_imports(tree)
@@ -599,7 +609,7 @@ def _load_yaml(entry: Traversable) -> tuple[object, yaml.Node | None]:
         source = entry.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise TemplateError(f"{entry}: cannot be read ({exc})") from None
-    loader = yaml.SafeLoader(source)
+    loader = SAFE_YAML_LOADER(source)
     try:
         node = loader.get_single_node()
         return (loader.construct_document(node) if node is not None else None), node

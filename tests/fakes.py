@@ -185,7 +185,7 @@ class FakeChatServer:
             body=body,
             json=_parse_body(request.content_type, body),
             at=time.monotonic(),
-            query=request.query_string,
+            query=request.rel_url.raw_query_string,
         )
         async with self._arrived:
             self.received.append(item)

