@@ -13,7 +13,7 @@ from notifier.render import render
 from notifier.templating import TemplateSet, fallback_message
 
 # Renders kept for channels of the same platform that send the same event a moment later (fan-out).
-CACHE_SIZE = 1024
+CACHE_SIZE = 256
 
 
 class Composer:

@@ -17,7 +17,8 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
-from notifier.channels import AnyChannelConfig, ChannelConfig
+from notifier.channels import AnyChannelConfig
+from notifier.channels.base import ChannelConfig
 from notifier.channels.console import ConsoleConfig
 from notifier.channels.slack import SlackConfig
 from notifier.channels.teams import TeamsConfig

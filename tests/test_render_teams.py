@@ -152,7 +152,7 @@ def test_escape_markdown(plain: str, escaped: str) -> None:
 
 @pytest.mark.parametrize(
     "url",
-    ["javascript:alert(1)", "data:text/html,x", "mailto:a@b.example", "https:no-host", "https://a.example/x y"],
+    ["javascript:alert(1)", "data:text/html,x", "mailto:a@b.example", "https:no-host", "https://a.example/x\ny"],
 )
 def test_non_web_links_are_dropped(url: str) -> None:
     card = render_valid(Message(title="t", links=(Link("bad", url), Link("ok", "https://ok.example/"))))

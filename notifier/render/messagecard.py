@@ -12,7 +12,7 @@ from typing import Any
 
 from notifier.message import Message, Severity
 from notifier.render.budget import Budget, fit, serialized_size
-from notifier.render.plaintext import clean, is_web_url, one_line, truncate
+from notifier.render.plaintext import clean, one_line, truncate, web_url
 from notifier.render.teams import escape_markdown
 
 MAX_CARD_BYTES = 28_000
@@ -66,15 +66,15 @@ def _card(message: Message, budget: Budget) -> dict[str, Any]:
     }
     if sections:
         card["sections"] = sections
+    usable = [(link.title, url) for link in message.links if (url := web_url(link.url)) and len(url) <= MAX_URL]
     actions = [
         {
             "@type": "OpenUri",
-            "name": truncate(one_line(link.title) or link.url, budget.link_title),
-            "targets": [{"os": "default", "uri": link.url}],
+            "name": truncate(one_line(title) or url, budget.link_title),
+            "targets": [{"os": "default", "uri": url}],
         }
-        for link in message.links
-        if is_web_url(link.url) and len(link.url) <= MAX_URL
-    ][: min(budget.links, MAX_ACTIONS)]
+        for title, url in usable[: min(budget.links, MAX_ACTIONS)]
+    ]
     if actions:
         card["potentialAction"] = actions
     return card

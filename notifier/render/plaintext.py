@@ -15,8 +15,10 @@ ELLIPSIS = "…"
 # C0/C1 controls except tab and newline (terminal escapes, NUL), and the bidirectional overrides that make
 # text display in a different order than it reads ("Trojan Source").
 _INVISIBLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
-# Characters that never belong in a URL we hand to a client; a backslash counts as "/" in browsers.
-_URL_FORBIDDEN = re.compile(r"[\s<>\"\\^`{|}\x00-\x1f\x7f]")
+# Rejected in URLs: backslash, controls, bidi overrides, and any whitespace but the plain space.
+_URL_REJECTED = re.compile(r"[\\\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]|[^\S ]")
+# Percent-encoded, as browsers do.
+_URL_ENCODED = re.compile(r"[ \"<>^`{|}]")
 
 
 def clean(text: str) -> str:
@@ -65,13 +67,22 @@ def truncate(
     return render(prefix) + ELLIPSIS if prefix else ELLIPSIS
 
 
-def is_web_url(url: str) -> bool:
-    """True for an absolute http(s) URL with a host and nothing a client could misparse."""
-    if _URL_FORBIDDEN.search(url):
-        return False
+def web_url(url: str) -> str | None:
+    """The URL ready for a client if it is an absolute http(s) URL with a host, else None.
+
+    Characters that RFC 3986 forbids but browsers quietly encode (space, quotes, `<>{}|^` and backtick) are
+    percent-encoded the same way; control characters and backslashes (read as "/" by browsers, a classic way
+    to disguise a host) reject the URL.
+    """
+    url = url.strip()
+    if _URL_REJECTED.search(url):
+        return None
+    url = _URL_ENCODED.sub(lambda match: f"%{ord(match.group()):02X}", url)
     try:
         parts = urlsplit(url)
         hostname = parts.hostname
     except ValueError:
-        return False
-    return parts.scheme in ("http", "https") and bool(hostname)
+        return None
+    if parts.scheme not in ("http", "https") or not hostname:
+        return None
+    return url

@@ -16,7 +16,7 @@ from typing import Any
 
 from notifier.message import Fact, Link, Message, Severity
 from notifier.render.budget import Budget, fit
-from notifier.render.plaintext import clean, is_web_url, one_line, truncate, utf16_length
+from notifier.render.plaintext import clean, one_line, truncate, utf16_length, web_url
 
 MAX_BLOCKS = 50
 MAX_SECTION_TEXT = 3000
@@ -147,19 +147,22 @@ def _field(fact: Fact, budget: Budget) -> str:
 
 
 def _actions(links: tuple[Link, ...], budget: Budget) -> list[dict[str, Any]]:
-    usable = [link for link in links if is_web_url(link.url) and utf16_length(link.url) <= MAX_URL]
-    buttons = [_button(index, link, budget) for index, link in enumerate(usable[: min(budget.links, MAX_BUTTONS)])]
+    usable = [(link.title, url) for link in links if (url := web_url(link.url)) and utf16_length(url) <= MAX_URL]
+    buttons = [
+        _button(index, title, url, budget)
+        for index, (title, url) in enumerate(usable[: min(budget.links, MAX_BUTTONS)])
+    ]
     return [{"type": "actions", "elements": buttons}] if buttons else []
 
 
-def _button(index: int, link: Link, budget: Budget) -> dict[str, Any]:
-    title = truncate(one_line(link.title) or link.url, budget.link_title)
+def _button(index: int, title: str, url: str, budget: Budget) -> dict[str, Any]:
+    title = truncate(one_line(title) or url, budget.link_title)
     text = truncate(title, MAX_BUTTON_TEXT, escape, utf16_length)
     return {
         "type": "button",
         "action_id": f"link-{index}",
         "text": {"type": "plain_text", "text": text, "emoji": True},
-        "url": link.url,
+        "url": url,
     }
 
 

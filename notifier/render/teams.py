@@ -16,7 +16,7 @@ from typing import Any
 
 from notifier.message import Fact, Link, Message, Severity
 from notifier.render.budget import Budget, fit, serialized_size
-from notifier.render.plaintext import clean, is_web_url, one_line, truncate
+from notifier.render.plaintext import clean, one_line, truncate, web_url
 
 MAX_ENVELOPE_BYTES = 28_000
 CARD_VERSION = "1.5"
@@ -138,15 +138,15 @@ def _fact_set(facts: tuple[Fact, ...], budget: Budget) -> list[dict[str, Any]]:
 
 
 def _links(links: tuple[Link, ...], budget: Budget) -> list[dict[str, Any]]:
-    usable = [link for link in links if is_web_url(link.url) and len(link.url) <= MAX_URL]
+    usable = [(link.title, url) for link in links if (url := web_url(link.url)) and len(url) <= MAX_URL]
     return [
         {
             "type": "Action.OpenUrl",
             # Action titles are plain text (no markdown), so they need no escaping.
-            "title": truncate(one_line(link.title) or link.url, budget.link_title),
-            "url": link.url,
+            "title": truncate(one_line(title) or url, budget.link_title),
+            "url": url,
         }
-        for link in usable[: budget.links]
+        for title, url in usable[: budget.links]
     ]
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from types import MappingProxyType
 
 from notifier.message import Message, Severity
-from notifier.render.plaintext import clean, is_web_url, one_line
+from notifier.render.plaintext import clean, one_line, web_url
 
 SEVERITY_LABEL = MappingProxyType(
     {
@@ -33,9 +33,10 @@ def render_text(message: Message) -> str:
         if name or value:
             lines.append(f"{INDENT}{name}: {value}".rstrip())
     for link in message.links:
-        if is_web_url(link.url):
+        url = web_url(link.url)
+        if url:
             label = one_line(link.title)
-            lines.append(f"{INDENT}link: {label} <{link.url}>" if label else f"{INDENT}link: {link.url}")
+            lines.append(f"{INDENT}link: {label} <{url}>" if label else f"{INDENT}link: {url}")
     footer = one_line(message.footer)
     if footer:
         lines.append(f"{INDENT}-- {footer}")
