@@ -124,7 +124,7 @@ def _run(coroutine: Coroutine[Any, Any, T]) -> T:
         import uvloop
     except ImportError:
         return asyncio.run(coroutine)
-    return uvloop.run(coroutine)  # type: ignore[no-any-return]
+    return uvloop.run(coroutine)
 
 
 def _read_events(path: Path) -> list[KeptnEvent]:
@@ -258,7 +258,7 @@ def _send_test(args: argparse.Namespace) -> int:
 
         async with aiohttp.ClientSession() as session:
             channel = build_channel(args.channel, channel_config, ChannelContext(session, sys.stdout))
-            return await channel.send(render(channel_format(channel_config), message))  # type: ignore[arg-type]
+            return await channel.send(render(channel_format(channel_config), message))
 
     result = _run(send())
     print(redact(f"{args.channel}: {result.outcome.value} ({result.reason}) {result.detail}".rstrip()))

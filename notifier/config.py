@@ -22,6 +22,7 @@ from notifier.channels.base import ChannelConfig
 from notifier.channels.console import ConsoleConfig
 from notifier.channels.slack import SlackConfig
 from notifier.channels.teams import TeamsConfig
+from notifier.events import InputLimits
 from notifier.subjects import SubjectSet
 
 # Sequence ends, quality gates, approvals waiting for a human, problems and errors: what a team wants in chat.
@@ -87,6 +88,10 @@ class Settings(BaseModel):
     log_level: str = "INFO"
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     max_batch_events: int = Field(default=100, ge=1)
+    max_depth: int = Field(default=32, ge=4, le=256)
+    max_keys: int = Field(default=10_000, ge=100)
+    max_string_chars: int = Field(default=8_192, ge=256)
+    max_labels: int = Field(default=50, ge=1)
     ingest_token: str | None = None
     dedup_window: float = Field(default=3600.0, ge=0)
     dedup_max_entries: int = Field(default=100_000, ge=100)
@@ -150,6 +155,10 @@ class Settings(BaseModel):
         if value is not None and not value.is_dir():
             raise ValueError(f"{value} is not a directory: point it at the folder with your .yaml templates")
         return value
+
+    @property
+    def input_limits(self) -> InputLimits:
+        return InputLimits(self.max_depth, self.max_keys, self.max_string_chars, self.max_labels)
 
     @property
     def subscription(self) -> SubjectSet:

@@ -20,6 +20,19 @@ BATCH = "application/cloudevents-batch+json"
 REQUIRED_ATTRIBUTES = ("id", "source", "type", "specversion")
 
 
+@dataclass(frozen=True, slots=True)
+class InputLimits:
+    """Bounds on what one event may hold. Structure beyond them is refused; long text is cut, not refused."""
+
+    max_depth: int = 32
+    max_keys: int = 10_000
+    max_string_chars: int = 8_192
+    max_labels: int = 50
+
+
+TRUNCATION_MARKER = "…[truncated]"
+
+
 class EventError(ValueError):
     """A request that does not hold a usable CloudEvent; the text says what is wrong and how to fix it."""
 
@@ -80,6 +93,41 @@ def _text(value: object) -> str:
     if value is None:
         return ""
     return value if isinstance(value, str) else str(value)
+
+
+def bound_event(event: KeptnEvent, limits: InputLimits) -> KeptnEvent:
+    """Enforce `limits` on an event from outside: refuse deep or huge structures, cut long strings and labels."""
+    bounded = _bound(event.raw, limits, depth=0, budget=[limits.max_keys])
+    data = bounded.get("data") or {}
+    labels = data.get("labels")
+    if isinstance(labels, dict) and len(labels) > limits.max_labels:
+        kept = dict(list(labels.items())[: limits.max_labels])
+        data = {**data, "labels": kept}
+        bounded = {**bounded, "data": data}
+    if bounded is event.raw:
+        return event
+    return event_from_mapping(bounded)
+
+
+def _bound(value: Any, limits: InputLimits, depth: int, budget: list[int]) -> Any:
+    # Returns the same object when nothing had to change, so the common case allocates nothing.
+    if isinstance(value, str):
+        if len(value) > limits.max_string_chars:
+            return value[: limits.max_string_chars] + TRUNCATION_MARKER
+        return value
+    if isinstance(value, dict | list):
+        if depth >= limits.max_depth:
+            raise EventError(f"the event is nested deeper than {limits.max_depth} levels; flatten 'data'")
+        budget[0] -= len(value)
+        if budget[0] < 0:
+            raise EventError(f"the event holds more than {limits.max_keys} keys and items; send less data")
+        if isinstance(value, dict):
+            changed = {key: _bound(item, limits, depth + 1, budget) for key, item in value.items()}
+            same = all(changed[key] is item for key, item in value.items())
+            return value if same else changed
+        items = [_bound(item, limits, depth + 1, budget) for item in value]
+        return value if all(new is old for new, old in zip(items, value, strict=True)) else items
+    return value
 
 
 def event_from_mapping(obj: object, where: str = "the event") -> KeptnEvent:
@@ -159,8 +207,17 @@ def parse_binary(headers: Mapping[str, str], body: bytes) -> KeptnEvent:
     return event_from_mapping(raw)
 
 
-def parse_request(content_type: str, headers: Mapping[str, str], body: bytes, max_batch: int) -> list[KeptnEvent]:
+def parse_request(
+    content_type: str, headers: Mapping[str, str], body: bytes, max_batch: int, limits: InputLimits | None = None
+) -> list[KeptnEvent]:
     """Parse an HTTP request body by its content type; raises EventError or UnsupportedMediaType."""
+    events = _parse_by_type(content_type, headers, body, max_batch)
+    if limits is None:
+        return events
+    return [bound_event(event, limits) for event in events]
+
+
+def _parse_by_type(content_type: str, headers: Mapping[str, str], body: bytes, max_batch: int) -> list[KeptnEvent]:
     media_type = content_type.split(";", 1)[0].strip().lower()
     if media_type == STRUCTURED:
         return [parse_structured(body)]

@@ -85,6 +85,7 @@ class HttpIntake:
                 request.headers,
                 body,
                 self._settings.max_batch_events,
+                self._settings.input_limits,
             )
         except UnsupportedMediaType as exc:
             return self._reject("unsupported_media_type", 415, str(exc))

@@ -65,11 +65,11 @@ class Pipeline:
             target.channel for (_, _, targets), new in zip(wanted, fresh, strict=True) if new for target in targets
         }
         self._dispatcher.wake(channels)
-        for (event, _, targets), new in zip(wanted, fresh, strict=True):
+        for (event, _, event_targets), new in zip(wanted, fresh, strict=True):
             log.info(
                 "accepted %s for %s" if new else "duplicate %s dropped (already have it for %s)",
                 event.type,
-                ", ".join(target.channel for target in targets),
+                ", ".join(target.channel for target in event_targets),
                 extra={"keptnContext": event.keptn_context, "eventId": event.id},
             )
         return Summary(accepted=accepted, ignored=ignored, duplicates=duplicates)

@@ -360,14 +360,14 @@ class TemplateSet:
             folders.insert(0, user_folder)
         self._env = _BoundedSandbox(ChoiceLoader([_MacroLoader(folder) for folder in folders]), limits)
         files: dict[str, Traversable] = {}
-        for folder in reversed(folders):  # built-ins first, so the user's file of the same name wins
-            files.update(_yaml_files(folder))
+        for folder in folders:  # the user's folder first: its file of a name wins, and its errors show first
+            for name, entry in _yaml_files(folder).items():
+                files.setdefault(name, entry)
         for folder in folders:
             for macro in _MacroLoader(folder).list_templates():
                 self._compile_macro(macro)
-        self._templates = MappingProxyType(
-            {name: self._compile_file(name, entry) for name, entry in sorted(files.items())}
-        )
+        compiled = {name: self._compile_file(name, entry) for name, entry in files.items()}
+        self._templates = MappingProxyType(dict(sorted(compiled.items())))
         if "default" not in self._templates:
             raise TemplateError("no `default` template: the built-in templates are missing from the install")
 
@@ -671,7 +671,7 @@ def fallback_message(event: KeptnEvent, reason: str, bridge_url: str = "") -> Me
     """A plain message built in Python from the raw fields, for when a template fails. Cannot fail."""
     try:
         context = keptn.template_context(event, bridge_url)
-        where = str(context["where"])
+        where = str(context["where"] or context["subject"])
         status, result = str(context["status"]), str(context["result"])
         facts = [
             Fact(name, value)

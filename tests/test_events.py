@@ -92,3 +92,44 @@ def test_unsupported_content_type() -> None:
 def test_null_data_is_an_empty_object() -> None:
     [event] = parse("application/cloudevents+json", {**EVENT, "data": None})
     assert event.data == {} and event.project == ""
+
+
+def bounded(data: dict, **limits: int):
+    from notifier.events import InputLimits
+
+    raw = orjson.dumps({**EVENT, "data": data})
+    return parse_request("application/cloudevents+json", {}, raw, 10, InputLimits(**limits))[0]
+
+
+def test_long_strings_are_cut_with_a_marker_not_refused() -> None:
+    event = bounded({"project": "p", "message": "x" * 10_000, "nested": {"deep": ["y" * 9_000]}},
+                    max_string_chars=1000)
+    assert event.data["message"] == "x" * 1000 + "…[truncated]"
+    assert event.data["nested"]["deep"][0].endswith("…[truncated]")
+    assert event.raw["data"] is event.data
+
+
+def test_too_many_labels_are_cut_to_the_limit() -> None:
+    event = bounded({"labels": {f"k{i}": "v" for i in range(80)}}, max_labels=5)
+    assert list(event.labels) == ["k0", "k1", "k2", "k3", "k4"]
+
+
+def test_deep_nesting_and_key_floods_are_refused_with_a_reason() -> None:
+    deep: dict = {}
+    node = deep
+    for _ in range(50):
+        node["a"] = {}
+        node = node["a"]
+    with pytest.raises(EventError, match="nested deeper than 32 levels"):
+        bounded(deep)
+    with pytest.raises(EventError, match="more than 500 keys"):
+        bounded({f"k{i}": i for i in range(600)}, max_keys=500)
+
+
+def test_an_event_within_limits_is_passed_through_untouched() -> None:
+    raw = orjson.dumps(EVENT)
+    [plain] = parse_request("application/cloudevents+json", {}, raw, 10)
+    from notifier.events import InputLimits
+
+    [checked] = parse_request("application/cloudevents+json", {}, raw, 10, InputLimits())
+    assert checked.raw == plain.raw

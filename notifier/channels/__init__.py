@@ -43,11 +43,3 @@ def channel_format(config: ChannelConfig) -> str:
         raise TypeError(f"{type(config).__name__} does not say which renderer it needs")
     return format_of(config)
 
-
-def channel_format(config: ChannelConfig) -> str:
-    """The renderer a channel's payloads come from ("slack", "teams", "messagecard" or "text")."""
-    if isinstance(config, SlackConfig):
-        return "slack"
-    if isinstance(config, TeamsConfig):
-        return "messagecard" if config.format == "messagecard" else "teams"
-    return "text"

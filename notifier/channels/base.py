@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from typing import IO, Any, Literal, Protocol
 from urllib.parse import urlsplit
 
@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 Payload = dict[str, Any] | str
 
 
-class Outcome(str, Enum):
+class Outcome(StrEnum):
     SENT = "sent"
     RETRY = "retry"
     DEAD = "dead"

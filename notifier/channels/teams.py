@@ -90,7 +90,7 @@ class TeamsChannel:
         body = payload.encode() if isinstance(payload, str) else orjson.dumps(payload)
         try:
             async with (
-                asyncio.timeout(None),
+                asyncio.timeout(self._timeout),
                 self._session.post(self._url, data=body, headers={"Content-Type": "application/json"}) as response,
             ):
                 answer = (await response.content.read(MAX_ANSWER_BYTES)).decode("utf-8", "replace")

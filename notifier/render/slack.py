@@ -92,22 +92,27 @@ def _header(message: Message, budget: Budget) -> dict[str, Any]:
 
 def _chunks(text: str) -> Iterator[str]:
     """Escaped pieces of at most MAX_SECTION_TEXT, split at line ends where a line allows it."""
-    piece = ""
+    lines: list[str] = []
+    length = -1  # of the escaped lines joined by newlines
     for line in text.split("\n"):
-        candidate = f"{piece}\n{line}" if piece else line
-        if utf16_length(escape(candidate)) <= MAX_SECTION_TEXT:
-            piece = candidate
+        escaped = escape(line)
+        if length + 1 + utf16_length(escaped) <= MAX_SECTION_TEXT:
+            lines.append(escaped)
+            length += 1 + utf16_length(escaped)
             continue
-        if piece.strip():
-            yield escape(piece.strip("\n"))
-        piece = line
-        while utf16_length(escape(piece)) > MAX_SECTION_TEXT:
-            head = _longest_prefix(piece, MAX_SECTION_TEXT)
-            if head.strip():
-                yield escape(head)
-            piece = piece[len(head) :]
-    if piece.strip():
-        yield escape(piece.strip("\n"))
+        yield from _non_blank("\n".join(lines))
+        while utf16_length(escape(line)) > MAX_SECTION_TEXT:
+            head = _longest_prefix(line, MAX_SECTION_TEXT)
+            yield from _non_blank(escape(head))
+            line = line[len(head) :]
+        lines, length = [escape(line)], utf16_length(escape(line))
+    yield from _non_blank("\n".join(lines))
+
+
+def _non_blank(text: str) -> Iterator[str]:
+    """Slack rejects empty and blank texts: yield the text without its surrounding newlines, if any is left."""
+    if text.strip():
+        yield text.strip("\n")
 
 
 def _longest_prefix(text: str, limit: int) -> str:
