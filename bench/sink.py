@@ -105,7 +105,7 @@ class Sink:
 
 async def serve(ready_file: Path, max_lifetime: float) -> None:
     sink = Sink()
-    runner = web.AppRunner(sink.app, access_log=None, handle_signals=True)
+    runner = web.AppRunner(sink.app, access_log=None, handle_signals=False)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0, backlog=1024)
     await site.start()

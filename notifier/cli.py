@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 import tempfile
 import time
@@ -21,6 +22,7 @@ from notifier.logs import setup_logging
 from notifier.redact import Redactor
 from notifier.render import RENDERERS, render
 from notifier.routing import Router
+from notifier.store import StoreError
 from notifier.templating import TemplateError, TemplateLimits, TemplateSet, load_samples
 
 T = TypeVar("T")
@@ -104,11 +106,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     try:
         return handlers[args.command](args)
-    except (CliError, ConfigError, TemplateError) as exc:
+    except (CliError, ConfigError, TemplateError, StoreError) as exc:
         print(f"keptn-notifier: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (`render ... | head`): say nothing, and keep the interpreter's final flush quiet.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_FAILED
 
 
 def _config(args: argparse.Namespace, **overrides: object) -> Config:
@@ -158,9 +164,13 @@ def _serve(args: argparse.Namespace) -> int:
     from notifier.service import serve
 
     config = _config(args, host=args.host, port=args.port, admin_port=args.admin_port, state_dir=args.state_dir)
-    setup_logging(config.settings.log_level, Redactor(config.secrets()))
+    redact = Redactor(config.secrets())
+    setup_logging(config.settings.log_level, redact)
     templates = _templates(config)
-    _run(serve(config, templates))
+    try:
+        _run(serve(config, templates))
+    except OSError as exc:  # a port in use, an address that is not this host's
+        raise CliError(redact(f"cannot start the service: {exc}")) from None
     return EXIT_OK
 
 
@@ -198,9 +208,12 @@ def _routes(args: argparse.Namespace) -> int:
     if rejection:
         print(f"not accepted: {rejection}")
     reached: list[str] = []
+    own_template = {route.name: route.template for route in config.routes}
     for verdict in verdicts:
         if verdict.matched:
-            print(f"  route {verdict.route}: MATCH -> {', '.join(verdict.channels)}")
+            template = own_template.get(verdict.route)
+            suffix = f" (template {template})" if template else ""
+            print(f"  route {verdict.route}: MATCH -> {', '.join(verdict.channels)}{suffix}")
             reached.extend(channel for channel in verdict.channels if channel not in reached)
         else:
             print(f"  route {verdict.route}: miss ({verdict.reason})")

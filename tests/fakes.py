@@ -124,7 +124,7 @@ class FakeChatServer:
     # -- scripting and inspection ---------------------------------------------------------------------
 
     def on(self, path: str, *responses: Reply) -> None:
-        """Answer the next requests on `path` with `responses`, in order, then go back to the default."""
+        """Answer the next requests on `path` (no query string) with `responses`, in order, then the default."""
         self._scripts.setdefault(path, deque()).extend(responses)
 
     def received_on(self, path: str) -> list[Received]:

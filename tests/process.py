@@ -26,8 +26,12 @@ class ServiceProcess:
         self.port = free_port()
         self.workdir = workdir
         self.config_path = workdir / "notifier.yaml"
-        settings = {"host": "127.0.0.1", "port": self.port, "state_dir": str(workdir / "state"),
-                    **config.get("settings", {})}
+        settings = {
+            "host": "127.0.0.1",
+            "port": self.port,
+            "state_dir": str(workdir / "state"),
+            **config.get("settings", {}),
+        }
         self.config_path.write_text(yaml.safe_dump({**config, "settings": settings}))
         self.env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
         self.proc: subprocess.Popen[str] | None = None
@@ -44,7 +48,10 @@ class ServiceProcess:
         with self.stdout_path.open("a") as out, self.stderr_path.open("a") as err:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "notifier", "serve", "--config", str(self.config_path)],
-                stdout=out, stderr=err, env=self.env, text=True,
+                stdout=out,
+                stderr=err,
+                env=self.env,
+                text=True,
             )
         deadline = started + timeout
         while time.monotonic() < deadline:

@@ -21,11 +21,23 @@ STRUCTURED = "application/cloudevents+json"
 def keptn_event(
     event_id: str = "ev-1", type_: str = "sh.keptn.event.evaluation.finished", **data: Any
 ) -> dict[str, Any]:
-    body: dict[str, Any] = {"project": "sockshop", "stage": "production", "service": "carts", "result": "fail",
-                            "status": "succeeded"}
+    body: dict[str, Any] = {
+        "project": "sockshop",
+        "stage": "production",
+        "service": "carts",
+        "result": "fail",
+        "status": "succeeded",
+    }
     body.update(data)
-    return {"specversion": "1.0", "id": event_id, "source": "lighthouse-service", "type": type_,
-            "shkeptncontext": "ctx-" + event_id, "time": "2026-11-20T10:00:00.000Z", "data": body}
+    return {
+        "specversion": "1.0",
+        "id": event_id,
+        "source": "lighthouse-service",
+        "type": type_,
+        "shkeptncontext": "ctx-" + event_id,
+        "time": "2026-11-20T10:00:00.000Z",
+        "data": body,
+    }
 
 
 class RunningService:
@@ -70,8 +82,17 @@ class RunningService:
 async def running_service(
     tmp_path: Path, config: dict[str, Any], env: dict[str, str] | None = None, **settings: Any
 ) -> AsyncIterator[RunningService]:
-    config = {**config, "settings": {"host": "127.0.0.1", "port": 0, "state_dir": str(tmp_path / "state"),
-                                     "retry_initial_backoff": "0.05s", **config.get("settings", {}), **settings}}
+    config = {
+        **config,
+        "settings": {
+            "host": "127.0.0.1",
+            "port": 0,
+            "state_dir": str(tmp_path / "state"),
+            "retry_initial_backoff": "0.05s",
+            **config.get("settings", {}),
+            **settings,
+        },
+    }
     path = tmp_path / "notifier.yaml"
     path.write_text(yaml.safe_dump(config))
     stdout = io.StringIO()

@@ -19,14 +19,13 @@ from notifier.channels.base import Channel, ChannelConfig, ChannelContext, Outco
 from notifier.channels.http_errors import retry_after_seconds
 from notifier.channels.slack import SlackConfig
 from notifier.channels.teams import TeamsConfig
-from tests.fakes import FakeChatServer, Reply, assert_no_secret
+from tests.fakes import POST_MESSAGE, FakeChatServer, Reply, assert_no_secret
 
 WEBHOOK_PATH = "/slack/services/T0FAKE0001/B0FAKE0001/WebhookS3cretPart24chars"
 TOKEN = "xoxb-1111-2222-T0kenS3cretPart"
 TEAMS_PATH = "/teams/workflows/6a1f0c3e9d2b4c/triggers/manual/paths/invoke"
 TEAMS_SIG = "SigS3cretValue_0123456789abcdef"
 TEAMS_QUERY = f"api-version=1&sp=%2Ftriggers%2Fmanual%2Frun&sv=1.0&sig={TEAMS_SIG}"
-POST_MESSAGE = "/api/chat.postMessage"
 HTML_ERROR = "<html><body><h1>Something went wrong</h1></body></html>"
 # Every registered status a server may answer with, plus unregistered ones at the edges of each class.
 STATUSES = tuple(sorted({int(s) for s in HTTPStatus if s >= 200} | {299, 399, 499, 599}))
@@ -245,6 +244,19 @@ async def test_no_credential_escapes_in_details_or_logs(
     assert result.detail
     assert_no_secret(result.detail + result.reason, kind.secrets)
     assert_no_secret(caplog.text, kind.secrets)
+
+
+async def test_a_credential_cut_short_in_the_detail_is_still_masked(
+    kind: HttpKind, chat_server: FakeChatServer, channel_context: ChannelContext
+) -> None:
+    # The detail keeps the first 200 characters of the body: this credential straddles that cut.
+    credential = kind.secrets[0]
+    chat_server.on(kind.path, Reply(400, "x" * 185 + credential))
+
+    result = await kind.channel(chat_server.url, channel_context).send(MESSAGE)
+
+    assert result.outcome is Outcome.DEAD
+    assert credential[:15] not in result.detail
 
 
 async def test_a_closed_port_leaks_no_credential(

@@ -33,7 +33,11 @@ async def test_sigkill_during_delivery_loses_nothing_and_duplicates_at_most_the_
     config = {
         "channels": {
             "hook": {"type": "slack", "webhook_url": f"{chat_server.url}/slack/hook", "rate_limit": paced},
-            "teams": {"type": "teams", "webhook_url": f"{chat_server.url}/teams/t?sig=abcdefgh12345", "rate_limit": paced},
+            "teams": {
+                "type": "teams",
+                "webhook_url": f"{chat_server.url}/teams/t?sig=abcdefgh12345",
+                "rate_limit": paced,
+            },
         },
         "routes": [{"name": "all", "match": {"types": ["sh.keptn.>"]}, "channels": ["hook", "teams"]}],
     }
@@ -44,10 +48,12 @@ async def test_sigkill_during_delivery_loses_nothing_and_duplicates_at_most_the_
     service.start()
     try:
         async with aiohttp.ClientSession() as session:
+
             async def post(index: int) -> int:
                 body = orjson.dumps(keptn_event(f"crash-{index}"))
-                async with session.post(service.url, data=body,
-                                        headers={"Content-Type": "application/cloudevents+json"}) as response:
+                async with session.post(
+                    service.url, data=body, headers={"Content-Type": "application/cloudevents+json"}
+                ) as response:
                     return response.status
 
             statuses = await asyncio.gather(*(post(i) for i in range(EVENTS)))

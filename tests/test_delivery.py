@@ -16,8 +16,10 @@ async def test_retry_after_is_honoured_for_that_channel_only(tmp_path: Path, cha
     # A paced channel (as Slack channels are by default) sends one at a time, so every send after the 429
     # starts after its answer.
     slow = {**slack_hook(chat_server.url, "slow"), "rate_limit": {"per_second": 50, "burst": 10}}
-    config = {"channels": {"slow": slow, "fast": slack_hook(chat_server.url, "fast")},
-              "routes": every_route("slow", "fast")}
+    config = {
+        "channels": {"slow": slow, "fast": slack_hook(chat_server.url, "fast")},
+        "routes": every_route("slow", "fast"),
+    }
     async with running_service(tmp_path, config) as svc:
         for index in range(5):
             await svc.post_json(keptn_event(f"e{index}"))
@@ -35,7 +37,8 @@ async def test_retry_after_is_honoured_for_that_channel_only(tmp_path: Path, cha
 
 
 @pytest.mark.parametrize(
-    "fault", [Reply.server_error(), Reply.server_error(503), Reply.connection_reset(), Reply.hang(3)],
+    "fault",
+    [Reply.server_error(), Reply.server_error(503), Reply.connection_reset(), Reply.hang(3)],
     ids=["500", "503", "reset", "timeout"],
 )
 async def test_transient_failures_are_retried_until_delivered_once(
@@ -62,13 +65,19 @@ async def test_transient_failures_are_retried_until_delivered_once(
     ],
 )
 async def test_permanent_errors_park_the_notification_as_dead_once(
-    tmp_path: Path, chat_server: FakeChatServer, caplog: pytest.LogCaptureFixture, path: str, reply: Reply,
+    tmp_path: Path,
+    chat_server: FakeChatServer,
+    caplog: pytest.LogCaptureFixture,
+    path: str,
+    reply: Reply,
     reason: str,
 ) -> None:
     chat_server.on(path, reply)
     channel = "teams" if "teams" in path else "hook"
-    config = {"channels": {"hook": slack_hook(chat_server.url), "teams": teams_hook(chat_server.url)},
-              "routes": every_route(channel)}
+    config = {
+        "channels": {"hook": slack_hook(chat_server.url), "teams": teams_hook(chat_server.url)},
+        "routes": every_route(channel),
+    }
     with caplog.at_level(logging.ERROR, logger="notifier.delivery"):
         async with running_service(tmp_path, config) as svc:
             await svc.post_json(keptn_event())

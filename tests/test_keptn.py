@@ -396,7 +396,7 @@ event_types = st.sampled_from(
 ) | st.text(max_size=40)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(
     event_type=event_types,
     data=st.dictionaries(keptn_keys | st.text(max_size=8), json_values, max_size=8),

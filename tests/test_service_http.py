@@ -96,8 +96,12 @@ async def test_probes_and_metrics(tmp_path: Path, chat_server: FakeChatServer) -
         assert await svc.get("/health") == (200, '{"status": "ok"}')
         assert (await svc.get("/ready"))[0] == 200
         _, text = await svc.get("/metrics")
-        for name in ("keptn_notifier_events_received_total", "keptn_notifier_events_rejected_total",
-                     "keptn_notifier_notifications_sent_total", "keptn_notifier_queue_depth"):
+        for name in (
+            "keptn_notifier_events_received_total",
+            "keptn_notifier_events_rejected_total",
+            "keptn_notifier_notifications_sent_total",
+            "keptn_notifier_queue_depth",
+        ):
             assert name in text
 
 

@@ -38,8 +38,13 @@ async def test_sigterm_refuses_new_events_finishes_the_send_in_flight_and_keeps_
 ) -> None:
     chat_server.on("/slack/hook", *[Reply(delay=1.0)] * 3)
     config = {
-        "channels": {"hook": {"type": "slack", "webhook_url": f"{chat_server.url}/slack/hook",
-                              "rate_limit": {"per_second": 100, "burst": 10}}},
+        "channels": {
+            "hook": {
+                "type": "slack",
+                "webhook_url": f"{chat_server.url}/slack/hook",
+                "rate_limit": {"per_second": 100, "burst": 10},
+            }
+        },
         "routes": [{"name": "all", "match": {"types": ["sh.keptn.>"]}, "channels": ["hook"]}],
         "settings": {"shutdown_grace": "5s"},
     }
@@ -93,4 +98,4 @@ async def test_memory_stays_flat_while_a_channel_is_down_and_events_keep_coming(
     finally:
         service.close()
     assert grown < 25 * 1024, f"RSS grew by {grown} KiB"
-    assert 'keptn_notifier_events_accepted_total 20000.0' in metrics
+    assert "keptn_notifier_events_accepted_total 20000.0" in metrics

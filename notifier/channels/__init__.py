@@ -42,4 +42,3 @@ def channel_format(config: ChannelConfig) -> str:
     if format_of is None:
         raise TypeError(f"{type(config).__name__} does not say which renderer it needs")
     return format_of(config)
-

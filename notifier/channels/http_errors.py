@@ -61,10 +61,11 @@ def retry_after_seconds(headers: Mapping[str, str]) -> float:
 
 def describe(status: int, body: str, redactor: Redactor) -> str:
     """A short, credential-free account of an answer for logs and the dead-letter list."""
-    snippet = " ".join(body.split())
+    # Redact before cutting: a credential cut in half would no longer be recognised.
+    snippet = " ".join(redactor(body).split())
     if len(snippet) > _DETAIL_BODY_CHARS:
         snippet = snippet[:_DETAIL_BODY_CHARS] + "…"
-    return redactor(f"HTTP {status}: {snippet}" if snippet else f"HTTP {status}")
+    return f"HTTP {status}: {snippet}" if snippet else f"HTTP {status}"
 
 
 def classify_response(

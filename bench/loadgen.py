@@ -1,0 +1,130 @@
+"""The load generator: N events at a fixed concurrency, each stamped with its send time; prints one JSON line.
+
+    python -m bench.loadgen --url URL --count N --concurrency C --target-pid PID [--kind keptn|alert]
+
+A closed loop: C senders, each posting its next event as soon as the previous one is answered, so the
+target's own speed sets the rate. It also samples the target's memory from /proc as the count passes the
+`--rss-at` marks, and reports its own CPU use so that a saturated generator can be told from a slow target.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import resource
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+import orjson
+
+from bench.loop import run
+from bench.procstat import memory_kib
+from bench.stats import percentile
+from bench.workload import MARKER_HEADER, BodyFactory, marker
+
+CONTENT_TYPES = {"keptn": "application/cloudevents+json", "alert": "application/json"}
+REQUEST_TIMEOUT = 30.0
+
+
+@dataclass
+class Load:
+    url: str
+    count: int
+    target_pid: int
+    factory: BodyFactory
+    content_type: str
+    deadline: float
+    rss_marks: list[int]
+    issued: int = 0
+    completed: int = 0
+    accepted: int = 0
+    last_ok_ns: int = 0
+    errors: Counter[str] = field(default_factory=Counter)
+    latencies_ns: list[int] = field(default_factory=list)
+    rss_kib_at: dict[int, int] = field(default_factory=dict)
+
+    async def sender(self, session: aiohttp.ClientSession) -> None:
+        while self.issued < self.count and time.monotonic() < self.deadline:
+            seq = self.issued
+            self.issued += 1
+            sent_ns = time.monotonic_ns()
+            headers = {"Content-Type": self.content_type, MARKER_HEADER: marker(seq, sent_ns)}
+            try:
+                async with session.post(self.url, data=self.factory.body(seq, sent_ns), headers=headers) as response:
+                    await response.read()
+                    status = response.status
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                self.errors[type(exc).__name__] += 1
+            else:
+                if 200 <= status < 300:
+                    self.accepted += 1
+                    self.last_ok_ns = time.monotonic_ns()
+                    self.latencies_ns.append(self.last_ok_ns - sent_ns)
+                else:
+                    self.errors[f"http_{status}"] += 1
+            self.completed += 1
+            while self.rss_marks and self.completed >= self.rss_marks[0]:
+                self.rss_kib_at[self.rss_marks.pop(0)] = memory_kib(self.target_pid, "VmRSS")
+
+
+async def generate(args: argparse.Namespace) -> dict[str, Any]:
+    load = Load(
+        url=args.url,
+        count=args.count,
+        target_pid=args.target_pid,
+        factory=BodyFactory(args.kind, args.run_id),
+        content_type=CONTENT_TYPES[args.kind],
+        deadline=time.monotonic() + args.deadline,
+        rss_marks=sorted(args.rss_at),
+    )
+    timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT)
+    connector = aiohttp.TCPConnector(limit=args.concurrency)
+    cpu_before = resource.getrusage(resource.RUSAGE_SELF)
+    first_send_ns = time.monotonic_ns()
+    async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
+        senders = [asyncio.create_task(load.sender(session)) for _ in range(args.concurrency)]
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.gather(*senders), args.deadline + REQUEST_TIMEOUT)
+    end_ns = time.monotonic_ns()
+    cpu_after = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
+    latencies_ms = [value / 1e6 for value in load.latencies_ns]
+    return {
+        "sent": load.completed,
+        "accepted": load.accepted,
+        "errors": dict(load.errors),
+        "first_send_ns": first_send_ns,
+        "last_ok_ns": load.last_ok_ns,
+        "ingest_p50_ms": percentile(latencies_ms, 0.5),
+        "ingest_p99_ms": percentile(latencies_ms, 0.99),
+        "rss_kib_at": {str(mark): kib for mark, kib in load.rss_kib_at.items()},
+        "target_hwm_kib": memory_kib(args.target_pid, "VmHWM"),
+        "cpu_busy": cpu / max(1e-9, (end_ns - first_send_ns) / 1e9),
+    }
+
+
+def _marks(text: str) -> list[int]:
+    return [int(part) for part in text.split(",") if part.strip()]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--url", required=True)
+    parser.add_argument("--count", type=int, required=True)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--target-pid", type=int, required=True, help="process whose memory to sample")
+    parser.add_argument("--kind", choices=sorted(CONTENT_TYPES), default="keptn")
+    parser.add_argument("--run-id", default="run", help="makes event ids unique across runs")
+    parser.add_argument("--rss-at", type=_marks, default=[], help="comma list of counts at which to sample VmRSS")
+    parser.add_argument("--deadline", type=float, default=600.0, help="stop sending after this many seconds")
+    result = run(generate(parser.parse_args()))
+    sys.stdout.write(orjson.dumps(result).decode() + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,106 @@
+"""Child processes of the benchmark: start them pinned, wait until they answer, stop them, talk to them."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from bench.procstat import pin_to
+
+POLL = 0.01
+
+
+class StartError(RuntimeError):
+    """A child did not come up; the text carries the tail of its stderr."""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def python_module(module: str, *args: str) -> list[str]:
+    return [sys.executable, "-m", module, *args]
+
+
+def spawn(
+    command: list[str],
+    cores: frozenset[int],
+    log_dir: Path,
+    name: str,
+    env: dict[str, str] | None = None,
+    stdout: int | None = None,
+) -> subprocess.Popen[bytes]:
+    """Start `command` pinned to `cores`; stderr (and stdout unless piped) go to files in `log_dir`."""
+    log_dir.mkdir(parents=True, exist_ok=True)
+    with (log_dir / f"{name}.stderr").open("ab") as err, (log_dir / f"{name}.stdout").open("ab") as out:
+        return subprocess.Popen(
+            command,
+            stdout=out if stdout is None else stdout,
+            stderr=err,
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
+            # preexec_fn runs in the child before exec; the orchestrator is single-threaded, so it is safe.
+            preexec_fn=lambda: pin_to(cores),
+        )
+
+
+def stderr_tail(log_dir: Path, name: str, chars: int = 2000) -> str:
+    path = log_dir / f"{name}.stderr"
+    return path.read_text(errors="replace")[-chars:] if path.exists() else ""
+
+
+def wait_for_port_file(proc: subprocess.Popen[bytes], path: Path, timeout: float) -> int:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise StartError(f"exited with {proc.returncode} before listening")
+        if path.exists() and path.read_text().strip():
+            return int(path.read_text())
+        time.sleep(POLL)
+    raise StartError(f"not listening after {timeout:g} s")
+
+
+def wait_until_ready(proc: subprocess.Popen[bytes], url: str, started: float, timeout: float) -> float:
+    """Poll `url` until it answers 200; returns the seconds since `started` (a monotonic time)."""
+    deadline = started + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise StartError(f"exited with {proc.returncode} before it was ready")
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:
+                if response.status == 200:
+                    return time.monotonic() - started
+        except (OSError, urllib.error.URLError):
+            pass
+        time.sleep(POLL)
+    raise StartError(f"not ready after {timeout:g} s")
+
+
+def stop(proc: subprocess.Popen[bytes], grace: float = 30.0) -> None:
+    """SIGTERM, then SIGKILL after `grace` seconds."""
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)
+
+
+def http_json(url: str, body: dict[str, Any] | None = None, timeout: float = 10.0) -> Any:
+    """GET (or POST `body` as JSON) and decode the JSON answer."""
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        return json.loads(response.read())

@@ -1,0 +1,189 @@
+"""The five scenarios, in full and short sizes, and one measured run of one scenario against one target."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.procs import POLL, http_json, python_module, spawn
+from bench.procstat import cpu_seconds, memory_kib
+from bench.targets import Target
+
+KIB_PER_MIB = 1024
+NS = 1e9
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    name: str
+    events: int
+    channels: int = 1
+    # Seconds the sink waits before answering each delivery.
+    sink_delay: float = 0.0
+    # Seconds the sink answers 503 from the first send on.
+    outage: float = 0.0
+    # Event counts at which the load generator samples the target's RSS.
+    rss_marks: tuple[int, ...] = ()
+    with_alertmanager: bool = False
+    # Seconds to wait for the last delivery once sending has ended (or the outage is over).
+    drain_timeout: float = 120.0
+
+    @property
+    def expected(self) -> int:
+        return self.events * self.channels
+
+
+FULL = (
+    Scenario("burst", 20_000, with_alertmanager=True),
+    Scenario("fanout", 5_000, channels=5),
+    Scenario("slow", 2_000, sink_delay=0.2),
+    Scenario("outage", 10_000, outage=30.0, drain_timeout=300.0),
+    Scenario("soak", 100_000, rss_marks=(10_000, 50_000, 100_000), drain_timeout=300.0),
+)
+SHORT = (
+    Scenario("burst", 400, with_alertmanager=True, drain_timeout=20.0),
+    Scenario("fanout", 200, channels=5, drain_timeout=20.0),
+    Scenario("slow", 200, sink_delay=0.2, drain_timeout=20.0),
+    Scenario("outage", 300, outage=3.0, drain_timeout=20.0),
+    Scenario("soak", 1_000, rss_marks=(100, 500, 1_000), drain_timeout=20.0),
+)
+NAMES = tuple(scenario.name for scenario in FULL)
+
+
+def scenarios(short: bool, names: list[str] | None) -> list[Scenario]:
+    chosen = SHORT if short else FULL
+    return [scenario for scenario in chosen if not names or scenario.name in names]
+
+
+@dataclass(frozen=True, slots=True)
+class Harness:
+    """What every run shares: the sink, where logs go, and the cores for the target and for the harness."""
+
+    sink_url: str
+    log_dir: Path
+    target_cores: frozenset[int]
+    harness_cores: frozenset[int]
+    concurrency: int
+
+    def sink_urls(self, channels: int) -> list[str]:
+        return [f"{self.sink_url}/slack/c{index}" for index in range(channels)]
+
+    def sink(self, action: str, body: dict[str, Any] | None = None) -> Any:
+        return http_json(f"{self.sink_url}/_bench/{action}", body)
+
+
+def run_once(scenario: Scenario, target: Target, harness: Harness, workdir: Path, run_id: str) -> dict[str, Any]:
+    """Start the target, send the load, wait for the deliveries, measure; always stops the target."""
+    harness.sink("reset")
+    harness.sink("mode", {"status": 503 if scenario.outage else 200, "delay": scenario.sink_delay})
+    startup = target.start(harness.sink_urls(scenario.channels), workdir, harness.target_cores)
+    try:
+        cpu_before = cpu_seconds(target.pid)
+        load, recovered_ns = _send(scenario, target, harness, run_id)
+        expected = load["accepted"] * scenario.channels
+        sink = _wait_for_deliveries(harness, expected, scenario.drain_timeout)
+        cpu = cpu_seconds(target.pid) - cpu_before
+        peak_kib = max(memory_kib(target.pid, "VmHWM"), load["target_hwm_kib"])
+        end_rss_kib = memory_kib(target.pid, "VmRSS")
+    finally:
+        target.stop()
+    return _figures(scenario, load, sink, recovered_ns, startup, cpu, peak_kib, end_rss_kib)
+
+
+def _send(scenario: Scenario, target: Target, harness: Harness, run_id: str) -> tuple[dict[str, Any], int | None]:
+    """Run the load generator to the end; during an outage, end the outage on time while it sends."""
+    deadline = max(60.0, scenario.events / 100) + scenario.outage
+    command = python_module(
+        "bench.loadgen",
+        "--url", target.url,
+        "--count", str(scenario.events),
+        "--concurrency", str(harness.concurrency),
+        "--target-pid", str(target.pid),
+        "--kind", target.kind,
+        "--run-id", run_id,
+        "--rss-at", ",".join(str(mark) for mark in scenario.rss_marks),
+        "--deadline", str(deadline),
+    )  # fmt: skip
+    generator = spawn(command, harness.harness_cores, harness.log_dir, "loadgen", stdout=subprocess.PIPE)
+    recovered_ns = None
+    if scenario.outage:
+        started = time.monotonic()
+        while time.monotonic() - started < scenario.outage and generator.poll() is None:
+            time.sleep(POLL)
+        time.sleep(max(0.0, scenario.outage - (time.monotonic() - started)))
+        recovered_ns = int(harness.sink("mode", {"status": 200})["at_ns"])
+    try:
+        output, _ = generator.communicate(timeout=deadline + 60)
+    except subprocess.TimeoutExpired:
+        generator.kill()
+        generator.communicate()
+        raise RuntimeError("the load generator overran its deadline") from None
+    if generator.returncode != 0:
+        raise RuntimeError(f"the load generator failed ({generator.returncode}); see {harness.log_dir}/loadgen.stderr")
+    return json.loads(output), recovered_ns
+
+
+def _wait_for_deliveries(harness: Harness, expected: int, timeout: float) -> dict[str, Any]:
+    """Poll the sink until `expected` distinct deliveries arrived or `timeout` passed, whichever first."""
+    deadline = time.monotonic() + timeout
+    while True:
+        stats: dict[str, Any] = harness.sink("stats")
+        if stats["delivered"] >= expected or time.monotonic() > deadline:
+            return stats
+        time.sleep(0.05)
+
+
+def _per_second(count: int, start_ns: int, end_ns: int) -> float | None:
+    if not count or end_ns <= start_ns:
+        return None
+    return count / ((end_ns - start_ns) / NS)
+
+
+def _figures(
+    scenario: Scenario,
+    load: dict[str, Any],
+    sink: dict[str, Any],
+    recovered_ns: int | None,
+    startup: float,
+    cpu: float,
+    peak_kib: int,
+    end_rss_kib: int,
+) -> dict[str, Any]:
+    accepted = int(load["accepted"])
+    delivered = int(sink["delivered"])
+    figures: dict[str, Any] = {
+        "accepted_per_s": _per_second(accepted, load["first_send_ns"], load["last_ok_ns"]),
+        "delivered_per_s": _per_second(delivered, load["first_send_ns"], sink["last_ns"]),
+        "ingest_p50_ms": load["ingest_p50_ms"],
+        "ingest_p99_ms": load["ingest_p99_ms"],
+        "e2e_p50_ms": sink["e2e_p50_ms"],
+        "e2e_p99_ms": sink["e2e_p99_ms"],
+        "peak_rss_mib": peak_kib / KIB_PER_MIB,
+        "cpu_s_per_1k_events": cpu / accepted * 1000 if accepted else None,
+        "startup_s": startup,
+        "sent": int(load["sent"]),
+        "accepted": accepted,
+        "ingest_errors": load["errors"],
+        "expected": scenario.expected,
+        "delivered": delivered,
+        # Everything not delivered counts, including events the target refused or never got to answer.
+        "lost": max(0, scenario.expected - delivered),
+        "duplicates": int(sink["duplicates"]),
+        "unmarked": int(sink["unmarked"]),
+        "loadgen_cpu_busy": load["cpu_busy"],
+    }
+    if recovered_ns is not None:
+        drained = delivered >= accepted * scenario.channels and sink["last_ns"] > 0
+        figures["rejected_during_outage"] = int(sink["rejected"])
+        figures["drain_s"] = max(0.0, (sink["last_ns"] - recovered_ns) / NS) if drained else None
+    if scenario.rss_marks:
+        at = {int(mark): kib / KIB_PER_MIB for mark, kib in load["rss_kib_at"].items()}
+        figures["rss_mib_at"] = {str(mark): at.get(mark) for mark in scenario.rss_marks}
+        first, last = at.get(scenario.rss_marks[0]), at.get(scenario.rss_marks[-1])
+        figures["rss_growth_mib"] = last - first if first is not None and last is not None else None
+        figures["end_rss_mib"] = end_rss_kib / KIB_PER_MIB
+    return figures
