@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.procs import POLL, http_json, python_module, spawn
+from bench.procs import POLL, http_json, python_module, spawn, stderr_tail
 from bench.procstat import cpu_seconds, memory_kib
 from bench.targets import Target
 
@@ -78,7 +78,7 @@ class Harness:
 
 def run_once(scenario: Scenario, target: Target, harness: Harness, workdir: Path, run_id: str) -> dict[str, Any]:
     """Start the target, send the load, wait for the deliveries, measure; always stops the target."""
-    harness.sink("reset")
+    harness.sink("reset", {})
     harness.sink("mode", {"status": 503 if scenario.outage else 200, "delay": scenario.sink_delay})
     startup = target.start(harness.sink_urls(scenario.channels), workdir, harness.target_cores)
     try:
@@ -123,7 +123,8 @@ def _send(scenario: Scenario, target: Target, harness: Harness, run_id: str) -> 
         generator.communicate()
         raise RuntimeError("the load generator overran its deadline") from None
     if generator.returncode != 0:
-        raise RuntimeError(f"the load generator failed ({generator.returncode}); see {harness.log_dir}/loadgen.stderr")
+        tail = stderr_tail(harness.log_dir, "loadgen")
+        raise RuntimeError(f"the load generator failed ({generator.returncode}):\n{tail}")
     return json.loads(output), recovered_ns
 
 

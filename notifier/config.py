@@ -72,7 +72,7 @@ def _comma_list(value: object) -> object:
 class Settings(BaseModel):
     """Service-wide knobs. Names in the YAML `settings:` section; env variables in `ENV_SETTINGS`."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
     host: str = "0.0.0.0"  # noqa: S104 - a container listens on all interfaces; the manifests bind 127.0.0.1
     port: int = Field(default=8080, ge=0, le=65535)
@@ -187,7 +187,7 @@ ENV_SETTINGS: Mapping[str, str] = {
 class Match(BaseModel):
     """An event matches when every listed dimension matches (an empty list matches everything)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
     types: list[str] = ["sh.keptn.>"]
     projects: list[str] = []
     stages: list[str] = []
@@ -214,7 +214,7 @@ class Match(BaseModel):
 
 
 class RouteConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
     name: str = Field(min_length=1)
     match: Match = Match()
     channels: list[str] = Field(min_length=1)
@@ -227,7 +227,7 @@ class RouteConfig(BaseModel):
 
 
 class FileConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
     channels: dict[str, AnyChannelConfig] = {}
     routes: list[RouteConfig] = []
     settings: dict[str, Any] = {}

@@ -138,3 +138,14 @@ async def test_nothing_is_ever_sent_back_to_keptn(tmp_path: Path, chat_server: F
             await svc.post_json(keptn_event(f"k{index}", f"sh.keptn.event.deployment.{kind}"))
         await chat_server.wait_for(3, "/slack/hook")
     assert {item.path for item in chat_server.received} <= {"/slack/hook", "/teams/teams"}
+
+
+async def test_not_ready_and_503_while_the_store_cannot_be_written(tmp_path: Path, chat_server: FakeChatServer) -> None:
+    async with running_service(tmp_path, config(chat_server)) as svc:
+        assert (await svc.get("/ready"))[0] == 200
+        await svc.service.store.close()  # the store now refuses every write, as a failed disk would
+        assert not await svc.service.store.probe()
+        status, body = await svc.get("/ready")
+        assert status == 503 and "cannot be written" in body
+        status, answer = await svc.post_json(keptn_event("while-broken"))
+        assert status == 503 and "retry later" in answer["error"]

@@ -1,0 +1,174 @@
+"""`python -m bench [--short] [--scenario NAME]... [--rounds N] [--json FILE]`
+
+Prints the readable table on stderr and one JSON object on stdout; exits 1 when any notification the service
+or the floor should have delivered did not arrive (speed targets are only reported, never fatal).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from bench.procs import StartError, python_module, spawn, stop, wait_for_port_file
+from bench.procstat import core_split
+from bench.report import FLOOR, SERVICE, goals, ratios, summarise, table
+from bench.scenarios import NAMES, Harness, Scenario, run_once, scenarios
+from bench.targets import AlertmanagerTarget, FloorTarget, ServiceTarget, Target
+
+REPO = Path(__file__).resolve().parent.parent
+EXIT_OK, EXIT_LOST, EXIT_BROKEN = 0, 1, 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--short", action="store_true", help="a few hundred events per scenario, one round (CI)")
+    parser.add_argument("--scenario", action="append", choices=NAMES, help="run only this scenario (repeatable)")
+    parser.add_argument("--rounds", type=int, help="service/floor rotations per scenario (default 3, short 1)")
+    parser.add_argument("--concurrency", type=int, default=16, help="requests the load generator keeps in flight")
+    parser.add_argument("--json", type=Path, help="also write the JSON result to this file")
+    return parser
+
+
+def _commit() -> str:
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True, timeout=10
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=REPO, capture_output=True, text=True, check=True, timeout=10,
+        ).stdout.strip()  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return f"{head} (with uncommitted changes)" if dirty else head
+
+
+def _say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def _targets(scenario: Scenario, alertmanager: bool) -> list[Callable[[], Target]]:
+    chosen: list[Callable[[], Target]] = [ServiceTarget, FloorTarget]
+    if scenario.with_alertmanager and alertmanager:
+        chosen.append(AlertmanagerTarget)
+    return chosen
+
+
+def _run_scenario(
+    scenario: Scenario, rounds: int, harness: Harness, root: Path, alertmanager: bool
+) -> dict[str, list[dict[str, Any]]]:
+    """A B A B ...: the targets take turns, so drift on the machine hits each of them alike."""
+    runs: dict[str, list[dict[str, Any]]] = {}
+    for round_index in range(rounds):
+        for make in _targets(scenario, alertmanager):
+            target = make()
+            workdir = root / f"{scenario.name}-{target.name}-{round_index}"
+            workdir.mkdir(parents=True)
+            figures = run_once(scenario, target, harness, workdir, f"{scenario.name}{round_index}")
+            runs.setdefault(target.name, []).append(figures)
+            _say(
+                f"{scenario.name} round {round_index + 1}/{rounds} {target.name}: "
+                f"accepted/s {figures['accepted_per_s'] or 0:.0f}, delivered/s {figures['delivered_per_s'] or 0:.0f}, "
+                f"delivered {figures['delivered']}/{figures['expected']}"
+            )
+            shutil.rmtree(workdir / "state", ignore_errors=True)
+            shutil.rmtree(workdir / "alertmanager-data", ignore_errors=True)
+    return runs
+
+
+def _report(
+    args: argparse.Namespace,
+    rounds: int,
+    chosen: Sequence[Scenario],
+    measured: dict[str, dict[str, list[dict[str, Any]]]],
+    cores: tuple[frozenset[int], frozenset[int]],
+    alertmanager: bool,
+) -> dict[str, Any]:
+    by_scenario: dict[str, Any] = {}
+    lost_detail: dict[str, dict[str, int]] = {}
+    for scenario in chosen:
+        targets = {name: summarise(runs) for name, runs in measured[scenario.name].items()}
+        by_scenario[scenario.name] = {
+            "events": scenario.events,
+            "channels": scenario.channels,
+            "sink_delay_s": scenario.sink_delay,
+            "outage_s": scenario.outage,
+            "targets": targets,
+            "ratios": ratios(targets),
+        }
+        for name in (SERVICE, FLOOR):
+            if targets.get(name, {}).get("lost"):
+                lost_detail.setdefault(scenario.name, {})[name] = targets[name]["lost"]
+    any_burst = any(scenario.with_alertmanager for scenario in chosen)
+    if not alertmanager:
+        alertmanager_note = "not installed (prometheus-alertmanager not on PATH): skipped"
+    else:
+        alertmanager_note = "ran in the burst scenario" if any_burst else "installed, but burst was not run"
+    return {
+        "mode": "short" if args.short else "full",
+        "rounds": rounds,
+        "commit": _commit(),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "target_cores": sorted(cores[0]),
+            "harness_cores": sorted(cores[1]),
+            "python": platform.python_version(),
+            "kernel": platform.release(),
+        },
+        "concurrency": args.concurrency,
+        "alertmanager": alertmanager_note,
+        "scenarios": by_scenario,
+        "goals": goals(by_scenario),
+        "nothing_lost": not lost_detail,
+        "lost_detail": lost_detail,
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    rounds = args.rounds or (1 if args.short else 3)
+    chosen = scenarios(args.short, args.scenario)
+    cores = core_split()
+    alertmanager = AlertmanagerTarget.installed()
+    if not cores[0]:
+        _say("one core only: target and load generator share it (figures are less comparable)")
+    if not alertmanager:
+        _say("prometheus-alertmanager is not installed: the Alertmanager column is skipped")
+    measured: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    with tempfile.TemporaryDirectory(prefix="keptn-bench-") as tmp:
+        root = Path(tmp)
+        logs = root / "logs"
+        port_file = root / "sink.port"
+        lifetime = "900" if args.short else "14400"
+        sink = spawn(python_module("bench.sink", "--ready-file", str(port_file), "--max-lifetime", lifetime),
+                     cores[1], logs, "sink")  # fmt: skip
+        try:
+            port = wait_for_port_file(sink, port_file, 30)
+            harness = Harness(f"http://127.0.0.1:{port}", logs, cores[0], cores[1], args.concurrency)
+            for scenario in chosen:
+                measured[scenario.name] = _run_scenario(scenario, rounds, harness, root, alertmanager)
+        except (StartError, RuntimeError) as exc:
+            _say(f"benchmark broken: {exc}")
+            return EXIT_BROKEN
+        finally:
+            stop(sink, grace=5)
+    report = _report(args, rounds, chosen, measured, cores, alertmanager)
+    _say(table(report))
+    text = json.dumps(report, indent=2)
+    print(text)
+    if args.json:
+        args.json.write_text(text + "\n")
+    return EXIT_OK if report["nothing_lost"] else EXIT_LOST
+
+
+if __name__ == "__main__":
+    sys.exit(main())
