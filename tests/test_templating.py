@@ -123,11 +123,12 @@ def test_a_failed_evaluation_shows_score_failed_slis_and_the_bridge(
     message = builtin.render(samples["evaluation-finished-fail"])
     assert message.title == "❌ Evaluation failed: sockshop/staging/carts"
     assert message.severity is Severity.FAILURE
-    assert "Score 33.33 of 100" in message.text
-    assert "• Response time P95: 947.32 (fail; pass if <=+10% (= 563.99) and <600; warning if <=800), key SLI" in (
-        message.text
-    )
-    assert "• Error rate: 0.087 (fail; pass if <=0.02; warning if <=0.05)" in message.text
+    assert message.text.splitlines() == [
+        "Score 33.33 of 100, result fail.",
+        "2 of 3 SLIs missed their pass criteria:",
+        "• Response time P95: 947.32 (fail; pass if <=+10% (= 563.99) and <600; warning if <=800), key SLI",
+        "• Error rate: 0.087 (fail; pass if <=0.02; warning if <=0.05)",
+    ]
     assert "Throughput" not in message.text
     assert Fact("Score", "33.33") in message.facts
     context = "9f0d7c21-5b7a-4e8e-b1c3-64a2f5d8e917"
@@ -178,6 +179,23 @@ def test_sequence_timeouts_and_aborts_are_explained(builtin: TemplateSet, sample
     aborted = builtin.render(samples["sequence-finished-aborted"])
     assert aborted.title == "🛑 Sequence delivery aborted: sockshop/production/carts"
     assert aborted.severity is Severity.WARNING
+
+
+def test_each_sli_the_provider_could_not_get_is_its_own_bullet(
+    builtin: TemplateSet, samples: dict[str, KeptnEvent]
+) -> None:
+    raw = dict(samples["get-sli-finished"].raw)
+    values = [
+        {"metric": "response_time_p95", "value": 0, "success": False, "message": ""},
+        {"metric": "error_rate", "value": 0, "success": False, "message": "no data"},
+    ]
+    raw["data"] = {**raw["data"], "get-sli": {"indicatorValues": values}}
+    message = builtin.render(event_from_mapping(raw))
+    assert message.text.splitlines() == [
+        "2 of 2 SLIs could not be retrieved:",
+        "• response_time_p95",
+        "• error_rate: no data",
+    ]
 
 
 def test_a_plain_cloudevent_renders_through_default(builtin: TemplateSet, samples: dict[str, KeptnEvent]) -> None:
