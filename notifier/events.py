@@ -95,9 +95,16 @@ def _text(value: object) -> str:
     return value if isinstance(value, str) else str(value)
 
 
-def bound_event(event: KeptnEvent, limits: InputLimits) -> KeptnEvent:
-    """Enforce `limits` on an event from outside: refuse deep or huge structures, cut long strings and labels."""
-    bounded = _bound(event.raw, limits, depth=0, budget=[limits.max_keys])
+def bound_event(event: KeptnEvent, limits: InputLimits, body_size: int | None = None) -> KeptnEvent:
+    """Enforce `limits` on an event from outside: refuse deep or huge structures, cut long strings and labels.
+
+    `body_size` (the request's length) lets a small event skip the string walk: it cannot hold a long string.
+    """
+    _check_shape(event.raw, limits)
+    if body_size is not None and body_size <= limits.max_string_chars:
+        bounded: Mapping[str, Any] = event.raw
+    else:
+        bounded = _cut_strings(event.raw, limits.max_string_chars)
     data = bounded.get("data") or {}
     labels = data.get("labels")
     if isinstance(labels, dict) and len(labels) > limits.max_labels:
@@ -109,23 +116,30 @@ def bound_event(event: KeptnEvent, limits: InputLimits) -> KeptnEvent:
     return event_from_mapping(bounded)
 
 
-def _bound(value: Any, limits: InputLimits, depth: int, budget: list[int]) -> Any:
-    # Returns the same object when nothing had to change, so the common case allocates nothing.
-    if isinstance(value, str):
-        if len(value) > limits.max_string_chars:
-            return value[: limits.max_string_chars] + TRUNCATION_MARKER
-        return value
-    if isinstance(value, dict | list):
+def _check_shape(root: Mapping[str, Any], limits: InputLimits) -> None:
+    stack: list[tuple[Any, int]] = [(root, 0)]
+    items = 0
+    while stack:
+        node, depth = stack.pop()
         if depth >= limits.max_depth:
             raise EventError(f"the event is nested deeper than {limits.max_depth} levels; flatten 'data'")
-        budget[0] -= len(value)
-        if budget[0] < 0:
+        items += len(node)
+        if items > limits.max_keys:
             raise EventError(f"the event holds more than {limits.max_keys} keys and items; send less data")
-        if isinstance(value, dict):
-            changed = {key: _bound(item, limits, depth + 1, budget) for key, item in value.items()}
-            same = all(changed[key] is item for key, item in value.items())
-            return value if same else changed
-        items = [_bound(item, limits, depth + 1, budget) for item in value]
+        for value in node.values() if isinstance(node, dict) else node:
+            if isinstance(value, dict | list):
+                stack.append((value, depth + 1))
+
+
+def _cut_strings(value: Any, limit: int) -> Any:
+    # Returns the same object when nothing had to change, so the common case allocates nothing.
+    if isinstance(value, str):
+        return value[:limit] + TRUNCATION_MARKER if len(value) > limit else value
+    if isinstance(value, dict):
+        changed = {key: _cut_strings(item, limit) for key, item in value.items()}
+        return value if all(changed[key] is item for key, item in value.items()) else changed
+    if isinstance(value, list):
+        items = [_cut_strings(item, limit) for item in value]
         return value if all(new is old for new, old in zip(items, value, strict=True)) else items
     return value
 
@@ -214,7 +228,7 @@ def parse_request(
     events = _parse_by_type(content_type, headers, body, max_batch)
     if limits is None:
         return events
-    return [bound_event(event, limits) for event in events]
+    return [bound_event(event, limits, len(body)) for event in events]
 
 
 def _parse_by_type(content_type: str, headers: Mapping[str, str], body: bytes, max_batch: int) -> list[KeptnEvent]:

@@ -28,7 +28,7 @@ import orjson
 import yaml
 from jinja2 import BaseLoader, ChainableUndefined, ChoiceLoader, Template, TemplateNotFound, meta, nodes
 from jinja2.exceptions import SecurityError, TemplateSyntaxError
-from jinja2.runtime import Context
+from jinja2.runtime import Context, new_context
 from jinja2.sandbox import MAX_RANGE, ImmutableSandboxedEnvironment
 from jinja2.utils import Cycler, Joiner
 
@@ -116,6 +116,7 @@ class _BoundedSandbox(ImmutableSandboxedEnvironment):
         self.limits = limits
         self.max_value_size = limits.max_output_chars * INTERMEDIATE_FACTOR
         self._clock = threading.local()
+        self._lookups = 0
         # Only harmless helpers: no lipsum, and no namespace (a mutable object that lets loops accumulate).
         self.globals.clear()
         self.globals.update(range=self._range, dict=dict, cycler=Cycler, joiner=Joiner)
@@ -133,6 +134,14 @@ class _BoundedSandbox(ImmutableSandboxedEnvironment):
             self._clock.deadline = math.inf
 
     def check_deadline(self) -> None:
+        if time.monotonic() > getattr(self._clock, "deadline", math.inf):
+            raise RenderLimitExceeded(f"rendering took longer than {self.limits.max_render_seconds:g} s")
+
+    def sample_deadline(self) -> None:
+        """For attribute and item lookups, the most frequent operations: read the clock every 64th time."""
+        self._lookups += 1
+        if self._lookups & 63:
+            return
         if time.monotonic() > getattr(self._clock, "deadline", math.inf):
             raise RenderLimitExceeded(f"rendering took longer than {self.limits.max_render_seconds:g} s")
 
@@ -183,11 +192,11 @@ class _BoundedSandbox(ImmutableSandboxedEnvironment):
         return self.check_size(super().call_binop(context, operator, left, right))
 
     def getattr(self, obj: Any, attribute: str) -> Any:
-        self.check_deadline()
+        self.sample_deadline()
         return super().getattr(obj, attribute)
 
     def getitem(self, obj: Any, argument: Any) -> Any:
-        self.check_deadline()
+        self.sample_deadline()
         return super().getitem(obj, argument)
 
     def unsafe_undefined(self, obj: Any, attribute: str) -> Any:
@@ -420,7 +429,10 @@ class TemplateSet:
         compiled = self._templates.get(name)
         if compiled is None:
             raise LookupError(f"there is no template named {name!r}; known: {', '.join(self._templates)}")
-        context = keptn.template_context(event, self._bridge_url)
+        # One Jinja context for all the fields of this render: making one per field cost more than rendering.
+        context = new_context(
+            self._env, name, {}, keptn.template_context(event, self._bridge_url), False, self._env.globals
+        )
         budget = _Budget(self._limits.max_output_chars)
 
         def emit(field: _Field | None) -> str:
@@ -454,21 +466,19 @@ class TemplateSet:
                 template=name,
             )
 
-    def _pairs(
-        self, pairs: tuple[_Pair, ...], context: Mapping[str, object], budget: _Budget
-    ) -> Iterator[tuple[str, str]]:
+    def _pairs(self, pairs: tuple[_Pair, ...], context: Context, budget: _Budget) -> Iterator[tuple[str, str]]:
         for pair in pairs:
             if pair.when is not None and self._emit(pair.when, context, budget).strip().lower() in FALSY_WHEN:
                 continue
             yield self._emit(pair.first, context, budget), self._emit(pair.second, context, budget)
 
-    def _emit(self, field: _Field, context: Mapping[str, object], budget: _Budget) -> str:
+    def _emit(self, field: _Field, context: Context, budget: _Budget) -> str:
         if field.template is None:
             budget.spend(len(field.constant))
             return field.constant
         parts = []
         try:
-            for chunk in field.template.generate(context):
+            for chunk in field.template.root_render_func(context):
                 budget.spend(len(chunk))
                 self._env.check_deadline()
                 parts.append(chunk)
