@@ -60,36 +60,49 @@ class ChannelWorker:
         self._policy = policy
         self._metrics = metrics
         self._redact = redactor
-        self._slots = asyncio.Semaphore(max_in_flight)
+        self._max_in_flight = max_in_flight
         self._wake = asyncio.Event()
+        self._refilling = asyncio.Lock()
         self._stopping = False
         self._buffer: deque[Pending] = deque()
         self._claimed: set[int] = set()
-        self._sends: set[asyncio.Task[None]] = set()
+        self._senders: list[asyncio.Task[None]] = []
         self._failures = 0
 
     def wake(self) -> None:
         self._wake.set()
 
     async def run(self) -> None:
+        # A fixed pool of sender loops, not a task per notification: no task churn under a burst.
+        self._senders = [
+            asyncio.create_task(self._send_loop(), name=f"send-{self.name}-{index}")
+            for index in range(self._max_in_flight)
+        ]
+        await asyncio.gather(*self._senders, return_exceptions=True)
+
+    async def _send_loop(self) -> None:
         while not self._stopping:
-            if not self._buffer and not await self._refill():
+            item = await self._next()
+            if item is None:
                 continue
-            item = self._buffer.popleft()
-            await self._slots.acquire()
             await self._pacer.acquire()
             if self._stopping:
-                self._slots.release()
-                break
-            task = asyncio.create_task(self._deliver(item), name=f"send-{self.name}-{item.id}")
-            self._sends.add(task)
-            task.add_done_callback(self._sent)
+                # Not sent: the row stays pending and goes out after the restart.
+                self._claimed.discard(item.id)
+                return
+            await self._deliver(item)
 
-    def _sent(self, task: asyncio.Task[None]) -> None:
-        self._sends.discard(task)
-        self._slots.release()
+    async def _next(self) -> Pending | None:
+        if self._buffer:
+            return self._buffer.popleft()
+        async with self._refilling:
+            if not self._buffer and not self._stopping:
+                await self._refill()
+        return self._buffer.popleft() if self._buffer else None
 
-    async def _refill(self) -> bool:
+    async def _refill(self) -> None:
+        # Cleared before reading, so a wake that comes while we read is not lost.
+        self._wake.clear()
         try:
             items = await self._store.due(self.name, time.time(), FETCH_BATCH, self._claimed)
         except StoreError as exc:
@@ -98,16 +111,14 @@ class ChannelWorker:
         if items:
             self._buffer.extend(items)
             self._claimed.update(item.id for item in items)
-            return True
+            return
         try:
             next_due = await self._store.next_due(self.name)
         except StoreError:
             next_due = None
         wait = IDLE_POLL if next_due is None else min(IDLE_POLL, max(0.0, next_due - time.time()))
-        self._wake.clear()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), wait)
-        return False
 
     async def _deliver(self, item: Pending) -> None:
         try:
@@ -181,8 +192,8 @@ class ChannelWorker:
         """Stop taking work; give sends in flight `grace` seconds; the rest stays in the store."""
         self._stopping = True
         self._wake.set()
-        if self._sends:
-            _, late = await asyncio.wait(set(self._sends), timeout=grace)
+        if self._senders:
+            _, late = await asyncio.wait(self._senders, timeout=grace)
             for task in late:
                 task.cancel()
             if late:
