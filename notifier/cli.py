@@ -351,6 +351,9 @@ def _dead(args: argparse.Namespace) -> int:
                     raise CliError("name the dead letters to retry (IDs from 'dead list'), or give --all")
                 count = await store.retry_dead(None if args.all else args.ids, time.time())
                 print(f"queued {count} notification(s) again")
+                if not args.all and count < len(set(args.ids)):
+                    print("some IDs are not dead letters: see 'keptn-notifier dead list'", file=sys.stderr)
+                    return EXIT_FAILED
                 return EXIT_OK
             older = parse_duration(args.older_than)
             count = await store.purge_dead(time.time() - older)

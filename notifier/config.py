@@ -284,7 +284,8 @@ def load_config(
             raise ConfigError(f"{origin}: 'routes' is empty: add a route whose channels list your channels")
     else:
         channels = _channels_from_env(env)
-        routes = (RouteConfig(name="default", channels=list(channels)),)
+        # PUBSUB_TOPIC has already chosen the events: the one route takes all of them, Keptn's or not.
+        routes = (RouteConfig(name="default", match=Match(types=[">"]), channels=list(channels)),)
     _check_routes(routes, channels, origin)
     warnings = tuple(_warnings(channels))
     return Config(settings=settings, channels=channels, routes=routes, origin=origin, warnings=warnings)

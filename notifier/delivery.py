@@ -15,6 +15,8 @@ from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+import orjson
+
 from notifier.channels.base import Channel, Outcome, SendResult
 from notifier.compose import Composer
 from notifier.metrics import Metrics
@@ -37,6 +39,15 @@ class RetryPolicy:
         """Exponential, capped, with jitter so that many senders do not retry in step."""
         base = min(self.maximum, self.initial * 2 ** max(0, failures - 1))
         return float(base * random.uniform(0.5, 1.0))
+
+
+def keptn_context_of(item: Pending) -> str:
+    """For the rare log lines of retries and dead letters, so they can be tied to a Keptn run."""
+    try:
+        context = orjson.loads(item.body).get("shkeptncontext", "")
+    except (orjson.JSONDecodeError, AttributeError):
+        return ""
+    return context if isinstance(context, str) else ""
 
 
 class ChannelWorker:
@@ -172,7 +183,12 @@ class ChannelWorker:
             result.reason,
             item.id,
             delay,
-            extra={"channel": self.name, "reason": result.reason, "detail": result.detail},
+            extra={
+                "channel": self.name,
+                "reason": result.reason,
+                "detail": result.detail,
+                "keptnContext": keptn_context_of(item),
+            },
         )
         return Retry(item.id, now + delay, f"{result.reason}: {result.detail}"[:500])
 
@@ -184,7 +200,7 @@ class ChannelWorker:
             item.id,
             reason,
             detail,
-            extra={"channel": self.name, "reason": reason, "route": item.route},
+            extra={"channel": self.name, "reason": reason, "route": item.route, "keptnContext": keptn_context_of(item)},
         )
         return Dead(item.id, time.time(), f"{reason}: {detail}"[:500] if detail else reason)
 

@@ -157,6 +157,7 @@ class Service:
         """Refuse new events, let sends in flight finish within the grace period, keep the rest stored."""
         if self._state in ("stopping", "stopped"):
             return
+        was_running = self._state == "running"
         self._state = "stopping"
         if self.intake is not None:
             self.intake.pause()
@@ -173,12 +174,18 @@ class Service:
         if self._session is not None:
             await self._session.close()
         self._state = "stopped"
-        log.info("stopped; undelivered notifications stay in %s for the next start", self.settings.state_dir)
+        if was_running:
+            log.info("stopped; undelivered notifications stay in %s for the next start", self.settings.state_dir)
 
 
 async def serve(config: Config, templates: TemplateSet | None = None) -> None:
     service = Service(config, templates)
-    await service.start()
+    try:
+        await service.start()
+    except BaseException:
+        # A half-started service (a port in use, say) still owns a session and the store thread.
+        await service.stop()
+        raise
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -118,6 +118,10 @@ def check_outbound_url(url: str, allow_insecure: bool) -> str:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError("must be an http(s) URL such as https://hooks.slack.com/services/...")
+    try:
+        parts.port  # noqa: B018 - urlsplit checks the port only when asked
+    except ValueError:
+        raise ValueError("has an invalid port: give a number from 1 to 65535, or none") from None
     if parts.scheme == "http" and not allow_insecure and not _is_loopback(parts.hostname):
         raise ValueError(
             "must use https (plain http is allowed only to loopback addresses); "

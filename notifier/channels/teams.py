@@ -91,7 +91,9 @@ class TeamsChannel:
         try:
             async with (
                 asyncio.timeout(self._timeout),
-                self._session.post(self._url, data=body, headers={"Content-Type": "application/json"}) as response,
+                self._session.post(
+                    self._url, data=body, headers={"Content-Type": "application/json"}, allow_redirects=False
+                ) as response,
             ):
                 answer = (await response.content.read(MAX_ANSWER_BYTES)).decode("utf-8", "replace")
                 status, headers = response.status, response.headers
