@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any, Final, Literal
@@ -160,7 +160,14 @@ def template_context(event: KeptnEvent, bridge_url: str = "") -> dict[str, objec
         "result": result,
         "message": message,
         "labels": labels_of(data),
-        "kind": asdict(kind),
+        # Spelled out: dataclasses.asdict deep-copies, and this runs for every message.
+        "kind": {
+            "family": kind.family,
+            "task": kind.task,
+            "stage": kind.stage,
+            "sequence": kind.sequence,
+            "phase": kind.phase,
+        },
         "task_label": task_label(kind),
         "evaluation": evaluation_details(data),
         "problem": problem,
@@ -291,6 +298,10 @@ def targets_text(targets: object) -> str:
 def problem_details(data: Mapping[str, Any], legacy: bool = False) -> dict[str, object]:
     """Problem fields from `data.problem` (or `data` itself for the legacy event), in either key case."""
     source = data if legacy else mapping(data.get("problem"))
+    labels = labels_of(data)
+    if not source:  # most events: skip the key-folding below
+        empty = dict.fromkeys(("title", "id", "state", "impacted", "root_cause", "details"), "")
+        return {"present": False, **empty, "url": labels.get("Problem URL", "")}
     lowered = {str(key).lower(): value for key, value in source.items()}
 
     def first(*keys: str) -> str:
@@ -300,7 +311,6 @@ def problem_details(data: Mapping[str, Any], legacy: bool = False) -> dict[str, 
                 return found
         return ""
 
-    labels = labels_of(data)
     details = lowered.get("problemdetails")
     problem = {
         "title": first("problemtitle", "title"),
