@@ -50,6 +50,37 @@ def keptn_context_of(item: Pending) -> str:
     return context if isinstance(context, str) else ""
 
 
+class IntakeLoad:
+    """Requests the intake is handling now. Accepting cannot wait (the distributor gives up after 5 s and never
+    retries) while delivery can: most senders step aside while the intake is busy, for a short while each time,
+    so a burst is stored first and delivery never starves."""
+
+    def __init__(self, max_wait: float = 0.05) -> None:
+        self._active = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._max_wait = max_wait
+
+    def enter(self) -> None:
+        self._active += 1
+        self._idle.clear()
+
+    def leave(self) -> None:
+        self._active -= 1
+        if not self._active:
+            self._idle.set()
+
+    async def step_aside(self) -> None:
+        if self._active:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._max_wait):
+                    await self._idle.wait()
+
+
+# Senders of a channel that never step aside for the intake: delivery keeps moving under any load.
+STEADY_SENDERS = 2
+
+
 class ChannelWorker:
     def __init__(
         self,
@@ -62,6 +93,7 @@ class ChannelWorker:
         metrics: Metrics,
         redactor: Redactor,
         max_in_flight: int,
+        intake_load: IntakeLoad | None = None,
     ) -> None:
         self.name = name
         self._channel = channel
@@ -72,6 +104,7 @@ class ChannelWorker:
         self._metrics = metrics
         self._redact = redactor
         self._max_in_flight = max_in_flight
+        self._intake_load = intake_load or IntakeLoad()
         self._wake = asyncio.Event()
         self._refilling = asyncio.Lock()
         self._stopping = False
@@ -86,13 +119,15 @@ class ChannelWorker:
     async def run(self) -> None:
         # A fixed pool of sender loops, not a task per notification: no task churn under a burst.
         self._senders = [
-            asyncio.create_task(self._send_loop(), name=f"send-{self.name}-{index}")
+            asyncio.create_task(self._send_loop(index >= STEADY_SENDERS), name=f"send-{self.name}-{index}")
             for index in range(self._max_in_flight)
         ]
         await asyncio.gather(*self._senders, return_exceptions=True)
 
-    async def _send_loop(self) -> None:
+    async def _send_loop(self, yields_to_intake: bool) -> None:
         while not self._stopping:
+            if yields_to_intake:
+                await self._intake_load.step_aside()
             item = await self._next()
             if item is None:
                 continue

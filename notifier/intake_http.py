@@ -9,6 +9,7 @@ from collections.abc import Callable
 from aiohttp import web
 
 from notifier.config import Settings
+from notifier.delivery import IntakeLoad
 from notifier.events import EventError, UnsupportedMediaType, parse_request
 from notifier.intake import EventSink
 from notifier.metrics import Metrics
@@ -22,10 +23,17 @@ def _error(status: int, message: str, **headers: str) -> web.Response:
 
 
 class HttpIntake:
-    def __init__(self, settings: Settings, metrics: Metrics, extra_routes: Callable[[web.Application], None] | None):
+    def __init__(
+        self,
+        settings: Settings,
+        metrics: Metrics,
+        extra_routes: Callable[[web.Application], None] | None,
+        load: IntakeLoad | None = None,
+    ):
         self._settings = settings
         self._metrics = metrics
         self._extra_routes = extra_routes
+        self._load = load or IntakeLoad()
         self._sink: EventSink | None = None
         self._paused = False
         self._runner: web.AppRunner | None = None
@@ -61,6 +69,13 @@ class HttpIntake:
         return _error(status, message, **headers)
 
     async def receive(self, request: web.Request) -> web.Response:
+        self._load.enter()
+        try:
+            return await self._receive(request)
+        finally:
+            self._load.leave()
+
+    async def _receive(self, request: web.Request) -> web.Response:
         if self._paused:
             return _error(
                 503, "shutting down: send the event to another replica or retry later", **{"Retry-After": "5"}

@@ -19,7 +19,7 @@ from notifier.channels import build_channel
 from notifier.channels.base import Channel, ChannelContext
 from notifier.compose import Composer
 from notifier.config import Config
-from notifier.delivery import ChannelWorker, Dispatcher, RetryPolicy
+from notifier.delivery import ChannelWorker, Dispatcher, IntakeLoad, RetryPolicy
 from notifier.events import KeptnEvent
 from notifier.intake_http import HttpIntake
 from notifier.metrics import Metrics
@@ -53,6 +53,7 @@ class Service:
         self.settings = config.settings
         self.redactor = Redactor(config.secrets())
         self.metrics = Metrics()
+        self.intake_load = IntakeLoad()
         self.templates = templates or TemplateSet(
             self.settings.templates_dir, self.settings.bridge_url, TemplateLimits()
         )
@@ -97,6 +98,7 @@ class Service:
                 self.metrics,
                 self.redactor,
                 max_in_flight(channel, self.config, name),
+                self.intake_load,
             )
         self.dispatcher = Dispatcher(workers)
         self.pipeline = Pipeline(Router(self.config), self.store, self.dispatcher, self.metrics)
@@ -115,7 +117,9 @@ class Service:
     async def _start_http(self, pipeline: Pipeline) -> None:
         admin = Admin(self.metrics, self.readiness)
         separate_admin = self.settings.admin_port is not None
-        self.intake = HttpIntake(self.settings, self.metrics, None if separate_admin else admin.add_routes)
+        self.intake = HttpIntake(
+            self.settings, self.metrics, None if separate_admin else admin.add_routes, self.intake_load
+        )
         if separate_admin:
             app = web.Application()
             admin.add_routes(app)
