@@ -231,8 +231,10 @@ class SQLiteStore:
                 self._run_one(conn, operation, future)
             return
         self.writable = True
-        for (_, future), result in zip(batch, results, strict=True):
-            self._loop.call_soon_threadsafe(_resolve, future, result)
+        # One wake-up of the event loop for the whole batch, not one per operation.
+        self._loop.call_soon_threadsafe(
+            _resolve_all, [(future, result) for (_, future), result in zip(batch, results, strict=True)]
+        )
 
     def _run_one(
         self,
@@ -406,6 +408,11 @@ class SQLiteStore:
 def _resolve(future: asyncio.Future[Any], value: Any) -> None:
     if not future.done():
         future.set_result(value)
+
+
+def _resolve_all(outcomes: list[tuple[asyncio.Future[Any], Any]]) -> None:
+    for future, value in outcomes:
+        _resolve(future, value)
 
 
 def _fail(future: asyncio.Future[Any], exc: BaseException) -> None:
