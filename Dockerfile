@@ -19,7 +19,7 @@ RUN pip install --no-cache-dir --requirement requirements.lock
 
 # Then the package itself; the constraint keeps every dependency at its locked version.
 COPY . ./
-RUN pip install --no-cache-dir --constraint requirements.lock ".[fast]" \
+RUN pip install --no-cache-dir --constraint requirements.lock . \
     && keptn-notifier --help > /dev/null
 
 
