@@ -201,6 +201,13 @@ class ChannelWorker:
             self._failures = 0
             self._metrics.notifications_sent.labels(self.name).inc()
             self._metrics.delivery_latency.labels(self.name).observe(max(0.0, now - item.created))
+            if log.isEnabledFor(logging.INFO):
+                log.info(
+                    "sent notification %s to channel %s",
+                    item.id,
+                    self.name,
+                    extra={"channel": self.name, "route": item.route, "keptnContext": keptn_context_of(item)},
+                )
             return Sent(item.id, now, result.detail[:200])
         self._metrics.notifications_failed.labels(self.name, result.reason).inc()
         if result.outcome is Outcome.DEAD:
