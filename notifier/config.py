@@ -97,7 +97,7 @@ class Settings(BaseModel):
     dedup_max_entries: int = Field(default=100_000, ge=100)
     retry_max_age: float = Field(default=86400.0, gt=0)
     retry_initial_backoff: float = Field(default=2.0, gt=0)
-    retry_max_backoff: float = Field(default=30.0, gt=0)
+    retry_max_backoff: float = Field(default=10.0, gt=0)
     shutdown_grace: float = Field(default=20.0, ge=0)
 
     @field_validator("project_filter", "stage_filter", "service_filter", mode="before")
