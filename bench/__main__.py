@@ -14,26 +14,40 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from bench.procs import StartError, python_module, spawn, stop, wait_for_port_file
-from bench.procstat import core_split
+from bench.procstat import core_split, cpu_seconds, machine_busy_seconds
 from bench.report import FLOOR, SERVICE, goals, ratios, summarise, table
 from bench.scenarios import NAMES, Harness, Scenario, run_once, scenarios
+from bench.stats import median
 from bench.targets import AlertmanagerTarget, FloorTarget, ServiceTarget, Target
 
 REPO = Path(__file__).resolve().parent.parent
 EXIT_OK, EXIT_LOST, EXIT_BROKEN = 0, 1, 2
+# Cores other processes may use before the benchmark warns that its figures are not comparable.
+QUIET = 0.1
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} is not a positive number")
+    return value
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="Benchmark keptn-notifier against a bare aiohttp floor, on loopback; see docs/performance.md.",
+    )
     parser.add_argument("--short", action="store_true", help="a few hundred events per scenario, one round (CI)")
     parser.add_argument("--scenario", action="append", choices=NAMES, help="run only this scenario (repeatable)")
-    parser.add_argument("--rounds", type=int, help="service/floor rotations per scenario (default 3, short 1)")
-    parser.add_argument("--concurrency", type=int, default=16, help="requests the load generator keeps in flight")
+    parser.add_argument("--rounds", type=_positive, help="service/floor rotations per scenario (default 3, short 1)")
+    parser.add_argument("--concurrency", type=_positive, default=16, help="requests the load generator keeps in flight")
     parser.add_argument("--json", type=Path, help="also write the JSON result to this file")
     return parser
 
@@ -52,12 +66,19 @@ def _commit() -> str:
     return f"{head} (with uncommitted changes)" if dirty else head
 
 
+def _others_busy(seconds: float = 1.0) -> float:
+    """Cores other processes keep busy right now: the benchmark wants a quiet machine."""
+    before = machine_busy_seconds() - cpu_seconds(os.getpid())
+    time.sleep(seconds)
+    return max(0.0, machine_busy_seconds() - cpu_seconds(os.getpid()) - before) / seconds
+
+
 def _say(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
 def _targets(scenario: Scenario, alertmanager: bool) -> list[Callable[[], Target]]:
-    chosen: list[Callable[[], Target]] = [ServiceTarget, FloorTarget]
+    chosen: list[Callable[[], Target]] = [lambda: ServiceTarget(dict(scenario.service_settings)), FloorTarget]
     if scenario.with_alertmanager and alertmanager:
         chosen.append(AlertmanagerTarget)
     return chosen
@@ -92,6 +113,8 @@ def _report(
     measured: dict[str, dict[str, list[dict[str, Any]]]],
     cores: tuple[frozenset[int], frozenset[int]],
     alertmanager: bool,
+    busy_before: float,
+    commit_before: str,
 ) -> dict[str, Any]:
     by_scenario: dict[str, Any] = {}
     lost_detail: dict[str, dict[str, int]] = {}
@@ -102,6 +125,7 @@ def _report(
             "channels": scenario.channels,
             "sink_delay_s": scenario.sink_delay,
             "outage_s": scenario.outage,
+            "service_settings": dict(scenario.service_settings),
             "targets": targets,
             "ratios": ratios(targets),
         }
@@ -116,16 +140,23 @@ def _report(
     return {
         "mode": "short" if args.short else "full",
         "rounds": rounds,
-        "commit": _commit(),
+        "commit": commit_before,
+        # The service runs from the work tree: a different value here means it changed during the run.
+        "commit_after": _commit(),
         "machine": {
             "cpus": os.cpu_count(),
             "target_cores": sorted(cores[0]),
             "harness_cores": sorted(cores[1]),
             "python": platform.python_version(),
             "kernel": platform.release(),
+            "other_cpu_busy_before": busy_before,
         },
         "concurrency": args.concurrency,
         "alertmanager": alertmanager_note,
+        "startup_s": {
+            name: median(run["startup_s"] for runs in measured.values() for run in runs.get(name, []))
+            for name in sorted({name for runs in measured.values() for name in runs})
+        },
         "scenarios": by_scenario,
         "goals": goals(by_scenario),
         "nothing_lost": not lost_detail,
@@ -143,6 +174,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         _say("one core only: target and load generator share it (figures are less comparable)")
     if not alertmanager:
         _say("prometheus-alertmanager is not installed: the Alertmanager column is skipped")
+    commit_before = _commit()
+    busy_before = _others_busy()
+    if busy_before > QUIET:
+        _say(f"other processes keep {busy_before:.2f} cores busy: the figures will not be comparable")
     measured: dict[str, dict[str, list[dict[str, Any]]]] = {}
     with tempfile.TemporaryDirectory(prefix="keptn-bench-") as tmp:
         root = Path(tmp)
@@ -153,7 +188,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                      cores[1], logs, "sink")  # fmt: skip
         try:
             port = wait_for_port_file(sink, port_file, 30)
-            harness = Harness(f"http://127.0.0.1:{port}", logs, cores[0], cores[1], args.concurrency)
+            harness = Harness(f"http://127.0.0.1:{port}", sink.pid, logs, cores[0], cores[1], args.concurrency)
             for scenario in chosen:
                 measured[scenario.name] = _run_scenario(scenario, rounds, harness, root, alertmanager)
         except (StartError, RuntimeError) as exc:
@@ -161,7 +196,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_BROKEN
         finally:
             stop(sink, grace=5)
-    report = _report(args, rounds, chosen, measured, cores, alertmanager)
+    report = _report(args, rounds, chosen, measured, cores, alertmanager, busy_before, commit_before)
     _say(table(report))
     text = json.dumps(report, indent=2)
     print(text)

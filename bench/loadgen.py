@@ -104,6 +104,7 @@ async def generate(args: argparse.Namespace) -> dict[str, Any]:
         "ingest_p99_ms": percentile(latencies_ms, 0.99),
         "rss_kib_at": {str(mark): kib for mark, kib in load.rss_kib_at.items()},
         "target_hwm_kib": memory_kib(args.target_pid, "VmHWM"),
+        "cpu_s": cpu,
         "cpu_busy": cpu / max(1e-9, (end_ns - first_send_ns) / 1e9),
     }
 

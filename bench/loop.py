@@ -14,4 +14,5 @@ def run(coroutine: Coroutine[Any, Any, T]) -> T:
         import uvloop
     except ImportError:
         return asyncio.run(coroutine)
-    return uvloop.run(coroutine)  # type: ignore[no-any-return]
+    result: T = uvloop.run(coroutine)
+    return result

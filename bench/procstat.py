@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import resource
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -15,6 +18,13 @@ def cpu_seconds(pid: int) -> float:
     fields = text[text.rindex(")") + 2 :].split()
     utime, stime = int(fields[11]), int(fields[12])
     return (utime + stime) / _CLOCK_TICKS
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds every core of the machine spent not idle since boot (all processes, ours or not)."""
+    fields = [int(value) for value in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = fields[:8]
+    return (user + nice + system + irq + softirq + steal) / _CLOCK_TICKS
 
 
 def memory_kib(pid: int, field: str) -> int:
@@ -41,3 +51,26 @@ def pin_to(cores: frozenset[int]) -> None:
     """For `preexec_fn`: set before exec, so every thread the child starts inherits the mask."""
     if cores:
         os.sched_setaffinity(0, cores)
+
+
+@dataclass(frozen=True, slots=True)
+class CpuSnapshot:
+    """CPU seconds used so far: by the machine, the target, the sink, and this process with its reaped children."""
+
+    at: float
+    machine: float
+    target: float
+    sink: float
+    ours: float
+
+    @classmethod
+    def take(cls, target_pid: int, sink_pid: int) -> CpuSnapshot:
+        mine = resource.getrusage(resource.RUSAGE_SELF)
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        ours = mine.ru_utime + mine.ru_stime + children.ru_utime + children.ru_stime
+        return cls(time.monotonic(), machine_busy_seconds(), cpu_seconds(target_pid), cpu_seconds(sink_pid), ours)
+
+    def others_busy_since(self, earlier: CpuSnapshot) -> float:
+        """Cores that processes outside the benchmark kept busy between two snapshots."""
+        ours = (self.target - earlier.target) + (self.sink - earlier.sink) + (self.ours - earlier.ours)
+        return max(0.0, self.machine - earlier.machine - ours) / max(1e-9, self.at - earlier.at)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Protocol
 
@@ -77,9 +78,11 @@ class ServiceTarget(_Process):
     name = "service"
     kind = "keptn"
 
-    def __init__(self) -> None:
+    def __init__(self, settings: Mapping[str, str] | None = None) -> None:
         super().__init__()
         self._port = 0
+        # Extra `settings:` for this run; the defaults are what is measured unless a scenario says otherwise.
+        self._settings = dict(settings or {})
 
     @property
     def url(self) -> str:
@@ -99,6 +102,7 @@ class ServiceTarget(_Process):
                 "port": self._port,
                 "state_dir": str(workdir / "state"),
                 "pubsub_topic": "sh.keptn.>",
+                **self._settings,
             },
         }
         config_path = workdir / "notifier.yaml"
