@@ -212,8 +212,15 @@ class ChannelWorker:
         self._metrics.notifications_failed.labels(self.name, result.reason).inc()
         if result.outcome is Outcome.DEAD:
             return self._dead(item, result.reason, result.detail)
-        self._failures += 1
-        delay = result.retry_after if result.retry_after is not None else self._policy.backoff(self._failures)
+        if result.retry_after is not None:
+            delay = result.retry_after
+        elif self._pacer.paused_for > 0:
+            # Another send already failed and paused the channel: sends that were in flight with it are the
+            # same failure, not a longer outage, so they do not escalate the backoff.
+            delay = self._pacer.paused_for
+        else:
+            self._failures += 1
+            delay = self._policy.backoff(self._failures)
         # The platform is throttling or failing: the whole channel waits, not just this message.
         self._pacer.pause(delay)
         if now + delay - item.created > self._policy.max_age:

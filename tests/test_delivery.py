@@ -118,3 +118,18 @@ async def test_pacing_spreads_sends_at_the_configured_rate(tmp_path: Path, chat_
     times = [item.at for item in chat_server.received_on("/slack/hook")]
     # 2 in the burst, then 6 more at 10/s: at least ~0.6 s from first to last
     assert times[-1] - times[0] >= 0.5
+
+
+async def test_sends_failing_together_count_as_one_failure_for_the_backoff(
+    tmp_path: Path, chat_server: FakeChatServer
+) -> None:
+    """16 sends in flight when an outage starts must not push the backoff to its cap at once."""
+    chat_server.on("/slack/hook", *[Reply(status=503, body="down", delay=0.2)] * 16)
+    config = {"channels": {"hook": slack_hook(chat_server.url)}, "routes": every_route("hook")}
+    async with running_service(tmp_path, config, retry_initial_backoff="1s", retry_max_backoff="60s") as svc:
+        await svc.post_json([keptn_event(f"o{i}") for i in range(16)], "application/cloudevents-batch+json")
+        await chat_server.wait_for(17, "/slack/hook", timeout=15)
+        arrivals = [item.at for item in chat_server.received_on("/slack/hook")]
+        # first retry after the first backoff step (0.5-1 s after the failures), not after the 60 s cap
+        assert arrivals[16] - arrivals[15] < 5
+        await chat_server.wait_for(32, "/slack/hook", timeout=15)
