@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import random
 import time
 from collections import deque
@@ -51,30 +52,27 @@ def keptn_context_of(item: Pending) -> str:
 
 
 class IntakeLoad:
-    """Requests the intake is handling now. Accepting cannot wait (the distributor gives up after 5 s and never
-    retries) while delivery can: most senders step aside while the intake is busy, for a short while each time,
-    so a burst is stored first and delivery never starves."""
+    """When the intake last took a request. Accepting cannot wait (the distributor gives up after 5 s and never
+    retries) while delivery can: most senders step aside while events are arriving, for a short while each
+    time, so a burst is stored first and delivery never starves."""
 
-    def __init__(self, max_wait: float = 0.05) -> None:
-        self._active = 0
-        self._idle = asyncio.Event()
-        self._idle.set()
+    def __init__(self, quiet_after: float = 0.02, max_wait: float = 0.05) -> None:
+        self._last_request = -math.inf
+        self._quiet_after = quiet_after
         self._max_wait = max_wait
 
-    def enter(self) -> None:
-        self._active += 1
-        self._idle.clear()
-
-    def leave(self) -> None:
-        self._active -= 1
-        if not self._active:
-            self._idle.set()
+    def arrived(self) -> None:
+        self._last_request = time.monotonic()
 
     async def step_aside(self) -> None:
-        if self._active:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self._max_wait):
-                    await self._idle.wait()
+        waited = 0.0
+        while waited < self._max_wait:
+            busy_for = self._last_request + self._quiet_after - time.monotonic()
+            if busy_for <= 0:
+                return
+            pause = min(busy_for, self._max_wait - waited)
+            await asyncio.sleep(pause)
+            waited += pause
 
 
 # Senders of a channel that never step aside for the intake: delivery keeps moving under any load.

@@ -69,13 +69,7 @@ class HttpIntake:
         return _error(status, message, **headers)
 
     async def receive(self, request: web.Request) -> web.Response:
-        self._load.enter()
-        try:
-            return await self._receive(request)
-        finally:
-            self._load.leave()
-
-    async def _receive(self, request: web.Request) -> web.Response:
+        self._load.arrived()
         if self._paused:
             return _error(
                 503, "shutting down: send the event to another replica or retry later", **{"Retry-After": "5"}
