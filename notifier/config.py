@@ -6,7 +6,6 @@ Every error names where the bad value came from and how to fix it, and stops sta
 
 from __future__ import annotations
 
-import logging
 import os
 import re
 from collections.abc import Mapping
@@ -424,7 +423,3 @@ def _warnings(channels: Mapping[str, ChannelConfig]) -> list[str]:
         if isinstance(channel, SlackConfig) and channel.rate_limit is None:
             found.append(f"channel {name}: rate_limit is off; Slack may disable an app that ignores its limits")
     return found
-
-
-def configure_logging_level(settings: Settings) -> None:
-    logging.getLogger().setLevel(settings.log_level)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -115,6 +115,3 @@ def teams_hook(base_url: str, name: str = "teams") -> dict[str, Any]:
 
 def every_route(*channels: str, **match: Any) -> list[dict[str, Any]]:
     return [{"name": "all", "match": {"types": ["sh.keptn.>", "dev.tekton.>"], **match}, "channels": list(channels)}]
-
-
-Check = Callable[[], bool]

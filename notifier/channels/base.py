@@ -6,7 +6,7 @@ import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import IO, Any, Literal, Protocol
+from typing import IO, Any, Protocol
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -108,9 +108,6 @@ class ChannelType:
     build: Callable[[str, Any, ChannelContext], Channel]
     # The renderer a config's payload needs, known without building the channel (`render`, `test`).
     format_of: Callable[[Any], str] | None = None
-
-
-Scheme = Literal["https", "http"]
 
 
 def check_outbound_url(url: str, allow_insecure: bool) -> str:
