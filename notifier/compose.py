@@ -3,24 +3,41 @@
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable
+from typing import TypeVar
 
 import orjson
 
+from notifier.channels.base import Payload
 from notifier.events import EventError, KeptnEvent, event_from_mapping
 from notifier.message import Message
 from notifier.metrics import Metrics
 from notifier.render import render
 from notifier.templating import TemplateSet, fallback_message
 
-# Renders kept for channels of the same platform that send the same event a moment later (fan-out).
+# Renders kept for channels that send the same event a moment later (fan-out): the template runs once per
+# event, the platform renderer once per event and platform.
 CACHE_SIZE = 256
+_V = TypeVar("_V")
+
+
+class _Lru(OrderedDict[tuple[int, str | None, str], _V]):
+    def remember(self, key: tuple[int, str | None, str], make: Callable[[], _V]) -> _V:
+        if key in self:
+            self.move_to_end(key)
+            return self[key]
+        value = self[key] = make()
+        if len(self) > CACHE_SIZE:
+            self.popitem(last=False)
+        return value
 
 
 class Composer:
     def __init__(self, templates: TemplateSet, metrics: Metrics | None = None) -> None:
         self.templates = templates
         self._metrics = metrics
-        self._cache: OrderedDict[tuple[int, str | None, str], object] = OrderedDict()
+        self._messages: _Lru[Message] = _Lru()
+        self._payloads: _Lru[Payload] = _Lru()
 
     def message(self, event: KeptnEvent, template: str | None) -> Message:
         if template is not None and not self.templates.has(template):
@@ -31,17 +48,9 @@ class Composer:
             self._metrics.template_failures.labels(template or self.templates.select(event.type)).inc()
         return message
 
-    def payload(self, event_seq: int, body: bytes, template: str | None, fmt: str) -> object:
-        key = (event_seq, template, fmt)
-        cached = self._cache.get(key)
-        if cached is not None:
-            self._cache.move_to_end(key)
-            return cached
-        payload = render(fmt, self.message(load_event(body), template))
-        self._cache[key] = payload
-        if len(self._cache) > CACHE_SIZE:
-            self._cache.popitem(last=False)
-        return payload
+    def payload(self, event_seq: int, body: bytes, template: str | None, fmt: str) -> Payload:
+        message = self._messages.remember((event_seq, template, ""), lambda: self.message(load_event(body), template))
+        return self._payloads.remember((event_seq, template, fmt), lambda: render(fmt, message))
 
 
 def load_event(body: bytes) -> KeptnEvent:

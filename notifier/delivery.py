@@ -16,8 +16,6 @@ from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-import orjson
-
 from notifier.channels.base import Channel, Outcome, SendResult
 from notifier.compose import Composer
 from notifier.metrics import Metrics
@@ -40,15 +38,6 @@ class RetryPolicy:
         """Exponential, capped, with jitter so that many senders do not retry in step."""
         base = min(self.maximum, self.initial * 2 ** max(0, failures - 1))
         return float(base * random.uniform(0.5, 1.0))
-
-
-def keptn_context_of(item: Pending) -> str:
-    """For the rare log lines of retries and dead letters, so they can be tied to a Keptn run."""
-    try:
-        context = orjson.loads(item.body).get("shkeptncontext", "")
-    except (orjson.JSONDecodeError, AttributeError):
-        return ""
-    return context if isinstance(context, str) else ""
 
 
 class IntakeLoad:
@@ -191,7 +180,7 @@ class ChannelWorker:
             reason = self._redact(f"render_failed: {exc}")
             return self._dead(item, "render_failed", reason)
         try:
-            result = await self._channel.send(payload)  # type: ignore[arg-type]
+            result = await self._channel.send(payload)
         except Exception as exc:  # a channel must classify its failures; this is a bug, keep the message
             result = SendResult.retry("internal_error", self._redact(f"{type(exc).__name__}: {exc}"))
         now = time.time()
@@ -199,13 +188,12 @@ class ChannelWorker:
             self._failures = 0
             self._metrics.notifications_sent.labels(self.name).inc()
             self._metrics.delivery_latency.labels(self.name).observe(max(0.0, now - item.created))
-            if log.isEnabledFor(logging.INFO):
-                log.info(
-                    "sent notification %s to channel %s",
-                    item.id,
-                    self.name,
-                    extra={"channel": self.name, "route": item.route, "keptnContext": keptn_context_of(item)},
-                )
+            log.info(
+                "sent notification %s to channel %s",
+                item.id,
+                self.name,
+                extra={"channel": self.name, "route": item.route, "keptnContext": item.keptn_context},
+            )
             return Sent(item.id, now, result.detail[:200])
         self._metrics.notifications_failed.labels(self.name, result.reason).inc()
         if result.outcome is Outcome.DEAD:
@@ -234,7 +222,7 @@ class ChannelWorker:
                 "channel": self.name,
                 "reason": result.reason,
                 "detail": result.detail,
-                "keptnContext": keptn_context_of(item),
+                "keptnContext": item.keptn_context,
             },
         )
         return Retry(item.id, now + delay, f"{result.reason}: {result.detail}"[:500])
@@ -247,7 +235,7 @@ class ChannelWorker:
             item.id,
             reason,
             detail,
-            extra={"channel": self.name, "reason": reason, "route": item.route, "keptnContext": keptn_context_of(item)},
+            extra={"channel": self.name, "reason": reason, "route": item.route, "keptnContext": item.keptn_context},
         )
         return Dead(item.id, time.time(), f"{reason}: {detail}"[:500] if detail else reason)
 
@@ -264,7 +252,7 @@ class ChannelWorker:
 
 
 class Dispatcher:
-    """Owns the channel workers and the outbox housekeeping."""
+    """Starts, wakes and stops the channel workers."""
 
     def __init__(self, workers: Mapping[str, ChannelWorker]) -> None:
         self.workers = dict(workers)

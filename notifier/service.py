@@ -16,7 +16,7 @@ from aiohttp import web
 
 from notifier.admin import Admin
 from notifier.channels import build_channel
-from notifier.channels.base import Channel, ChannelContext
+from notifier.channels.base import ChannelConfig, ChannelContext
 from notifier.compose import Composer
 from notifier.config import Config
 from notifier.delivery import ChannelWorker, Dispatcher, IntakeLoad, RetryPolicy
@@ -35,9 +35,9 @@ HOUSEKEEPING_INTERVAL = 2.0
 FORGET_INTERVAL = 60.0
 
 
-def max_in_flight(channel: Channel, config: Config, name: str) -> int:
+def max_in_flight(channel: ChannelConfig) -> int:
     # Paced channels send one at a time, in order; an unpaced sink (a local relay) may take several at once.
-    return 1 if config.channels[name].rate_limit is not None else 32
+    return 1 if channel.rate_limit is not None else 32
 
 
 class Service:
@@ -87,17 +87,16 @@ class Service:
         )
         workers = {}
         for name, channel_config in self.config.channels.items():
-            channel = build_channel(name, channel_config, context)
             workers[name] = ChannelWorker(
                 name,
-                channel,
+                build_channel(name, channel_config, context),
                 Pacer(channel_config.rate_limit),
                 self.store,
                 composer,
                 policy,
                 self.metrics,
                 self.redactor,
-                max_in_flight(channel, self.config, name),
+                max_in_flight(channel_config),
                 self.intake_load,
             )
         self.dispatcher = Dispatcher(workers)

@@ -32,6 +32,7 @@ CREATE TABLE IF NOT EXISTS events (
     key TEXT NOT NULL UNIQUE,
     received REAL NOT NULL,
     type TEXT NOT NULL,
+    context TEXT NOT NULL DEFAULT '',
     body BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS events_received ON events(received);
@@ -76,6 +77,8 @@ class Pending:
     attempts: int
     created: float
     body: bytes
+    # The event's shkeptncontext, so that log lines about this notification can name the Keptn run.
+    keptn_context: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,8 +276,8 @@ class SQLiteStore:
             fresh = []
             for event, body, targets in items:
                 cursor = conn.execute(
-                    "INSERT OR IGNORE INTO events (key, received, type, body) VALUES (?, ?, ?, ?)",
-                    (event.dedup_key, now, event.type, body),
+                    "INSERT OR IGNORE INTO events (key, received, type, context, body) VALUES (?, ?, ?, ?, ?)",
+                    (event.dedup_key, now, event.type, event.keptn_context, body),
                 )
                 if cursor.rowcount == 0:
                     fresh.append(False)
@@ -295,7 +298,7 @@ class SQLiteStore:
 
         def run(conn: sqlite3.Connection) -> list[Pending]:
             rows = conn.execute(
-                "SELECT n.id, n.event_seq, n.channel, n.route, n.template, n.attempts, n.created, e.body"
+                "SELECT n.id, n.event_seq, n.channel, n.route, n.template, n.attempts, n.created, e.body, e.context"
                 " FROM notifications n JOIN events e ON e.seq = n.event_seq"
                 " WHERE n.channel = ? AND n.state = 'pending' AND n.next_at <= ?"
                 " ORDER BY n.next_at, n.id LIMIT ?",

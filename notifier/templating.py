@@ -518,12 +518,7 @@ class TemplateSet:
                 f"(allowed keys: {', '.join(TOP_LEVEL_KEYS)})"
             )
         lines = _value_lines(node)
-        for key in document:
-            if key not in TOP_LEVEL_KEYS:
-                raise TemplateError(
-                    f"{origin} line {lines.get(str(key), 1)}: unknown key {key!r}; "
-                    f"allowed keys are {', '.join(TOP_LEVEL_KEYS)}"
-                )
+        _refuse_unknown_keys(origin, document, lines, TOP_LEVEL_KEYS, "", 1)
         if "title" not in document:
             raise TemplateError(f"{origin}: the `title:` key is missing; every template needs a title")
 
@@ -563,12 +558,7 @@ class TemplateSet:
                     f"{origin} line {_line(item_node)}: {label} must be a mapping with `{first}` and `{second}`"
                 )
             lines = _value_lines(item_node)
-            for item_key in item:
-                if item_key not in allowed:
-                    raise TemplateError(
-                        f"{origin} line {lines.get(str(item_key), _line(item_node))}: unknown key {item_key!r} "
-                        f"in {label}; allowed keys are {', '.join(allowed)}"
-                    )
+            _refuse_unknown_keys(origin, item, lines, allowed, f" in {label}", _line(item_node))
             for required in (first, second):
                 if required not in item:
                     raise TemplateError(f"{origin} line {_line(item_node)}: {label} lacks `{required}`")
@@ -613,6 +603,17 @@ class TemplateSet:
                 raise TemplateSyntaxError(
                     f"it imports {imported!r}, which is not a `_name.j2` file in the templates folder", 1
                 ) from None
+
+
+def _refuse_unknown_keys(
+    origin: str, mapping: dict[Any, Any], lines: Mapping[str, int], allowed: tuple[str, ...], where: str, line: int
+) -> None:
+    for key in mapping:
+        if key not in allowed:
+            raise TemplateError(
+                f"{origin} line {lines.get(str(key), line)}: unknown key {key!r}{where}; "
+                f"allowed keys are {', '.join(allowed)}"
+            )
 
 
 def _yaml_files(folder: Traversable) -> dict[str, Traversable]:
