@@ -20,7 +20,7 @@ from notifier.channels import AnyChannelConfig
 from notifier.channels.base import ChannelConfig
 from notifier.channels.console import ConsoleConfig
 from notifier.channels.slack import SlackConfig
-from notifier.channels.teams import TeamsConfig
+from notifier.channels.teams import TeamsConfig, legacy_warning
 from notifier.events import InputLimits
 from notifier.subjects import SubjectSet
 
@@ -412,8 +412,6 @@ def _check_routes(routes: tuple[RouteConfig, ...], channels: Mapping[str, Channe
 
 
 def _warnings(channels: Mapping[str, ChannelConfig]) -> list[str]:
-    from notifier.channels.teams import legacy_warning
-
     found = []
     for name, channel in channels.items():
         if isinstance(channel, TeamsConfig):
