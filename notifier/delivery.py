@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 import random
 import time
 from collections import deque
@@ -20,6 +19,7 @@ from notifier.channels.base import Channel, Outcome, SendResult
 from notifier.compose import Composer
 from notifier.metrics import Metrics
 from notifier.pacing import Pacer
+from notifier.priority import IntakePriority
 from notifier.redact import Redactor
 from notifier.store import Dead, Pending, Retry, Sent, Store, StoreError, Update
 
@@ -40,34 +40,6 @@ class RetryPolicy:
         return float(base * random.uniform(0.5, 1.0))
 
 
-class IntakeLoad:
-    """When the intake last took a request. Accepting cannot wait (the distributor gives up after 5 s and never
-    retries) while delivery can: most senders step aside while events are arriving, for a short while each
-    time, so a burst is stored first and delivery never starves."""
-
-    def __init__(self, quiet_after: float = 0.02, max_wait: float = 0.05) -> None:
-        self._last_request = -math.inf
-        self._quiet_after = quiet_after
-        self._max_wait = max_wait
-
-    def arrived(self) -> None:
-        self._last_request = time.monotonic()
-
-    async def step_aside(self) -> None:
-        waited = 0.0
-        while waited < self._max_wait:
-            busy_for = self._last_request + self._quiet_after - time.monotonic()
-            if busy_for <= 0:
-                return
-            pause = min(busy_for, self._max_wait - waited)
-            await asyncio.sleep(pause)
-            waited += pause
-
-
-# Senders of a channel that never step aside for the intake: delivery keeps moving under any load.
-STEADY_SENDERS = 2
-
-
 class ChannelWorker:
     def __init__(
         self,
@@ -80,7 +52,7 @@ class ChannelWorker:
         metrics: Metrics,
         redactor: Redactor,
         max_in_flight: int,
-        intake_load: IntakeLoad | None = None,
+        priority: IntakePriority,
     ) -> None:
         self.name = name
         self._channel = channel
@@ -91,7 +63,7 @@ class ChannelWorker:
         self._metrics = metrics
         self._redact = redactor
         self._max_in_flight = max_in_flight
-        self._intake_load = intake_load or IntakeLoad()
+        self._priority = priority
         self._wake = asyncio.Event()
         self._refilling = asyncio.Lock()
         self._stopping = False
@@ -106,24 +78,28 @@ class ChannelWorker:
     async def run(self) -> None:
         # A fixed pool of sender loops, not a task per notification: no task churn under a burst.
         self._senders = [
-            asyncio.create_task(self._send_loop(index >= STEADY_SENDERS), name=f"send-{self.name}-{index}")
+            asyncio.create_task(self._send_loop(), name=f"send-{self.name}-{index}")
             for index in range(self._max_in_flight)
         ]
         await asyncio.gather(*self._senders, return_exceptions=True)
 
-    async def _send_loop(self, yields_to_intake: bool) -> None:
+    async def _send_loop(self) -> None:
         while not self._stopping:
-            if yields_to_intake:
-                await self._intake_load.step_aside()
             item = await self._next()
             if item is None:
                 continue
-            await self._pacer.acquire()
-            if self._stopping:
-                # Not sent: the row stays pending and goes out after the restart.
-                self._claimed.discard(item.id)
-                return
-            await self._deliver(item)
+            slot = await self._priority.turn()
+            started = time.monotonic()
+            try:
+                await self._pacer.acquire()
+                if self._stopping:
+                    # Not sent: the row stays pending and goes out after the restart.
+                    self._claimed.discard(item.id)
+                    return
+                await self._deliver(item)
+            finally:
+                if slot:
+                    self._priority.done(started)
 
     async def _next(self) -> Pending | None:
         if self._buffer:

@@ -9,10 +9,10 @@ from collections.abc import Callable
 from aiohttp import web
 
 from notifier.config import Settings
-from notifier.delivery import IntakeLoad
 from notifier.events import EventError, UnsupportedMediaType, parse_request
 from notifier.intake import EventSink
 from notifier.metrics import Metrics
+from notifier.priority import IntakePriority
 from notifier.store import StoreError
 
 log = logging.getLogger("notifier.intake")
@@ -28,12 +28,12 @@ class HttpIntake:
         settings: Settings,
         metrics: Metrics,
         extra_routes: Callable[[web.Application], None] | None,
-        load: IntakeLoad | None = None,
+        priority: IntakePriority | None = None,
     ):
         self._settings = settings
         self._metrics = metrics
         self._extra_routes = extra_routes
-        self._load = load or IntakeLoad()
+        self._priority = priority or IntakePriority()
         self._sink: EventSink | None = None
         self._paused = False
         self._runner: web.AppRunner | None = None
@@ -69,7 +69,7 @@ class HttpIntake:
         return _error(status, message, **headers)
 
     async def receive(self, request: web.Request) -> web.Response:
-        self._load.arrived()
+        self._priority.arrived()
         if self._paused:
             return _error(
                 503, "shutting down: send the event to another replica or retry later", **{"Retry-After": "5"}

@@ -19,12 +19,13 @@ from notifier.channels import build_channel
 from notifier.channels.base import ChannelConfig, ChannelContext
 from notifier.compose import Composer
 from notifier.config import Config
-from notifier.delivery import ChannelWorker, Dispatcher, IntakeLoad, RetryPolicy
+from notifier.delivery import ChannelWorker, Dispatcher, RetryPolicy
 from notifier.events import KeptnEvent
 from notifier.intake_http import HttpIntake
 from notifier.metrics import Metrics
 from notifier.pacing import Pacer
 from notifier.pipeline import Pipeline, Summary
+from notifier.priority import IntakePriority
 from notifier.redact import Redactor
 from notifier.routing import Router
 from notifier.store import SQLiteStore
@@ -53,7 +54,7 @@ class Service:
         self.settings = config.settings
         self.redactor = Redactor(config.secrets())
         self.metrics = Metrics()
-        self.intake_load = IntakeLoad()
+        self.priority = IntakePriority()
         self.templates = templates or TemplateSet(
             self.settings.templates_dir, self.settings.bridge_url, TemplateLimits()
         )
@@ -97,7 +98,7 @@ class Service:
                 self.metrics,
                 self.redactor,
                 max_in_flight(channel_config),
-                self.intake_load,
+                self.priority,
             )
         self.dispatcher = Dispatcher(workers)
         self.pipeline = Pipeline(Router(self.config), self.store, self.dispatcher, self.metrics)
@@ -117,7 +118,7 @@ class Service:
         admin = Admin(self.metrics, self.readiness)
         separate_admin = self.settings.admin_port is not None
         self.intake = HttpIntake(
-            self.settings, self.metrics, None if separate_admin else admin.add_routes, self.intake_load
+            self.settings, self.metrics, None if separate_admin else admin.add_routes, self.priority
         )
         if separate_admin:
             app = web.Application()
@@ -164,6 +165,8 @@ class Service:
         self._state = "stopping"
         if self.intake is not None:
             self.intake.pause()
+        # No more intake to make room for: sends in flight use the grace period at full speed.
+        self.priority.close()
         if self.dispatcher is not None:
             await self.dispatcher.stop(self.settings.shutdown_grace)
         if self._housekeeping is not None:
