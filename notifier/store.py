@@ -146,17 +146,24 @@ class StoreError(Exception):
     pass
 
 
+@dataclass(frozen=True, slots=True)
+class _Operation:
+    run: Callable[[sqlite3.Connection], Any]
+    future: asyncio.Future[Any]
+    # Whether its commit must reach the disk before the caller hears back (see SQLiteStore._run).
+    synced: bool
+
+
 class SQLiteStore:
     def __init__(self, state_dir: Path, synchronous: str = "FULL") -> None:
         self.path = state_dir / DB_FILE
         self._state_dir = state_dir
         self._synchronous = synchronous
-        self._queue: queue.SimpleQueue[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any]] | None] = (
-            queue.SimpleQueue()
-        )
+        self._queue: queue.SimpleQueue[_Operation | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.writable = True
+        self._synced = True
 
     async def open(self) -> None:
         try:
@@ -185,6 +192,7 @@ class SQLiteStore:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=10)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute(f"PRAGMA synchronous={self._synchronous}")
+        self._synced = True
         conn.execute("PRAGMA busy_timeout=10000")
         conn.executescript(SCHEMA)
         return conn
@@ -216,39 +224,39 @@ class SQLiteStore:
             self._run_batch(conn, batch)
         conn.close()
 
-    def _run_batch(
-        self,
-        conn: sqlite3.Connection,
-        batch: list[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any]]],
-    ) -> None:
+    def _sync_commits(self, conn: sqlite3.Connection, synced: bool) -> None:
+        """Whether the next commit waits for the disk: only when it holds something that was promised."""
+        if synced != self._synced:
+            conn.execute(f"PRAGMA synchronous={self._synchronous if synced else 'NORMAL'}")
+            self._synced = synced
+
+    def _run_batch(self, conn: sqlite3.Connection, batch: list[_Operation]) -> None:
         assert self._loop is not None
         try:
+            self._sync_commits(conn, any(operation.synced for operation in batch))
             conn.execute("BEGIN IMMEDIATE")
-            results = [operation(conn) for operation, _ in batch]
+            results = [operation.run(conn) for operation in batch]
             conn.execute("COMMIT")
         except Exception:
             with contextlib.suppress(sqlite3.Error):
                 conn.execute("ROLLBACK")
             # Run each on its own so that only the operation at fault reports the error.
-            for operation, future in batch:
-                self._run_one(conn, operation, future)
+            for operation in batch:
+                self._run_one(conn, operation)
             return
         self.writable = True
         # One wake-up of the event loop for the whole batch, not one per operation.
         self._loop.call_soon_threadsafe(
-            _resolve_all, [(future, result) for (_, future), result in zip(batch, results, strict=True)]
+            _resolve_all, [(operation.future, result) for operation, result in zip(batch, results, strict=True)]
         )
 
-    def _run_one(
-        self,
-        conn: sqlite3.Connection,
-        operation: Callable[[sqlite3.Connection], Any],
-        future: asyncio.Future[Any],
-    ) -> None:
+    def _run_one(self, conn: sqlite3.Connection, operation: _Operation) -> None:
         assert self._loop is not None
+        future = operation.future
         try:
+            self._sync_commits(conn, operation.synced)
             conn.execute("BEGIN IMMEDIATE")
-            result = operation(conn)
+            result = operation.run(conn)
             conn.execute("COMMIT")
         except Exception as exc:
             with contextlib.suppress(sqlite3.Error):
@@ -260,11 +268,13 @@ class SQLiteStore:
             self.writable = True
             self._loop.call_soon_threadsafe(_resolve, future, result)
 
-    async def _run(self, operation: Callable[[sqlite3.Connection], T]) -> T:
+    async def _run(self, operation: Callable[[sqlite3.Connection], T], synced: bool = True) -> T:
+        """`synced=False` for a change that may be lost with the machine (not the process): its commit does not
+        wait for the disk, and the next synced commit makes it durable too (the WAL is written in order)."""
         if self._thread is None:
             raise StoreError("the store is closed")
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._queue.put((operation, future))
+        self._queue.put(_Operation(operation, future, synced))
         return await future
 
     # -- operations --------------------------------------------------------------------------------------
@@ -306,7 +316,7 @@ class SQLiteStore:
             ).fetchall()
             return [Pending(*row) for row in rows if row[0] not in skip][:limit]
 
-        return await self._run(run)
+        return await self._run(run, synced=False)
 
     async def next_due(self, channel: str) -> float | None:
         def run(conn: sqlite3.Connection) -> float | None:
@@ -315,7 +325,7 @@ class SQLiteStore:
             ).fetchone()
             return None if row is None else row[0]
 
-        return await self._run(run)
+        return await self._run(run, synced=False)
 
     async def finish(self, updates: Sequence[Update]) -> None:
         def run(conn: sqlite3.Connection) -> None:
@@ -338,7 +348,7 @@ class SQLiteStore:
                         (update.at, update.reason, update.id),
                     )
 
-        await self._run(run)
+        await self._run(run, synced=False)
 
     async def stats(self) -> dict[str, ChannelStats]:
         def run(conn: sqlite3.Connection) -> dict[str, ChannelStats]:
@@ -347,7 +357,7 @@ class SQLiteStore:
             ).fetchall()
             return {channel: ChannelStats(count, oldest) for channel, count, oldest in rows}
 
-        return await self._run(run)
+        return await self._run(run, synced=False)
 
     async def dead_letters(self) -> list[DeadLetter]:
         def run(conn: sqlite3.Connection) -> list[DeadLetter]:
@@ -358,7 +368,7 @@ class SQLiteStore:
             ).fetchall()
             return [DeadLetter(*row) for row in rows]
 
-        return await self._run(run)
+        return await self._run(run, synced=False)
 
     async def retry_dead(self, ids: Collection[int] | None, now: float) -> int:
         def run(conn: sqlite3.Connection) -> int:
@@ -390,7 +400,7 @@ class SQLiteStore:
             conn.executemany("DELETE FROM events WHERE seq = ?", [(seq,) for seq in doomed])
             return len(doomed)
 
-        return await self._run(run)
+        return await self._run(run, synced=False)
 
     async def probe(self) -> bool:
         """A tiny write: readiness says not ready while the disk refuses writes."""

@@ -111,3 +111,47 @@ async def test_unwritable_state_dir_is_a_clear_error(tmp_path: Path) -> None:
     store = SQLiteStore(blocker / "state")
     with pytest.raises(StoreError, match="cannot create the state directory .*NOTIFIER_STATE_DIR"):
         await store.open()
+
+
+def synchronous_now(conn) -> int:
+    return conn.execute("PRAGMA synchronous").fetchone()[0]
+
+
+def hold_the_writer(conn) -> None:
+    time.sleep(0.05)  # operations queued meanwhile share the next transaction
+
+
+async def test_a_commit_waits_for_the_disk_only_when_it_holds_a_promise(store: SQLiteStore) -> None:
+    full, normal = 2, 1
+    assert await store._run(synchronous_now, synced=False) == normal
+    assert await store._run(synchronous_now) == full
+    assert await store._run(synchronous_now, synced=False) == normal
+    # one transaction with both: synced
+    holding = asyncio.create_task(store._run(hold_the_writer))
+    await asyncio.sleep(0.01)
+    together = await asyncio.gather(store._run(synchronous_now, synced=False), store._run(synchronous_now))
+    await holding
+    assert together == [full, full]
+
+
+async def test_accepting_is_synced_and_recording_an_outcome_is_not(
+    store: SQLiteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 202 promises the event is on disk; a send's outcome lost with the machine means one more send."""
+    synced_by_call: list[bool] = []
+    run = store._run
+
+    async def recording(operation, synced: bool = True):
+        synced_by_call.append(synced)
+        return await run(operation, synced)
+
+    monkeypatch.setattr(store, "_run", recording)
+    await store.accept([(event("p1"), b"{}", TARGETS)])
+    await store.retry_dead(None, time.time())
+    await store.purge_dead(time.time())
+    assert synced_by_call == [True, True, True]
+    synced_by_call.clear()
+    await store.finish([Sent(1, time.time()), Retry(2, time.time(), "x")])
+    await store.due("a", time.time(), 10, ())
+    await store.forget_old(time.time(), 3600, 100)
+    assert synced_by_call == [False, False, False]
