@@ -437,9 +437,10 @@ class TemplateSet:
         if compiled is None:
             raise LookupError(f"there is no template named {name!r}; known: {', '.join(self._templates)}")
         # One Jinja context for all the fields of this render: making one per field cost more than rendering.
-        context = new_context(
-            self._env, name, {}, keptn.template_context(event, self._bridge_url), False, self._env.globals
-        )
+        # The globals travel as plain variables: a context that names globals makes each `{% import %}` of a
+        # macro file compare key sets on every render, in pure Python.
+        variables = {**self._env.globals, **keptn.template_context(event, self._bridge_url)}
+        context = new_context(self._env, name, {}, variables, True)
         budget = _Budget(self._limits.max_output_chars)
 
         def emit(field: _Field | None) -> str:
