@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -59,6 +60,22 @@ def test_short_mode_delivers_everything_and_reports_every_figure(tmp_path: Path)
     assert "burst: accepted/s >= 0.7 x floor" in verdicts and "fan-out: delivered/s >= 0.5 x floor" in verdicts
     assert "alertmanager" in report and report["commit"]
     assert "targets:" in finished.stderr, "the readable table goes to stderr"
+
+
+def test_thread_cpu_harness_runs_the_service_and_reports_each_thread() -> None:
+    done = subprocess.run(
+        ["bash", str(REPO / "bench" / "thread_cpu.sh"), "0", "60", "1"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
+        env={**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"},
+    )
+    assert done.returncode == 0, done.stderr
+    assert "accepted 60 at" in done.stdout
+    assert "delivered 60, duplicates 0" in done.stdout
+    # the event loop and the SQLite writer at least, each with a CPU figure, at each of the three points
+    assert done.stdout.count("cpu_ms") >= 6
 
 
 def test_event_body_is_a_realistic_evaluation_that_carries_its_marker() -> None:
