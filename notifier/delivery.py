@@ -88,10 +88,11 @@ class ChannelWorker:
             item = await self._next()
             if item is None:
                 continue
+            await self._pacer.acquire()
+            # After the pacer: a paced channel waiting for its next token must not hold the busy-time slot.
             slot = await self._priority.turn()
             started = time.monotonic()
             try:
-                await self._pacer.acquire()
                 if self._stopping:
                     # Not sent: the row stays pending and goes out after the restart.
                     self._claimed.discard(item.id)

@@ -59,7 +59,9 @@ class IntakePriority:
             self._watch = None
         self._quiet.set()
         while self._waiting:
-            _wake(self._waiting.popleft())
+            waiter = self._waiting.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
 
     async def turn(self) -> bool:
         """Wait until a send may start. True means it holds the busy-time slot: call `done` after the send."""
@@ -78,8 +80,14 @@ class IntakePriority:
         self._slot_taken = True
         wait = self._next_slot - time.monotonic()
         if wait > 0:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._quiet.wait(), wait)
+            try:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._quiet.wait(), wait)
+            except asyncio.CancelledError:
+                # Never sent, so never `done`: give the slot back here, or busy spells would have no sender.
+                self._slot_taken = False
+                self._wake_one()
+                raise
         return True
 
     def done(self, started: float) -> None:
@@ -95,8 +103,3 @@ class IntakePriority:
             if not waiter.done():
                 waiter.set_result(None)
                 return
-
-
-def _wake(waiter: asyncio.Future[None]) -> None:
-    if not waiter.done():
-        waiter.set_result(None)

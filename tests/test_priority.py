@@ -108,3 +108,17 @@ async def test_a_steady_stream_of_events_never_starves_delivery(tmp_path: Path, 
         await chat_server.wait_for(sent, "/slack/hook", timeout=60)
     assert during > 0, "nothing was delivered while events kept arriving"
     assert during < sent, "the intake did not come first"
+
+
+async def test_a_sender_cancelled_while_holding_the_slot_gives_it_back() -> None:
+    priority = IntakePriority(quiet_after=30, share=0.5, max_pause=5)
+    priority.arrived()
+    assert await priority.turn() is True
+    priority.done(time.monotonic() - 1)  # the slot stays closed for 1 s
+    holder = asyncio.create_task(priority.turn())  # takes the slot, waits out the pause
+    await asyncio.sleep(0.01)
+    waiting = asyncio.create_task(priority.turn())
+    await asyncio.sleep(0.01)
+    holder.cancel()
+    assert await asyncio.wait_for(waiting, 3) is True
+    priority.close()
