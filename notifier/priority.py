@@ -59,9 +59,7 @@ class IntakePriority:
             self._watch = None
         self._quiet.set()
         while self._waiting:
-            waiter = self._waiting.popleft()
-            if not waiter.done():
-                waiter.set_result(None)
+            self._wake_one()
 
     async def turn(self) -> bool:
         """Wait until a send may start. True means it holds the busy-time slot: call `done` after the send."""
