@@ -32,8 +32,10 @@ from jinja2.runtime import Context, new_context
 from jinja2.sandbox import MAX_RANGE, ImmutableSandboxedEnvironment
 from jinja2.utils import Cycler, Joiner
 
-from notifier import keptn
 from notifier.events import KeptnEvent, event_from_mapping
+from notifier.keptn.context import template_context
+from notifier.keptn.kinds import template_candidates
+from notifier.keptn.values import duration_text, format_number, number, parse_time, text
 from notifier.message import Fact, Link, Message, Severity
 
 LOGGER = logging.getLogger("notifier.templating")
@@ -246,13 +248,13 @@ def _binop_size(operator: str, left: Any, right: Any) -> int:
 
 def round_score(value: object, digits: int = 2) -> str:
     """83.33333333333334 -> "83.33", 100.0 -> "100"; empty for anything that is not a number."""
-    parsed = keptn.number(value)
-    return "" if parsed is None else keptn.format_number(parsed, max(0, min(int(digits), 6)))
+    parsed = number(value)
+    return "" if parsed is None else format_number(parsed, max(0, min(int(digits), 6)))
 
 
 def truncate_middle(value: object, length: int = 60) -> str:
     """Keep both ends of long ids and URLs, where the telling parts are."""
-    shown = value if isinstance(value, str) else keptn.text(value)
+    shown = value if isinstance(value, str) else text(value)
     length = max(int(length), 5)
     if len(shown) <= length:
         return shown
@@ -262,17 +264,17 @@ def truncate_middle(value: object, length: int = 60) -> str:
 
 def join_nonempty(values: object, separator: str = ", ") -> str:
     if isinstance(values, str) or not hasattr(values, "__iter__"):
-        return keptn.text(values)
-    return str(separator).join(shown for shown in (keptn.text(item) for item in values) if shown)
+        return text(values)
+    return str(separator).join(shown for shown in (text(item) for item in values) if shown)
 
 
 def format_time(value: object) -> str:
-    parsed = keptn.parse_time(value)
-    return parsed.strftime("%Y-%m-%d %H:%M:%S UTC") if parsed else keptn.text(value)
+    parsed = parse_time(value)
+    return parsed.strftime("%Y-%m-%d %H:%M:%S UTC") if parsed else text(value)
 
 
 def duration(start: object, end: object) -> str:
-    return keptn.duration_text(start, end)
+    return duration_text(start, end)
 
 
 TEMPLATE_FILTERS: Final = MappingProxyType(
@@ -394,7 +396,7 @@ class TemplateSet:
         return name in self._templates
 
     def select(self, event_type: str) -> str:
-        for name in keptn.template_candidates(event_type):
+        for name in template_candidates(event_type):
             if name in self._templates:
                 return name
         return "default"
@@ -411,7 +413,7 @@ class TemplateSet:
                 "template %r failed, sending the plain fallback message instead: %s",
                 name,
                 reason,
-                extra={"template": name, "keptnContext": _context_id(event)},
+                extra={"template": name, "keptnContext": event.keptn_context},
             )
             return fallback_message(event, f"template {name!r} failed: {reason}", self._bridge_url)
 
@@ -420,7 +422,7 @@ class TemplateSet:
         problems = []
         for name, compiled in self._templates.items():
             for sample in samples:
-                if name != "default" and name not in keptn.template_candidates(sample.type):
+                if name != "default" and name not in template_candidates(sample.type):
                     continue
                 try:
                     self._render(name, sample)
@@ -439,7 +441,7 @@ class TemplateSet:
         # One Jinja context for all the fields of this render: making one per field cost more than rendering.
         # The globals travel as plain variables: a context that names globals makes each `{% import %}` of a
         # macro file compare key sets on every render, in pure Python.
-        variables = {**self._env.globals, **keptn.template_context(event, self._bridge_url)}
+        variables = {**self._env.globals, **template_context(event, self._bridge_url)}
         context = new_context(self._env, name, {}, variables, True)
         budget = _Budget(self._limits.max_output_chars)
 
@@ -685,15 +687,10 @@ def _reason(exc: BaseException) -> str:
     return _one_line(str(exc) or type(exc).__name__)[:300]
 
 
-def _context_id(event: KeptnEvent) -> str:
-    raw = getattr(event, "raw", None)
-    return keptn.text(raw.get("shkeptncontext")) if isinstance(raw, Mapping) else ""
-
-
 def fallback_message(event: KeptnEvent, reason: str, bridge_url: str = "") -> Message:
     """A plain message built in Python from the raw fields, for when a template fails. Cannot fail."""
     try:
-        context = keptn.template_context(event, bridge_url)
+        context = template_context(event, bridge_url)
         where = str(context["where"] or context["subject"])
         status, result = str(context["status"]), str(context["result"])
         facts = [
@@ -729,7 +726,7 @@ def fallback_message(event: KeptnEvent, reason: str, bridge_url: str = "") -> Me
         )
     except Exception:
         return Message(
-            title=f"Event {keptn.text(getattr(event, 'type', ''))}",
+            title=f"Event {text(getattr(event, 'type', ''))}",
             text=f"(Plain message: the notification {reason[:300]}.)",
             template="fallback",
         )
