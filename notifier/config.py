@@ -16,11 +16,8 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
-from notifier.channels import AnyChannelConfig
-from notifier.channels.base import ChannelConfig
-from notifier.channels.console import ConsoleConfig
-from notifier.channels.slack import SlackConfig
-from notifier.channels.teams import TeamsConfig, legacy_warning
+from notifier.channels import CHANNEL_TYPES, AnyChannelConfig, env_channels
+from notifier.channels.base import ChannelConfig, EnvChannel, EnvChannelError
 from notifier.events import InputLimits
 from notifier.subjects import SubjectSet
 
@@ -312,7 +309,7 @@ def _read_file(path: Path, env: Mapping[str, str]) -> FileConfig:
     try:
         return FileConfig.model_validate(document)
     except ValidationError as exc:
-        raise ConfigError(_explain(exc, lambda loc: f"{path}: " + _place(loc))) from None
+        raise ConfigError(_explain(exc, lambda loc: f"{path}: " + _place(_untagged(loc)))) from None
 
 
 def _expand_env(value: Any, env: Mapping[str, str], path: Path, place: tuple[str | int, ...]) -> Any:
@@ -345,56 +342,41 @@ def _place(loc: tuple[str | int, ...]) -> str:
 
 
 def _explain(exc: ValidationError, where: Any) -> str:
+    types = list(CHANNEL_TYPES)
     lines = []
     for error in exc.errors():
-        # Discriminated unions add the tag to the location ("channels.x.slack.token"): drop it.
-        loc = tuple(part for part in error["loc"] if part not in ("slack", "teams", "console"))
         message = error["msg"].removeprefix("Value error, ")
         if error["type"] == "extra_forbidden":
             message = "unknown key: remove it or check its spelling"
         elif error["type"] == "union_tag_invalid":
-            message = "unknown channel type: use one of slack, teams, console"
+            message = f"unknown channel type: use one of {', '.join(types)}"
         elif error["type"] == "union_tag_not_found":
-            message = "each channel needs a 'type': slack, teams or console"
-        lines.append(f"{where(loc)}: {message}")
+            message = f"each channel needs a 'type': {', '.join(types[:-1])} or {types[-1]}"
+        lines.append(f"{where(error['loc'])}: {message}")
     return "invalid configuration:\n  " + "\n  ".join(lines)
 
 
+def _untagged(loc: tuple[str | int, ...]) -> tuple[str | int, ...]:
+    """A channel's discriminated union puts its type after its name ("channels.x.slack.token"): drop it."""
+    if loc[:1] == ("channels",) and len(loc) > 2 and loc[2] in CHANNEL_TYPES:
+        return loc[:2] + loc[3:]
+    return loc
+
+
 def _channels_from_env(env: Mapping[str, str]) -> dict[str, ChannelConfig]:
-    """The environment-only setup: one channel per platform variable that is set, else the console."""
-    channels: dict[str, ChannelConfig] = {}
+    """The environment-only setup: the channels each channel type makes from its variables."""
     adapter: TypeAdapter[ChannelConfig] = TypeAdapter(AnyChannelConfig)
+    try:
+        return {wanted.name: _validated(adapter, wanted) for wanted in env_channels(env)}
+    except EnvChannelError as exc:
+        raise ConfigError(str(exc)) from None
 
-    def add(name: str, variables: str, raw: dict[str, Any]) -> None:
-        try:
-            channels[name] = adapter.validate_python(raw)
-        except ValidationError as exc:
-            raise ConfigError(_explain(exc, lambda loc: f"environment variable(s) {variables}")) from None
 
-    if env.get("SLACK_WEBHOOK_URL", "").strip():
-        add(
-            "slack-webhook",
-            "SLACK_WEBHOOK_URL",
-            {"type": "slack", "webhook_url": env["SLACK_WEBHOOK_URL"].strip()},
-        )
-    if env.get("SLACK_BOT_TOKEN", "").strip():
-        raw: dict[str, Any] = {
-            "type": "slack",
-            "token": env["SLACK_BOT_TOKEN"].strip(),
-            "channel": env.get("SLACK_CHANNEL", "").strip(),
-        }
-        if not raw["channel"]:
-            raise ConfigError(
-                "SLACK_BOT_TOKEN is set but SLACK_CHANNEL is not: set the channel to post to, e.g. #keptn"
-            )
-        if env.get("SLACK_API_URL", "").strip():
-            raw["api_url"] = env["SLACK_API_URL"].strip()
-        add("slack-bot", "SLACK_BOT_TOKEN/SLACK_CHANNEL/SLACK_API_URL", raw)
-    if env.get("TEAMS_WEBHOOK_URL", "").strip():
-        add("teams", "TEAMS_WEBHOOK_URL", {"type": "teams", "webhook_url": env["TEAMS_WEBHOOK_URL"].strip()})
-    if not channels:
-        channels["console"] = ConsoleConfig(type="console")
-    return channels
+def _validated(adapter: TypeAdapter[ChannelConfig], wanted: EnvChannel) -> ChannelConfig:
+    try:
+        return adapter.validate_python(dict(wanted.raw))
+    except ValidationError as exc:
+        raise ConfigError(_explain(exc, lambda loc: f"environment variable(s) {wanted.variables}")) from None
 
 
 def _check_routes(routes: tuple[RouteConfig, ...], channels: Mapping[str, ChannelConfig], origin: str) -> None:
@@ -412,12 +394,4 @@ def _check_routes(routes: tuple[RouteConfig, ...], channels: Mapping[str, Channe
 
 
 def _warnings(channels: Mapping[str, ChannelConfig]) -> list[str]:
-    found = []
-    for name, channel in channels.items():
-        if isinstance(channel, TeamsConfig):
-            warning = legacy_warning(channel)
-            if warning:
-                found.append(f"channel {name}: {warning}")
-        if isinstance(channel, SlackConfig) and channel.rate_limit is None:
-            found.append(f"channel {name}: rate_limit is off; Slack may disable an app that ignores its limits")
-    return found
+    return [f"channel {name}: {warning}" for name, channel in channels.items() for warning in channel.warnings()]

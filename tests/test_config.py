@@ -5,7 +5,13 @@ import pytest
 from notifier.channels.console import ConsoleConfig
 from notifier.channels.slack import SlackConfig
 from notifier.channels.teams import TeamsConfig
-from notifier.config import DEFAULT_PUBSUB_TOPIC, ConfigError, load_config, parse_duration, parse_size
+from notifier.config import (
+    DEFAULT_PUBSUB_TOPIC,
+    ConfigError,
+    load_config,
+    parse_duration,
+    parse_size,
+)
 
 EXAMPLE = """
 channels:
@@ -156,3 +162,30 @@ def test_durations_and_sizes() -> None:
     assert parse_size("1MiB") == 1024 * 1024
     with pytest.raises(ValueError, match="not a duration"):
         parse_duration("tomorrow")
+
+
+def test_a_channel_named_like_its_type_keeps_its_name_in_errors(tmp_path: Path) -> None:
+    path = write(tmp_path, "channels: {slack: {type: slack, token: bad}}\nroutes: [{name: r, channels: [slack]}]\n")
+    with pytest.raises(ConfigError, match=r"channels\.slack\.token: must be a Slack token"):
+        load_config(path, env={})
+
+
+def test_environment_channels_come_in_registry_order() -> None:
+    config = load_config(
+        env={"TEAMS_WEBHOOK_URL": ENV["TEAMS_WEBHOOK_URL"], "SLACK_WEBHOOK_URL": ENV["SLACK_WEBHOOK_URL"]}
+    )
+    assert list(config.channels) == ["slack-webhook", "teams"]
+    assert config.routes[0].channels == ["slack-webhook", "teams"]
+
+
+def test_warnings_come_from_the_channel_types(tmp_path: Path) -> None:
+    text = (
+        "channels:\n"
+        "  fast: {type: slack, webhook_url: 'https://hooks.slack.com/services/T0/B0/x', rate_limit: off}\n"
+        "  old: {type: teams, webhook_url: 'https://example.webhook.office.com/webhookb2/x'}\n"
+        "  log: {type: console, rate_limit: off}\n"
+        "routes: [{name: r, channels: [fast, old, log]}]\n"
+    )
+    warnings = load_config(write(tmp_path, text), env={}).warnings
+    assert [warning.split(":")[0] for warning in warnings] == ["channel fast", "channel old"]
+    assert "Slack may disable an app" in warnings[0] and "Office 365 connector" in warnings[1]
