@@ -11,7 +11,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from types import MappingProxyType
+from typing import Annotated, Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
@@ -65,36 +66,44 @@ def _comma_list(value: object) -> object:
     return value
 
 
+@dataclass(frozen=True, slots=True)
+class Env:
+    """Marks a setting with the environment variable that sets it: `port: Annotated[int, Env("PORT")]`."""
+
+    variable: str
+
+
 class Settings(BaseModel):
-    """Service-wide knobs. Names in the YAML `settings:` section; env variables in `ENV_SETTINGS`."""
+    """Service-wide knobs: names in the YAML `settings:` section; `Env(...)` names a knob's environment variable."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
-    host: str = "0.0.0.0"  # noqa: S104 - a container listens on all interfaces; the manifests bind 127.0.0.1
-    port: int = Field(default=8080, ge=0, le=65535)
-    admin_host: str = "0.0.0.0"  # noqa: S104
-    admin_port: int | None = Field(default=None, ge=0, le=65535)
-    state_dir: Path = Path(DEFAULT_STATE_DIR)
-    pubsub_topic: str = DEFAULT_PUBSUB_TOPIC
-    project_filter: list[str] = []
-    stage_filter: list[str] = []
-    service_filter: list[str] = []
-    bridge_url: str = ""
-    templates_dir: Path | None = None
-    log_level: str = "INFO"
-    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    # A container listens on all interfaces; the manifests bind 127.0.0.1.
+    host: Annotated[str, Env("NOTIFIER_HOST")] = "0.0.0.0"  # noqa: S104
+    port: Annotated[int, Env("PORT")] = Field(default=8080, ge=0, le=65535)
+    admin_host: Annotated[str, Env("NOTIFIER_ADMIN_HOST")] = "0.0.0.0"  # noqa: S104
+    admin_port: Annotated[int | None, Env("NOTIFIER_ADMIN_PORT")] = Field(default=None, ge=0, le=65535)
+    state_dir: Annotated[Path, Env("NOTIFIER_STATE_DIR")] = Path(DEFAULT_STATE_DIR)
+    pubsub_topic: Annotated[str, Env("PUBSUB_TOPIC")] = DEFAULT_PUBSUB_TOPIC
+    project_filter: Annotated[list[str], Env("PROJECT_FILTER")] = []
+    stage_filter: Annotated[list[str], Env("STAGE_FILTER")] = []
+    service_filter: Annotated[list[str], Env("SERVICE_FILTER")] = []
+    bridge_url: Annotated[str, Env("KEPTN_BRIDGE_URL")] = ""
+    templates_dir: Annotated[Path | None, Env("TEMPLATES_DIR")] = None
+    log_level: Annotated[str, Env("LOG_LEVEL")] = "INFO"
+    max_body_bytes: Annotated[int, Env("NOTIFIER_MAX_BODY")] = Field(default=1024 * 1024, ge=1024)
     max_batch_events: int = Field(default=100, ge=1)
     max_depth: int = Field(default=32, ge=4, le=256)
     max_keys: int = Field(default=10_000, ge=100)
     max_string_chars: int = Field(default=8_192, ge=256)
     max_labels: int = Field(default=50, ge=1)
-    ingest_token: str | None = None
-    dedup_window: float = Field(default=3600.0, ge=0)
+    ingest_token: Annotated[str | None, Env("NOTIFIER_INGEST_TOKEN")] = None
+    dedup_window: Annotated[float, Env("NOTIFIER_DEDUP_WINDOW")] = Field(default=3600.0, ge=0)
     dedup_max_entries: int = Field(default=100_000, ge=100)
-    retry_max_age: float = Field(default=86400.0, gt=0)
+    retry_max_age: Annotated[float, Env("NOTIFIER_RETRY_MAX_AGE")] = Field(default=86400.0, gt=0)
     retry_initial_backoff: float = Field(default=2.0, gt=0)
     retry_max_backoff: float = Field(default=10.0, gt=0)
-    shutdown_grace: float = Field(default=20.0, ge=0)
+    shutdown_grace: Annotated[float, Env("NOTIFIER_SHUTDOWN_GRACE")] = Field(default=20.0, ge=0)
 
     @field_validator("project_filter", "stage_filter", "service_filter", mode="before")
     @classmethod
@@ -159,25 +168,15 @@ class Settings(BaseModel):
         return SubjectSet.parse(self.pubsub_topic)
 
 
-ENV_SETTINGS: Mapping[str, str] = {
-    "NOTIFIER_HOST": "host",
-    "PORT": "port",
-    "NOTIFIER_ADMIN_HOST": "admin_host",
-    "NOTIFIER_ADMIN_PORT": "admin_port",
-    "NOTIFIER_STATE_DIR": "state_dir",
-    "PUBSUB_TOPIC": "pubsub_topic",
-    "PROJECT_FILTER": "project_filter",
-    "STAGE_FILTER": "stage_filter",
-    "SERVICE_FILTER": "service_filter",
-    "KEPTN_BRIDGE_URL": "bridge_url",
-    "TEMPLATES_DIR": "templates_dir",
-    "LOG_LEVEL": "log_level",
-    "NOTIFIER_MAX_BODY": "max_body_bytes",
-    "NOTIFIER_INGEST_TOKEN": "ingest_token",
-    "NOTIFIER_DEDUP_WINDOW": "dedup_window",
-    "NOTIFIER_RETRY_MAX_AGE": "retry_max_age",
-    "NOTIFIER_SHUTDOWN_GRACE": "shutdown_grace",
-}
+# Environment variable -> setting, read from the `Env` marks above (README: "Configure with environment variables").
+ENV_SETTINGS: Mapping[str, str] = MappingProxyType(
+    {
+        mark.variable: name
+        for name, field_info in Settings.model_fields.items()
+        for mark in field_info.metadata
+        if isinstance(mark, Env)
+    }
+)
 
 
 class Match(BaseModel):
