@@ -120,19 +120,15 @@ class EnvChannelError(ValueError):
     """The environment asks for a channel but lacks a variable it needs; the text names both and the fix."""
 
 
-def no_env_channels(env: Mapping[str, str]) -> Iterator[EnvChannel]:
-    return iter(())
-
-
 @dataclass(frozen=True, slots=True)
 class ChannelType:
     config: type[ChannelConfig]
     build: Callable[[str, Any, ChannelContext], Channel]
-    # The renderer a config's payload needs, known without building the channel (`render`, `test`).
-    format_of: Callable[[Any], str] | None = None
     # The channels this type makes from its environment variables (README: "Configure with environment
     # variables"); raises EnvChannelError when a variable it needs is missing.
-    from_env: Callable[[Mapping[str, str]], Iterator[EnvChannel]] = no_env_channels
+    from_env: Callable[[Mapping[str, str]], Iterator[EnvChannel]]
+    # The renderer a config's payload needs, known without building the channel (`render`, `test`).
+    format_of: Callable[[Any], str] | None = None
     # Asked only when no other type made a channel from the environment: where messages go by default.
     env_fallback: bool = False
 

@@ -24,7 +24,7 @@ RENDERERS: Mapping[str, Callable[[Message], Payload]] = MappingProxyType(
 
 class UnknownFormat(ValueError):
     """A format no renderer provides. A bug, not a config error: channel types and `render --format` offer only
-    registered formats (tests/test_render_registry.py checks every channel type's)."""
+    registered formats (tests/test_channels_registry.py checks every channel type's)."""
 
 
 def render(format: str, message: Message) -> Payload:
