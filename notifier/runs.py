@@ -59,7 +59,7 @@ class Progress(StrEnum):
 
 Shown = Outcome | Progress
 
-RANK: Final = MappingProxyType({outcome: rank for rank, outcome in enumerate(Outcome)})
+_RANK: Final = MappingProxyType({outcome: rank for rank, outcome in enumerate(Outcome)})
 SEVERITY: Final[Mapping[Shown, Severity]] = MappingProxyType(
     {
         Outcome.PASSED: Severity.SUCCESS,
@@ -355,13 +355,13 @@ def ending_of(data: Mapping[str, Any]) -> Ending:
             said[-1] = Outcome.TIMED_OUT
     said += [_RESULT.get(result.strip().lower(), Outcome.UNKNOWN) for result in results if result.strip()]
     outcome = worst(said) if said else Outcome.UNKNOWN
-    return Ending(outcome, message if RANK[outcome] >= RANK[Outcome.FAILED] else "")
+    return Ending(outcome, message if _RANK[outcome] >= _RANK[Outcome.FAILED] else "")
 
 
 def worst(outcomes: Iterable[Shown]) -> Outcome:
     """The worst finished outcome among `outcomes` (progress states are skipped); UNKNOWN when none finished."""
     finished = [outcome for outcome in outcomes if isinstance(outcome, Outcome)]
-    return max(finished, key=RANK.__getitem__) if finished else Outcome.UNKNOWN
+    return max(finished, key=_RANK.__getitem__) if finished else Outcome.UNKNOWN
 
 
 class _Named(Protocol):
@@ -420,7 +420,7 @@ def _join_task(a: TaskState, b: TaskState) -> TaskState:
 def _join_ending(a: Ending | None, b: Ending | None) -> Ending | None:
     if a is None or b is None:
         return a or b
-    return max(a, b, key=lambda ending: (RANK[ending.outcome], ending.message))
+    return max(a, b, key=lambda ending: (_RANK[ending.outcome], ending.message))
 
 
 def _least(a: str, b: str) -> str:
