@@ -10,7 +10,8 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Final
 
-from notifier.keptn import bridge_links, duration_text, format_number
+from notifier.keptn.details import bridge_links
+from notifier.keptn.values import duration_text, format_number
 from notifier.message import Fact, Link, Message
 from notifier.runs import (
     MAX_SEQUENCES,

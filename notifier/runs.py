@@ -23,7 +23,9 @@ import orjson
 import pydantic
 
 from notifier.events import KeptnEvent
-from notifier.keptn import EventKind, approval_details, classify, mapping, number, parse_time, text
+from notifier.keptn.details import approval_details
+from notifier.keptn.kinds import EventKind, classify
+from notifier.keptn.values import mapping, number, parse_time, text
 from notifier.message import Severity
 
 STATE_VERSION: Final = 1

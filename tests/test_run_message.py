@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from notifier.keptn import parse_time
+from notifier.keptn.values import parse_time
 from notifier.message import Fact, Link, Severity
 from notifier.render.slack import render_slack
 from notifier.render.teams import render_teams
