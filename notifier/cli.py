@@ -57,6 +57,11 @@ def _parser() -> argparse.ArgumentParser:
     target.add_argument("--channel", help="render as this configured channel would")
     target.add_argument("--format", choices=sorted(RENDERERS), help="render for a platform (default: text)")
     rendered.add_argument("--template", help="use this template instead of the one chosen by event type")
+    rendered.add_argument(
+        "--builder-link",
+        action="store_true",
+        help="print a Slack Block Kit Builder link for the Slack payload instead of the payload",
+    )
 
     routes = command("routes", "show which routes and channels an event reaches, and why others miss")
     routes.add_argument("event", help="a JSON file with one CloudEvent")
@@ -190,8 +195,15 @@ def _render(args: argparse.Namespace) -> int:
         fmt = channel_format(config.channels[args.channel])
     if args.template and not templates.has(args.template):
         raise CliError(f"unknown template {args.template!r}; templates: {', '.join(templates.names())}")
+    if args.builder_link and fmt != "slack":
+        raise CliError(f"--builder-link needs the Slack format, not {fmt}: add --format slack or a Slack --channel")
     setup_logging("ERROR", Redactor(config.secrets()))
     payload = render(fmt, templates.render(event, args.template))
+    if args.builder_link and isinstance(payload, dict):
+        from notifier.render.slack_builder import builder_link
+
+        print(builder_link(payload))
+        return EXIT_OK
     print(payload if isinstance(payload, str) else json.dumps(payload, indent=2, ensure_ascii=False))
     return EXIT_OK
 
