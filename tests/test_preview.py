@@ -7,12 +7,14 @@ what the renderers produced, say where each event goes and why not, and keep hos
 from __future__ import annotations
 
 import json
+import re
+import shlex
 from pathlib import Path
 
 from notifier.templating import TemplateSet, load_samples_by_name
 from tests.html_checks import HOSTILE, Page, assert_inert
 from tests.service_harness import keptn_event
-from tests.test_cli import EXAMPLES, SAMPLE, assert_usage_error, run_cli, write_event, write_yaml
+from tests.test_cli import EXAMPLES, REPO, SAMPLE, assert_usage_error, run_cli, write_event, write_yaml
 
 
 async def test_preview_without_events_shows_every_sample_in_preview_html(tmp_path: Path) -> None:
@@ -171,3 +173,17 @@ async def test_preview_explains_itself() -> None:
     top = await run_cli("--help")
     assert "preview" in top.stdout and "--builder-link" in (await run_cli("render", "--help")).stdout
 
+
+async def test_the_readme_preview_command_works_and_matches_its_screenshot(tmp_path: Path) -> None:
+    readme = (REPO / "README.md").read_text()
+    match = re.search(r"\*\*Look before you post\.\*\*.*?```sh\n(.*?)```", readme, re.DOTALL)
+    assert match, "README.md has no preview example under 'Look before you post'"
+    words = shlex.split(match.group(1).split("#", 1)[0].replace("\\\n", " "))
+    start = words.index("keptn-notifier")
+    env = dict(word.split("=", 1) for word in words[:start])
+    out = tmp_path / "preview.html"
+    run = await run_cli(*words[start + 1 :], "--out", out, env=env, cwd=REPO)
+    assert run.code == 0, run
+    page = Page(out.read_text())
+    assert "Open in Keptn Bridge" in page.text or "View evaluation in Keptn Bridge" in page.text
+    assert "![" in readme and "(docs/preview.png)" in readme and (REPO / "docs" / "preview.png").stat().st_size > 50_000
