@@ -34,7 +34,7 @@ CONTENT_SECURITY_POLICY = "default-src 'none'; style-src 'unsafe-inline'; base-u
 PLATFORM_OF_FORMAT = {
     "slack": "Slack",
     "teams": "Teams",
-    "messagecard": "Teams MessageCard (not drawn: shown as the Adaptive Card)",
+    "messagecard": "Teams MessageCard; the Teams column shows the Adaptive Card instead",
     "text": "console text",
 }
 _CLOCK = re.compile(r"T(\d\d:\d\d)")
