@@ -55,14 +55,21 @@ class DigestRule(BaseModel):
     """`digest: {after: 5, window: 5m}`: past `after` notifications in one window, hold the rest for a digest."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
-    after: int = Field(ge=1)
+    after: int
     window: float
 
     @field_validator("after", mode="before")
     @classmethod
-    def _after(cls, value: object) -> object:
+    def _whole(cls, value: object) -> object:
         if isinstance(value, bool):
             raise ValueError("must be a whole number of notifications, e.g. 5")
+        return value
+
+    @field_validator("after")
+    @classmethod
+    def _after(cls, value: int) -> int:
+        if value < 1:
+            raise ValueError(f"must be at least 1 (got {value}): how many are sent one by one before the rest wait")
         return value
 
     @field_validator("window", mode="before")
