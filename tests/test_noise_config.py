@@ -22,6 +22,10 @@ def route(text: str) -> Route:
     return Route.model_validate({"name": "prod", "channels": ["slack"], **yaml.safe_load(text)})
 
 
+def night(zone: str, start: str = '"22:00"') -> str:
+    return f'quiet_hours: {{from: {start}, to: "07:00", timezone: {zone}}}'
+
+
 def errors(text: str) -> dict[str, str]:
     with pytest.raises(ValidationError) as caught:
         route(text)
@@ -87,48 +91,16 @@ def test_every_documented_repeat_key_field_is_accepted() -> None:
         ("digest: {after: 5, window: 5m, every: 1m}", "digest.every", "Extra inputs are not permitted"),
         ('quiet_hours: {from: "22:00", to: "07:00"}', "quiet_hours.timezone", "Field required"),
         # YAML 1.1 reads an unquoted 22:00 as 1320 (base 60); 07:00 stays a string.
-        (
-            "quiet_hours: {from: 22:00, to: 07:00, timezone: UTC}",
-            "quiet_hours.from",
-            'write the time in quotes, e.g. "22:00"',
-        ),
-        (
-            'quiet_hours: {from: "25:00", to: "07:00", timezone: UTC}',
-            "quiet_hours.from",
-            "'25:00' is not a time of day",
-        ),
-        ('quiet_hours: {from: "10pm", to: "07:00", timezone: UTC}', "quiet_hours.from", 'write "HH:MM" in quotes'),
-        ('quiet_hours: {from: "22:00", to: "22:00", timezone: UTC}', "quiet_hours", "'from' and 'to' are the same"),
-        (
-            'quiet_hours: {from: "22:00", to: "07:00", timezone: Europe/Viena}',
-            "quiet_hours.timezone",
-            "did you mean Europe/Vienna?",
-        ),
-        (
-            'quiet_hours: {from: "22:00", to: "07:00", timezone: europe/vienna}',
-            "quiet_hours.timezone",
-            "did you mean Europe/Vienna?",
-        ),
-        (
-            'quiet_hours: {from: "22:00", to: "07:00", timezone: Europe}',
-            "quiet_hours.timezone",
-            "'Europe' is not an IANA time zone",
-        ),
-        (
-            'quiet_hours: {from: "22:00", to: "07:00", timezone: /etc/localtime}',
-            "quiet_hours.timezone",
-            "Names look like Europe/Vienna",
-        ),
-        (
-            'quiet_hours: {from: "22:00", to: "07:00", timezone: "../../etc/passwd"}',
-            "quiet_hours.timezone",
-            "not an IANA time zone",
-        ),
-        (
-            'quiet_hours: {from: "22:00", to: "07:00", timezone: zone.tab}',
-            "quiet_hours.timezone",
-            "not an IANA time zone",
-        ),
+        ("quiet_hours: {from: 22:00, to: 07:00, timezone: UTC}", "quiet_hours.from", 'in quotes, e.g. "22:00"'),
+        (night("UTC", start='"25:00"'), "quiet_hours.from", "'25:00' is not a time of day"),
+        (night("UTC", start='"10pm"'), "quiet_hours.from", 'write "HH:MM" in quotes'),
+        (night("UTC", start='"07:00"'), "quiet_hours", "'from' and 'to' are the same"),
+        (night("Europe/Viena"), "quiet_hours.timezone", "did you mean Europe/Vienna?"),
+        (night("europe/vienna"), "quiet_hours.timezone", "did you mean Europe/Vienna?"),
+        (night("Europe"), "quiet_hours.timezone", "'Europe' is not an IANA time zone"),
+        (night("/etc/localtime"), "quiet_hours.timezone", "Names look like Europe/Vienna"),
+        (night('"../../etc/passwd"'), "quiet_hours.timezone", "not an IANA time zone"),
+        (night("zone.tab"), "quiet_hours.timezone", "not an IANA time zone"),
     ],
 )
 def test_bad_values_say_what_is_wrong_and_what_to_write(text: str, where: str, says: str) -> None:
