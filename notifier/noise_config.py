@@ -36,8 +36,8 @@ REPEAT_KEY_FIELDS: Final = (
 )
 LABEL_PREFIX: Final = "labels."
 DEFAULT_REPEAT_KEY: Final = ("type", "project", "stage", "service", "result")
-# Fields that are different in every event: a key with one of them would never repeat.
-_UNIQUE_FIELDS: Final = frozenset({"id", "time", "triggeredid", "gitcommitid", "shkeptnspecversion"})
+# Fields that differ in every event (triggeredid: in every task run): a key with one of them would never repeat.
+_UNIQUE_FIELDS: Final = frozenset({"id", "time", "triggeredid"})
 _CLOCK = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
 
 

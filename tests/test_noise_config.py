@@ -80,6 +80,8 @@ def test_every_documented_repeat_key_field_is_accepted() -> None:
         ("repeat_interval: 5m\nrepeat_key: [labels.]", "repeat_key", "unknown field 'labels.'"),
         ("repeat_interval: 5m\nrepeat_key: [type, id]", "repeat_key", "'id' differs in every event"),
         ("repeat_interval: 5m\nrepeat_key: [time]", "repeat_key", "nothing would ever repeat"),
+        ("repeat_interval: 5m\nrepeat_key: [triggeredid]", "repeat_key", "nothing would ever repeat"),
+        ("repeat_interval: 5m\nrepeat_key: [gitcommitid]", "repeat_key", "unknown field 'gitcommitid'"),
         ("repeat_interval: 5m\nrepeat_key: [type, type]", "repeat_key", "type listed twice"),
         ("repeat_interval: 5m\nrepeat_key: []", "repeat_key", "is empty: leave it out for the default"),
         ("repeat_key: [type]", "", "repeat_key has no effect without repeat_interval: add e.g."),
