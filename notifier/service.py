@@ -17,6 +17,7 @@ from aiohttp import web
 from notifier.admin import Admin
 from notifier.channels import build_channel
 from notifier.channels.base import ChannelConfig, ChannelContext
+from notifier.clock import SystemClock
 from notifier.compose import Composer
 from notifier.config import Config
 from notifier.delivery import ChannelWorker, Dispatcher, RetryPolicy
@@ -54,7 +55,8 @@ class Service:
         self.settings = config.settings
         self.redactor = Redactor(config.secrets())
         self.metrics = Metrics()
-        self.priority = IntakePriority()
+        self.clock = SystemClock()
+        self.priority = IntakePriority(self.clock)
         self.templates = templates or TemplateSet(
             self.settings.templates_dir, self.settings.bridge_url, TemplateLimits()
         )
@@ -91,7 +93,7 @@ class Service:
             workers[name] = ChannelWorker(
                 name,
                 build_channel(name, channel_config, context),
-                Pacer(channel_config.rate_limit),
+                Pacer(channel_config.rate_limit, self.clock),
                 self.store,
                 composer,
                 policy,
