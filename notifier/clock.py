@@ -39,7 +39,8 @@ async def wait_for_event(clock: Clock, event: asyncio.Event, seconds: float) -> 
     if event.is_set():
         return True
     if seconds <= 0:
-        return False
+        await asyncio.sleep(0)  # still a yield: a caller looping on it cannot starve the event loop
+        return event.is_set()
     waiter = asyncio.ensure_future(event.wait())
     sleeper = asyncio.ensure_future(clock.sleep(seconds))
     try:
