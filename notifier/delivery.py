@@ -12,11 +12,11 @@ import logging
 import random
 from collections import deque
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 
-from notifier.channels.base import Channel, Outcome, SendResult
+from notifier.channels.base import Channel, SendResult
 from notifier.clock import Clock, wait_for_event
 from notifier.compose import Composer
+from notifier.decide import Delivered, Park, RetryPolicy, decide
 from notifier.metrics import Metrics
 from notifier.pacing import Pacer
 from notifier.priority import IntakePriority
@@ -30,18 +30,6 @@ IDLE_POLL = 1.0
 # waited out long pauses in the buffer) is given back and claimed again: a send never outlives its claim.
 LEASE = 300.0
 MIN_LEASE_LEFT = LEASE / 2
-
-
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    initial: float
-    maximum: float
-    max_age: float
-
-    def backoff(self, failures: int) -> float:
-        """Exponential, capped, with jitter so that many senders do not retry in step."""
-        base = min(self.maximum, self.initial * 2 ** max(0, failures - 1))
-        return float(base * random.uniform(0.5, 1.0))
 
 
 class ChannelWorker:
@@ -76,6 +64,8 @@ class ChannelWorker:
         self._buffer: deque[Pending] = deque()
         self._senders: list[asyncio.Task[None]] = []
         self._failures = 0
+        # Jitter for the backoff: its own generator, no shared module state.
+        self._random = random.Random()
 
     def wake(self) -> None:
         self._wake.set()
@@ -151,12 +141,9 @@ class ChannelWorker:
             log.warning("could not give back %d notification(s) of channel %s: %s", len(items), self.name, exc)
 
     async def _deliver(self, item: Pending) -> None:
-        try:
-            update = await self._attempt(item)
-        except asyncio.CancelledError:
-            # Shutdown cut the send short and it may have gone out: its claim decides (a store opened alone
-            # after the restart gives it back; a shared one once the lease runs out).
-            raise
+        # A send cut short by shutdown may have gone out: its claim decides (a store opened alone after the
+        # restart gives it back; a shared one once the lease runs out).
+        update = await self._attempt(item)
         try:
             await self._store.finish([update])
         except StoreError as exc:
@@ -172,15 +159,25 @@ class ChannelWorker:
         try:
             payload = self._composer.payload(item.event, item.body, item.template, self._channel.format)
         except Exception as exc:  # even the fallback failed: nothing to retry
-            reason = self._redact(f"render_failed: {exc}")
-            return self._dead(item, "render_failed", reason)
+            return self._park(item, Park("render_failed", self._redact(str(exc)), self._failures))
         try:
             result = await self._channel.send(payload)
         except Exception as exc:  # a channel must classify its failures; this is a bug, keep the message
             result = SendResult.retry("internal_error", self._redact(f"{type(exc).__name__}: {exc}"))
         now = self._clock.time()
-        if result.outcome is Outcome.SENT:
-            self._failures = 0
+        decision = decide(
+            result,
+            now=now,
+            created=item.created,
+            failures=self._failures,
+            paused_for=self._pacer.paused_for,
+            policy=self._policy,
+            jitter=self._random.uniform(0.5, 1.0),
+        )
+        self._failures = decision.failures
+        # The platform is throttling or failing: the whole channel waits, not just this message.
+        self._pacer.pause(decision.pause)
+        if isinstance(decision, Delivered):
             self._metrics.notifications_sent.labels(self.name).inc()
             self._metrics.delivery_latency.labels(self.name).observe(max(0.0, now - item.created))
             log.info(
@@ -189,50 +186,42 @@ class ChannelWorker:
                 self.name,
                 extra={"channel": self.name, "route": item.route, "keptnContext": item.keptn_context},
             )
-            return Sent(item.claim, now, result.detail[:200])
+            return Sent(item.claim, now, decision.detail, decision.ref)
         self._metrics.notifications_failed.labels(self.name, result.reason).inc()
-        if result.outcome is Outcome.DEAD:
-            return self._dead(item, result.reason, result.detail)
-        if result.retry_after is not None:
-            delay = result.retry_after
-        elif self._pacer.paused_for > 0:
-            # Another send already failed and paused the channel: sends that were in flight with it are the
-            # same failure, not a longer outage, so they do not escalate the backoff.
-            delay = self._pacer.paused_for
-        else:
-            self._failures += 1
-            delay = self._policy.backoff(self._failures)
-        # The platform is throttling or failing: the whole channel waits, not just this message.
-        self._pacer.pause(delay)
-        if now + delay - item.created > self._policy.max_age:
-            return self._dead(item, "expired", f"still failing after the maximum age: {result.reason} {result.detail}")
+        if isinstance(decision, Park):
+            return self._park(item, decision)
         self._metrics.notifications_retried.labels(self.name).inc()
         log.warning(
             "channel %s: %s, retrying notification %s in %.1f s",
             self.name,
-            result.reason,
+            decision.reason,
             item.id,
-            delay,
+            decision.at - now,
             extra={
                 "channel": self.name,
-                "reason": result.reason,
-                "detail": result.detail,
+                "reason": decision.reason,
+                "detail": decision.detail,
                 "keptnContext": item.keptn_context,
             },
         )
-        return Retry(item.claim, now + delay, f"{result.reason}: {result.detail}"[:500])
+        return Retry(item.claim, decision.at, decision.note)
 
-    def _dead(self, item: Pending, reason: str, detail: str) -> Dead:
-        self._metrics.notifications_dead.labels(self.name, reason).inc()
+    def _park(self, item: Pending, decision: Park) -> Dead:
+        self._metrics.notifications_dead.labels(self.name, decision.reason).inc()
         log.error(
             "channel %s: notification %s parked as dead: %s %s",
             self.name,
             item.id,
-            reason,
-            detail,
-            extra={"channel": self.name, "reason": reason, "route": item.route, "keptnContext": item.keptn_context},
+            decision.reason,
+            decision.detail,
+            extra={
+                "channel": self.name,
+                "reason": decision.reason,
+                "route": item.route,
+                "keptnContext": item.keptn_context,
+            },
         )
-        return Dead(item.claim, self._clock.time(), f"{reason}: {detail}"[:500] if detail else reason)
+        return Dead(item.claim, self._clock.time(), decision.note)
 
     async def stop(self, grace: float) -> None:
         """Stop taking work; give sends in flight `grace` seconds; give back the rest to the store."""

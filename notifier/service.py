@@ -19,7 +19,8 @@ from notifier.channels.base import ChannelConfig, ChannelContext
 from notifier.clock import SystemClock
 from notifier.compose import Composer
 from notifier.config import Config
-from notifier.delivery import ChannelWorker, Dispatcher, RetryPolicy
+from notifier.decide import RetryPolicy
+from notifier.delivery import ChannelWorker, Dispatcher
 from notifier.events import KeptnEvent
 from notifier.intake_http import HttpIntake
 from notifier.metrics import Metrics

@@ -12,6 +12,8 @@ from urllib.parse import urlsplit
 import aiohttp
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from notifier.message_ref import MessageRef
+
 Payload = dict[str, Any] | str
 
 
@@ -28,12 +30,14 @@ class SendResult:
     outcome: Outcome
     reason: str
     retry_after: float | None = None
-    # The platform's answer for logs and `dead list`; channels pass it through the redactor.
+    # The platform's answer in words, for logs and `dead list`; channels pass it through the redactor.
     detail: str = ""
+    # What the platform created, when it says (a Slack bot message): a later send can reply under it or replace it.
+    ref: MessageRef | None = None
 
     @classmethod
-    def sent(cls, detail: str = "") -> SendResult:
-        return cls(Outcome.SENT, "ok", None, detail)
+    def sent(cls, detail: str = "", ref: MessageRef | None = None) -> SendResult:
+        return cls(Outcome.SENT, "ok", None, detail, ref)
 
     @classmethod
     def retry(cls, reason: str, detail: str = "", retry_after: float | None = None) -> SendResult:
