@@ -40,8 +40,12 @@ class FakeChannel:
     sends: list[tuple[float, str]] = field(default_factory=list)
     name: str = CHANNEL
     format: str = "text"
+    threads_and_edits: bool = False
 
-    async def send(self, payload: Payload) -> SendResult:
+    async def send(
+        self, payload: Payload, *, reply_to: MessageRef | None = None, replace: MessageRef | None = None
+    ) -> SendResult:
+        assert reply_to is None and replace is None
         assert isinstance(payload, str)
         run = re.search(r"ctx-\w+", payload)
         assert run is not None, payload
