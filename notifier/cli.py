@@ -96,7 +96,7 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--config", help="YAML config file")
         sub.add_argument("--state-dir", help="the service's state directory")
         if name == "retry":
-            sub.add_argument("ids", nargs="*", type=int, metavar="ID")
+            sub.add_argument("ids", nargs="*", metavar="ID")
             sub.add_argument("--all", action="store_true", help="retry every dead letter")
         if name == "purge":
             sub.add_argument("--older-than", required=True, help="e.g. 7d, 12h")
@@ -409,31 +409,30 @@ async def _replay_events(config: Config, templates: TemplateSet, events: list[Ke
 
 
 def _dead(args: argparse.Namespace) -> int:
-    from notifier.store import SQLiteStore
+    from notifier.clock import SystemClock
+    from notifier.store.factory import make_store
 
     config = _config(args, state_dir=args.state_dir)
-    state_dir = config.settings.state_dir
-    if not (state_dir / "notifier.sqlite3").exists():
-        raise CliError(f"no outbox in {state_dir}: give the service's --state-dir / NOTIFIER_STATE_DIR")
     redact = Redactor(config.secrets())
+    clock = SystemClock()
 
     async def act() -> int:
-        store = SQLiteStore(state_dir)
+        store = make_store(config.settings, clock, must_exist=True)
         await store.open()
         try:
             if args.dead_command == "list":
-                return _print_dead(await store.dead_letters(), redact, args.json)
+                return _print_dead(await store.dead_letters(), redact, args.json, clock.time())
             if args.dead_command == "retry":
                 if not args.all and not args.ids:
                     raise CliError("name the dead letters to retry (IDs from 'dead list'), or give --all")
-                count = await store.retry_dead(None if args.all else args.ids, time.time())
+                count = await store.retry_dead(None if args.all else args.ids)
                 print(f"queued {count} notification(s) again")
                 if not args.all and count < len(set(args.ids)):
                     print("some IDs are not dead letters: see 'keptn-notifier dead list'", file=sys.stderr)
                     return EXIT_FAILED
                 return EXIT_OK
             older = parse_duration(args.older_than)
-            count = await store.purge_dead(time.time() - older)
+            count = await store.purge_dead(older)
             print(f"purged {count} dead letter(s) older than {args.older_than}")
             return EXIT_OK
         finally:
@@ -445,8 +444,7 @@ def _dead(args: argparse.Namespace) -> int:
         raise CliError(str(exc)) from None
 
 
-def _print_dead(letters: list[Any], redact: Redactor, as_json: bool) -> int:
-    now = time.time()
+def _print_dead(letters: list[Any], redact: Redactor, as_json: bool, now: float) -> int:
     if not letters and not as_json:
         print("no dead letters")
     for letter in letters:

@@ -21,8 +21,8 @@ CACHE_SIZE = 256
 _V = TypeVar("_V")
 
 
-class _Lru(OrderedDict[tuple[int, str | None, str], _V]):
-    def remember(self, key: tuple[int, str | None, str], make: Callable[[], _V]) -> _V:
+class _Lru(OrderedDict[tuple[str, str | None, str], _V]):
+    def remember(self, key: tuple[str, str | None, str], make: Callable[[], _V]) -> _V:
         if key in self:
             self.move_to_end(key)
             return self[key]
@@ -48,9 +48,10 @@ class Composer:
             self._metrics.template_failures.labels(template or self.templates.select(event.type)).inc()
         return message
 
-    def payload(self, event_seq: int, body: bytes, template: str | None, fmt: str) -> Payload:
-        message = self._messages.remember((event_seq, template, ""), lambda: self.message(load_event(body), template))
-        return self._payloads.remember((event_seq, template, fmt), lambda: render(fmt, message))
+    def payload(self, event: str, body: bytes, template: str | None, fmt: str) -> Payload:
+        """`event` names the stored event (the store's opaque event id): equal ids share one render."""
+        message = self._messages.remember((event, template, ""), lambda: self.message(load_event(body), template))
+        return self._payloads.remember((event, template, fmt), lambda: render(fmt, message))
 
 
 def load_event(body: bytes) -> KeptnEvent:

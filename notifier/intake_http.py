@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 from aiohttp import web
 
+from notifier.clock import SystemClock
 from notifier.config import Settings
 from notifier.events import EventError, UnsupportedMediaType, parse_request
 from notifier.intake import EventSink
@@ -33,7 +34,7 @@ class HttpIntake:
         self._settings = settings
         self._metrics = metrics
         self._extra_routes = extra_routes
-        self._priority = priority or IntakePriority()
+        self._priority = priority or IntakePriority(SystemClock())
         self._sink: EventSink | None = None
         self._paused = False
         self._runner: web.AppRunner | None = None

@@ -12,7 +12,7 @@ from notifier.delivery import Dispatcher
 from notifier.events import KeptnEvent
 from notifier.metrics import Metrics
 from notifier.routing import Router, Target
-from notifier.store import Store
+from notifier.store import Incoming, Store
 
 log = logging.getLogger("notifier.pipeline")
 
@@ -56,7 +56,9 @@ class Pipeline:
         self._metrics.events_ignored.inc(ignored)
         if not wanted:
             return Summary(ignored=ignored)
-        fresh = await self._store.accept(wanted)
+        fresh = await self._store.accept(
+            [Incoming(e.dedup_key, e.type, e.keptn_context, body, targets) for e, body, targets in wanted]
+        )
         accepted = sum(fresh)
         duplicates = len(fresh) - accepted
         self._metrics.events_accepted.inc(accepted)

@@ -7,7 +7,6 @@ import contextlib
 import logging
 import signal
 import sys
-import time
 from collections.abc import Sequence
 from typing import IO
 
@@ -17,9 +16,11 @@ from aiohttp import web
 from notifier.admin import Admin
 from notifier.channels import build_channel
 from notifier.channels.base import ChannelConfig, ChannelContext
+from notifier.clock import SystemClock
 from notifier.compose import Composer
 from notifier.config import Config
-from notifier.delivery import ChannelWorker, Dispatcher, RetryPolicy
+from notifier.decide import RetryPolicy
+from notifier.delivery import ChannelWorker, Dispatcher
 from notifier.events import KeptnEvent
 from notifier.intake_http import HttpIntake
 from notifier.metrics import Metrics
@@ -28,12 +29,12 @@ from notifier.pipeline import Pipeline, Summary
 from notifier.priority import IntakePriority
 from notifier.redact import Redactor
 from notifier.routing import Router
-from notifier.store import SQLiteStore
+from notifier.store import Health
+from notifier.store.factory import make_store
 from notifier.templating import TemplateLimits, TemplateSet
 
 log = logging.getLogger("notifier.service")
 HOUSEKEEPING_INTERVAL = 2.0
-FORGET_INTERVAL = 60.0
 
 
 def max_in_flight(channel: ChannelConfig) -> int:
@@ -54,12 +55,14 @@ class Service:
         self.settings = config.settings
         self.redactor = Redactor(config.secrets())
         self.metrics = Metrics()
-        self.priority = IntakePriority()
+        self.clock = SystemClock()
+        self.priority = IntakePriority(self.clock)
         self.templates = templates or TemplateSet(
             self.settings.templates_dir, self.settings.bridge_url, TemplateLimits()
         )
         self._stdout = stdout or sys.stdout
-        self.store = SQLiteStore(self.settings.state_dir)
+        self.store = make_store(self.settings, self.clock)
+        self._store_health = Health()
         self._session: aiohttp.ClientSession | None = None
         self.dispatcher: Dispatcher | None = None
         self.pipeline: Pipeline | None = None
@@ -72,8 +75,8 @@ class Service:
     def readiness(self) -> str | None:
         if self._state != "running":
             return f"service is {self._state}"
-        if not self.store.writable:
-            return "the state store cannot be written"
+        if not self._store_health.ok:
+            return self._store_health.problem
         return None
 
     async def start(self) -> None:
@@ -91,7 +94,7 @@ class Service:
             workers[name] = ChannelWorker(
                 name,
                 build_channel(name, channel_config, context),
-                Pacer(channel_config.rate_limit),
+                Pacer(channel_config.rate_limit, self.clock),
                 self.store,
                 composer,
                 policy,
@@ -99,6 +102,7 @@ class Service:
                 self.redactor,
                 max_in_flight(channel_config),
                 self.priority,
+                self.clock,
             )
         self.dispatcher = Dispatcher(workers)
         self.pipeline = Pipeline(Router(self.config), self.store, self.dispatcher, self.metrics)
@@ -138,24 +142,26 @@ class Service:
             extra={"stateDir": str(self.settings.state_dir)},
         )
 
+    async def check_store(self) -> Health:
+        """Ask the store how it is; readiness and the store_writable metric go by the last answer."""
+        self._store_health = await self.store.health()
+        self.metrics.store_writable.set(1 if self._store_health.ok else 0)
+        return self._store_health
+
     async def _keep_house(self) -> None:
-        last_forget = 0.0
+        # The store keeps its dedup memory bounded on its own; this only watches it.
         while True:
             with contextlib.suppress(Exception):
-                await self.store.probe()
-                self.metrics.store_writable.set(1 if self.store.writable else 0)
+                await self.check_store()
                 stats = await self.store.stats()
-                now = time.time()
+                now = self.clock.time()
                 for name in self.config.channels:
                     channel_stats = stats.get(name)
                     pending = channel_stats.pending if channel_stats else 0
                     oldest = channel_stats.oldest_created if channel_stats else None
                     self.metrics.queue_depth.labels(name).set(pending)
                     self.metrics.oldest_pending_age.labels(name).set(now - oldest if oldest else 0)
-                if now - last_forget > FORGET_INTERVAL:
-                    last_forget = now
-                    await self.store.forget_old(now, self.settings.dedup_window, self.settings.dedup_max_entries)
-            await asyncio.sleep(HOUSEKEEPING_INTERVAL)
+            await self.clock.sleep(HOUSEKEEPING_INTERVAL)
 
     async def stop(self) -> None:
         """Refuse new events, let sends in flight finish within the grace period, keep the rest stored."""
