@@ -17,7 +17,19 @@ from typing import Any, Final, Literal
 from urllib.parse import quote
 
 from notifier.events import KeptnEvent
+from notifier.labels import shown_labels
 from notifier.message import Severity
+from notifier.payload import (
+    action_details,
+    approval_strategy,
+    evaluation_timeframe,
+    git_remote,
+    monitoring_type,
+    problem_info,
+    requested_slis,
+    strategy_of_tests,
+)
+from notifier.verdict import WorstOutcome, headline, sli_verdict, worst_outcome
 
 Family = Literal["task", "sequence", "problem", "log", "lifecycle", "other"]
 
@@ -141,7 +153,9 @@ def template_context(event: KeptnEvent, bridge_url: str = "") -> dict[str, objec
     keptn_context = text(raw.get("shkeptncontext"))
     problem = problem_details(data, legacy=event_type == LEGACY_PROBLEM)
     approval = approval_details(kind, data, result)
-    outcome, severity, emoji = describe_outcome(kind, status, result, message, problem, approval)
+    worst = worst_outcome(data)
+    outcome, severity, emoji = describe_outcome(kind, status, result, message, problem, approval, worst)
+    labels = labels_of(data)
     return {
         "event": raw,
         "data": data,
@@ -159,7 +173,8 @@ def template_context(event: KeptnEvent, bridge_url: str = "") -> dict[str, objec
         "status": status,
         "result": result,
         "message": message,
-        "labels": labels_of(data),
+        "labels": labels,
+        "labels_shown": shown_labels(labels, skip_values=(str(problem["url"]),)),
         # Spelled out: dataclasses.asdict deep-copies, and this runs for every message.
         "kind": {
             "family": kind.family,
@@ -171,6 +186,13 @@ def template_context(event: KeptnEvent, bridge_url: str = "") -> dict[str, objec
         "task_label": task_label(kind),
         "evaluation": evaluation_details(data),
         "problem": problem,
+        "problem_info": problem_info(data, legacy=event_type == LEGACY_PROBLEM),
+        "action": action_details(data),
+        "test_strategy": strategy_of_tests(data),
+        "timeframe": evaluation_timeframe(data),
+        "sli_requested": requested_slis(data),
+        "git_remote": git_remote(data),
+        "monitoring_type": monitoring_type(event_type, data),
         "approval": approval,
         "deployment": deployment_details(data),
         "sli": sli_details(data),
@@ -179,6 +201,7 @@ def template_context(event: KeptnEvent, bridge_url: str = "") -> dict[str, objec
         "outcome": outcome,
         "severity": severity.value,
         "emoji": emoji,
+        "verdict": worst.as_context(),
     }
 
 
@@ -250,13 +273,18 @@ def task_label(kind: EventKind) -> str:
 def evaluation_details(data: Mapping[str, Any]) -> dict[str, object]:
     evaluation = mapping(data.get("evaluation"))
     score = number(evaluation.get("score"))
-    indicators = [indicator(item) for item in sequence_of_mappings(evaluation.get("indicatorResults"))]
+    items = sequence_of_mappings(evaluation.get("indicatorResults"))
+    indicators = [indicator(item) for item in items]
+    slis = [sli_verdict(item) for item in items]
     return {
         "present": bool(evaluation),
         "score": None if score is None else round(score, 2),
         "result": text(evaluation.get("result")).lower(),
         "indicators": indicators,
-        "failed": [item for item in indicators if item["status"] in ("fail", "warning")],
+        # Missed: any status but pass and info, or a violated pass target (notifier.verdict.sli_verdict).
+        "failed": [
+            {**shown, "miss": sli.note} for shown, sli in zip(indicators, slis, strict=True) if sli.counted == "missed"
+        ],
         "time_start": text(evaluation.get("timeStart")),
         "time_end": text(evaluation.get("timeEnd")),
         "compared_events": len(evaluation.get("comparedEvents") or ())
@@ -333,8 +361,7 @@ def approval_details(kind: EventKind, data: Mapping[str, Any], result: str) -> d
         kind.family == "task"
         and kind.task == "approval"
         and kind.phase == "triggered"
-        and result in ("pass", "warning")
-        and text(strategies.get(result)).lower() == "manual"
+        and approval_strategy(data) == "manual"
     )
     return {"needs_manual": needs_manual, "pass": pass_strategy, "warning": warning_strategy}
 
@@ -440,16 +467,22 @@ def describe_outcome(
     message: str,
     problem: Mapping[str, object],
     approval: Mapping[str, object],
+    worst: WorstOutcome,
 ) -> tuple[str, Severity, str]:
-    """One word, a severity and an emoji. Phase first: a `.triggered` event carries the previous result."""
+    """One word, a severity and an emoji. Phase first: a `.triggered` event carries the previous result.
+
+    After the phase, the worst of the outcome fields decides (notifier.verdict): never "passed" while any
+    field says warning or fail.
+    """
+    decided = headline(worst, status, message)
     if kind.family == "problem":
         if problem.get("state") in ("RESOLVED", "CLOSED"):
             return "resolved", Severity.SUCCESS, "✅"
         return "open", Severity.FAILURE, "🚨"
     if kind.family == "log":
         return "error", Severity.FAILURE, "🔥"
-    if status == "aborted":
-        return "aborted", Severity.WARNING, "🛑"
+    if status == "aborted" and decided is not None:
+        return decided
     if kind.phase == "triggered":
         if approval.get("needs_manual"):
             return "awaiting approval", Severity.WARNING, "✋"
@@ -460,16 +493,8 @@ def describe_outcome(
         return "in progress", Severity.INFO, "🔄"
     if kind.phase == "invalidated":
         return "invalidated", Severity.WARNING, "🚫"
-    if status == "errored":
-        if "timed out" in message.lower() or "timeout" in message.lower():
-            return "timed out", Severity.FAILURE, "⏰"
-        return "errored", Severity.FAILURE, "💥"
-    if result == "fail":
-        return "failed", Severity.FAILURE, "❌"
-    if result == "warning":
-        return "warning", Severity.WARNING, "⚠️"
-    if result == "pass":
-        return "passed", Severity.SUCCESS, "✅"
+    if decided is not None:
+        return decided
     if status == "succeeded":
         return "succeeded", Severity.SUCCESS, "✅"
     if status == "unknown":

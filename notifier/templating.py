@@ -22,7 +22,6 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Final
-from urllib.parse import urlsplit
 
 import orjson
 import yaml
@@ -35,6 +34,7 @@ from jinja2.utils import Cycler, Joiner
 from notifier import keptn
 from notifier.events import KeptnEvent, event_from_mapping
 from notifier.message import Fact, Link, Message, Severity
+from notifier.urls import is_real_url
 
 LOGGER = logging.getLogger("notifier.templating")
 
@@ -672,13 +672,8 @@ def _tidy(value: str) -> str:
 
 
 def _is_web_url(url: str) -> bool:
-    if not url or any(character.isspace() for character in url):
-        return False
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return False
-    return parts.scheme in ("http", "https") and bool(parts.netloc)
+    # Also refuses placeholders such as `https://.../#problems`: a button to them is a dead end.
+    return is_real_url(url)
 
 
 def _reason(exc: BaseException) -> str:
