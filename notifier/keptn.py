@@ -152,9 +152,9 @@ def template_context(event: KeptnEvent, bridge_url: str = "") -> dict[str, objec
     message = text(data.get("message"))
     keptn_context = text(raw.get("shkeptncontext"))
     problem = problem_details(data, legacy=event_type == LEGACY_PROBLEM)
-    approval = approval_details(kind, data, result)
+    approval = approval_details(kind, data)
     worst = worst_outcome(data)
-    outcome, severity, emoji = describe_outcome(kind, status, result, message, problem, approval, worst)
+    outcome, severity, emoji = describe_outcome(kind, status, message, problem, approval, worst)
     labels = labels_of(data)
     return {
         "event": raw,
@@ -352,7 +352,7 @@ def problem_details(data: Mapping[str, Any], legacy: bool = False) -> dict[str, 
     return {"present": any(problem.values()) and bool(source), **problem}
 
 
-def approval_details(kind: EventKind, data: Mapping[str, Any], result: str) -> dict[str, object]:
+def approval_details(kind: EventKind, data: Mapping[str, Any]) -> dict[str, object]:
     """A human must act when approval.triggered carries a result whose strategy is `manual`."""
     strategies = mapping(data.get("approval"))
     pass_strategy = text(strategies.get("pass")).lower()
@@ -463,7 +463,6 @@ def bridge_links(bridge_url: str, keptn_context: str, project: str, stage: str) 
 def describe_outcome(
     kind: EventKind,
     status: str,
-    result: str,
     message: str,
     problem: Mapping[str, object],
     approval: Mapping[str, object],
