@@ -21,7 +21,7 @@ from typing import Any
 
 from bench.procs import StartError, python_module, spawn, stop, wait_for_port_file
 from bench.procstat import core_split, cpu_seconds, machine_busy_seconds
-from bench.report import FLOOR, SERVICE, goals, ratios, summarise, table
+from bench.report import ALERTMANAGER, FLOOR, SERVICE, goals, ratios, summarise, table
 from bench.scenarios import NAMES, Harness, Scenario, run_once, scenarios
 from bench.stats import median
 from bench.targets import AlertmanagerTarget, FloorTarget, ServiceTarget, Target
@@ -30,6 +30,8 @@ REPO = Path(__file__).resolve().parent.parent
 EXIT_OK, EXIT_LOST, EXIT_BROKEN = 0, 1, 2
 # Cores other processes may use before the benchmark warns that its figures are not comparable.
 QUIET = 0.1
+# Events of the floor burst that sets an open-loop scenario's rate when the burst scenario is not run.
+CALIBRATION_EVENTS = {False: 10_000, True: 400}
 
 
 def _positive(text: str) -> int:
@@ -85,7 +87,7 @@ def _targets(scenario: Scenario, alertmanager: bool) -> list[Callable[[], Target
 
 
 def _run_scenario(
-    scenario: Scenario, rounds: int, harness: Harness, root: Path, alertmanager: bool
+    scenario: Scenario, rounds: int, harness: Harness, root: Path, alertmanager: bool, rate: float | None = None
 ) -> dict[str, list[dict[str, Any]]]:
     """A B A B ...: the targets take turns, so drift on the machine hits each of them alike."""
     runs: dict[str, list[dict[str, Any]]] = {}
@@ -94,7 +96,7 @@ def _run_scenario(
             target = make()
             workdir = root / f"{scenario.name}-{target.name}-{round_index}"
             workdir.mkdir(parents=True)
-            figures = run_once(scenario, target, harness, workdir, f"{scenario.name}{round_index}")
+            figures = run_once(scenario, target, harness, workdir, f"{scenario.name}{round_index}", rate)
             runs.setdefault(target.name, []).append(figures)
             _say(
                 f"{scenario.name} round {round_index + 1}/{rounds} {target.name}: "
@@ -104,6 +106,25 @@ def _run_scenario(
             shutil.rmtree(workdir / "state", ignore_errors=True)
             shutil.rmtree(workdir / "alertmanager-data", ignore_errors=True)
     return runs
+
+
+def _floor_burst_rate(
+    measured: dict[str, dict[str, list[dict[str, Any]]]], short: bool, harness: Harness, root: Path
+) -> float:
+    """The floor's burst delivered/s of this run; measured on its own when the burst scenario was not run."""
+    if "burst" in measured:
+        found = median(run["delivered_per_s"] for run in measured["burst"][FLOOR])
+        if found:
+            return found
+    calibration = Scenario("calibrate", CALIBRATION_EVENTS[short], drain_timeout=60.0)
+    workdir = root / "calibrate"
+    workdir.mkdir(parents=True)
+    figures = run_once(calibration, FloorTarget(), harness, workdir, "calibrate")
+    if not figures["delivered_per_s"]:
+        raise RuntimeError("the floor delivered nothing in the calibration burst")
+    rate: float = figures["delivered_per_s"]
+    _say(f"calibration: floor burst delivered/s {rate:.0f}")
+    return rate
 
 
 def _report(
@@ -120,14 +141,17 @@ def _report(
     lost_detail: dict[str, dict[str, int]] = {}
     for scenario in chosen:
         targets = {name: summarise(runs) for name, runs in measured[scenario.name].items()}
+        floor_runs = measured[scenario.name][FLOOR]
         by_scenario[scenario.name] = {
-            "events": scenario.events,
+            "events": floor_runs[0]["expected"] // scenario.channels,
+            "offered_per_s": floor_runs[0].get("offered_per_s"),
             "channels": scenario.channels,
             "sink_delay_s": scenario.sink_delay,
             "outage_s": scenario.outage,
             "service_settings": dict(scenario.service_settings),
             "targets": targets,
             "ratios": ratios(targets),
+            "ratios_to_alertmanager": ratios(targets, ALERTMANAGER),
         }
         for name in (SERVICE, FLOOR):
             if targets.get(name, {}).get("lost"):
@@ -136,7 +160,7 @@ def _report(
     if not alertmanager:
         alertmanager_note = "not installed (prometheus-alertmanager not on PATH): skipped"
     else:
-        alertmanager_note = "ran in the burst scenario" if any_burst else "installed, but burst was not run"
+        alertmanager_note = "ran in the burst and steady scenarios" if any_burst else "installed, but not run"
     return {
         "mode": "short" if args.short else "full",
         "rounds": rounds,
@@ -190,7 +214,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             port = wait_for_port_file(sink, port_file, 30)
             harness = Harness(f"http://127.0.0.1:{port}", sink.pid, logs, cores[0], cores[1], args.concurrency)
             for scenario in chosen:
-                measured[scenario.name] = _run_scenario(scenario, rounds, harness, root, alertmanager)
+                rate = None
+                if scenario.rate_fraction:
+                    rate = scenario.rate_fraction * _floor_burst_rate(measured, args.short, harness, root)
+                measured[scenario.name] = _run_scenario(scenario, rounds, harness, root, alertmanager, rate)
         except (StartError, RuntimeError) as exc:
             _say(f"benchmark broken: {exc}")
             return EXIT_BROKEN

@@ -1,9 +1,11 @@
 """The load generator: N events at a fixed concurrency, each stamped with its send time; prints one JSON line.
 
-    python -m bench.loadgen --url URL --count N --concurrency C --target-pid PID [--kind keptn|alert]
+    python -m bench.loadgen --url URL --count N --concurrency C --target-pid PID [--kind keptn|alert] [--rate R]
 
-A closed loop: C senders, each posting its next event as soon as the previous one is answered, so the
-target's own speed sets the rate. It also samples the target's memory from /proc as the count passes the
+Without `--rate`, a closed loop: C senders, each posting its next event as soon as the previous one is answered,
+so the target's own speed sets the rate. With `--rate R`, an open loop: event i leaves at start + i/R whatever
+the target answers (at most MAX_IN_FLIGHT unanswered at once), as a busy Keptn sends them, and how late the
+generator itself was is reported. It also samples the target's memory from /proc as the count passes the
 `--rss-at` marks, and reports its own CPU use so that a saturated generator can be told from a slow target.
 """
 
@@ -29,6 +31,8 @@ from bench.workload import MARKER_HEADER, BodyFactory, marker
 
 CONTENT_TYPES = {"keptn": "application/cloudevents+json", "alert": "application/json"}
 REQUEST_TIMEOUT = 30.0
+# Unanswered requests the open loop allows before it waits (a target that stops answering cannot pile up sockets).
+MAX_IN_FLIGHT = 512
 
 
 @dataclass
@@ -47,29 +51,60 @@ class Load:
     errors: Counter[str] = field(default_factory=Counter)
     latencies_ns: list[int] = field(default_factory=list)
     rss_kib_at: dict[int, int] = field(default_factory=dict)
+    send_lag_ns: list[int] = field(default_factory=list)
 
     async def sender(self, session: aiohttp.ClientSession) -> None:
         while self.issued < self.count and time.monotonic() < self.deadline:
             seq = self.issued
             self.issued += 1
-            sent_ns = time.monotonic_ns()
-            headers = {"Content-Type": self.content_type, MARKER_HEADER: marker(seq, sent_ns)}
+            await self.post(session, seq)
+
+    async def paced(self, session: aiohttp.ClientSession, rate: float) -> None:
+        """Open loop: event i is due at start + i/rate; sends never wait for answers, only for MAX_IN_FLIGHT."""
+        start_ns = time.monotonic_ns()
+        slots = asyncio.Semaphore(MAX_IN_FLIGHT)
+        in_flight: set[asyncio.Task[None]] = set()
+
+        async def one(seq: int) -> None:
             try:
-                async with session.post(self.url, data=self.factory.body(seq, sent_ns), headers=headers) as response:
-                    await response.read()
-                    status = response.status
-            except (aiohttp.ClientError, TimeoutError) as exc:
-                self.errors[type(exc).__name__] += 1
+                await self.post(session, seq)
+            finally:
+                slots.release()
+
+        while self.issued < self.count and time.monotonic() < self.deadline:
+            seq = self.issued
+            due_ns = start_ns + int(seq * 1e9 / rate)
+            wait_ns = due_ns - time.monotonic_ns()
+            if wait_ns > 0:
+                await asyncio.sleep(wait_ns / 1e9)
+            await slots.acquire()
+            self.send_lag_ns.append(max(0, time.monotonic_ns() - due_ns))
+            self.issued += 1
+            task = asyncio.create_task(one(seq))
+            in_flight.add(task)
+            task.add_done_callback(in_flight.discard)
+        if in_flight:
+            await asyncio.gather(*in_flight)
+
+    async def post(self, session: aiohttp.ClientSession, seq: int) -> None:
+        sent_ns = time.monotonic_ns()
+        headers = {"Content-Type": self.content_type, MARKER_HEADER: marker(seq, sent_ns)}
+        try:
+            async with session.post(self.url, data=self.factory.body(seq, sent_ns), headers=headers) as response:
+                await response.read()
+                status = response.status
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            self.errors[type(exc).__name__] += 1
+        else:
+            if 200 <= status < 300:
+                self.accepted += 1
+                self.last_ok_ns = time.monotonic_ns()
+                self.latencies_ns.append(self.last_ok_ns - sent_ns)
             else:
-                if 200 <= status < 300:
-                    self.accepted += 1
-                    self.last_ok_ns = time.monotonic_ns()
-                    self.latencies_ns.append(self.last_ok_ns - sent_ns)
-                else:
-                    self.errors[f"http_{status}"] += 1
-            self.completed += 1
-            while self.rss_marks and self.completed >= self.rss_marks[0]:
-                self.rss_kib_at[self.rss_marks.pop(0)] = memory_kib(self.target_pid, "VmRSS")
+                self.errors[f"http_{status}"] += 1
+        self.completed += 1
+        while self.rss_marks and self.completed >= self.rss_marks[0]:
+            self.rss_kib_at[self.rss_marks.pop(0)] = memory_kib(self.target_pid, "VmRSS")
 
 
 async def generate(args: argparse.Namespace) -> dict[str, Any]:
@@ -83,11 +118,14 @@ async def generate(args: argparse.Namespace) -> dict[str, Any]:
         rss_marks=sorted(args.rss_at),
     )
     timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT)
-    connector = aiohttp.TCPConnector(limit=args.concurrency)
+    connector = aiohttp.TCPConnector(limit=MAX_IN_FLIGHT if args.rate else args.concurrency)
     cpu_before = resource.getrusage(resource.RUSAGE_SELF)
     first_send_ns = time.monotonic_ns()
     async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
-        senders = [asyncio.create_task(load.sender(session)) for _ in range(args.concurrency)]
+        if args.rate:
+            senders = [asyncio.create_task(load.paced(session, args.rate))]
+        else:
+            senders = [asyncio.create_task(load.sender(session)) for _ in range(args.concurrency)]
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.gather(*senders), args.deadline + REQUEST_TIMEOUT)
     end_ns = time.monotonic_ns()
@@ -102,6 +140,7 @@ async def generate(args: argparse.Namespace) -> dict[str, Any]:
         "last_ok_ns": load.last_ok_ns,
         "ingest_p50_ms": percentile(latencies_ms, 0.5),
         "ingest_p99_ms": percentile(latencies_ms, 0.99),
+        "send_lag_p99_ms": percentile([value / 1e6 for value in load.send_lag_ns], 0.99),
         "rss_kib_at": {str(mark): kib for mark, kib in load.rss_kib_at.items()},
         "target_hwm_kib": memory_kib(args.target_pid, "VmHWM"),
         "cpu_s": cpu,
@@ -122,6 +161,7 @@ def main() -> None:
     parser.add_argument("--kind", choices=sorted(CONTENT_TYPES), default="keptn")
     parser.add_argument("--run-id", default="run", help="makes event ids unique across runs")
     parser.add_argument("--rss-at", type=_marks, default=[], help="comma list of counts at which to sample VmRSS")
+    parser.add_argument("--rate", type=float, default=0.0, help="events a second, open loop (default: closed loop)")
     parser.add_argument("--deadline", type=float, default=600.0, help="stop sending after this many seconds")
     result = run(generate(parser.parse_args()))
     sys.stdout.write(orjson.dumps(result).decode() + "\n")

@@ -1,4 +1,4 @@
-"""The five scenarios, in full and short sizes, and one measured run of one scenario against one target."""
+"""The scenarios, in full and short sizes, and one measured run of one scenario against one target."""
 
 from __future__ import annotations
 
@@ -33,14 +33,18 @@ class Scenario:
     drain_timeout: float = 120.0
     # Service `settings:` that differ from the defaults in this scenario (reported with the results).
     service_settings: tuple[tuple[str, str], ...] = ()
+    # An open-loop scenario: events at this fraction of the floor's burst delivered rate (measured in the same
+    # run) for `seconds`, instead of `events` as fast as the target answers.
+    rate_fraction: float = 0.0
+    seconds: float = 0.0
 
-    @property
-    def expected(self) -> int:
-        return self.events * self.channels
+    def events_at(self, rate: float | None) -> int:
+        return max(1, round(rate * self.seconds)) if rate else self.events
 
 
 FULL = (
     Scenario("burst", 20_000, with_alertmanager=True),
+    Scenario("steady", 0, with_alertmanager=True, rate_fraction=0.25, seconds=20.0, drain_timeout=60.0),
     Scenario("fanout", 5_000, channels=5),
     Scenario("slow", 2_000, sink_delay=0.2),
     Scenario("outage", 10_000, outage=30.0, drain_timeout=300.0),
@@ -48,6 +52,7 @@ FULL = (
 )
 SHORT = (
     Scenario("burst", 400, with_alertmanager=True, drain_timeout=20.0),
+    Scenario("steady", 0, with_alertmanager=True, rate_fraction=0.25, seconds=3.0, drain_timeout=20.0),
     Scenario("fanout", 200, channels=5, drain_timeout=20.0),
     Scenario("slow", 200, sink_delay=0.2, drain_timeout=20.0),
     # The default retry backoff (up to 30 s) would outlast the short mode; here outage checks only that nothing
@@ -81,15 +86,20 @@ class Harness:
         return http_json(f"{self.sink_url}/_bench/{action}", body)
 
 
-def run_once(scenario: Scenario, target: Target, harness: Harness, workdir: Path, run_id: str) -> dict[str, Any]:
+def run_once(
+    scenario: Scenario, target: Target, harness: Harness, workdir: Path, run_id: str, rate: float | None = None
+) -> dict[str, Any]:
     """Start the target, send the load, wait for the deliveries, measure; always stops the target."""
     harness.sink("reset", {})
     harness.sink("mode", {"status": 503 if scenario.outage else 200, "delay": scenario.sink_delay})
     startup = target.start(harness.sink_urls(scenario.channels), workdir, harness.target_cores)
+    events = scenario.events_at(rate)
     try:
         before = CpuSnapshot.take(target.pid, harness.sink_pid)
-        load, recovered_ns = _send(scenario, target, harness, run_id)
+        load, recovered_ns = _send(scenario, events, rate, target, harness, run_id)
         expected = load["accepted"] * scenario.channels
+        # What the target still owed when the last event had been answered: its queue at the end of the load.
+        backlog = expected - int(harness.sink("stats")["delivered"])
         sink = _wait_for_deliveries(harness, expected, scenario.drain_timeout)
         after = CpuSnapshot.take(target.pid, harness.sink_pid)
         peak_kib = max(memory_kib(target.pid, "VmHWM"), load["target_hwm_kib"])
@@ -97,7 +107,12 @@ def run_once(scenario: Scenario, target: Target, harness: Harness, workdir: Path
     finally:
         target.stop()
     cpu = after.target - before.target
-    figures = _figures(scenario, load, sink, recovered_ns, startup, cpu, peak_kib, end_rss_kib)
+    figures = _figures(scenario, events, load, sink, recovered_ns, startup, cpu, peak_kib, end_rss_kib)
+    figures["backlog_at_end"] = backlog
+    if rate:
+        figures["offered_per_s"] = rate
+        delivered_per_s = figures["delivered_per_s"]
+        figures["shortfall"] = None if delivered_per_s is None else abs(1.0 - delivered_per_s / rate)
     # Cores busy from the first send to the last delivery: near 1 means that process set the pace.
     seconds = (max(load["last_ok_ns"], sink["last_ns"]) - load["first_send_ns"]) / NS
     figures["target_cpu_busy"] = cpu / seconds if seconds > 0 else None
@@ -107,13 +122,16 @@ def run_once(scenario: Scenario, target: Target, harness: Harness, workdir: Path
     return figures
 
 
-def _send(scenario: Scenario, target: Target, harness: Harness, run_id: str) -> tuple[dict[str, Any], int | None]:
+def _send(
+    scenario: Scenario, events: int, rate: float | None, target: Target, harness: Harness, run_id: str
+) -> tuple[dict[str, Any], int | None]:
     """Run the load generator to the end; during an outage, end the outage on time while it sends."""
-    deadline = max(60.0, scenario.events / 100) + scenario.outage
+    deadline = max(60.0, events / 100, 2 * scenario.seconds) + scenario.outage
     command = python_module(
         "bench.loadgen",
         "--url", target.url,
-        "--count", str(scenario.events),
+        "--count", str(events),
+        "--rate", str(rate or 0.0),
         "--concurrency", str(harness.concurrency),
         "--target-pid", str(target.pid),
         "--kind", target.kind,
@@ -159,6 +177,7 @@ def _per_second(count: int, start_ns: int, end_ns: int) -> float | None:
 
 def _figures(
     scenario: Scenario,
+    events: int,
     load: dict[str, Any],
     sink: dict[str, Any],
     recovered_ns: int | None,
@@ -178,14 +197,16 @@ def _figures(
         "e2e_p99_ms": sink["e2e_p99_ms"],
         "peak_rss_mib": peak_kib / KIB_PER_MIB,
         "cpu_s_per_1k_events": cpu / accepted * 1000 if accepted else None,
+        "cpu_s_per_1k_delivered": cpu / delivered * 1000 if delivered else None,
+        "send_lag_p99_ms": load.get("send_lag_p99_ms"),
         "startup_s": startup,
         "sent": int(load["sent"]),
         "accepted": accepted,
         "ingest_errors": load["errors"],
-        "expected": scenario.expected,
+        "expected": events * scenario.channels,
         "delivered": delivered,
         # Everything not delivered counts, including events the target refused or never got to answer.
-        "lost": max(0, scenario.expected - delivered),
+        "lost": max(0, events * scenario.channels - delivered),
         "duplicates": int(sink["duplicates"]),
         "unmarked": int(sink["unmarked"]),
         "loadgen_cpu_busy": load["cpu_busy"],

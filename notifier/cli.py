@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import sys
@@ -23,7 +24,7 @@ from notifier.redact import Redactor
 from notifier.render import RENDERERS, render
 from notifier.routing import Router
 from notifier.store import StoreError
-from notifier.templating import TemplateError, TemplateLimits, TemplateSet, load_samples
+from notifier.templating import TemplateError, TemplateLimits, TemplateSet, load_samples, load_samples_by_name
 
 T = TypeVar("T")
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -57,11 +58,22 @@ def _parser() -> argparse.ArgumentParser:
     target.add_argument("--channel", help="render as this configured channel would")
     target.add_argument("--format", choices=sorted(RENDERERS), help="render for a platform (default: text)")
     rendered.add_argument("--template", help="use this template instead of the one chosen by event type")
+    rendered.add_argument(
+        "--builder-link",
+        action="store_true",
+        help="print a Slack Block Kit Builder link for the Slack payload instead of the payload",
+    )
 
     routes = command("routes", "show which routes and channels an event reaches, and why others miss")
     routes.add_argument("event", help="a JSON file with one CloudEvent")
 
     command("check", "validate the config and render every template against the sample events")
+
+    preview = command("preview", "write one offline HTML page showing each event's Slack and Teams message")
+    preview.add_argument(
+        "paths", nargs="*", metavar="EVENT.json|DIR", help="event files or folders of them (default: the samples)"
+    )
+    preview.add_argument("--out", default="preview.html", help="the page to write (default preview.html; - for stdout)")
 
     send_test = command("send-test", "post a test message to a channel and show the platform's answer")
     send_test.add_argument(
@@ -100,6 +112,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "render": _render,
         "routes": _routes,
         "check": _check,
+        "preview": _preview,
         "send-test": _send_test,
         "replay": _replay,
         "dead": _dead,
@@ -190,8 +203,15 @@ def _render(args: argparse.Namespace) -> int:
         fmt = channel_format(config.channels[args.channel])
     if args.template and not templates.has(args.template):
         raise CliError(f"unknown template {args.template!r}; templates: {', '.join(templates.names())}")
+    if args.builder_link and fmt != "slack":
+        raise CliError(f"--builder-link needs the Slack format, not {fmt}: add --format slack or a Slack --channel")
     setup_logging("ERROR", Redactor(config.secrets()))
     payload = render(fmt, templates.render(event, args.template))
+    if args.builder_link and isinstance(payload, dict):
+        from notifier.render.slack_builder import builder_link
+
+        print(builder_link(payload))
+        return EXIT_OK
     print(payload if isinstance(payload, str) else json.dumps(payload, indent=2, ensure_ascii=False))
     return EXIT_OK
 
@@ -242,6 +262,63 @@ def _check(args: argparse.Namespace) -> int:
         f"{len(templates.names())} template(s) rendered against the sample events ({config.origin})"
     )
     return EXIT_OK
+
+
+def _preview(args: argparse.Namespace) -> int:
+    from notifier.preview import Source, preview_events, preview_page
+
+    config = _config(args)
+    templates = _templates(config)
+    sources: list[Source] = []
+    for path in _event_files(args.paths):
+        events = _read_events(path)
+        sources.extend(
+            Source(path.name + (f" #{index}" if len(events) > 1 else ""), event)
+            for index, event in enumerate(events, 1)
+        )
+    if not args.paths:
+        sources = [Source(f"{name}.json", event) for name, event in load_samples_by_name().items()]
+    if not sources:
+        raise CliError("no events to preview: the files hold empty lists")
+    setup_logging("CRITICAL", Redactor(config.secrets()))  # a failing template shows on the page, with why
+    previews = preview_events(sources, config, templates)
+    page = preview_page(previews, config)
+    if args.out == "-":
+        sys.stdout.write(page)
+        return EXIT_OK
+    out = Path(args.out)
+    if out.is_dir():
+        raise CliError(f"cannot write {out}: it is a directory; give a file name, e.g. --out {out / 'preview.html'}")
+    scratch = out.with_name(f".{out.name}.tmp")
+    try:
+        scratch.write_text(page, encoding="utf-8")
+        scratch.replace(out)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            scratch.unlink(missing_ok=True)
+        raise CliError(f"cannot write {out}: {exc.strerror}; give a writable --out") from None
+    ignored = sum(1 for preview in previews if preview.ignored)
+    failed = sum(1 for preview in previews for one in preview.renditions if one.message.template == "fallback")
+    failures = f", {failed} template failure(s) shown on the page" if failed else ""
+    print(f"wrote {out}: {len(sources)} event(s), {ignored} of them ignored{failures}; open it in a browser")
+    return EXIT_OK
+
+
+def _event_files(paths: Sequence[str]) -> list[Path]:
+    """The files named, and the `*.json` files of the folders named, in order."""
+    files: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            found = sorted(path.glob("*.json"))
+            if not found:
+                raise CliError(f"{path} holds no .json files")
+            files.extend(found)
+        elif path.exists():
+            files.append(path)
+        else:
+            raise CliError(f"{path} does not exist")
+    return files
 
 
 # -- send-test -----------------------------------------------------------------------------------------------

@@ -11,16 +11,14 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from types import MappingProxyType
+from typing import Annotated, Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
-from notifier.channels import AnyChannelConfig
-from notifier.channels.base import ChannelConfig
-from notifier.channels.console import ConsoleConfig
-from notifier.channels.slack import SlackConfig
-from notifier.channels.teams import TeamsConfig, legacy_warning
+from notifier.channels import CHANNEL_TYPES, AnyChannelConfig, env_channels
+from notifier.channels.base import ChannelConfig, EnvChannel, EnvChannelError
 from notifier.events import InputLimits
 from notifier.subjects import SubjectSet
 
@@ -68,36 +66,44 @@ def _comma_list(value: object) -> object:
     return value
 
 
+@dataclass(frozen=True, slots=True)
+class Env:
+    """Marks a setting with the environment variable that sets it: `port: Annotated[int, Env("PORT")]`."""
+
+    variable: str
+
+
 class Settings(BaseModel):
-    """Service-wide knobs. Names in the YAML `settings:` section; env variables in `ENV_SETTINGS`."""
+    """Service-wide knobs: names in the YAML `settings:` section; `Env(...)` names a knob's environment variable."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
-    host: str = "0.0.0.0"  # noqa: S104 - a container listens on all interfaces; the manifests bind 127.0.0.1
-    port: int = Field(default=8080, ge=0, le=65535)
-    admin_host: str = "0.0.0.0"  # noqa: S104
-    admin_port: int | None = Field(default=None, ge=0, le=65535)
-    state_dir: Path = Path(DEFAULT_STATE_DIR)
-    pubsub_topic: str = DEFAULT_PUBSUB_TOPIC
-    project_filter: list[str] = []
-    stage_filter: list[str] = []
-    service_filter: list[str] = []
-    bridge_url: str = ""
-    templates_dir: Path | None = None
-    log_level: str = "INFO"
-    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    # A container listens on all interfaces; the manifests bind 127.0.0.1.
+    host: Annotated[str, Env("NOTIFIER_HOST")] = "0.0.0.0"  # noqa: S104
+    port: Annotated[int, Env("PORT")] = Field(default=8080, ge=0, le=65535)
+    admin_host: Annotated[str, Env("NOTIFIER_ADMIN_HOST")] = "0.0.0.0"  # noqa: S104
+    admin_port: Annotated[int | None, Env("NOTIFIER_ADMIN_PORT")] = Field(default=None, ge=0, le=65535)
+    state_dir: Annotated[Path, Env("NOTIFIER_STATE_DIR")] = Path(DEFAULT_STATE_DIR)
+    pubsub_topic: Annotated[str, Env("PUBSUB_TOPIC")] = DEFAULT_PUBSUB_TOPIC
+    project_filter: Annotated[list[str], Env("PROJECT_FILTER")] = []
+    stage_filter: Annotated[list[str], Env("STAGE_FILTER")] = []
+    service_filter: Annotated[list[str], Env("SERVICE_FILTER")] = []
+    bridge_url: Annotated[str, Env("KEPTN_BRIDGE_URL")] = ""
+    templates_dir: Annotated[Path | None, Env("TEMPLATES_DIR")] = None
+    log_level: Annotated[str, Env("LOG_LEVEL")] = "INFO"
+    max_body_bytes: Annotated[int, Env("NOTIFIER_MAX_BODY")] = Field(default=1024 * 1024, ge=1024)
     max_batch_events: int = Field(default=100, ge=1)
     max_depth: int = Field(default=32, ge=4, le=256)
     max_keys: int = Field(default=10_000, ge=100)
     max_string_chars: int = Field(default=8_192, ge=256)
     max_labels: int = Field(default=50, ge=1)
-    ingest_token: str | None = None
-    dedup_window: float = Field(default=3600.0, ge=0)
+    ingest_token: Annotated[str | None, Env("NOTIFIER_INGEST_TOKEN")] = None
+    dedup_window: Annotated[float, Env("NOTIFIER_DEDUP_WINDOW")] = Field(default=3600.0, ge=0)
     dedup_max_entries: int = Field(default=100_000, ge=100)
-    retry_max_age: float = Field(default=86400.0, gt=0)
+    retry_max_age: Annotated[float, Env("NOTIFIER_RETRY_MAX_AGE")] = Field(default=86400.0, gt=0)
     retry_initial_backoff: float = Field(default=2.0, gt=0)
     retry_max_backoff: float = Field(default=10.0, gt=0)
-    shutdown_grace: float = Field(default=20.0, ge=0)
+    shutdown_grace: Annotated[float, Env("NOTIFIER_SHUTDOWN_GRACE")] = Field(default=20.0, ge=0)
 
     @field_validator("project_filter", "stage_filter", "service_filter", mode="before")
     @classmethod
@@ -162,25 +168,15 @@ class Settings(BaseModel):
         return SubjectSet.parse(self.pubsub_topic)
 
 
-ENV_SETTINGS: Mapping[str, str] = {
-    "NOTIFIER_HOST": "host",
-    "PORT": "port",
-    "NOTIFIER_ADMIN_HOST": "admin_host",
-    "NOTIFIER_ADMIN_PORT": "admin_port",
-    "NOTIFIER_STATE_DIR": "state_dir",
-    "PUBSUB_TOPIC": "pubsub_topic",
-    "PROJECT_FILTER": "project_filter",
-    "STAGE_FILTER": "stage_filter",
-    "SERVICE_FILTER": "service_filter",
-    "KEPTN_BRIDGE_URL": "bridge_url",
-    "TEMPLATES_DIR": "templates_dir",
-    "LOG_LEVEL": "log_level",
-    "NOTIFIER_MAX_BODY": "max_body_bytes",
-    "NOTIFIER_INGEST_TOKEN": "ingest_token",
-    "NOTIFIER_DEDUP_WINDOW": "dedup_window",
-    "NOTIFIER_RETRY_MAX_AGE": "retry_max_age",
-    "NOTIFIER_SHUTDOWN_GRACE": "shutdown_grace",
-}
+# Environment variable -> setting, read from the `Env` marks above (README: "Configure with environment variables").
+ENV_SETTINGS: Mapping[str, str] = MappingProxyType(
+    {
+        mark.variable: name
+        for name, field_info in Settings.model_fields.items()
+        for mark in field_info.metadata
+        if isinstance(mark, Env)
+    }
+)
 
 
 class Match(BaseModel):
@@ -314,7 +310,7 @@ def _read_file(path: Path, env: Mapping[str, str]) -> FileConfig:
     try:
         return FileConfig.model_validate(document)
     except ValidationError as exc:
-        raise ConfigError(_explain(exc, lambda loc: f"{path}: " + _place(loc))) from None
+        raise ConfigError(_explain(exc, lambda loc: f"{path}: " + _place(_untagged(loc)))) from None
 
 
 def _expand_env(value: Any, env: Mapping[str, str], path: Path, place: tuple[str | int, ...]) -> Any:
@@ -347,56 +343,41 @@ def _place(loc: tuple[str | int, ...]) -> str:
 
 
 def _explain(exc: ValidationError, where: Any) -> str:
+    types = list(CHANNEL_TYPES)
     lines = []
     for error in exc.errors():
-        # Discriminated unions add the tag to the location ("channels.x.slack.token"): drop it.
-        loc = tuple(part for part in error["loc"] if part not in ("slack", "teams", "console"))
         message = error["msg"].removeprefix("Value error, ")
         if error["type"] == "extra_forbidden":
             message = "unknown key: remove it or check its spelling"
         elif error["type"] == "union_tag_invalid":
-            message = "unknown channel type: use one of slack, teams, console"
+            message = f"unknown channel type: use one of {', '.join(types)}"
         elif error["type"] == "union_tag_not_found":
-            message = "each channel needs a 'type': slack, teams or console"
-        lines.append(f"{where(loc)}: {message}")
+            message = f"each channel needs a 'type': {', '.join(types[:-1])} or {types[-1]}"
+        lines.append(f"{where(error['loc'])}: {message}")
     return "invalid configuration:\n  " + "\n  ".join(lines)
 
 
+def _untagged(loc: tuple[str | int, ...]) -> tuple[str | int, ...]:
+    """A channel's discriminated union puts its type after its name ("channels.x.slack.token"): drop it."""
+    if loc[:1] == ("channels",) and len(loc) > 2 and loc[2] in CHANNEL_TYPES:
+        return loc[:2] + loc[3:]
+    return loc
+
+
 def _channels_from_env(env: Mapping[str, str]) -> dict[str, ChannelConfig]:
-    """The environment-only setup: one channel per platform variable that is set, else the console."""
-    channels: dict[str, ChannelConfig] = {}
+    """The environment-only setup: the channels each channel type makes from its variables."""
     adapter: TypeAdapter[ChannelConfig] = TypeAdapter(AnyChannelConfig)
+    try:
+        return {wanted.name: _validated(adapter, wanted) for wanted in env_channels(env)}
+    except EnvChannelError as exc:
+        raise ConfigError(str(exc)) from None
 
-    def add(name: str, variables: str, raw: dict[str, Any]) -> None:
-        try:
-            channels[name] = adapter.validate_python(raw)
-        except ValidationError as exc:
-            raise ConfigError(_explain(exc, lambda loc: f"environment variable(s) {variables}")) from None
 
-    if env.get("SLACK_WEBHOOK_URL", "").strip():
-        add(
-            "slack-webhook",
-            "SLACK_WEBHOOK_URL",
-            {"type": "slack", "webhook_url": env["SLACK_WEBHOOK_URL"].strip()},
-        )
-    if env.get("SLACK_BOT_TOKEN", "").strip():
-        raw: dict[str, Any] = {
-            "type": "slack",
-            "token": env["SLACK_BOT_TOKEN"].strip(),
-            "channel": env.get("SLACK_CHANNEL", "").strip(),
-        }
-        if not raw["channel"]:
-            raise ConfigError(
-                "SLACK_BOT_TOKEN is set but SLACK_CHANNEL is not: set the channel to post to, e.g. #keptn"
-            )
-        if env.get("SLACK_API_URL", "").strip():
-            raw["api_url"] = env["SLACK_API_URL"].strip()
-        add("slack-bot", "SLACK_BOT_TOKEN/SLACK_CHANNEL/SLACK_API_URL", raw)
-    if env.get("TEAMS_WEBHOOK_URL", "").strip():
-        add("teams", "TEAMS_WEBHOOK_URL", {"type": "teams", "webhook_url": env["TEAMS_WEBHOOK_URL"].strip()})
-    if not channels:
-        channels["console"] = ConsoleConfig(type="console")
-    return channels
+def _validated(adapter: TypeAdapter[ChannelConfig], wanted: EnvChannel) -> ChannelConfig:
+    try:
+        return adapter.validate_python(dict(wanted.raw))
+    except ValidationError as exc:
+        raise ConfigError(_explain(exc, lambda loc: f"environment variable(s) {wanted.variables}")) from None
 
 
 def _check_routes(routes: tuple[RouteConfig, ...], channels: Mapping[str, ChannelConfig], origin: str) -> None:
@@ -414,12 +395,4 @@ def _check_routes(routes: tuple[RouteConfig, ...], channels: Mapping[str, Channe
 
 
 def _warnings(channels: Mapping[str, ChannelConfig]) -> list[str]:
-    found = []
-    for name, channel in channels.items():
-        if isinstance(channel, TeamsConfig):
-            warning = legacy_warning(channel)
-            if warning:
-                found.append(f"channel {name}: {warning}")
-        if isinstance(channel, SlackConfig) and channel.rate_limit is None:
-            found.append(f"channel {name}: rate_limit is off; Slack may disable an app that ignores its limits")
-    return found
+    return [f"channel {name}: {warning}" for name, channel in channels.items() for warning in channel.warnings()]

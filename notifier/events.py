@@ -15,6 +15,8 @@ import orjson
 from cloudevents.core.bindings.http import HTTPMessage, from_binary
 from cloudevents.core.formats.json import JSONFormat
 
+from notifier.keptn.values import mapping, text
+
 STRUCTURED = "application/cloudevents+json"
 BATCH = "application/cloudevents-batch+json"
 REQUIRED_ATTRIBUTES = ("id", "source", "type", "specversion")
@@ -39,7 +41,11 @@ class EventError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class KeptnEvent:
-    """One CloudEvent as received. `raw` is the event as JSON (attributes and data), kept for templates."""
+    """One CloudEvent as received. `raw` is the event as JSON (attributes and data), kept for templates.
+
+    The properties read the fields everything else keys on, leniently (any JSON value gives text), so that
+    routing, the store and the templates see the same values.
+    """
 
     id: str
     source: str
@@ -55,44 +61,44 @@ class KeptnEvent:
 
     @property
     def keptn_context(self) -> str:
-        return _text(self.raw.get("shkeptncontext"))
+        """The run key: `shkeptncontext` as text, which ties together all events of one Keptn run.
+
+        Read here only: the store, the logs, the templates and the Bridge links all take it from this property.
+        """
+        return text(mapping(self.raw).get("shkeptncontext"))
 
     @property
     def time(self) -> str:
-        return _text(self.raw.get("time"))
+        return text(mapping(self.raw).get("time"))
 
     @property
     def project(self) -> str:
-        return _text(self.data.get("project"))
+        return text(mapping(self.data).get("project"))
 
     @property
     def stage(self) -> str:
-        return _text(self.data.get("stage"))
+        return text(mapping(self.data).get("stage"))
 
     @property
     def service(self) -> str:
-        return _text(self.data.get("service"))
+        return text(mapping(self.data).get("service"))
 
     @property
     def status(self) -> str:
-        return _text(self.data.get("status")).lower()
+        return text(mapping(self.data).get("status")).lower()
 
     @property
     def result(self) -> str:
-        return _text(self.data.get("result")).lower()
+        return text(mapping(self.data).get("result")).lower()
 
     @property
-    def labels(self) -> Mapping[str, str]:
-        labels = self.data.get("labels")
-        if not isinstance(labels, Mapping):
-            return {}
-        return {str(k): _text(v) for k, v in labels.items()}
+    def labels(self) -> dict[str, str]:
+        return labels_of(mapping(self.data))
 
 
-def _text(value: object) -> str:
-    if value is None:
-        return ""
-    return value if isinstance(value, str) else str(value)
+def labels_of(data: Mapping[str, Any]) -> dict[str, str]:
+    """`data.labels` as text values; {} when it is not a mapping."""
+    return {str(key): text(value) for key, value in mapping(data.get("labels")).items()}
 
 
 def bound_event(event: KeptnEvent, limits: InputLimits, body_size: int | None = None) -> KeptnEvent:

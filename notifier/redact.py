@@ -30,9 +30,6 @@ class Redactor:
         # Longest first, so a URL is masked whole before its path is.
         self._secrets = sorted({s for s in secrets if s and len(s) >= 6}, key=len, reverse=True)
 
-    def with_secrets(self, secrets: Iterable[str]) -> Redactor:
-        return Redactor([*self._secrets, *secrets])
-
     def __call__(self, text: str) -> str:
         for secret in self._secrets:
             if secret in text:

@@ -39,14 +39,14 @@ def test_short_mode_delivers_everything_and_reports_every_figure(tmp_path: Path)
     result_path = tmp_path / "bench.json"
     finished = subprocess.run(
         [sys.executable, "-m", "bench", "--short", "--scenario", "burst", "--scenario", "fanout",
-         "--json", str(result_path)],
+         "--scenario", "steady", "--json", str(result_path)],
         cwd=REPO, capture_output=True, text=True, timeout=170,
     )  # fmt: skip
     assert finished.returncode == 0, finished.stderr[-3000:]
     report = json.loads(finished.stdout)
     assert report == json.loads(result_path.read_text())
     assert report["mode"] == "short" and report["nothing_lost"] is True and report["lost_detail"] == {}
-    assert set(report["scenarios"]) == {"burst", "fanout"}
+    assert set(report["scenarios"]) == {"burst", "fanout", "steady"}
     for name, events, channels in (("burst", 400, 1), ("fanout", 200, 5)):
         scenario = report["scenarios"][name]
         for target in ("service", "floor"):
@@ -55,9 +55,20 @@ def test_short_mode_delivers_everything_and_reports_every_figure(tmp_path: Path)
             assert figures["expected"] == figures["delivered"] == events * channels
             assert figures["lost"] == 0 and figures["duplicates"] == 0 and figures["unmarked"] == 0
         assert {"accepted_per_s", "delivered_per_s", "ingest_p99_ms", "peak_rss_mib"} <= set(scenario["ratios"])
+    steady = report["scenarios"]["steady"]
+    floor_burst = report["scenarios"]["burst"]["targets"]["floor"]["delivered_per_s"]
+    # The open loop offers a quarter of the floor's burst rate of the same run, for 3 s in short mode.
+    assert steady["offered_per_s"] == 0.25 * floor_burst
+    assert steady["events"] == max(1, round(steady["offered_per_s"] * 3.0))
+    for target in ("service", "floor"):
+        figures = steady["targets"][target]
+        assert figures["delivered"] == figures["expected"] == steady["events"], target
+        assert figures["backlog_at_end"] is not None and figures["shortfall"] is not None
+        assert figures["send_lag_p99_ms"] is not None and figures["cpu_s_per_1k_delivered"] > 0
     verdicts = {goal["target"]: goal["verdict"] for goal in report["goals"]}
     assert set(verdicts.values()) <= {"pass", "miss", "n/a"}
     assert "burst: accepted/s >= 0.7 x floor" in verdicts and "fan-out: delivered/s >= 0.5 x floor" in verdicts
+    assert "steady: end-to-end p99 <= 50 ms" in verdicts
     assert "alertmanager" in report and report["commit"]
     assert "targets:" in finished.stderr, "the readable table goes to stderr"
 

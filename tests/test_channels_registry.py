@@ -12,6 +12,7 @@ from notifier.channels.base import ChannelConfig, ChannelContext, ChannelType
 from notifier.channels.console import ConsoleChannel, ConsoleConfig
 from notifier.channels.slack import SlackBotChannel, SlackConfig, SlackWebhookChannel
 from notifier.channels.teams import TeamsChannel, TeamsConfig
+from notifier.render import RENDERERS
 
 ADAPTER: TypeAdapter[ChannelConfig] = TypeAdapter(AnyChannelConfig)
 EXAMPLES = (
@@ -72,3 +73,15 @@ def test_an_unregistered_config_is_a_type_error(channel_context: ChannelContext)
 
 def test_registered_types_are_channel_types() -> None:
     assert all(isinstance(t, ChannelType) and t.format_of is not None for t in CHANNEL_TYPES.values())
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        *(raw for raw, _, _ in EXAMPLES),
+        {"type": "teams", "webhook_url": "https://x.logic.azure.com/workflows/1?sig=abc", "format": "messagecard"},
+    ],
+)
+def test_every_format_a_channel_asks_for_has_a_renderer(raw: dict[str, object]) -> None:
+    # So render() raising UnknownFormat can only be a bug, never a configuration.
+    assert channel_format(ADAPTER.validate_python(raw)) in RENDERERS

@@ -1,3 +1,4 @@
+import re
 from pathlib import Path
 
 import pytest
@@ -5,7 +6,15 @@ import pytest
 from notifier.channels.console import ConsoleConfig
 from notifier.channels.slack import SlackConfig
 from notifier.channels.teams import TeamsConfig
-from notifier.config import DEFAULT_PUBSUB_TOPIC, ConfigError, load_config, parse_duration, parse_size
+from notifier.config import (
+    DEFAULT_PUBSUB_TOPIC,
+    ENV_SETTINGS,
+    ConfigError,
+    Settings,
+    load_config,
+    parse_duration,
+    parse_size,
+)
 
 EXAMPLE = """
 channels:
@@ -156,3 +165,76 @@ def test_durations_and_sizes() -> None:
     assert parse_size("1MiB") == 1024 * 1024
     with pytest.raises(ValueError, match="not a duration"):
         parse_duration("tomorrow")
+
+
+def test_a_channel_named_like_its_type_keeps_its_name_in_errors(tmp_path: Path) -> None:
+    path = write(tmp_path, "channels: {slack: {type: slack, token: bad}}\nroutes: [{name: r, channels: [slack]}]\n")
+    with pytest.raises(ConfigError, match=r"channels\.slack\.token: must be a Slack token"):
+        load_config(path, env={})
+
+
+def test_environment_channels_come_in_registry_order() -> None:
+    config = load_config(
+        env={"TEAMS_WEBHOOK_URL": ENV["TEAMS_WEBHOOK_URL"], "SLACK_WEBHOOK_URL": ENV["SLACK_WEBHOOK_URL"]}
+    )
+    assert list(config.channels) == ["slack-webhook", "teams"]
+    assert config.routes[0].channels == ["slack-webhook", "teams"]
+
+
+def test_warnings_come_from_the_channel_types(tmp_path: Path) -> None:
+    text = (
+        "channels:\n"
+        "  fast: {type: slack, webhook_url: 'https://hooks.slack.com/services/T0/B0/x', rate_limit: off}\n"
+        "  old: {type: teams, webhook_url: 'https://example.webhook.office.com/webhookb2/x'}\n"
+        "  log: {type: console, rate_limit: off}\n"
+        "routes: [{name: r, channels: [fast, old, log]}]\n"
+    )
+    warnings = load_config(write(tmp_path, text), env={}).warnings
+    assert [warning.split(":")[0] for warning in warnings] == ["channel fast", "channel old"]
+    assert "Slack may disable an app" in warnings[0] and "Office 365 connector" in warnings[1]
+
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+# The README rows that are not settings: the config file, and the variables the channel types read.
+NOT_SETTINGS = {
+    "NOTIFIER_CONFIG",
+    "SLACK_WEBHOOK_URL",
+    "SLACK_BOT_TOKEN",
+    "SLACK_CHANNEL",
+    "SLACK_API_URL",
+    "TEAMS_WEBHOOK_URL",
+}
+
+
+def test_every_setting_variable_is_in_the_readme_and_sets_its_setting() -> None:
+    readme = README.read_text(encoding="utf-8")
+    section = readme.split("## Configure with environment variables", 1)[1]
+    table = section[section.index("\n| variable |") :].split("\n\n", 1)[0]
+    knobs = readme[readme.index("\nKnobs (") :].split("\n\n", 1)[0]
+    in_table = {name for row in table.splitlines()[2:] for name in re.findall(r"`([A-Z_]+)`", row.split("|")[1])}
+    assert set(ENV_SETTINGS) == (in_table | set(re.findall(r"`([A-Z_]+)`", knobs))) - NOT_SETTINGS
+    for variable, setting in ENV_SETTINGS.items():
+        settings = load_config(env={variable: NOT_DEFAULT[setting]}).settings
+        assert getattr(settings, setting) != getattr(Settings(), setting), variable
+
+
+# A valid value other than the default for every setting that has a variable.
+NOT_DEFAULT = {
+    "host": "127.0.0.2",
+    "port": "9",
+    "admin_host": "127.0.0.3",
+    "admin_port": "9",
+    "state_dir": "/tmp/state",
+    "pubsub_topic": "x.y",
+    "project_filter": "p",
+    "stage_filter": "s",
+    "service_filter": "v",
+    "bridge_url": "https://keptn.example.com/bridge",
+    "templates_dir": str(README.parent / "templates"),
+    "log_level": "debug",
+    "max_body_bytes": "2KiB",
+    "ingest_token": "token",
+    "dedup_window": "5m",
+    "retry_max_age": "5m",
+    "shutdown_grace": "5m",
+}

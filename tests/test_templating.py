@@ -17,8 +17,6 @@ from notifier.templating import (
     fallback_message,
     load_samples,
     load_samples_by_name,
-    round_score,
-    truncate_middle,
 )
 
 BRIDGE = "https://keptn.example.com/bridge"
@@ -508,17 +506,3 @@ def test_fallback_message_survives_an_event_that_is_not_one() -> None:
     broken = KeptnEvent(id="1", source="s", type="t", specversion="1.0", data=None, raw=None)  # type: ignore[arg-type]
     message = fallback_message(broken, "reason")
     assert (message.title, message.template) == ("ℹ️ t", "fallback")  # noqa: RUF001
-
-
-@pytest.mark.parametrize(
-    ("value", "expected"),
-    [(83.33333333333334, "83.33"), (100.0, "100"), ("91.5", "91.5"), (None, ""), ("n/a", ""), (True, "")],
-)
-def test_round_score(value: object, expected: str) -> None:
-    assert round_score(value) == expected
-
-
-def test_truncate_middle_keeps_both_ends() -> None:
-    assert truncate_middle("abcdefghijklmnopqrstuvwxyz", 11) == "abcde…vwxyz"
-    assert truncate_middle("short", 11) == "short"
-    assert len(truncate_middle("x" * 500, 60)) == 60

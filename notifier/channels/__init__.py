@@ -2,22 +2,28 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from types import MappingProxyType
 from typing import Annotated
 
 from pydantic import Field
 
-from notifier.channels.base import Channel, ChannelConfig, ChannelContext, ChannelType
-from notifier.channels.console import ConsoleConfig, build_console, console_format
-from notifier.channels.slack import SlackConfig, build_slack, slack_format
-from notifier.channels.teams import TeamsConfig, build_teams, teams_format
+from notifier.channels.base import Channel, ChannelConfig, ChannelContext, ChannelType, EnvChannel
+from notifier.channels.console import ConsoleConfig, build_console, console_format, console_from_env
+from notifier.channels.slack import SlackConfig, build_slack, slack_format, slack_from_env
+from notifier.channels.teams import TeamsConfig, build_teams, teams_format, teams_from_env
 
 CHANNEL_TYPES: Mapping[str, ChannelType] = MappingProxyType(
     {
-        "slack": ChannelType(config=SlackConfig, build=build_slack, format_of=slack_format),
-        "teams": ChannelType(config=TeamsConfig, build=build_teams, format_of=teams_format),
-        "console": ChannelType(config=ConsoleConfig, build=build_console, format_of=console_format),
+        "slack": ChannelType(config=SlackConfig, build=build_slack, format_of=slack_format, from_env=slack_from_env),
+        "teams": ChannelType(config=TeamsConfig, build=build_teams, format_of=teams_format, from_env=teams_from_env),
+        "console": ChannelType(
+            config=ConsoleConfig,
+            build=build_console,
+            format_of=console_format,
+            from_env=console_from_env,
+            env_fallback=True,
+        ),
     }
 )
 
@@ -42,3 +48,17 @@ def channel_format(config: ChannelConfig) -> str:
     if format_of is None:
         raise TypeError(f"{type(config).__name__} does not say which renderer it needs")
     return format_of(config)
+
+
+def env_channels(env: Mapping[str, str]) -> Iterator[EnvChannel]:
+    """The channels the environment alone asks for, in registry order; the fallback type's when there are none."""
+    made = 0
+    for channel_type in CHANNEL_TYPES.values():
+        if not channel_type.env_fallback:
+            for channel in channel_type.from_env(env):
+                made += 1
+                yield channel
+    if not made:
+        for channel_type in CHANNEL_TYPES.values():
+            if channel_type.env_fallback:
+                yield from channel_type.from_env(env)

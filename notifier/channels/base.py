@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import IO, Any, Protocol
@@ -93,6 +93,10 @@ class ChannelConfig(BaseModel):
         """Strings that must never appear in logs, metrics, CLI output or errors."""
         return []
 
+    def warnings(self) -> list[str]:
+        """Why this channel may not deliver as meant, for start-up log lines (`check` shows them too)."""
+        return []
+
 
 @dataclass(frozen=True, slots=True)
 class ChannelContext:
@@ -103,11 +107,30 @@ class ChannelContext:
 
 
 @dataclass(frozen=True, slots=True)
+class EnvChannel:
+    """A channel asked for by environment variables alone (no config file), before validation."""
+
+    name: str
+    # The variables it came from, for the error message when its config is invalid.
+    variables: str
+    raw: Mapping[str, Any]
+
+
+class EnvChannelError(ValueError):
+    """The environment asks for a channel but lacks a variable it needs; the text names both and the fix."""
+
+
+@dataclass(frozen=True, slots=True)
 class ChannelType:
     config: type[ChannelConfig]
     build: Callable[[str, Any, ChannelContext], Channel]
+    # The channels this type makes from its environment variables (README: "Configure with environment
+    # variables"); raises EnvChannelError when a variable it needs is missing.
+    from_env: Callable[[Mapping[str, str]], Iterator[EnvChannel]]
     # The renderer a config's payload needs, known without building the channel (`render`, `test`).
     format_of: Callable[[Any], str] | None = None
+    # Asked only when no other type made a channel from the environment: where messages go by default.
+    env_fallback: bool = False
 
 
 def check_outbound_url(url: str, allow_insecure: bool) -> str:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator, Mapping
 from typing import IO, Literal
 
 import orjson
 
-from notifier.channels.base import Channel, ChannelConfig, ChannelContext, Payload, SendResult
+from notifier.channels.base import Channel, ChannelConfig, ChannelContext, EnvChannel, Payload, SendResult
 
 
 class ConsoleConfig(ChannelConfig):
@@ -17,6 +18,11 @@ class ConsoleConfig(ChannelConfig):
 
 def console_format(config: ConsoleConfig) -> str:
     return ConsoleChannel.format
+
+
+def console_from_env(env: Mapping[str, str]) -> Iterator[EnvChannel]:
+    """The channel `console`: where messages go when no other channel is configured."""
+    yield EnvChannel("console", "", {"type": "console"})
 
 
 def build_console(name: str, config: ConsoleConfig, context: ChannelContext) -> Channel:

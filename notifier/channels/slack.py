@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any, Literal
 
 import aiohttp
@@ -20,6 +20,8 @@ from notifier.channels.base import (
     Channel,
     ChannelConfig,
     ChannelContext,
+    EnvChannel,
+    EnvChannelError,
     Payload,
     SendResult,
     check_outbound_url,
@@ -78,9 +80,33 @@ class SlackConfig(ChannelConfig):
             found.append(self.token)
         return found
 
+    def warnings(self) -> list[str]:
+        if self.rate_limit is None:
+            return ["rate_limit is off; Slack may disable an app that ignores its limits"]
+        return []
+
 
 def slack_format(config: SlackConfig) -> str:
     return "slack"
+
+
+def slack_from_env(env: Mapping[str, str]) -> Iterator[EnvChannel]:
+    """SLACK_WEBHOOK_URL makes `slack-webhook`; SLACK_BOT_TOKEN with SLACK_CHANNEL (and SLACK_API_URL) `slack-bot`."""
+    webhook_url = env.get("SLACK_WEBHOOK_URL", "").strip()
+    if webhook_url:
+        yield EnvChannel("slack-webhook", "SLACK_WEBHOOK_URL", {"type": "slack", "webhook_url": webhook_url})
+    token = env.get("SLACK_BOT_TOKEN", "").strip()
+    if token:
+        channel = env.get("SLACK_CHANNEL", "").strip()
+        if not channel:
+            raise EnvChannelError(
+                "SLACK_BOT_TOKEN is set but SLACK_CHANNEL is not: set the channel to post to, e.g. #keptn"
+            )
+        raw: dict[str, Any] = {"type": "slack", "token": token, "channel": channel}
+        api_url = env.get("SLACK_API_URL", "").strip()
+        if api_url:
+            raw["api_url"] = api_url
+        yield EnvChannel("slack-bot", "SLACK_BOT_TOKEN/SLACK_CHANNEL/SLACK_API_URL", raw)
 
 
 def build_slack(name: str, config: SlackConfig, context: ChannelContext) -> Channel:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from types import MappingProxyType
 from typing import Literal
 from urllib.parse import urlsplit
@@ -16,6 +16,7 @@ from notifier.channels.base import (
     Channel,
     ChannelConfig,
     ChannelContext,
+    EnvChannel,
     Payload,
     SendResult,
     check_outbound_url,
@@ -51,6 +52,10 @@ class TeamsConfig(ChannelConfig):
     def secrets(self) -> list[str]:
         return url_secrets(self.webhook_url)
 
+    def warnings(self) -> list[str]:
+        warning = legacy_warning(self)
+        return [warning] if warning else []
+
 
 def legacy_warning(config: TeamsConfig) -> str | None:
     """Why this channel will probably never deliver, for a start-up log line; None for a Workflows webhook."""
@@ -69,6 +74,13 @@ def legacy_warning(config: TeamsConfig) -> str | None:
 def teams_format(config: TeamsConfig) -> str:
     """Adaptive Cards for Workflows ("teams"), or the retired connectors' MessageCard."""
     return _RENDERERS[config.format]
+
+
+def teams_from_env(env: Mapping[str, str]) -> Iterator[EnvChannel]:
+    """TEAMS_WEBHOOK_URL makes the channel `teams`."""
+    webhook_url = env.get("TEAMS_WEBHOOK_URL", "").strip()
+    if webhook_url:
+        yield EnvChannel("teams", "TEAMS_WEBHOOK_URL", {"type": "teams", "webhook_url": webhook_url})
 
 
 def build_teams(name: str, config: TeamsConfig, context: ChannelContext) -> Channel:

@@ -23,7 +23,8 @@ RENDERERS: Mapping[str, Callable[[Message], Payload]] = MappingProxyType(
 
 
 class UnknownFormat(ValueError):
-    """A channel names a format no renderer provides (a config error, caught when the config loads)."""
+    """A format no renderer provides. A bug, not a config error: channel types and `render --format` offer only
+    registered formats (tests/test_channels_registry.py checks every channel type's)."""
 
 
 def render(format: str, message: Message) -> Payload:

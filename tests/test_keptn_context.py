@@ -1,18 +1,35 @@
-"""The Keptn layer: the type grammar and its traps, the template chain, and a context that never raises."""
+"""The template context: problems in either key case, approvals, evaluations, outcomes, Bridge links, and a context
+that never raises."""
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from pathlib import Path
+from typing import Any, get_type_hints, is_typeddict
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from notifier import keptn
 from notifier.events import KeptnEvent
-from notifier.keptn import EventKind, classify, template_candidates, template_context
+from notifier.keptn.context import KindFields, TemplateContext, template_context
+from notifier.keptn.details import (
+    Approval,
+    BridgeLinks,
+    Deployment,
+    Evaluation,
+    Indicator,
+    Period,
+    Problem,
+    Sli,
+    SliValue,
+)
+from notifier.labels import LabelLink, LabelPair, ShownLabels
+from notifier.payload import ActionDetails, ProblemInfo
+from notifier.verdict import VerdictContext
 
 BRIDGE = "https://keptn.example.com/bridge/"
+TEMPLATES_DOC = Path(__file__).resolve().parent.parent / "docs" / "templates.md"
 
 
 def make_event(event_type: str, data: Any = None, **attributes: Any) -> KeptnEvent:
@@ -26,91 +43,6 @@ def make_event(event_type: str, data: Any = None, **attributes: Any) -> KeptnEve
         "data": data,
     }
     return KeptnEvent(id="e-1", source="test", type=event_type, specversion="1.0", data=data, raw=raw)
-
-
-@pytest.mark.parametrize(
-    ("event_type", "expected"),
-    [
-        ("sh.keptn.event.deployment.triggered", EventKind("task", task="deployment", phase="triggered")),
-        ("sh.keptn.event.get-sli.started", EventKind("task", task="get-sli", phase="started")),
-        ("sh.keptn.event.evaluation.finished", EventKind("task", task="evaluation", phase="finished")),
-        ("sh.keptn.event.evaluation.invalidated", EventKind("task", task="evaluation", phase="invalidated")),
-        # Six parts, but a task's progress report, not a sequence named "status" in a stage.
-        ("sh.keptn.event.test.status.changed", EventKind("task", task="test", phase="status.changed")),
-        (
-            "sh.keptn.event.dev.delivery.triggered",
-            EventKind("sequence", stage="dev", sequence="delivery", phase="triggered"),
-        ),
-        (
-            "sh.keptn.event.production.remediation.finished",
-            EventKind("sequence", stage="production", sequence="remediation", phase="finished"),
-        ),
-        # Six parts, but project and service administration.
-        ("sh.keptn.event.project.create.finished", EventKind("lifecycle", task="project.create", phase="finished")),
-        ("sh.keptn.event.project.delete.triggered", EventKind("lifecycle", task="project.delete", phase="triggered")),
-        ("sh.keptn.event.service.create.started", EventKind("lifecycle", task="service.create", phase="started")),
-        ("sh.keptn.event.service.delete.finished", EventKind("lifecycle", task="service.delete", phase="finished")),
-        ("sh.keptn.event.monitoring.configure", EventKind("lifecycle", task="monitoring.configure")),
-        ("sh.keptn.events.problem", EventKind("problem")),
-        ("sh.keptn.log.error", EventKind("log", phase="error")),
-        # Sequences have no `.started`, and only evaluations are invalidated.
-        ("sh.keptn.event.dev.delivery.started", EventKind("other")),
-        ("sh.keptn.event.deployment.invalidated", EventKind("other")),
-        ("sh.keptn.event.a.b.c.finished", EventKind("other")),
-        ("sh.keptn.event..finished", EventKind("other")),
-        ("sh.keptn.event", EventKind("other")),
-        ("dev.tekton.event.pipelinerun.successful.v1", EventKind("other")),
-        ("", EventKind("other")),
-    ],
-)
-def test_classify_follows_the_type_grammar(event_type: str, expected: EventKind) -> None:
-    assert classify(event_type) == expected
-
-
-def test_a_remediation_triggered_event_is_a_problem_only_when_it_carries_one() -> None:
-    event_type = "sh.keptn.event.production.remediation.triggered"
-    assert classify(event_type).family == "sequence"
-    assert classify(event_type, {"problem": {}}).family == "sequence"
-    assert classify(event_type, {"problem": "text"}).family == "sequence"
-    with_problem = classify(event_type, {"problem": {"ProblemTitle": "CPU saturation"}})
-    assert with_problem == EventKind("problem", stage="production", sequence="remediation", phase="triggered")
-    finished = classify("sh.keptn.event.production.remediation.finished", {"problem": {"State": "OPEN"}})
-    assert finished.family == "sequence"
-
-
-def test_classify_refuses_non_strings() -> None:
-    assert classify(None).family == "other"  # type: ignore[arg-type]
-
-
-@pytest.mark.parametrize(
-    ("event_type", "chain"),
-    [
-        (
-            "sh.keptn.event.evaluation.finished",
-            ("sh.keptn.event.evaluation.finished", "task.finished", "default"),
-        ),
-        (
-            "sh.keptn.event.test.status.changed",
-            ("sh.keptn.event.test.status.changed", "task.status.changed", "default"),
-        ),
-        (
-            "sh.keptn.event.production.remediation.triggered",
-            (
-                "sh.keptn.event.production.remediation.triggered",
-                "sequence.remediation.triggered",
-                "sequence.triggered",
-                "default",
-            ),
-        ),
-        ("sh.keptn.events.problem", ("sh.keptn.events.problem", "problem", "default")),
-        ("sh.keptn.log.error", ("sh.keptn.log.error", "log.error", "default")),
-        ("sh.keptn.event.service.create.finished", ("sh.keptn.event.service.create.finished", "lifecycle", "default")),
-        ("dev.tekton.event.pipelinerun.started.v1", ("dev.tekton.event.pipelinerun.started.v1", "default")),
-        ("", ("default",)),
-    ],
-)
-def test_template_candidates_go_from_exact_type_to_default(event_type: str, chain: tuple[str, ...]) -> None:
-    assert template_candidates(event_type) == chain
 
 
 def test_problem_fields_are_read_in_either_key_case() -> None:
@@ -414,32 +346,54 @@ def test_template_context_survives_data_that_is_not_a_mapping() -> None:
     assert context["outcome"] == "finished"
 
 
-@pytest.mark.parametrize(
-    ("value", "expected"),
-    [
-        ("2026-11-20T09:48:12.987654321Z", "2026-11-20T09:48:12.987654+00:00"),
-        ("2026-11-20T10:48:12+01:00", "2026-11-20T09:48:12+00:00"),
-        ("2026-11-20 09:48:12", "2026-11-20T09:48:12+00:00"),
-        ("yesterday", None),
-        ("2026-13-40T00:00:00Z", None),
-        (12, None),
-    ],
-)
-def test_parse_time_takes_nanoseconds_and_offsets(value: object, expected: str | None) -> None:
-    parsed = keptn.parse_time(value)
-    assert (parsed.isoformat() if parsed else None) == expected
+# The nested parts of the context, in the order their `{...}` key lists appear in the row of docs/templates.md.
+DOCUMENTED_PARTS: dict[str, tuple[Any, ...]] = {
+    "kind": (KindFields,),
+    "evaluation": (Evaluation, Indicator),
+    "problem": (Problem,),
+    "approval": (Approval,),
+    "deployment": (Deployment,),
+    "sli": (Sli, SliValue),
+    "period": (Period,),
+    "bridge": (BridgeLinks,),
+    "labels_shown": (ShownLabels, LabelPair, LabelLink),
+    "problem_info": (ProblemInfo,),
+    "action": (ActionDetails,),
+    "verdict": (VerdictContext,),
+}
 
 
-def test_durations_read_like_a_person_would_write_them() -> None:
-    assert keptn.duration_text("2026-11-20T09:42:40.1Z", "2026-11-20T09:48:12.987654321Z") == "5m 33s"
-    assert keptn.duration_text("2026-11-20T09:00:00Z", "2026-11-20T11:05:00Z") == "2h 5m"
-    assert keptn.duration_text("2026-11-20T09:00:00Z", "2026-11-20T09:00:07Z") == "7s"
-    assert keptn.duration_text("2026-11-20T09:00:07Z", "2026-11-20T09:00:00Z") == ""
+def keys_of(typed: Any) -> set[str]:
+    return set(typed.__required_keys__ | typed.__optional_keys__)
 
 
-@pytest.mark.parametrize(
-    ("value", "expected"),
-    [(83.33333333333334, "83.33"), (100.0, "100"), (0.0, "0"), (-0.001, "-0.001"), (0.000123, "0.000123")],
-)
-def test_format_number_is_short_but_never_rounds_to_zero(value: float, expected: str) -> None:
-    assert keptn.format_number(value) == expected
+def documented_context() -> dict[str, list[set[str]]]:
+    """Each name in the table "What a template sees", with the key lists (`{a, b}`) its row gives."""
+    section = TEMPLATES_DOC.read_text(encoding="utf-8").split("## What a template sees", 1)[1]
+    table = section[section.index("\n| Name |") :].split("\n\n", 1)[0]
+    rows = [line for line in table.splitlines() if line.startswith("| `")]
+    documented: dict[str, list[set[str]]] = {}
+    for row in rows:
+        names, what = row.strip("|").split(" | ", 1)
+        parts = [set(re.split(r",\s*", keys)) for keys in re.findall(r"`\{([^}]+)\}`", what)]
+        for name in re.findall(r"`([^`]+)`", names):
+            documented[name] = parts
+    return documented
+
+
+def test_the_documented_context_is_the_typed_context() -> None:
+    documented = documented_context()
+    assert set(documented) == keys_of(TemplateContext)
+    nested = {name for name, hint in get_type_hints(TemplateContext).items() if is_typeddict(hint)}
+    assert nested == set(DOCUMENTED_PARTS)
+    for name, parts in documented.items():
+        assert parts == [keys_of(part) for part in DOCUMENTED_PARTS.get(name, ())], name
+
+
+def test_a_rendered_context_has_exactly_the_typed_keys() -> None:
+    data = {"project": "p", "stage": "s", "problem": {"ProblemTitle": "t"}, "evaluation": {"indicatorResults": [{}]}}
+    context = template_context(make_event("sh.keptn.event.s.remediation.triggered", data), BRIDGE)
+    assert set(context) == keys_of(TemplateContext)
+    for name, parts in DOCUMENTED_PARTS.items():
+        assert set(context[name]) == keys_of(parts[0]), name  # type: ignore[literal-required]
+    assert set(context["evaluation"]["indicators"][0]) == keys_of(Indicator)

@@ -1,0 +1,211 @@
+"""The Jinja environment templates run in: the immutable sandbox plus the bounds it lacks.
+
+Templates are configuration, written by operators and filled with event data sent by anything in the cluster.
+The stock sandbox stops attribute escapes and mutation; this one also bounds output size, intermediate value
+size and time, refuses string formatting, and offers only harmless globals and filters.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Final
+
+from jinja2 import BaseLoader, ChainableUndefined
+from jinja2.exceptions import SecurityError
+from jinja2.runtime import Context
+from jinja2.sandbox import MAX_RANGE, ImmutableSandboxedEnvironment
+from jinja2.utils import Cycler, Joiner
+
+from notifier.templating.filters import TEMPLATE_FILTERS
+
+# Filters that build output of a size chosen by a number (a width, a count) or are not deterministic.
+REMOVED_FILTERS: Final = ("center", "format", "indent", "wordwrap", "slice", "random", "urlize", "xmlattr")
+# Largest integer `**` may build, in bits (about 1,200 decimal digits).
+MAX_POWER_BITS: Final = 4096
+# Intermediate values (a string built by `*`, `+` or a filter) may reach this multiple of the output cap.
+INTERMEDIATE_FACTOR: Final = 4
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateLimits:
+    max_output_chars: int = 20_000
+    max_render_seconds: float = 2.0
+
+
+DEFAULT_LIMITS: Final = TemplateLimits()
+
+
+class RenderLimitExceeded(Exception):
+    """A render went past its output, value-size or time bound."""
+
+
+class _DeadlineRange:
+    """`range` for templates: checks the render deadline on every step, so nested loops cannot hang."""
+
+    def __init__(self, env: BoundedSandbox, steps: range) -> None:
+        self._env = env
+        self._steps = steps
+
+    def __iter__(self) -> Iterator[int]:
+        for step in self._steps:
+            self._env.check_deadline()
+            yield step
+
+    def __reversed__(self) -> Iterator[int]:
+        for step in reversed(self._steps):
+            self._env.check_deadline()
+            yield step
+
+    def __len__(self) -> int:
+        return len(self._steps)
+
+    def __contains__(self, item: object) -> bool:
+        return item in self._steps
+
+
+_DICT_ATTRIBUTES = frozenset(dir(dict))
+
+
+class BoundedSandbox(ImmutableSandboxedEnvironment):
+    """The immutable sandbox plus the bounds it lacks: value sizes, a render deadline, no str formatting."""
+
+    intercepted_binops = frozenset({"*", "**", "+", "%"})
+
+    def __init__(self, loader: BaseLoader, limits: TemplateLimits) -> None:
+        super().__init__(
+            loader=loader,
+            autoescape=False,
+            undefined=ChainableUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            auto_reload=False,
+        )
+        self.limits = limits
+        self.max_value_size = limits.max_output_chars * INTERMEDIATE_FACTOR
+        self._clock = threading.local()
+        self._lookups = 0
+        # Only harmless helpers: no lipsum, and no namespace (a mutable object that lets loops accumulate).
+        self.globals.clear()
+        self.globals.update(range=self._range, dict=dict, cycler=Cycler, joiner=Joiner)
+        for name in REMOVED_FILTERS:
+            self.filters.pop(name, None)
+        self.filters.update(TEMPLATE_FILTERS)
+        self.filters = {name: self._guarded(function) for name, function in self.filters.items()}
+
+    @contextmanager
+    def deadline(self, seconds: float) -> Iterator[None]:
+        self._clock.deadline = time.monotonic() + seconds
+        try:
+            yield
+        finally:
+            self._clock.deadline = math.inf
+
+    def check_deadline(self) -> None:
+        if time.monotonic() > getattr(self._clock, "deadline", math.inf):
+            raise RenderLimitExceeded(f"rendering took longer than {self.limits.max_render_seconds:g} s")
+
+    def sample_deadline(self) -> None:
+        """For attribute and item lookups, the most frequent operations: read the clock every 64th time."""
+        self._lookups += 1
+        if self._lookups & 63:
+            return
+        if time.monotonic() > getattr(self._clock, "deadline", math.inf):
+            raise RenderLimitExceeded(f"rendering took longer than {self.limits.max_render_seconds:g} s")
+
+    def check_size(self, value: Any) -> Any:
+        sized = isinstance(value, str | bytes | list | tuple | dict | set | frozenset)
+        if sized and len(value) > self.max_value_size:
+            raise RenderLimitExceeded(
+                f"a value of {len(value):,} characters or items is larger than the limit of {self.max_value_size:,}"
+            )
+        return value
+
+    def _guarded(self, function: Callable[..., Any]) -> Callable[..., Any]:
+        # Filters are called directly by compiled code, not through `call`: bound them here.
+        # functools.wraps copies `jinja_pass_arg`, so pass_context filters keep working.
+        @functools.wraps(function)
+        def guarded(*args: Any, **kwargs: Any) -> Any:
+            self.check_deadline()
+            return self.check_size(function(*args, **kwargs))
+
+        return guarded
+
+    def _range(self, *args: int) -> _DeadlineRange:
+        steps = range(*args)
+        if len(steps) > MAX_RANGE:
+            raise RenderLimitExceeded(f"range() of {len(steps):,} steps is longer than {MAX_RANGE:,}")
+        return _DeadlineRange(self, steps)
+
+    def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:
+        __self.check_deadline()
+        arguments = (*args, *kwargs.values())
+        for argument in arguments:
+            __self.check_size(argument)
+        # "x".ljust(10**9), .zfill, .center, .expandtabs: a number that sizes a string.
+        if isinstance(getattr(__obj, "__self__", None), str):
+            for argument in arguments:
+                if isinstance(argument, int) and abs(argument) > __self.max_value_size:
+                    raise RenderLimitExceeded(f"{argument:,} is larger than the value-size limit")
+        return __self.check_size(super().call(__context, __obj, *args, **kwargs))
+
+    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
+        self.check_deadline()
+        if operator == "%" and isinstance(left, str):
+            raise SecurityError("printf-style '%' formatting is not available in templates: use '~' to join")
+        if _power_bits(operator, left, right) > MAX_POWER_BITS:
+            raise RenderLimitExceeded(f"{left} ** {right} would be too large a number")
+        if _binop_size(operator, left, right) > self.max_value_size:
+            raise RenderLimitExceeded(f"the result of {operator!r} would be larger than the value-size limit")
+        return self.check_size(super().call_binop(context, operator, left, right))
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        self.sample_deadline()
+        # `data.project` on a plain dict: the sandbox would try the attribute first and fail with an exception
+        # before reading the item. Same answer, without the exception; dict methods still go the long way.
+        if type(obj) is dict and attribute not in _DICT_ATTRIBUTES and attribute in obj:
+            return obj[attribute]
+        return super().getattr(obj, attribute)
+
+    def getitem(self, obj: Any, argument: Any) -> Any:
+        self.sample_deadline()
+        return super().getitem(obj, argument)
+
+    def unsafe_undefined(self, obj: Any, attribute: str) -> Any:
+        # The stock sandbox returns an Undefined that only fails when called; ChainableUndefined would then
+        # print it as "". Refuse at once so the attempt is logged and the fallback is sent.
+        raise SecurityError(f"access to attribute {attribute!r} of a {type(obj).__name__!r} object is refused")
+
+    def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
+        if super().wrap_str_format(value) is None:
+            return None
+
+        def refused(*args: Any, **kwargs: Any) -> str:
+            # A format spec sizes its output ("{:>999999999}"): not bounded, so not offered.
+            raise SecurityError("str.format is not available in templates: use '~' to join values")
+
+        return refused
+
+
+def _power_bits(operator: str, left: Any, right: Any) -> int:
+    if operator == "**" and isinstance(left, int) and isinstance(right, int) and abs(left) > 1 and right > 0:
+        return abs(left).bit_length() * right
+    return 0
+
+
+def _binop_size(operator: str, left: Any, right: Any) -> int:
+    """How many characters or items `*` or `+` would build, estimated before it runs."""
+    sequence = (str, list, tuple)
+    if operator == "*":
+        if isinstance(left, sequence) and isinstance(right, int):
+            return len(left) * right
+        if isinstance(right, sequence) and isinstance(left, int):
+            return len(right) * left
+    if operator == "+" and isinstance(left, sequence) and isinstance(right, sequence):
+        return len(left) + len(right)
+    return 0

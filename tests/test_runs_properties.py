@@ -1,0 +1,89 @@
+"""Properties: a run's state (and so its message) is a function of the set of its events.
+
+Any arrival order and any duplication give the same final state, the same JSON document and the same run
+message; two replicas that saw different halves of a run agree once their states are merged.
+"""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from notifier.events import KeptnEvent
+from notifier.run_message import run_message
+from notifier.runs import MAX_SEQUENCES, MAX_STAGES, MAX_TASKS, RunState, run_of
+from tests.run_events import keptn_event, shipped_run
+
+BRIDGE = "https://keptn.example.com/bridge"
+SHIPPED = {name: shipped_run(name) for name in ("delivery-passed", "evaluation-failed")}
+
+
+@st.composite
+def arrivals(draw: st.DrawFn, events: list[KeptnEvent]) -> list[KeptnEvent]:
+    """The events in any order, some of them twice (overlapping subscriptions deliver an event twice)."""
+    again = draw(st.lists(st.sampled_from(events), max_size=8))
+    return list(draw(st.permutations([*events, *again])))
+
+
+@pytest.mark.parametrize("name", sorted(SHIPPED))
+@settings(max_examples=40, deadline=None)
+@given(data=st.data())
+def test_a_shipped_run_ends_the_same_in_any_order(name: str, data: st.DataObject) -> None:
+    events = SHIPPED[name]
+    expected = run_of(events)
+    state = run_of(data.draw(arrivals(events)))
+    assert state == expected
+    assert state.to_json() == expected.to_json()
+    assert run_message(state, BRIDGE) == run_message(expected, BRIDGE)
+
+
+# Random events from a small vocabulary, with more stages, tasks and sequences than the caps keep.
+stages = st.sampled_from([f"st{index:02d}" for index in range(MAX_STAGES + 2)] + [""])
+tasks = st.sampled_from(["approval", "deployment", "evaluation", "test"] + [f"t{i:02d}" for i in range(MAX_TASKS)])
+sequences = st.sampled_from(["delivery", "rollback", "remediation"] + [f"q{i}" for i in range(MAX_SEQUENCES)])
+times = st.sampled_from(
+    [None, "garbage", "2026-11-20T09:00:00Z", "2026-11-20T09:00:00.123456789Z", "2026-11-20T11:00:00+02:00"]
+) | st.integers(0, 3600).map(lambda second: f"2026-11-20T09:{second // 60:02d}:{second % 60:02d}.5Z")
+fields = st.fixed_dictionaries(
+    {},
+    optional={
+        "status": st.sampled_from(["succeeded", "errored", "aborted", "unknown", "odd"]),
+        "result": st.sampled_from(["pass", "warning", "fail", ""]),
+        "message": st.sampled_from(["", "sequence timed out", "helm upgrade failed", "z" * 300]),
+        "project": st.sampled_from(["sockshop", "other"]),
+        "evaluation": st.fixed_dictionaries(
+            {}, optional={"result": st.sampled_from(["pass", "fail"]), "score": st.floats(0, 100)}
+        ),
+        "approval": st.fixed_dictionaries({"pass": st.sampled_from(["manual", "automatic"])}),
+    },
+)
+
+
+@st.composite
+def random_events(draw: st.DrawFn) -> KeptnEvent:
+    stage, time, data = draw(stages), draw(times), draw(fields)
+    if draw(st.booleans()):
+        suffix = f"{draw(tasks)}.{draw(st.sampled_from(['triggered', 'started', 'status.changed', 'finished']))}"
+    else:
+        suffix = f"{stage or 'dev'}.{draw(sequences)}.{draw(st.sampled_from(['triggered', 'finished']))}"
+    event_id = str(draw(st.integers(0, 10**6)))
+    return keptn_event(suffix, stage=stage, time=time, event_id=event_id, **data)
+
+
+@settings(max_examples=60, deadline=None)
+@given(events=st.lists(random_events(), min_size=1, max_size=40), data=st.data())
+def test_any_events_end_the_same_in_any_order(events: list[KeptnEvent], data: st.DataObject) -> None:
+    expected = run_of(events)
+    state = run_of(data.draw(arrivals(events)))
+    assert state == expected
+    assert run_message(state, BRIDGE) == run_message(expected, BRIDGE)
+    assert RunState.from_json(state.to_json()) == state
+
+
+@settings(max_examples=60, deadline=None)
+@given(events=st.lists(random_events(), min_size=2, max_size=40), data=st.data())
+def test_two_halves_merged_are_the_whole(events: list[KeptnEvent], data: st.DataObject) -> None:
+    cut = data.draw(st.integers(1, len(events) - 1))
+    first, second = run_of(events[:cut]), run_of(events[cut:])
+    assert first.merge(second) == second.merge(first) == run_of(events)
