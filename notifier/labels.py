@@ -9,7 +9,7 @@ instead of text, so nothing shows twice. Escaping is the renderers' job, as for 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Final
+from typing import Final, TypedDict
 
 from notifier.urls import is_real_url
 
@@ -20,14 +20,33 @@ MAX_VALUE_CHARS: Final = 120
 SEPARATOR: Final = " · "
 
 
-def shown_labels(labels: Mapping[str, str], skip_values: Iterable[str] = ()) -> dict[str, object]:
+class LabelPair(TypedDict):
+    name: str
+    value: str
+
+
+class LabelLink(TypedDict):
+    title: str
+    url: str
+
+
+class ShownLabels(TypedDict):
+    """What templates see as `labels_shown`."""
+
+    text: str
+    pairs: list[LabelPair]
+    links: list[LabelLink]
+    more: int
+
+
+def shown_labels(labels: Mapping[str, str], skip_values: Iterable[str] = ()) -> ShownLabels:
     """`{text, pairs: [{name, value}], links: [{title, url}], more}`; `skip_values` are shown elsewhere already.
 
     `text` is the pairs on one line ("buildId: 1861 · owner: team-checkout (and 3 more)"), for a fact.
     """
     skipped = {value for value in skip_values if value}
-    pairs: list[dict[str, str]] = []
-    links: list[dict[str, str]] = []
+    pairs: list[LabelPair] = []
+    links: list[LabelLink] = []
     more = 0
     for name, value in labels.items():
         value = value.strip()

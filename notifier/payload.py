@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any, Final, TypedDict
 
 from notifier.urls import safe_git_remote
 
@@ -18,7 +18,24 @@ APPROVAL_TRIGGERED: Final = "sh.keptn.event.approval.triggered"
 MAX_REQUESTED_SLIS: Final = 20
 
 
-def action_details(data: Mapping[str, Any]) -> dict[str, object]:
+class ActionDetails(TypedDict):
+    """What templates see as `action`."""
+
+    present: bool
+    name: str
+    action: str
+    description: str
+
+
+class ProblemInfo(TypedDict):
+    """What templates see as `problem_info`."""
+
+    severity: str
+    impact: str
+    started: str
+
+
+def action_details(data: Mapping[str, Any]) -> ActionDetails:
     """The remediation action chosen (`get-action.finished`) or to run (`action.triggered`)."""
     action = _mapping(data.get("action"))
     name, key, description = _text(action.get("name")), _text(action.get("action")), _text(action.get("description"))
@@ -55,7 +72,7 @@ def monitoring_type(event_type: str, data: Mapping[str, Any]) -> str:
     return _text(data.get("type")) if event_type == "sh.keptn.event.monitoring.configure" else ""
 
 
-def problem_info(data: Mapping[str, Any], legacy: bool = False) -> dict[str, str]:
+def problem_info(data: Mapping[str, Any], legacy: bool = False) -> ProblemInfo:
     """Severity, impact and start of a problem, from its top level or a `ProblemDetails` object, any key case.
 
     Dynatrace sends `ProblemDetails: {severityLevel, impactLevel, startTime (epoch ms)}`; other tools put

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, TypedDict
 
 from notifier.message import Severity
 
@@ -37,6 +37,17 @@ RESULT_GRADES: Final[Mapping[str, Grade]] = MappingProxyType(
 STATUS_GRADES: Final[Mapping[str, Grade]] = MappingProxyType({"errored": "fail", "aborted": "warning"})
 # SLI statuses that count as met; `info` SLIs have no pass criteria and are shown as informational.
 MET_STATUSES: Final = frozenset({"pass", "info"})
+
+
+class VerdictContext(TypedDict):
+    """What templates see as `verdict`."""
+
+    worst: str
+    disagree: bool
+    note: str
+    passed: int
+    informational: int
+    missed: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +98,7 @@ class WorstOutcome:
         said = "; ".join(f"{claim.field}: {claim.said}" for claim in self.claims)
         return f"The event's outcome fields disagree ({said}). This message shows the worst: {self.grade}."
 
-    def as_context(self) -> dict[str, object]:
+    def as_context(self) -> VerdictContext:
         return {
             "worst": self.grade or "",
             "disagree": self.disagree,
