@@ -329,6 +329,30 @@ def test_the_disagreeing_evaluation_of_keptns_spec_is_a_failure(render_cli: Rend
     assert "passed" not in " ".join(out)
 
 
+def test_a_pass_with_an_sli_in_warning_is_not_shown_as_a_success(render_cli: Render, tmp_path: Path) -> None:
+    # Keptn passes a gate whose total score clears the threshold even when an SLI is only in warning.
+    def one_warning(event: dict[str, Any]) -> None:
+        error_rate = event["data"]["evaluation"]["indicatorResults"][2]
+        error_rate.update(status="warning", score=0.5)
+        error_rate["value"]["value"] = 0.031
+        error_rate["passTargets"][0]["violated"] = True
+        event["data"]["evaluation"]["score"] = 83.33333333333334
+
+    assert lines(render_cli(EXAMPLES / "evaluation-finished-pass.json"))[:2] == [
+        "[SUCCESS] ✅ Evaluation passed: sockshop/staging/carts",
+        "All 3 SLIs passed.",
+    ]
+    out = lines(render_cli(variant(tmp_path, "evaluation-finished-pass", one_warning)))
+    assert out[:4] == [
+        "[WARNING] ⚠️ Evaluation warning: sockshop/staging/carts",
+        "The event's outcome fields disagree (result: pass; evaluation result: pass; SLIs: 1 of 3 missed). "
+        "This message shows the worst: warning.",
+        "1 of 3 SLIs missed their pass criteria:",
+        "• Error rate: 0.031 (warning; pass if <=0.02)",
+    ]
+    assert "Result: warning" in out and "Score: 83.33" in out
+
+
 def test_unusual_sli_statuses_are_counted_as_misses_and_info_as_informational(render_cli: Render) -> None:
     out = lines(render_cli(EXAMPLES / "evaluation-finished-unusual-statuses.json"))
     assert out[0] == "[FAILURE] ❌ Evaluation failed: sockshop/dev/carts"
