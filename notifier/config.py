@@ -190,6 +190,8 @@ class Match(BaseModel):
     results: list[str] = []
     statuses: list[str] = []
     labels: dict[str, str] = {}
+    # An approval.triggered whose strategy is automatic needs nobody: posted only when a route asks for it.
+    automatic_approvals: bool = False
 
     @field_validator("types", "projects", "stages", "services", "results", "statuses", mode="before")
     @classmethod

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from notifier.config import Config, Match, RouteConfig
 from notifier.events import KeptnEvent
+from notifier.payload import is_automatic_approval
 from notifier.subjects import SubjectSet
 
 
@@ -50,6 +51,8 @@ class CompiledRoute:
         for key, value in match.labels.items():
             if labels.get(key) != value:
                 return f"label {key!r} is {labels.get(key, '(absent)')!r}, not {value!r}"
+        if not match.automatic_approvals and is_automatic_approval(event.type, event.data):
+            return "an automatic approval needs nobody to act (set automatic_approvals: true in match to post it)"
         return None
 
 

@@ -101,8 +101,8 @@ CASES: list[Case] = [
     # (c) every approval.triggered, of any stage; nothing else
     ("approvals-to-teams", "approval-triggered-manual.json", {"approvals"}),
     ("approvals-to-teams", event(APPROVAL, stage="staging", result="pass"), {"approvals"}),
-    # an automatic approval is posted too, today: a route cannot tell the two apart
-    ("approvals-to-teams", event(APPROVAL, result="pass", approval={"pass": "automatic"}), {"approvals"}),
+    # an automatic approval needs nobody: not posted unless the route sets automatic_approvals (issue 9)
+    ("approvals-to-teams", event(APPROVAL, result="pass", approval={"pass": "automatic"}), set()),
     ("approvals-to-teams", event("sh.keptn.event.approval.finished", result="pass"), set()),
     ("approvals-to-teams", "evaluation-finished-fail.json", set()),
     # (d) both shapes of problems, in any stage; not the remediation's later events

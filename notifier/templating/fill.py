@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from typing import Final
-from urllib.parse import urlsplit
 
 from jinja2.runtime import Context, new_context
 
@@ -17,6 +16,7 @@ from notifier.keptn.context import TemplateContext
 from notifier.message import Fact, Link, Message, Severity
 from notifier.templating.compiler import CompiledTemplate, FieldPair, TemplateField
 from notifier.templating.sandbox import BoundedSandbox, RenderLimitExceeded
+from notifier.urls import is_real_url
 
 # What a rendered `when` may say to leave its fact or link out (compared stripped and lower-cased).
 FALSY_WHEN: Final = frozenset({"", "false", "none", "0", "[]", "{}", "()", "no", "off"})
@@ -124,10 +124,5 @@ def _tidy(value: str) -> str:
 
 
 def _is_web_url(url: str) -> bool:
-    if not url or any(character.isspace() for character in url):
-        return False
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return False
-    return parts.scheme in ("http", "https") and bool(parts.netloc)
+    # Also refuses placeholders such as `https://.../#problems`: a button to them is a dead end.
+    return is_real_url(url)
