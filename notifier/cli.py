@@ -143,8 +143,8 @@ def _read_events(path: Path) -> list[KeptnEvent]:
     items = document if isinstance(document, list) else [document]
     try:
         return [
-            event_from_mapping(item, f"{path}" + (f" #{index}" if len(items) > 1 else ""))
-            for index, item in enumerate(items)
+            event_from_mapping(item, f"{path}" + (f" #{number}" if len(items) > 1 else ""))
+            for number, item in enumerate(items, 1)
         ]
     except EventError as exc:
         raise CliError(str(exc)) from None
