@@ -21,6 +21,7 @@ from notifier.events import EventError, KeptnEvent, event_from_mapping
 from notifier.logs import setup_logging
 from notifier.redact import Redactor
 from notifier.render import RENDERERS, render
+from notifier.route_templates import missing_route_templates
 from notifier.routing import Router
 from notifier.store import StoreError
 from notifier.templating import TemplateError, TemplateLimits, TemplateSet, load_samples
@@ -223,15 +224,18 @@ def _routes(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
+    # Exit 2 for a config error (raised here, worded by main), 1 for template problems, listed one a line.
     config = _config(args)
-    templates = _templates(config)
-    problems = templates.check(load_samples())
-    for route in config.routes:
-        if route.template and not templates.has(route.template):
-            problems.append(f"route {route.name}: template {route.template!r} does not exist")
     redact = Redactor(config.secrets())
     for warning in config.warnings:
         print(redact(f"warning: {warning}"))
+    try:
+        templates = _templates(config)
+    except TemplateError as exc:
+        print(redact(f"problem: {exc}"))
+        print("check failed: 1 problem(s)")
+        return EXIT_FAILED
+    problems = templates.check(load_samples()) + missing_route_templates(config, templates)
     if problems:
         for problem in problems:
             print(redact(f"problem: {problem}"))

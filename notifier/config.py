@@ -22,6 +22,7 @@ from notifier.channels.base import ChannelConfig, EnvChannel, EnvChannelError
 from notifier.config_errors import describe
 from notifier.events import InputLimits
 from notifier.subjects import SubjectSet
+from notifier.subscription_warnings import subscription_warnings
 from notifier.suggest import did_you_mean
 from notifier.yaml_marks import YamlDocument
 
@@ -291,7 +292,10 @@ def load_config(
         # PUBSUB_TOPIC has already chosen the events: the one route takes all of them, Keptn's or not.
         routes = (RouteConfig(name="default", match=Match(types=[">"]), channels=list(channels)),)
     _check_routes(routes, channels, lambda loc: _at(origin, document, loc))
-    warnings = tuple(_warnings(channels))
+    warnings = (
+        *_warnings(channels),
+        *subscription_warnings(settings.pubsub_topic, [(route.name, route.match.types) for route in routes]),
+    )
     return Config(settings=settings, channels=channels, routes=routes, origin=origin, warnings=warnings)
 
 

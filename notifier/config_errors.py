@@ -173,4 +173,3 @@ def _keys_of(annotation: Any) -> str:
 
 def _number(value: object) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
-

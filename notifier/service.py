@@ -27,6 +27,7 @@ from notifier.pacing import Pacer
 from notifier.pipeline import Pipeline, Summary
 from notifier.priority import IntakePriority
 from notifier.redact import Redactor
+from notifier.route_templates import require_route_templates
 from notifier.routing import Router
 from notifier.store import SQLiteStore
 from notifier.templating import TemplateLimits, TemplateSet
@@ -77,6 +78,7 @@ class Service:
         return None
 
     async def start(self) -> None:
+        require_route_templates(self.config, self.templates)
         await self.store.open()
         self._session = aiohttp.ClientSession(
             timeout=aiohttp.ClientTimeout(total=30), connector=aiohttp.TCPConnector(limit=100)
