@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import os
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -73,6 +75,7 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("paths", nargs="+", metavar="FILE|DIR", help="JSON event files, or folders of them")
     replay.add_argument("--state-dir", help="outbox to use (default: a temporary one)")
     replay.add_argument("--timeout", default="60s", help="give up waiting for delivery after this long")
+    replay.add_argument("--no-dedup", action="store_true", help="treat every file as a new event, even when ids repeat")
 
     dead = commands.add_parser("dead", help="list, retry or purge dead letters", description="dead letters")
     dead_commands = dead.add_subparsers(dest="dead_command", required=True, metavar="ACTION")
@@ -194,7 +197,24 @@ def _render(args: argparse.Namespace) -> int:
     setup_logging("ERROR", Redactor(config.secrets()))
     payload = render(fmt, templates.render(event, args.template))
     print(payload if isinstance(payload, str) else json.dumps(payload, indent=2, ensure_ascii=False))
+    # On stderr, so that stdout stays exactly the payload: what `serve` would do with this event.
+    for note in _serve_notes(config, event, args.channel):
+        print(f"note: {note}", file=sys.stderr)
     return EXIT_OK
+
+
+def _serve_notes(config: Config, event: KeptnEvent, channel: str | None) -> list[str]:
+    from notifier.ignored import why_ignored
+
+    router = Router(config)
+    ignored = why_ignored(config.settings, router, event)
+    if ignored is not None:
+        topic = f" (PUBSUB_TOPIC={config.settings.subscription})" if ignored.unsubscribed else ""
+        return [f"serve would ignore this event: {ignored.reason}{topic}"]
+    reached = [target.channel for target in router.targets(event)]
+    if channel is not None and channel not in reached:
+        return [f"serve would not send this event to {channel}, only to {', '.join(reached)}"]
+    return []
 
 
 def _routes(args: argparse.Namespace) -> int:
@@ -278,7 +298,14 @@ def _send_test(args: argparse.Namespace) -> int:
             return await channel.send(render(channel_format(channel_config), message))
 
     result = _run(send())
-    print(redact(f"{args.channel}: {result.outcome.value} ({result.reason}) {result.detail}".rstrip()))
+    # send-test tries once: say what the service would do next, not the outcome's internal name.
+    outcome = {
+        Outcome.SENT: result.reason,
+        Outcome.RETRY: f"{result.reason}, temporary: the service would try again later",
+        Outcome.DEAD: f"{result.reason}, permanent: the service would not try again",
+    }[result.outcome]
+    verb = "sent" if result.outcome is Outcome.SENT else "failed"
+    print(redact(f"{args.channel}: {verb} ({outcome}) {result.detail}".rstrip()))
     return EXIT_OK if result.outcome is Outcome.SENT else EXIT_FAILED
 
 
@@ -295,7 +322,11 @@ def _replay(args: argparse.Namespace) -> int:
             files.append(path)
         else:
             raise CliError(f"{path} does not exist")
-    events = [event for path in files for event in _read_events(path)]
+    # Each event with its file (and its place in a file of several), for the notes about it.
+    events: list[tuple[str, KeptnEvent]] = []
+    for path in files:
+        in_file = _read_events(path)
+        events += [(f"{path}" + (f" #{n}" if len(in_file) > 1 else ""), event) for n, event in enumerate(in_file, 1)]
     timeout = parse_duration(args.timeout)
     with tempfile.TemporaryDirectory(prefix="keptn-notifier-replay-") as scratch:
         config = _config(args, state_dir=args.state_dir or scratch)
@@ -303,16 +334,44 @@ def _replay(args: argparse.Namespace) -> int:
             config.settings.log_level if config.settings.log_level == "DEBUG" else "WARNING",
             Redactor(config.secrets()),
         )
-        return _run(_replay_events(config, _templates(config), events, timeout))
+        return _run(_replay_events(config, _templates(config), events, timeout, dedup=not args.no_dedup))
 
 
-async def _replay_events(config: Config, templates: TemplateSet, events: list[KeptnEvent], wait_seconds: float) -> int:
+async def _replay_events(
+    config: Config, templates: TemplateSet, events: list[tuple[str, KeptnEvent]], wait_seconds: float, dedup: bool
+) -> int:
+    from notifier.ignored import why_ignored
     from notifier.service import Service
 
     service = Service(config, templates, http=False)
+    router = Router(config)
     await service.start()
+    notes: list[str] = []
+    first_seen: dict[str, str] = {}
+    counts = {"accepted": 0, "ignored": 0, "duplicates": 0}
+    unsubscribed = False
+    # Unique to this run, so that --no-dedup also replays what an earlier run left in --state-dir.
+    run_id = uuid.uuid4().hex
     try:
-        summary = await service.submit(events)
+        for number, (label, event) in enumerate(events):
+            if not dedup:
+                # Only the identity the outbox deduplicates by changes: the stored event, which templates see, does not.
+                event = dataclasses.replace(event, id=f"{event.id} (replay {run_id}:{number})")
+            # One at a time, so that each duplicate is known by its file.
+            summary = await service.submit([event])
+            counts["accepted"] += summary.accepted
+            counts["ignored"] += summary.ignored
+            counts["duplicates"] += summary.duplicates
+            if summary.ignored:
+                ignored = why_ignored(config.settings, router, event)
+                unsubscribed = unsubscribed or bool(ignored and ignored.unsubscribed)
+                notes.append(f"ignored {label} ({event.type}): {ignored.reason if ignored else 'no route matches'}")
+            elif summary.duplicates:
+                earlier = first_seen.get(event.dedup_key)
+                outbox = f"already in the outbox in {config.settings.state_dir}"
+                what = f"the same source and id as {earlier}" if earlier else outbox
+                notes.append(f"duplicate {label} ({event.type}): {what}; --no-dedup replays every file as new")
+            first_seen.setdefault(event.dedup_key, label)
         deadline = time.monotonic() + wait_seconds
         while time.monotonic() < deadline:
             stats = await service.store.stats()
@@ -324,11 +383,19 @@ async def _replay_events(config: Config, templates: TemplateSet, events: list[Ke
     finally:
         await service.stop()
     pending = sum(item.pending for item in stats.values())
+    for note in notes:
+        print(note, file=sys.stderr)
     print(
-        f"replayed {len(events)} event(s): {summary.accepted} accepted, {summary.ignored} ignored, "
-        f"{summary.duplicates} duplicate(s); {len(dead)} dead, {pending} still pending",
+        f"replayed {len(events)} event(s): {counts['accepted']} accepted, {counts['ignored']} ignored, "
+        f"{counts['duplicates']} duplicate(s); {len(dead)} dead, {pending} still pending",
         file=sys.stderr,
     )
+    if unsubscribed:
+        print(
+            f"PUBSUB_TOPIC is {config.settings.subscription}; to replay every event, set PUBSUB_TOPIC='>' "
+            "(or 'sh.keptn.>' for Keptn's only)",
+            file=sys.stderr,
+        )
     return EXIT_OK if not dead and not pending else EXIT_FAILED
 
 
@@ -341,7 +408,14 @@ def _dead(args: argparse.Namespace) -> int:
     config = _config(args, state_dir=args.state_dir)
     state_dir = config.settings.state_dir
     if not (state_dir / "notifier.sqlite3").exists():
-        raise CliError(f"no outbox in {state_dir}: give the service's --state-dir / NOTIFIER_STATE_DIR")
+        hint = f"no outbox in {state_dir}: give the service's --state-dir / NOTIFIER_STATE_DIR"
+        if args.dead_command != "list":
+            raise CliError(hint)
+        # Nothing has run with this state directory yet, so nothing can have died.
+        if not args.json:
+            print("no dead letters")
+        print(f"({hint}, if it runs elsewhere)", file=sys.stderr)
+        return EXIT_OK
     redact = Redactor(config.secrets())
 
     async def act() -> int:
@@ -353,10 +427,15 @@ def _dead(args: argparse.Namespace) -> int:
             if args.dead_command == "retry":
                 if not args.all and not args.ids:
                     raise CliError("name the dead letters to retry (IDs from 'dead list'), or give --all")
-                count = await store.retry_dead(None if args.all else args.ids, time.time())
+                dead = {letter.id for letter in await store.dead_letters()}
+                unknown = [] if args.all else sorted(set(args.ids) - dead)
+                wanted = None if args.all else sorted(set(args.ids) & dead)
+                count = await store.retry_dead(wanted, time.time()) if wanted != [] else 0
                 print(f"queued {count} notification(s) again")
-                if not args.all and count < len(set(args.ids)):
-                    print("some IDs are not dead letters: see 'keptn-notifier dead list'", file=sys.stderr)
+                if unknown:
+                    what = "a dead letter" if len(unknown) == 1 else "dead letters"
+                    ids = ", ".join(map(str, unknown))
+                    print(f"not {what}: {ids} (see 'keptn-notifier dead list')", file=sys.stderr)
                     return EXIT_FAILED
                 return EXIT_OK
             older = parse_duration(args.older_than)

@@ -178,12 +178,22 @@ class Service:
             await self.intake.stop()
         if self._admin_runner is not None:
             await self._admin_runner.cleanup()
+        undelivered = 0
+        if was_running:
+            with contextlib.suppress(Exception):  # a store that cannot be read: the log line names no count
+                undelivered = sum(channel.pending for channel in (await self.store.stats()).values())
         await self.store.close()
         if self._session is not None:
             await self._session.close()
         self._state = "stopped"
-        if was_running:
-            log.info("stopped; undelivered notifications stay in %s for the next start", self.settings.state_dir)
+        if undelivered:
+            log.info(
+                "stopped; %d undelivered notification(s) stay in %s for the next start",
+                undelivered,
+                self.settings.state_dir,
+            )
+        elif was_running:
+            log.info("stopped")
 
 
 async def serve(config: Config, templates: TemplateSet | None = None) -> None:
