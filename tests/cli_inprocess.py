@@ -16,19 +16,10 @@ import pytest
 
 from notifier.cli import main
 from notifier.config import ENV_SETTINGS
+from tests.test_config import NOT_SETTINGS
 
-# Variables the CLI reads besides the settings: the config file and the channel types' variables.
-CONFIG_VARIABLES = frozenset(
-    {
-        *ENV_SETTINGS,
-        "NOTIFIER_CONFIG",
-        "SLACK_WEBHOOK_URL",
-        "SLACK_BOT_TOKEN",
-        "SLACK_CHANNEL",
-        "SLACK_API_URL",
-        "TEAMS_WEBHOOK_URL",
-    }
-)
+# Every variable the CLI reads: the settings', the config file and the channel types' (NOT_SETTINGS).
+CONFIG_VARIABLES = frozenset({*ENV_SETTINGS, *NOT_SETTINGS})
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples" / "events"
 
