@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import json
 import os
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -22,6 +24,7 @@ from notifier.events import EventError, KeptnEvent, event_from_mapping
 from notifier.logs import setup_logging
 from notifier.redact import Redactor
 from notifier.render import RENDERERS, render
+from notifier.route_templates import missing_route_templates
 from notifier.routing import Router
 from notifier.store import StoreError
 from notifier.templating import TemplateError, TemplateLimits, TemplateSet, load_samples, load_samples_by_name
@@ -84,6 +87,7 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("paths", nargs="+", metavar="FILE|DIR", help="JSON event files, or folders of them")
     replay.add_argument("--state-dir", help="outbox to use (default: a temporary one)")
     replay.add_argument("--timeout", default="60s", help="give up waiting for delivery after this long")
+    replay.add_argument("--no-dedup", action="store_true", help="treat every file as a new event, even when ids repeat")
 
     dead = commands.add_parser("dead", help="list, retry or purge dead letters", description="dead letters")
     dead_commands = dead.add_subparsers(dest="dead_command", required=True, metavar="ACTION")
@@ -156,8 +160,8 @@ def _read_events(path: Path) -> list[KeptnEvent]:
     items = document if isinstance(document, list) else [document]
     try:
         return [
-            event_from_mapping(item, f"{path}" + (f" #{index}" if len(items) > 1 else ""))
-            for index, item in enumerate(items)
+            event_from_mapping(item, f"{path}" + (f" #{number}" if len(items) > 1 else ""))
+            for number, item in enumerate(items, 1)
         ]
     except EventError as exc:
         raise CliError(str(exc)) from None
@@ -213,7 +217,24 @@ def _render(args: argparse.Namespace) -> int:
         print(builder_link(payload))
         return EXIT_OK
     print(payload if isinstance(payload, str) else json.dumps(payload, indent=2, ensure_ascii=False))
+    # On stderr, so that stdout stays exactly the payload: what `serve` would do with this event.
+    for note in _serve_notes(config, event, args.channel):
+        print(f"note: {note}", file=sys.stderr)
     return EXIT_OK
+
+
+def _serve_notes(config: Config, event: KeptnEvent, channel: str | None) -> list[str]:
+    from notifier.ignored import why_ignored
+
+    router = Router(config)
+    ignored = why_ignored(config.settings, router, event)
+    if ignored is not None:
+        topic = f" (PUBSUB_TOPIC={config.settings.subscription})" if ignored.unsubscribed else ""
+        return [f"serve would ignore this event: {ignored.reason}{topic}"]
+    reached = [target.channel for target in router.targets(event)]
+    if channel is not None and channel not in reached:
+        return [f"serve would not send this event to {channel}, only to {', '.join(reached)}"]
+    return []
 
 
 def _routes(args: argparse.Namespace) -> int:
@@ -243,15 +264,18 @@ def _routes(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
+    # Exit 2 for a config error (raised here, worded by main), 1 for template problems, listed one a line.
     config = _config(args)
-    templates = _templates(config)
-    problems = templates.check(load_samples())
-    for route in config.routes:
-        if route.template and not templates.has(route.template):
-            problems.append(f"route {route.name}: template {route.template!r} does not exist")
     redact = Redactor(config.secrets())
     for warning in config.warnings:
         print(redact(f"warning: {warning}"))
+    try:
+        templates = _templates(config)
+    except TemplateError as exc:
+        print(redact(f"problem: {exc}"))
+        print("check failed: 1 problem(s)")
+        return EXIT_FAILED
+    problems = templates.check(load_samples()) + missing_route_templates(config, templates)
     if problems:
         for problem in problems:
             print(redact(f"problem: {problem}"))
@@ -351,7 +375,14 @@ def _send_test(args: argparse.Namespace) -> int:
             return await channel.send(render(channel_format(channel_config), message))
 
     result = _run(send())
-    print(redact(f"{args.channel}: {result.outcome.value} ({result.reason}) {result.detail}".rstrip()))
+    # send-test tries once: say what the service would do next, not the outcome's internal name.
+    outcome = {
+        Outcome.SENT: result.reason,
+        Outcome.RETRY: f"{result.reason}, temporary: the service would try again later",
+        Outcome.DEAD: f"{result.reason}, permanent: the service would not try again",
+    }[result.outcome]
+    verb = "sent" if result.outcome is Outcome.SENT else "failed"
+    print(redact(f"{args.channel}: {verb} ({outcome}) {result.detail}".rstrip()))
     return EXIT_OK if result.outcome is Outcome.SENT else EXIT_FAILED
 
 
@@ -368,7 +399,11 @@ def _replay(args: argparse.Namespace) -> int:
             files.append(path)
         else:
             raise CliError(f"{path} does not exist")
-    events = [event for path in files for event in _read_events(path)]
+    # Each event with its file (and its place in a file of several), for the notes about it.
+    events: list[tuple[str, KeptnEvent]] = []
+    for path in files:
+        in_file = _read_events(path)
+        events += [(f"{path}" + (f" #{n}" if len(in_file) > 1 else ""), event) for n, event in enumerate(in_file, 1)]
     timeout = parse_duration(args.timeout)
     with tempfile.TemporaryDirectory(prefix="keptn-notifier-replay-") as scratch:
         config = _config(args, state_dir=args.state_dir or scratch)
@@ -376,16 +411,44 @@ def _replay(args: argparse.Namespace) -> int:
             config.settings.log_level if config.settings.log_level == "DEBUG" else "WARNING",
             Redactor(config.secrets()),
         )
-        return _run(_replay_events(config, _templates(config), events, timeout))
+        return _run(_replay_events(config, _templates(config), events, timeout, dedup=not args.no_dedup))
 
 
-async def _replay_events(config: Config, templates: TemplateSet, events: list[KeptnEvent], wait_seconds: float) -> int:
+async def _replay_events(
+    config: Config, templates: TemplateSet, events: list[tuple[str, KeptnEvent]], wait_seconds: float, dedup: bool
+) -> int:
+    from notifier.ignored import why_ignored
     from notifier.service import Service
 
     service = Service(config, templates, http=False)
+    router = Router(config)
     await service.start()
+    notes: list[str] = []
+    first_seen: dict[str, str] = {}
+    counts = {"accepted": 0, "ignored": 0, "duplicates": 0}
+    unsubscribed = False
+    # Unique to this run, so that --no-dedup also replays what an earlier run left in --state-dir.
+    run_id = uuid.uuid4().hex
     try:
-        summary = await service.submit(events)
+        for number, (label, event) in enumerate(events):
+            if not dedup:
+                # Only the identity the outbox deduplicates by changes: the stored event, which templates see, does not.
+                event = dataclasses.replace(event, id=f"{event.id} (replay {run_id}:{number})")
+            # One at a time, so that each duplicate is known by its file.
+            summary = await service.submit([event])
+            counts["accepted"] += summary.accepted
+            counts["ignored"] += summary.ignored
+            counts["duplicates"] += summary.duplicates
+            if summary.ignored:
+                ignored = why_ignored(config.settings, router, event)
+                unsubscribed = unsubscribed or bool(ignored and ignored.unsubscribed)
+                notes.append(f"ignored {label} ({event.type}): {ignored.reason if ignored else 'no route matches'}")
+            elif summary.duplicates:
+                earlier = first_seen.get(event.dedup_key)
+                outbox = f"already in the outbox in {config.settings.state_dir}"
+                what = f"the same source and id as {earlier}" if earlier else outbox
+                notes.append(f"duplicate {label} ({event.type}): {what}; --no-dedup replays every file as new")
+            first_seen.setdefault(event.dedup_key, label)
         deadline = time.monotonic() + wait_seconds
         while time.monotonic() < deadline:
             stats = await service.store.stats()
@@ -397,11 +460,19 @@ async def _replay_events(config: Config, templates: TemplateSet, events: list[Ke
     finally:
         await service.stop()
     pending = sum(item.pending for item in stats.values())
+    for note in notes:
+        print(note, file=sys.stderr)
     print(
-        f"replayed {len(events)} event(s): {summary.accepted} accepted, {summary.ignored} ignored, "
-        f"{summary.duplicates} duplicate(s); {len(dead)} dead, {pending} still pending",
+        f"replayed {len(events)} event(s): {counts['accepted']} accepted, {counts['ignored']} ignored, "
+        f"{counts['duplicates']} duplicate(s); {len(dead)} dead, {pending} still pending",
         file=sys.stderr,
     )
+    if unsubscribed:
+        print(
+            f"PUBSUB_TOPIC is {config.settings.subscription}; to replay every event, set PUBSUB_TOPIC='>' "
+            "(or 'sh.keptn.>' for Keptn's only)",
+            file=sys.stderr,
+        )
     return EXIT_OK if not dead and not pending else EXIT_FAILED
 
 
@@ -411,6 +482,7 @@ async def _replay_events(config: Config, templates: TemplateSet, events: list[Ke
 def _dead(args: argparse.Namespace) -> int:
     from notifier.clock import SystemClock
     from notifier.store.factory import make_store
+    from notifier.store.protocol import StoreMissing
 
     config = _config(args, state_dir=args.state_dir)
     redact = Redactor(config.secrets())
@@ -418,17 +490,33 @@ def _dead(args: argparse.Namespace) -> int:
 
     async def act() -> int:
         store = make_store(config.settings, clock, must_exist=True)
-        await store.open()
+        try:
+            await store.open()
+        except StoreMissing as exc:
+            if args.dead_command != "list":
+                raise CliError(str(exc)) from None
+            # Nothing has run with this state directory yet, so nothing can have died.
+            if not args.json:
+                print("no dead letters")
+            print(f"({exc}, if it runs elsewhere)", file=sys.stderr)
+            return EXIT_OK
         try:
             if args.dead_command == "list":
                 return _print_dead(await store.dead_letters(), redact, args.json, clock.time())
             if args.dead_command == "retry":
                 if not args.all and not args.ids:
                     raise CliError("name the dead letters to retry (IDs from 'dead list'), or give --all")
-                count = await store.retry_dead(None if args.all else args.ids)
+                dead = {letter.id for letter in await store.dead_letters()}
+                # Ids are opaque: named back in the order given, once each.
+                given = list(dict.fromkeys(args.ids))
+                unknown = [] if args.all else [one for one in given if one not in dead]
+                wanted = None if args.all else [one for one in given if one in dead]
+                count = await store.retry_dead(wanted) if wanted != [] else 0
                 print(f"queued {count} notification(s) again")
-                if not args.all and count < len(set(args.ids)):
-                    print("some IDs are not dead letters: see 'keptn-notifier dead list'", file=sys.stderr)
+                if unknown:
+                    what = "a dead letter" if len(unknown) == 1 else "dead letters"
+                    ids = ", ".join(map(str, unknown))
+                    print(f"not {what}: {ids} (see 'keptn-notifier dead list')", file=sys.stderr)
                     return EXIT_FAILED
                 return EXIT_OK
             older = parse_duration(args.older_than)

@@ -20,6 +20,8 @@ from notifier.keptn.values import mapping, text
 STRUCTURED = "application/cloudevents+json"
 BATCH = "application/cloudevents-batch+json"
 REQUIRED_ATTRIBUTES = ("id", "source", "type", "specversion")
+# Any of these headers makes a request binary mode, so that a missing one is named rather than guessed at.
+BINARY_HEADERS = frozenset(f"ce-{name}" for name in REQUIRED_ATTRIBUTES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,17 +199,23 @@ def parse_batch(body: bytes, max_events: int) -> list[KeptnEvent]:
         raise EventError("a batch (application/cloudevents-batch+json) must be a JSON array of events")
     if len(obj) > max_events:
         raise EventError(f"the batch holds {len(obj)} events, more than the limit of {max_events}: split it")
-    return [event_from_mapping(item, f"event #{index} of the batch") for index, item in enumerate(obj)]
+    # Counted from 1, as a person counts the events of the array.
+    return [event_from_mapping(item, f"event #{number} of the batch") for number, item in enumerate(obj, 1)]
 
 
 def parse_binary(headers: Mapping[str, str], body: bytes) -> KeptnEvent:
     lowered = {name.lower(): value for name, value in headers.items()}
-    missing = [name for name in REQUIRED_ATTRIBUTES if not lowered.get(f"ce-{name}")]
-    if missing:
+    absent = [f"ce-{name}" for name in REQUIRED_ATTRIBUTES if f"ce-{name}" not in lowered]
+    empty = [f"ce-{name}" for name in REQUIRED_ATTRIBUTES if f"ce-{name}" in lowered and not lowered[f"ce-{name}"]]
+    if absent or empty:
+        problems = []
+        if absent:
+            problems.append(f"lacks the header{'s' if len(absent) > 1 else ''} {', '.join(absent)}")
+        if empty:
+            problems.append(f"has an empty {', '.join(empty)} header{'s' if len(empty) > 1 else ''}")
         raise EventError(
-            "binary-mode event lacks the header(s) "
-            + ", ".join(f"ce-{name}" for name in missing)
-            + "; or send the whole event as application/cloudevents+json"
+            f"binary-mode event {' and '.join(problems)}: a binary-mode event needs non-empty ce-id, ce-source, "
+            "ce-type and ce-specversion headers (or send the whole event as application/cloudevents+json)"
         )
     data = _loads(body) if body.strip() else {}
     if not isinstance(data, dict):
@@ -243,7 +251,7 @@ def _parse_by_type(content_type: str, headers: Mapping[str, str], body: bytes, m
         return [parse_structured(body)]
     if media_type == BATCH:
         return parse_batch(body, max_batch)
-    if media_type in ("application/json", "") and any(name.lower() == "ce-id" for name in headers):
+    if media_type in ("application/json", "") and any(name.lower() in BINARY_HEADERS for name in headers):
         return [parse_binary(headers, body)]
     if media_type == "application/json":
         # Some senders post a structured event with a plain JSON content type.

@@ -28,6 +28,7 @@ from notifier.pacing import Pacer
 from notifier.pipeline import Pipeline, Summary
 from notifier.priority import IntakePriority
 from notifier.redact import Redactor
+from notifier.route_templates import require_route_templates
 from notifier.routing import Router
 from notifier.store import Health
 from notifier.store.factory import make_store
@@ -80,6 +81,7 @@ class Service:
         return None
 
     async def start(self) -> None:
+        require_route_templates(self.config, self.templates)
         await self.store.open()
         self._session = aiohttp.ClientSession(
             timeout=aiohttp.ClientTimeout(total=30), connector=aiohttp.TCPConnector(limit=100)
@@ -182,12 +184,22 @@ class Service:
             await self.intake.stop()
         if self._admin_runner is not None:
             await self._admin_runner.cleanup()
+        undelivered = 0
+        if was_running:
+            with contextlib.suppress(Exception):  # a store that cannot be read: the log line names no count
+                undelivered = sum(channel.pending for channel in (await self.store.stats()).values())
         await self.store.close()
         if self._session is not None:
             await self._session.close()
         self._state = "stopped"
-        if was_running:
-            log.info("stopped; undelivered notifications stay in %s for the next start", self.settings.state_dir)
+        if undelivered:
+            log.info(
+                "stopped; %d undelivered notification(s) stay in %s for the next start",
+                undelivered,
+                self.settings.state_dir,
+            )
+        elif was_running:
+            log.info("stopped")
 
 
 async def serve(config: Config, templates: TemplateSet | None = None) -> None:

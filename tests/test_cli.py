@@ -362,7 +362,8 @@ async def test_check_fails_on_a_route_naming_a_missing_template(tmp_path: Path) 
     assert "problem: route r: template 'nope' does not exist" in run.stdout, run
 
 
-@pytest.mark.parametrize("command", ["check", "serve", "render", "routes"])
+# `check` reports a template that does not compile as a template problem, exit 1: tests/test_check_startup.py.
+@pytest.mark.parametrize("command", ["serve", "render", "routes"])
 async def test_a_template_syntax_error_exits_2_naming_the_file(tmp_path: Path, command: str) -> None:
     templates = tmp_path / "templates"
     templates.mkdir()
@@ -459,10 +460,15 @@ async def test_send_test_reports_a_revoked_webhook_and_exits_1(chat_server: Fake
     }
     webhook = await run_cli("send-test", "slack-webhook", env=env)
     assert webhook.code == 1, webhook
-    assert webhook.stdout.strip() == "slack-webhook: dead (no_service) HTTP 404: no_service", webhook
+    # Issue 9: send-test says what the service would do, not its internal outcome ("dead", "retry").
+    assert webhook.stdout.strip() == (
+        "slack-webhook: failed (no_service, permanent: the service would not try again) HTTP 404: no_service"
+    ), webhook
     teams = await run_cli("send-test", "teams", env=env)
     assert teams.code == 1, teams
-    assert teams.stdout.strip() == "teams: retry (server_error) HTTP 500: upstream exploded", teams
+    assert teams.stdout.strip() == (
+        "teams: failed (server_error, temporary: the service would try again later) HTTP 500: upstream exploded"
+    ), teams
     assert "Traceback" not in webhook.stderr + teams.stderr
 
 
@@ -597,7 +603,10 @@ async def post_event(url: str, event: Mapping[str, Any], token: str | None = Non
 
 
 async def test_dead_commands_refuse_bad_input(tmp_path: Path) -> None:
-    assert_usage_error(await run_cli("dead", "list", "--state-dir", tmp_path / "none"), "no outbox in", "--state-dir")
+    # Issue 9: `dead list` with no state yet says there are none (tests/test_cli_tools.py); acting on none is an error.
+    assert_usage_error(
+        await run_cli("dead", "retry", "--all", "--state-dir", tmp_path / "none"), "no outbox in", "--state-dir"
+    )
     state = tmp_path / "state"
     run = await run_cli("replay", write_event(tmp_path / "e.json", keptn_event("x")), "--state-dir", state)
     assert run.code == 0, run

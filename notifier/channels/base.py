@@ -84,7 +84,7 @@ class ChannelConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     # None means "off": no pacing (a local sink, the console).
-    rate_limit: RateLimit | None = None
+    rate_limit: RateLimit | None = Field(default=None, examples=["off", {"per_second": 1, "burst": 3}])
     timeout: float = Field(default=10.0, gt=0, le=120, description="seconds for one request to the platform")
     allow_insecure: bool = False
 
@@ -152,6 +152,10 @@ class ChannelType:
     env_fallback: bool = False
 
 
+class InsecureUrlError(ValueError):
+    """A plain-http URL to a host that is not this machine; how to allow it depends on where the URL came from."""
+
+
 def check_outbound_url(url: str, allow_insecure: bool) -> str:
     """Validate a webhook/API URL from the config: https, or http only to loopback or when allowed."""
     parts = urlsplit(url)
@@ -162,10 +166,8 @@ def check_outbound_url(url: str, allow_insecure: bool) -> str:
     except ValueError:
         raise ValueError("has an invalid port: give a number from 1 to 65535, or none") from None
     if parts.scheme == "http" and not allow_insecure and not _is_loopback(parts.hostname):
-        raise ValueError(
-            "must use https (plain http is allowed only to loopback addresses); "
-            "set allow_insecure: true on the channel if you really mean it"
-        )
+        # The config loader adds the fix: `allow_insecure: true` in a YAML file; environment variables cannot.
+        raise InsecureUrlError("must use https (plain http is allowed only to loopback addresses)")
     return url
 
 

@@ -20,6 +20,7 @@ from notifier.store.protocol import (
     Sent,
     Store,
     StoreError,
+    StoreMissing,
     Update,
 )
 
@@ -39,5 +40,6 @@ __all__ = [
     "Sent",
     "Store",
     "StoreError",
+    "StoreMissing",
     "Update",
 ]

@@ -41,6 +41,7 @@ from notifier.store.protocol import (
     Retry,
     Sent,
     StoreError,
+    StoreMissing,
     Update,
 )
 
@@ -134,7 +135,7 @@ class SQLiteStore:
 
     async def open(self) -> None:
         if self._must_exist and not self.path.exists():
-            raise StoreError(f"no outbox in {self._state_dir}: give the service's --state-dir / NOTIFIER_STATE_DIR")
+            raise StoreMissing(f"no outbox in {self._state_dir}: give the service's --state-dir / NOTIFIER_STATE_DIR")
         try:
             self._state_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
