@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError,
 from notifier.channels import CHANNEL_TYPES, AnyChannelConfig, env_channels
 from notifier.channels.base import ChannelConfig, EnvChannel, EnvChannelError
 from notifier.events import InputLimits
+from notifier.match import Match, comma_list
 from notifier.subjects import SubjectSet
 
 # Sequence ends, quality gates, approvals waiting for a human, problems and errors: what a team wants in chat.
@@ -58,12 +59,6 @@ def parse_size(value: object) -> int:
         raise ValueError(f"{value!r} is not a size: write e.g. 1048576, 512KiB or 1MiB")
     unit = match.group(2).lower() if match.group(2) else None
     return int(match.group(1)) * _SIZE_UNITS[unit]
-
-
-def _comma_list(value: object) -> object:
-    if isinstance(value, str):
-        return [item.strip() for item in value.split(",") if item.strip()]
-    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +103,7 @@ class Settings(BaseModel):
     @field_validator("project_filter", "stage_filter", "service_filter", mode="before")
     @classmethod
     def _split(cls, value: object) -> object:
-        return _comma_list(value)
+        return comma_list(value)
 
     @field_validator(
         "dedup_window",
@@ -179,35 +174,6 @@ ENV_SETTINGS: Mapping[str, str] = MappingProxyType(
 )
 
 
-class Match(BaseModel):
-    """An event matches when every listed dimension matches (an empty list matches everything)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
-    types: list[str] = ["sh.keptn.>"]
-    projects: list[str] = []
-    stages: list[str] = []
-    services: list[str] = []
-    results: list[str] = []
-    statuses: list[str] = []
-    labels: dict[str, str] = {}
-
-    @field_validator("types", "projects", "stages", "services", "results", "statuses", mode="before")
-    @classmethod
-    def _split(cls, value: object) -> object:
-        return _comma_list(value)
-
-    @field_validator("types")
-    @classmethod
-    def _types(cls, value: list[str]) -> list[str]:
-        SubjectSet.parse(value)
-        return value
-
-    @field_validator("results", "statuses")
-    @classmethod
-    def _lower(cls, value: list[str]) -> list[str]:
-        return [item.lower() for item in value]
-
-
 class RouteConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
     name: str = Field(min_length=1)
@@ -218,7 +184,7 @@ class RouteConfig(BaseModel):
     @field_validator("channels", mode="before")
     @classmethod
     def _split(cls, value: object) -> object:
-        return _comma_list(value)
+        return comma_list(value)
 
 
 class FileConfig(BaseModel):
