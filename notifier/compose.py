@@ -1,15 +1,18 @@
-"""From a stored event to a platform payload: parse, template, render, with one render per event and format."""
+"""From a stored event to a platform payload: parse, template, render, with one render per event and format.
+
+The mentions come from the notification's route, resolved here at send time like the template."""
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from typing import TypeVar
 
 import orjson
 
 from notifier.channels.base import Payload
 from notifier.events import EventError, KeptnEvent, event_from_mapping
+from notifier.mentions import NO_MENTIONS, Mentions, RouteMentions
 from notifier.message import Message
 from notifier.metrics import Metrics
 from notifier.render import render
@@ -21,8 +24,8 @@ CACHE_SIZE = 256
 _V = TypeVar("_V")
 
 
-class _Lru(OrderedDict[tuple[int, str | None, str], _V]):
-    def remember(self, key: tuple[int, str | None, str], make: Callable[[], _V]) -> _V:
+class _Lru(OrderedDict[Hashable, _V]):
+    def remember(self, key: Hashable, make: Callable[[], _V]) -> _V:
         if key in self:
             self.move_to_end(key)
             return self[key]
@@ -33,9 +36,13 @@ class _Lru(OrderedDict[tuple[int, str | None, str], _V]):
 
 
 class Composer:
-    def __init__(self, templates: TemplateSet, metrics: Metrics | None = None) -> None:
+    def __init__(
+        self, templates: TemplateSet, metrics: Metrics | None = None, mentions: RouteMentions | None = None
+    ) -> None:
         self.templates = templates
         self._metrics = metrics
+        self._route_mentions = mentions or RouteMentions(())
+        self._mentions: _Lru[Mentions] = _Lru()
         self._messages: _Lru[Message] = _Lru()
         self._payloads: _Lru[Payload] = _Lru()
 
@@ -48,9 +55,14 @@ class Composer:
             self._metrics.template_failures.labels(template or self.templates.select(event.type)).inc()
         return message
 
-    def payload(self, event_seq: int, body: bytes, template: str | None, fmt: str) -> Payload:
+    def payload(self, event_seq: int, body: bytes, template: str | None, fmt: str, route: str = "") -> Payload:
         message = self._messages.remember((event_seq, template, ""), lambda: self.message(load_event(body), template))
-        return self._payloads.remember((event_seq, template, fmt), lambda: render(fmt, message))
+        mentions = NO_MENTIONS
+        if self._route_mentions.has(route):
+            mentions = self._mentions.remember(
+                (event_seq, route), lambda: self._route_mentions.resolve(route, load_event(body))
+            )
+        return self._payloads.remember((event_seq, template, fmt, mentions), lambda: render(fmt, message, mentions))
 
 
 def load_event(body: bytes) -> KeptnEvent:

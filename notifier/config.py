@@ -21,6 +21,7 @@ from notifier.channels import CHANNEL_TYPES, AnyChannelConfig, env_channels
 from notifier.channels.base import ChannelConfig, EnvChannel, EnvChannelError
 from notifier.events import InputLimits
 from notifier.match import Match, comma_list
+from notifier.mentions import MentionRules
 from notifier.subjects import SubjectSet
 
 # Sequence ends, quality gates, approvals waiting for a human, problems and errors: what a team wants in chat.
@@ -180,6 +181,7 @@ class RouteConfig(BaseModel):
     match: Match = Match()
     channels: list[str] = Field(min_length=1)
     template: str | None = None
+    mentions: MentionRules = ()
 
     @field_validator("channels", mode="before")
     @classmethod

@@ -152,7 +152,7 @@ class ChannelWorker:
 
     async def _attempt(self, item: Pending) -> Update:
         try:
-            payload = self._composer.payload(item.event_seq, item.body, item.template, self._channel.format)
+            payload = self._composer.payload(item.event_seq, item.body, item.template, self._channel.format, item.route)
         except Exception as exc:  # even the fallback failed: nothing to retry
             reason = self._redact(f"render_failed: {exc}")
             return self._dead(item, "render_failed", reason)

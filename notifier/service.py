@@ -22,6 +22,7 @@ from notifier.config import Config
 from notifier.delivery import ChannelWorker, Dispatcher, RetryPolicy
 from notifier.events import KeptnEvent
 from notifier.intake_http import HttpIntake
+from notifier.mentions import RouteMentions
 from notifier.metrics import Metrics
 from notifier.pacing import Pacer
 from notifier.pipeline import Pipeline, Summary
@@ -82,7 +83,7 @@ class Service:
             timeout=aiohttp.ClientTimeout(total=30), connector=aiohttp.TCPConnector(limit=100)
         )
         context = ChannelContext(session=self._session, stdout=self._stdout)
-        composer = Composer(self.templates, self.metrics)
+        composer = Composer(self.templates, self.metrics, RouteMentions(self.config.routes))
         policy = RetryPolicy(
             self.settings.retry_initial_backoff, self.settings.retry_max_backoff, self.settings.retry_max_age
         )

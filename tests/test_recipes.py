@@ -10,13 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from notifier.cli import main
 from notifier.config import ConfigError, load_config
 from tests.fakes import FakeChatServer, Reply
 from tests.service_harness import keptn_event
-from tests.test_cli import CONFIG_VARIABLES, REPO, dead_letters, run_cli, write_event, write_yaml
+from tests.test_cli import CONFIG_VARIABLES, REPO, dead_letters, run_cli, write_event
 
 CONFIGS = REPO / "examples" / "configs"
 EVENTS = REPO / "examples" / "events"
@@ -220,14 +219,6 @@ async def test_a_mention_written_into_a_template_notifies_nobody(tmp_path: Path)
     teams = await run_cli("render", problem, "--format", "teams", "--template", "oncall", env=env)
     assert teams.code == 0, teams
     assert "subteam^SAZ94GDB8" in teams.stdout and "entities" not in teams.stdout, teams
-
-
-def test_a_route_with_mentions_is_refused_until_mentions_exist(tmp_path: Path) -> None:
-    # docs/recipes.md says so; when route `mentions:` arrive, this test and recipe (d) change together.
-    document = yaml.safe_load((CONFIGS / "problems-to-oncall.yaml").read_text())
-    document["routes"][0]["mentions"] = [{"when": {"results": ["fail"]}, "slack": ["<!subteam^SAZ94GDB8>"]}]
-    with pytest.raises(ConfigError, match=r"routes\[0\]\.mentions: unknown key"):
-        load_config(write_yaml(tmp_path / "mentions.yaml", document), env=SECRETS)
 
 
 # -- docs/setup.md: the not_in_channel story, as the page tells it -------------------------------------------
