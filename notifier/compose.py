@@ -1,6 +1,7 @@
 """From a stored event to a platform payload: parse, template, render, with one render per event and format.
 
-The mentions come from the notification's route, resolved here at send time like the template."""
+The mentions come from the notification's route, resolved here at send time like the template.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import orjson
 
 from notifier.channels.base import Payload
 from notifier.events import EventError, KeptnEvent, event_from_mapping
-from notifier.mentions import NO_MENTIONS, Mentions, RouteMentions
+from notifier.mentions import RouteMentions
 from notifier.message import Message
 from notifier.metrics import Metrics
 from notifier.render import render
@@ -42,7 +43,6 @@ class Composer:
         self.templates = templates
         self._metrics = metrics
         self._route_mentions = mentions or RouteMentions(())
-        self._mentions: _Lru[Mentions] = _Lru()
         self._messages: _Lru[Message] = _Lru()
         self._payloads: _Lru[Payload] = _Lru()
 
@@ -57,12 +57,13 @@ class Composer:
 
     def payload(self, event_seq: int, body: bytes, template: str | None, fmt: str, route: str = "") -> Payload:
         message = self._messages.remember((event_seq, template, ""), lambda: self.message(load_event(body), template))
-        mentions = NO_MENTIONS
-        if self._route_mentions.has(route):
-            mentions = self._mentions.remember(
-                (event_seq, route), lambda: self._route_mentions.resolve(route, load_event(body))
-            )
-        return self._payloads.remember((event_seq, template, fmt, mentions), lambda: render(fmt, message, mentions))
+        if not self._route_mentions.has(route):
+            return self._payloads.remember((event_seq, template, fmt), lambda: render(fmt, message))
+        # The route's config is fixed while the service runs: its name stands for the mentions in the key.
+        return self._payloads.remember(
+            (event_seq, template, fmt, route),
+            lambda: render(fmt, message, self._route_mentions.resolve(route, load_event(body))),
+        )
 
 
 def load_event(body: bytes) -> KeptnEvent:
