@@ -149,4 +149,4 @@ def test_preview_shows_each_routes_mentions(tmp_path: Path, config_file: Path) -
     assert prod.teams["attachments"][0]["content"]["msteams"]["entities"][0]["mentioned"]["name"] == "On-call"
     page = Page(preview_page([preview], config))
     assert page.with_class("sk-mention") and page.with_class("ac-mention")
-    assert "On-call" in page.text and "@here" in page.text
+    assert "On-call" in page.text and "@here" in page.text and "@SAZ94GDB8" in page.text
