@@ -150,3 +150,17 @@ def test_preview_shows_each_routes_mentions(tmp_path: Path, config_file: Path) -
     page = Page(preview_page([preview], config))
     assert page.with_class("sk-mention") and page.with_class("ac-mention")
     assert "On-call" in page.text and "@here" in page.text and "@SAZ94GDB8" in page.text
+
+
+def test_check_refuses_a_bad_mention_with_the_place_and_the_fix(
+    tmp_path: Path, chat_server: FakeChatServer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for variable in CONFIG_VARIABLES:
+        monkeypatch.delenv(variable, raising=False)
+    document = two_routes(chat_server)
+    document["routes"][1]["mentions"] = [{"slack": ["@here"]}]
+    config = write_yaml(tmp_path / "notifier.yaml", document)
+    assert main(["check", "--config", str(config)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and "Traceback" not in captured.err
+    assert f"{config}: routes[1].mentions[0].slack[0]: '@here' is not a Slack mention: write <!here>" in captured.err
