@@ -22,6 +22,7 @@ from notifier import __version__
 from notifier.config import Config, ConfigError, load_config, parse_duration
 from notifier.events import EventError, KeptnEvent, event_from_mapping
 from notifier.logs import setup_logging
+from notifier.mentions import NO_MENTIONS, Mentions, RouteMentions
 from notifier.redact import Redactor
 from notifier.render import RENDERERS, render
 from notifier.route_templates import missing_route_templates
@@ -199,18 +200,20 @@ def _render(args: argparse.Namespace) -> int:
     templates = _templates(config)
     event = _one_event(args.event)
     fmt = args.format or "text"
+    mentions = NO_MENTIONS
     if args.channel:
         if args.channel not in config.channels:
             raise CliError(f"unknown channel {args.channel!r}; channels: {', '.join(config.channels)}")
         from notifier.channels import channel_format
 
         fmt = channel_format(config.channels[args.channel])
+        mentions = _channel_mentions(config, event, args.channel)
     if args.template and not templates.has(args.template):
         raise CliError(f"unknown template {args.template!r}; templates: {', '.join(templates.names())}")
     if args.builder_link and fmt != "slack":
         raise CliError(f"--builder-link needs the Slack format, not {fmt}: add --format slack or a Slack --channel")
     setup_logging("ERROR", Redactor(config.secrets()))
-    payload = render(fmt, templates.render(event, args.template))
+    payload = render(fmt, templates.render(event, args.template), mentions)
     if args.builder_link and isinstance(payload, dict):
         from notifier.render.slack_builder import builder_link
 
@@ -237,6 +240,12 @@ def _serve_notes(config: Config, event: KeptnEvent, channel: str | None) -> list
     return []
 
 
+def _channel_mentions(config: Config, event: KeptnEvent, channel: str) -> Mentions:
+    """The mentions of the route that brings the event to `channel`, as `serve` adds them."""
+    route = next((target.route for target in Router(config).targets(event) if target.channel == channel), None)
+    return NO_MENTIONS if route is None else RouteMentions(config.routes).resolve(route, event)
+
+
 def _routes(args: argparse.Namespace) -> int:
     config = _config(args)
     event = _one_event(args.event)
@@ -250,11 +259,15 @@ def _routes(args: argparse.Namespace) -> int:
         print(f"not accepted: {rejection}")
     reached: list[str] = []
     own_template = {route.name: route.template for route in config.routes}
+    mentions = RouteMentions(config.routes)
     for verdict in verdicts:
         if verdict.matched:
             template = own_template.get(verdict.route)
             suffix = f" (template {template})" if template else ""
             print(f"  route {verdict.route}: MATCH -> {', '.join(verdict.channels)}{suffix}")
+            mentioned = mentions.explain(verdict.route, event)
+            if mentioned:
+                print(f"    mentions: {mentioned}")
             reached.extend(channel for channel in verdict.channels if channel not in reached)
         else:
             print(f"  route {verdict.route}: miss ({verdict.reason})")

@@ -21,6 +21,8 @@ from notifier.channels import CHANNEL_TYPES, AnyChannelConfig, env_channels
 from notifier.channels.base import ChannelConfig, EnvChannel, EnvChannelError
 from notifier.config_errors import describe
 from notifier.events import InputLimits
+from notifier.match import Match, comma_list
+from notifier.mentions import MentionRules
 from notifier.subjects import SubjectSet
 from notifier.subscription_warnings import subscription_warnings
 from notifier.suggest import did_you_mean
@@ -62,12 +64,6 @@ def parse_size(value: object) -> int:
         raise ValueError(f"{value!r} is not a size: write e.g. 1048576, 512KiB or 1MiB")
     unit = match.group(2).lower() if match.group(2) else None
     return int(match.group(1)) * _SIZE_UNITS[unit]
-
-
-def _comma_list(value: object) -> object:
-    if isinstance(value, str):
-        return [item.strip() for item in value.split(",") if item.strip()]
-    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +108,7 @@ class Settings(BaseModel):
     @field_validator("project_filter", "stage_filter", "service_filter", mode="before")
     @classmethod
     def _split(cls, value: object) -> object:
-        return _comma_list(value)
+        return comma_list(value)
 
     @field_validator(
         "dedup_window",
@@ -183,37 +179,6 @@ ENV_SETTINGS: Mapping[str, str] = MappingProxyType(
 )
 
 
-class Match(BaseModel):
-    """An event matches when every listed dimension matches (an empty list matches everything)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
-    types: list[str] = Field(default=["sh.keptn.>"], examples=[["sh.keptn.event.evaluation.finished"]])
-    projects: list[str] = []
-    stages: list[str] = []
-    services: list[str] = []
-    results: list[str] = []
-    statuses: list[str] = []
-    labels: dict[str, str] = Field(default={}, examples=[{"team": "payments"}])
-    # An approval.triggered whose strategy is automatic needs nobody: posted only when a route asks for it.
-    automatic_approvals: bool = False
-
-    @field_validator("types", "projects", "stages", "services", "results", "statuses", mode="before")
-    @classmethod
-    def _split(cls, value: object) -> object:
-        return _comma_list(value)
-
-    @field_validator("types")
-    @classmethod
-    def _types(cls, value: list[str]) -> list[str]:
-        SubjectSet.parse(value)
-        return value
-
-    @field_validator("results", "statuses")
-    @classmethod
-    def _lower(cls, value: list[str]) -> list[str]:
-        return [item.lower() for item in value]
-
-
 class RouteConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
     name: str = Field(min_length=1)
@@ -222,11 +187,12 @@ class RouteConfig(BaseModel):
     )
     channels: list[str] = Field(min_length=1, examples=[["prod-slack", "teams"]])
     template: str | None = None
+    mentions: MentionRules = ()
 
     @field_validator("channels", mode="before")
     @classmethod
     def _split(cls, value: object) -> object:
-        return _comma_list(value)
+        return comma_list(value)
 
 
 class FileConfig(BaseModel):

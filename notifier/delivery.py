@@ -157,7 +157,7 @@ class ChannelWorker:
 
     async def _attempt(self, item: Pending) -> Update:
         try:
-            payload = self._composer.payload(item.event, item.body, item.template, self._channel.format)
+            payload = self._composer.payload(item.event, item.body, item.template, self._channel.format, item.route)
         except Exception as exc:  # even the fallback failed: nothing to retry
             return self._park(item, Park("render_failed", self._redact(str(exc)), self._failures))
         try:

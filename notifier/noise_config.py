@@ -20,6 +20,8 @@ from typing import Final
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from notifier.match import comma_list
+
 # What a repeat key may be made of: CloudEvent attributes and Keptn's common data fields, plus `labels.<name>`.
 # Never `id`, `time` or anything else that differs between two copies of the same news (Flux #509).
 REPEAT_KEY_FIELDS: Final = (
@@ -151,9 +153,7 @@ class NoiseRules(BaseModel):
     @field_validator("repeat_key", mode="before")
     @classmethod
     def _split(cls, value: object) -> object:
-        from notifier.config import _comma_list  # see _duration
-
-        return _comma_list(value)
+        return comma_list(value)
 
     @field_validator("repeat_key")
     @classmethod

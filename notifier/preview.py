@@ -18,6 +18,7 @@ from typing import Any
 from notifier.channels import channel_format
 from notifier.config import Config
 from notifier.events import KeptnEvent
+from notifier.mentions import NO_MENTIONS, Mentions, RouteMentions
 from notifier.message import Message
 from notifier.render.html_common import attribute, link, text
 from notifier.render.html_slack import notification_text, slack_html
@@ -77,34 +78,44 @@ class EventPreview:
 
 def preview_events(sources: Sequence[Source], config: Config, templates: TemplateSet) -> list[EventPreview]:
     router = Router(config)
-    return [_preview(source, config, router, templates) for source in sources]
+    mentions = RouteMentions(config.routes)
+    return [_preview(source, config, router, mentions, templates) for source in sources]
 
 
-def _preview(source: Source, config: Config, router: Router, templates: TemplateSet) -> EventPreview:
+def _preview(
+    source: Source, config: Config, router: Router, mentions: RouteMentions, templates: TemplateSet
+) -> EventPreview:
     event = source.event
     rejection, verdicts = router.explain(event)
     targets = router.targets(event)
     misses = tuple(verdict for verdict in verdicts if not verdict.matched)
-    # Routes that name no template get the one chosen by the event type; a named one gets its own pair.
-    by_template: dict[str | None, list[Delivery]] = {}
+    # Routes that name no template get the one chosen by the event type; a named one gets its own pair, and so
+    # do routes that mention other people.
+    by_template: dict[tuple[str | None, Mentions], list[Delivery]] = {}
     for target in targets:
         fmt = channel_format(config.channels[target.channel])
-        by_template.setdefault(target.template, []).append(Delivery(target.channel, target.route, fmt))
+        key = (target.template, mentions.resolve(target.route, event))
+        by_template.setdefault(key, []).append(Delivery(target.channel, target.route, fmt))
     if not by_template:
-        by_template[None] = []
+        by_template[None, NO_MENTIONS] = []
     renditions = tuple(
-        _rendition(event, templates, template, tuple(deliveries)) for template, deliveries in by_template.items()
+        _rendition(event, templates, template, mentioned, tuple(deliveries))
+        for (template, mentioned), deliveries in by_template.items()
     )
     ignored = "" if targets else (rejection or "no route matches it")
     return EventPreview(source, ignored, misses if not rejection else (), renditions)
 
 
 def _rendition(
-    event: KeptnEvent, templates: TemplateSet, template: str | None, deliveries: tuple[Delivery, ...]
+    event: KeptnEvent,
+    templates: TemplateSet,
+    template: str | None,
+    mentions: Mentions,
+    deliveries: tuple[Delivery, ...],
 ) -> Rendition:
     message = templates.render(event, template)
     name = template or templates.select(event.type)
-    return Rendition(name, message, render_slack(message), render_teams(message), deliveries)
+    return Rendition(name, message, render_slack(message, mentions), render_teams(message, mentions), deliveries)
 
 
 # -- the page ------------------------------------------------------------------------------------------------

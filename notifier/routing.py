@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from notifier.config import Config, Match, RouteConfig
+from notifier.config import Config, RouteConfig
 from notifier.events import KeptnEvent
-from notifier.payload import is_automatic_approval
-from notifier.subjects import SubjectSet
+from notifier.match import CompiledMatch
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,29 +30,11 @@ class Verdict:
 @dataclass(frozen=True, slots=True)
 class CompiledRoute:
     config: RouteConfig
-    types: SubjectSet
+    match: CompiledMatch
 
     def miss(self, event: KeptnEvent) -> str | None:
         """Why the event does not match, or None when it does."""
-        match: Match = self.config.match
-        if not self.types.matches(event.type):
-            return f"type {event.type} is not in {self.types}"
-        for label, wanted, actual in (
-            ("project", match.projects, event.project),
-            ("stage", match.stages, event.stage),
-            ("service", match.services, event.service),
-            ("result", match.results, event.result),
-            ("status", match.statuses, event.status),
-        ):
-            if wanted and actual not in wanted:
-                return f"{label} {actual or '(none)'!r} is not one of {', '.join(wanted)}"
-        labels = event.labels
-        for key, value in match.labels.items():
-            if labels.get(key) != value:
-                return f"label {key!r} is {labels.get(key, '(absent)')!r}, not {value!r}"
-        if not match.automatic_approvals and is_automatic_approval(event.type, event.data):
-            return "an automatic approval needs nobody to act (set automatic_approvals: true in match to post it)"
-        return None
+        return self.match.miss(event)
 
 
 class Router:
@@ -65,7 +46,7 @@ class Router:
             "stage": frozenset(settings.stage_filter),
             "service": frozenset(settings.service_filter),
         }
-        self._routes = tuple(CompiledRoute(route, SubjectSet.parse(route.match.types)) for route in config.routes)
+        self._routes = tuple(CompiledRoute(route, CompiledMatch.of(route.match)) for route in config.routes)
 
     def rejection(self, event: KeptnEvent) -> str | None:
         """Why the event is not wanted at all (subscription and the distributor-style filters), or None."""

@@ -23,6 +23,7 @@ from notifier.decide import RetryPolicy
 from notifier.delivery import ChannelWorker, Dispatcher
 from notifier.events import KeptnEvent
 from notifier.intake_http import HttpIntake
+from notifier.mentions import RouteMentions
 from notifier.metrics import Metrics
 from notifier.pacing import Pacer
 from notifier.pipeline import Pipeline, Summary
@@ -87,7 +88,7 @@ class Service:
             timeout=aiohttp.ClientTimeout(total=30), connector=aiohttp.TCPConnector(limit=100)
         )
         context = ChannelContext(session=self._session, stdout=self._stdout)
-        composer = Composer(self.templates, self.metrics)
+        composer = Composer(self.templates, self.metrics, RouteMentions(self.config.routes))
         policy = RetryPolicy(
             self.settings.retry_initial_backoff, self.settings.retry_max_backoff, self.settings.retry_max_age
         )

@@ -195,3 +195,10 @@ def _targets(value: object) -> list[Mapping[str, Any]]:
 
 def _is_true(value: object) -> bool:
     return value is True or (isinstance(value, str) and value.strip().lower() == "true")
+
+
+def result_of(data: Mapping[str, Any]) -> str:
+    """The result a route's `results:` compares: the worst that a result field, the evaluation or an SLI says
+    (so a route for failures gets the event whose message says failed), else `data.result` as written."""
+    grades = [claim.grade for claim in worst_outcome(data).claims if claim.field != "status"]
+    return worst_of(grades) if grades else _word(data.get("result"))

@@ -105,7 +105,8 @@ def _control(body: str) -> str:
     if target.startswith("#"):
         return f'<span class="sk-mention">#{text(_unescape(label or target[1:]))}</span>'
     if target.startswith("!"):
-        name = label or target[1:].split("^", 1)[0]
+        # <!here>, <!channel>; a user group, <!subteam^S…>, by its ID: only Slack knows its handle.
+        name = label or target[1:].rpartition("^")[2]
         return f'<span class="sk-mention">@{text(_unescape(name).lstrip("@"))}</span>'
     url = _unescape(target)
     return link(url, text(_unescape(label) or url), "sk-link")

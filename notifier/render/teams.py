@@ -4,19 +4,24 @@ Teams treats TextBlock and FactSet text as markdown. The body text, the longest 
 goes into RichTextBlocks of TextRuns instead: a TextRun is never parsed as markdown, so no escape set can be
 incomplete and no client that ignores backslash escapes shows stray backslashes. The title, the facts and
 the footer must be a TextBlock and a FactSet to look right, so their text is backslash-escaped with
-`escape_markdown`, which also breaks `](` link syntax, `<at>` mentions and list or heading markers. The card
-carries no `msteams.entities`, so nothing can resolve to a mention.
+`escape_markdown`, which also breaks `](` link syntax, `<at>` mentions and list or heading markers.
+The route's mentions (notifier/mentions.py, from the operator's config) are the one exception: a TextBlock
+of `<at>name</at>` under the title and the matching `msteams.entities`. Teams places an entity wherever its
+`<at>name</at>` appears in the card, so in a card with entities an `<at>` in a TextRun or an action title
+(plain text) gets a word joiner that breaks the tag and shows nothing: only the mention block can hold one.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from types import MappingProxyType
 from typing import Any
 
+from notifier.mentions import NO_MENTIONS, Mentions
 from notifier.message import Fact, Link, Message, Severity
 from notifier.render.budget import Budget, fit, serialized_size
-from notifier.render.plaintext import clean, one_line, truncate, web_url
+from notifier.render.plaintext import clean, identity, one_line, truncate, web_url
 
 MAX_ENVELOPE_BYTES = 28_000
 CARD_VERSION = "1.5"
@@ -41,6 +46,7 @@ _MARKDOWN_CHARACTERS = re.compile(r"([\\`*_\[\]()<>#~&|!])")
 # Block markers that only count at the start of a line: list items, setext headings, ordered lists.
 _LINE_START_MARKER = re.compile(r"^([ \t]*)([-+=])", re.MULTILINE)
 _ORDERED_LIST_MARKER = re.compile(r"^([ \t]*\d+)\.", re.MULTILINE)
+_AT_TAG = re.compile(r"<(/?at\b)", re.IGNORECASE)
 
 
 def escape_markdown(text: str) -> str:
@@ -50,9 +56,14 @@ def escape_markdown(text: str) -> str:
     return _ORDERED_LIST_MARKER.sub(r"\1\\.", text)
 
 
-def render_teams(message: Message) -> dict[str, Any]:
+def no_mention(text: str) -> str:
+    """Plain text (TextRun, action title) whose `<at>` tags Teams cannot read: a word joiner after the `<`."""
+    return _AT_TAG.sub("<\u2060\\1", text)
+
+
+def render_teams(message: Message, mentions: Mentions = NO_MENTIONS) -> dict[str, Any]:
     return fit(
-        lambda budget: envelope(_card(message, budget)),
+        lambda budget: envelope(_card(message, budget, mentions)),
         serialized_size,
         MAX_ENVELOPE_BYTES,
         len(clean(message.text)),
@@ -67,12 +78,14 @@ def envelope(card: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _card(message: Message, budget: Budget) -> dict[str, Any]:
-    links = _links(message.links, budget)
+def _card(message: Message, budget: Budget, mentions: Mentions) -> dict[str, Any]:
+    plain = no_mention if mentions.teams else identity
+    links = _links(message.links, budget, plain)
     rows = [links[start : start + MAX_ACTIONS_PER_ROW] for start in range(0, len(links), MAX_ACTIONS_PER_ROW)]
     body = [
         _title(message, budget),
-        *_paragraphs(truncate(clean(message.text), budget.text)),
+        *([{"type": "TextBlock", "text": mentions.teams_markup, "wrap": True}] if mentions.teams else []),
+        *_paragraphs(truncate(clean(message.text), budget.text), plain),
         *_fact_set(message.facts[: budget.facts], budget),
     ]
     if len(rows) > 1:
@@ -89,6 +102,8 @@ def _card(message: Message, budget: Budget) -> dict[str, Any]:
     if len(rows) == 1:
         card["actions"] = rows[0]
     card["msteams"] = {"width": "Full"}
+    if mentions.teams:
+        card["msteams"]["entities"] = mentions.teams_entities()
     return card
 
 
@@ -106,7 +121,7 @@ def _title(message: Message, budget: Budget) -> dict[str, Any]:
     }
 
 
-def _paragraphs(text: str) -> list[dict[str, Any]]:
+def _paragraphs(text: str, plain: Callable[[str], str]) -> list[dict[str, Any]]:
     """One RichTextBlock per line (a TextRun does not reliably break lines); blank lines add spacing."""
     blocks: list[dict[str, Any]] = []
     after_blank = True
@@ -114,7 +129,7 @@ def _paragraphs(text: str) -> list[dict[str, Any]]:
         if not line.strip():
             after_blank = True
             continue
-        block: dict[str, Any] = {"type": "RichTextBlock", "inlines": [{"type": "TextRun", "text": line}]}
+        block: dict[str, Any] = {"type": "RichTextBlock", "inlines": [{"type": "TextRun", "text": plain(line)}]}
         if not after_blank:
             block["spacing"] = "None"
         blocks.append(block)
@@ -137,13 +152,13 @@ def _fact_set(facts: tuple[Fact, ...], budget: Budget) -> list[dict[str, Any]]:
     return [{"type": "FactSet", "facts": rows}] if rows else []
 
 
-def _links(links: tuple[Link, ...], budget: Budget) -> list[dict[str, Any]]:
+def _links(links: tuple[Link, ...], budget: Budget, plain: Callable[[str], str]) -> list[dict[str, Any]]:
     usable = [(link.title, url) for link in links if (url := web_url(link.url)) and len(url) <= MAX_URL]
     return [
         {
             "type": "Action.OpenUrl",
             # Action titles are plain text (no markdown), so they need no escaping.
-            "title": truncate(one_line(title) or url, budget.link_title),
+            "title": plain(truncate(one_line(title) or url, budget.link_title)),
             "url": url,
         }
         for title, url in usable[: budget.links]
