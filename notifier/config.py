@@ -17,9 +17,9 @@ from typing import Annotated, Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
+from notifier.bounds import InputLimits
 from notifier.channels import CHANNEL_TYPES, AnyChannelConfig, env_channels
 from notifier.channels.base import ChannelConfig, EnvChannel, EnvChannelError
-from notifier.events import InputLimits
 from notifier.subjects import SubjectSet
 
 # Sequence ends, quality gates, approvals waiting for a human, problems and errors: what a team wants in chat.

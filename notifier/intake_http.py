@@ -8,12 +8,10 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from notifier.clock import SystemClock
 from notifier.config import Settings
 from notifier.events import EventError, UnsupportedMediaType, parse_request
 from notifier.intake import EventSink
 from notifier.metrics import Metrics
-from notifier.priority import IntakePriority
 from notifier.store import StoreError
 
 log = logging.getLogger("notifier.intake")
@@ -29,12 +27,10 @@ class HttpIntake:
         settings: Settings,
         metrics: Metrics,
         extra_routes: Callable[[web.Application], None] | None,
-        priority: IntakePriority | None = None,
     ):
         self._settings = settings
         self._metrics = metrics
         self._extra_routes = extra_routes
-        self._priority = priority or IntakePriority(SystemClock())
         self._sink: EventSink | None = None
         self._paused = False
         self._runner: web.AppRunner | None = None
@@ -70,7 +66,6 @@ class HttpIntake:
         return _error(status, message, **headers)
 
     async def receive(self, request: web.Request) -> web.Response:
-        self._priority.arrived()
         if self._paused:
             return _error(
                 503, "shutting down: send the event to another replica or retry later", **{"Retry-After": "5"}
@@ -89,21 +84,16 @@ class HttpIntake:
             return self._reject("too_large", 413, f"the body is larger than the limit of {limit} bytes")
         if len(body) > limit:
             return self._reject("too_large", 413, f"the body is larger than the limit of {limit} bytes")
+        assert self._sink is not None
         try:
             events = parse_request(
-                request.headers.get("Content-Type", ""),
-                request.headers,
-                body,
-                self._settings.max_batch_events,
-                self._settings.input_limits,
+                request.headers.get("Content-Type", ""), request.headers, body, self._settings.max_batch_events
             )
+            summary = await self._sink.submit(events, len(body))
         except UnsupportedMediaType as exc:
             return self._reject("unsupported_media_type", 415, str(exc))
         except EventError as exc:
             return self._reject("malformed", 400, str(exc))
-        assert self._sink is not None
-        try:
-            summary = await self._sink.submit(events)
         except StoreError as exc:
             log.error("could not store an event: %s", exc)
             return _error(503, "the service cannot store events right now; retry later", **{"Retry-After": "5"})

@@ -22,13 +22,13 @@ from notifier.config import Config
 from notifier.decide import RetryPolicy
 from notifier.delivery import ChannelWorker, Dispatcher
 from notifier.events import KeptnEvent
+from notifier.intake import Summary
 from notifier.intake_http import HttpIntake
 from notifier.metrics import Metrics
 from notifier.pacing import Pacer
-from notifier.pipeline import Pipeline, Summary
+from notifier.pipeline import Pipeline
 from notifier.priority import IntakePriority
 from notifier.redact import Redactor
-from notifier.routing import Router
 from notifier.store import Health
 from notifier.store.factory import make_store
 from notifier.templating import TemplateLimits, TemplateSet
@@ -105,7 +105,9 @@ class Service:
                 self.clock,
             )
         self.dispatcher = Dispatcher(workers)
-        self.pipeline = Pipeline(Router(self.config), self.store, self.dispatcher, self.metrics)
+        self.pipeline = Pipeline.build(
+            self.config, self.store, self.dispatcher.wake, self.metrics, self.priority.arrived
+        )
         self.dispatcher.start()
         if self._http:
             await self._start_http(self.pipeline)
@@ -121,9 +123,7 @@ class Service:
     async def _start_http(self, pipeline: Pipeline) -> None:
         admin = Admin(self.metrics, self.readiness)
         separate_admin = self.settings.admin_port is not None
-        self.intake = HttpIntake(
-            self.settings, self.metrics, None if separate_admin else admin.add_routes, self.priority
-        )
+        self.intake = HttpIntake(self.settings, self.metrics, None if separate_admin else admin.add_routes)
         if separate_admin:
             app = web.Application()
             admin.add_routes(app)
