@@ -382,7 +382,7 @@ def _replay(args: argparse.Namespace) -> int:
 async def _replay_events(config: Config, templates: TemplateSet, events: list[KeptnEvent], wait_seconds: float) -> int:
     from notifier.service import Service
 
-    service = Service(config, templates, http=False)
+    service = Service(config, templates, intakes=[], admin=False)
     await service.start()
     try:
         summary = await service.submit(events)

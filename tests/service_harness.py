@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -13,6 +13,7 @@ import orjson
 import yaml
 
 from notifier.config import load_config
+from notifier.intake import IntakeSource
 from notifier.service import Service
 
 STRUCTURED = "application/cloudevents+json"
@@ -45,8 +46,8 @@ class RunningService:
         self.service = service
         self.session = session
         self.stdout = stdout
-        assert service.intake is not None and service.intake.port is not None
-        self.url = f"http://127.0.0.1:{service.intake.port}"
+        port = service.event_server.port  # None: nothing listens on the event port (url "")
+        self.url = f"http://127.0.0.1:{port}" if port is not None else ""
         self.admin_url = f"http://127.0.0.1:{service.admin_port}"
 
     async def post(self, body: Any, content_type: str = STRUCTURED, **headers: str) -> aiohttp.ClientResponse:
@@ -80,7 +81,11 @@ class RunningService:
 
 @asynccontextmanager
 async def running_service(
-    tmp_path: Path, config: dict[str, Any], env: dict[str, str] | None = None, **settings: Any
+    tmp_path: Path,
+    config: dict[str, Any],
+    env: dict[str, str] | None = None,
+    intakes: Sequence[IntakeSource] | None = None,
+    **settings: Any,
 ) -> AsyncIterator[RunningService]:
     config = {
         **config,
@@ -96,7 +101,7 @@ async def running_service(
     path = tmp_path / "notifier.yaml"
     path.write_text(yaml.safe_dump(config))
     stdout = io.StringIO()
-    service = Service(load_config(path, env=env or {}), stdout=stdout)
+    service = Service(load_config(path, env=env or {}), stdout=stdout, intakes=intakes)
     await service.start()
     try:
         async with aiohttp.ClientSession() as session:
