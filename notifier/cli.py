@@ -10,7 +10,7 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -19,7 +19,7 @@ import orjson
 from notifier import __version__
 from notifier.config import Config, ConfigError, load_config, parse_duration
 from notifier.events import EventError, KeptnEvent, event_from_mapping
-from notifier.logs import setup_logging
+from notifier.logs import logging_restored, setup_logging
 from notifier.redact import Redactor
 from notifier.render import RENDERERS, render
 from notifier.routing import Router
@@ -105,9 +105,15 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
+    """Run one command. `env` (default: the process environment) is where the configuration is read from.
+
+    Safe to call many times in one process (tests do): the logging it sets up is undone when it returns, and
+    each command runs its own event loop to completion without touching the loop policy.
+    """
     args = _parser().parse_args(argv)
-    handlers: dict[str, Callable[[argparse.Namespace], int]] = {
+    environ = os.environ if env is None else env
+    handlers: dict[str, Callable[[argparse.Namespace, Mapping[str, str]], int]] = {
         "serve": _serve,
         "render": _render,
         "routes": _routes,
@@ -118,7 +124,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "dead": _dead,
     }
     try:
-        return handlers[args.command](args)
+        with logging_restored():
+            return handlers[args.command](args, environ)
     except (CliError, ConfigError, TemplateError, StoreError) as exc:
         print(f"keptn-notifier: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -130,8 +137,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILED
 
 
-def _config(args: argparse.Namespace, **overrides: object) -> Config:
-    return load_config(getattr(args, "config", None), overrides=overrides)
+def _config(args: argparse.Namespace, env: Mapping[str, str], **overrides: object) -> Config:
+    return load_config(getattr(args, "config", None), env, overrides=overrides)
 
 
 def _templates(config: Config) -> TemplateSet:
@@ -173,10 +180,10 @@ def _one_event(path: str) -> KeptnEvent:
 # -- serve ---------------------------------------------------------------------------------------------------
 
 
-def _serve(args: argparse.Namespace) -> int:
+def _serve(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     from notifier.service import serve
 
-    config = _config(args, host=args.host, port=args.port, admin_port=args.admin_port, state_dir=args.state_dir)
+    config = _config(args, env, host=args.host, port=args.port, admin_port=args.admin_port, state_dir=args.state_dir)
     redact = Redactor(config.secrets())
     setup_logging(config.settings.log_level, redact)
     templates = _templates(config)
@@ -190,8 +197,8 @@ def _serve(args: argparse.Namespace) -> int:
 # -- render, routes, check -----------------------------------------------------------------------------------
 
 
-def _render(args: argparse.Namespace) -> int:
-    config = _config(args)
+def _render(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    config = _config(args, env)
     templates = _templates(config)
     event = _one_event(args.event)
     fmt = args.format or "text"
@@ -216,8 +223,8 @@ def _render(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _routes(args: argparse.Namespace) -> int:
-    config = _config(args)
+def _routes(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    config = _config(args, env)
     event = _one_event(args.event)
     templates = _templates(config)
     rejection, verdicts = Router(config).explain(event)
@@ -242,8 +249,8 @@ def _routes(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _check(args: argparse.Namespace) -> int:
-    config = _config(args)
+def _check(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    config = _config(args, env)
     templates = _templates(config)
     problems = templates.check(load_samples())
     for route in config.routes:
@@ -264,10 +271,10 @@ def _check(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _preview(args: argparse.Namespace) -> int:
+def _preview(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     from notifier.preview import Source, preview_events, preview_page
 
-    config = _config(args)
+    config = _config(args, env)
     templates = _templates(config)
     sources: list[Source] = []
     for path in _event_files(args.paths):
@@ -324,8 +331,8 @@ def _event_files(paths: Sequence[str]) -> list[Path]:
 # -- send-test -----------------------------------------------------------------------------------------------
 
 
-def _send_test(args: argparse.Namespace) -> int:
-    config = _config(args)
+def _send_test(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    config = _config(args, env)
     if args.channel not in config.channels:
         raise CliError(f"unknown channel {args.channel!r}; channels: {', '.join(config.channels)}")
     redact = Redactor(config.secrets())
@@ -358,7 +365,7 @@ def _send_test(args: argparse.Namespace) -> int:
 # -- replay --------------------------------------------------------------------------------------------------
 
 
-def _replay(args: argparse.Namespace) -> int:
+def _replay(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     files: list[Path] = []
     for raw in args.paths:
         path = Path(raw)
@@ -371,7 +378,7 @@ def _replay(args: argparse.Namespace) -> int:
     events = [event for path in files for event in _read_events(path)]
     timeout = parse_duration(args.timeout)
     with tempfile.TemporaryDirectory(prefix="keptn-notifier-replay-") as scratch:
-        config = _config(args, state_dir=args.state_dir or scratch)
+        config = _config(args, env, state_dir=args.state_dir or scratch)
         setup_logging(
             config.settings.log_level if config.settings.log_level == "DEBUG" else "WARNING",
             Redactor(config.secrets()),
@@ -408,11 +415,11 @@ async def _replay_events(config: Config, templates: TemplateSet, events: list[Ke
 # -- dead letters --------------------------------------------------------------------------------------------
 
 
-def _dead(args: argparse.Namespace) -> int:
+def _dead(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     from notifier.clock import SystemClock
     from notifier.store.factory import make_store
 
-    config = _config(args, state_dir=args.state_dir)
+    config = _config(args, env, state_dir=args.state_dir)
     redact = Redactor(config.secrets())
     clock = SystemClock()
 

@@ -14,8 +14,7 @@ from notifier.config import load_config
 from notifier.events import KeptnEvent, event_from_mapping
 from notifier.intake import EventSink, Summary
 from notifier.service import Service
-from tests.process import free_port
-from tests.service_harness import every_route, keptn_event, running_service
+from tests.helpers import every_route, free_port, keptn_event, running_service
 
 CONSOLE = {"channels": {"log": {"type": "console"}}, "routes": every_route("log")}
 

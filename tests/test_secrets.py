@@ -21,9 +21,7 @@ import pytest
 import yaml
 
 from tests.fakes import FakeChatServer, Reply
-from tests.process import ServiceProcess, free_port
-from tests.service_harness import keptn_event
-from tests.test_cli import Run, post_event, run_cli, write_event
+from tests.helpers import Run, ServiceProcess, free_port, keptn_event, post_event, run_cli, write_event
 
 # In every secret below, and nowhere else: any output that contains it has leaked a credential (or part of one).
 MARK = "S3CR3T"
