@@ -101,7 +101,7 @@ async def test_no_credential_reaches_logs_metrics_cli_output_or_errors(
     config = {
         "channels": channels,
         "routes": [{"name": "all", "match": {"types": ["sh.keptn.>"]}, "channels": list(channels)}],
-        "settings": {"retry_initial_backoff": "0.05s", "retry_max_backoff": "0.2s", "retry_max_age": "2s"},
+        "settings": {"retry_initial_backoff": "0.05s", "retry_max_backoff": "0.2s", "retry_max_age": "1s"},
     }
     env = {"LOG_LEVEL": "debug", "NOTIFIER_INGEST_TOKEN": INGEST_TOKEN}
     service = ServiceProcess(config, tmp_path, env=env)
@@ -132,7 +132,7 @@ async def test_no_credential_reaches_logs_metrics_cli_output_or_errors(
             if len(listing.stdout.splitlines()) == EVENTS * len(channels):
                 break
             assert time.monotonic() < deadline, f"not everything is dead yet:\n{listing.stdout}"
-            await asyncio.sleep(0.5)
+            await asyncio.sleep(0.1)
         parked = [json.loads(line) for line in listing.stdout.splitlines()]
         reasons = {letter["channel"]: letter["reason"].split(":")[0] for letter in parked}
         # Each failure was really exercised: refused and unresolvable hosts and 500s retried until expiry.
