@@ -1,7 +1,8 @@
 """What many test modules share: events, the service in-process and as a subprocess, and the CLI.
 
-- `keptn_event`, `running_service` (the real service in-process on 127.0.0.1, talked to over HTTP) and the
+- `keptn_event` (an event as JSON), `running_service` (the real service in-process on 127.0.0.1, talked to over HTTP) and the
   channel/route snippets for its YAML config;
+- `run_event` and `shipped_run`: the events of one Keptn run, built or from examples/runs;
 - `ServiceProcess`: the real `keptn-notifier serve` as a subprocess, for crash, shutdown, memory and log tests;
 - `run_cli`: the command line in-process (`notifier.cli.main`), and `run_cli_process`, the same as a real
   subprocess for the few smoke tests that need one (exit codes of the interpreter, pipes, the console script).
@@ -33,6 +34,7 @@ import yaml
 
 from notifier.cli import main
 from notifier.config import ENV_SETTINGS, load_config
+from notifier.events import KeptnEvent, event_from_mapping
 from notifier.intake import IntakeSource
 from notifier.service import Service
 
@@ -157,6 +159,42 @@ def teams_hook(base_url: str, name: str = "teams") -> dict[str, Any]:
 
 def every_route(*channels: str, **match: Any) -> list[dict[str, Any]]:
     return [{"name": "all", "match": {"types": ["sh.keptn.>", "dev.tekton.>"], **match}, "channels": list(channels)}]
+
+
+# -- the events of one Keptn run (run-state tests) ---------------------------------------------------------
+
+RUNS = REPO / "examples" / "runs"
+RUN_CONTEXT = "3b6e5c0a-8f3e-4c9d-9a51-2d7f1e0b6c42"
+
+
+def run_event(
+    suffix: str,
+    stage: str = "staging",
+    time: str | None = "2026-11-20T09:40:00Z",
+    context: str = RUN_CONTEXT,
+    event_id: str = "",
+    **data: Any,
+) -> KeptnEvent:
+    """`suffix` is the type after `sh.keptn.event.`; `stage` goes into data; keyword arguments too."""
+    raw: dict[str, Any] = {
+        "specversion": "1.0",
+        "id": event_id or f"{suffix}-{stage}-{time}",
+        "source": "test",
+        "type": f"sh.keptn.event.{suffix}",
+        "shkeptncontext": context,
+        "triggeredid": "",
+        "data": {"project": "sockshop", "stage": stage, "service": "carts", **data},
+    }
+    if time is not None:
+        raw["time"] = time
+    return event_from_mapping(raw)
+
+
+def shipped_run(name: str) -> list[KeptnEvent]:
+    """The events of an example run, in the order of their file names (the order they happened)."""
+    files = sorted((RUNS / name).glob("*.json"))
+    assert files, f"no events in {RUNS / name}"
+    return [event_from_mapping(orjson.loads(path.read_bytes()), str(path)) for path in files]
 
 
 # -- the service as a subprocess -------------------------------------------------------------------------
