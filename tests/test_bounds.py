@@ -5,16 +5,9 @@ import pytest
 
 from notifier.bounds import TRUNCATION_MARKER, Bound, InputLimits
 from notifier.events import EventError, event_from_mapping, parse_request
+from tests.helpers import keptn_event
 
-EVENT = {
-    "specversion": "1.0",
-    "id": "e1",
-    "source": "lighthouse-service",
-    "type": "sh.keptn.event.evaluation.finished",
-    "time": "2026-11-20T10:00:00.123456789Z",
-    "shkeptncontext": "ctx-1",
-    "data": {"project": "sockshop", "stage": "production", "service": "carts", "result": "fail"},
-}
+EVENT = keptn_event("e1")
 
 
 def bounded(data: dict, **limits: int):
