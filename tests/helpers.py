@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+import json
 import os
 import signal
 import socket
@@ -39,6 +40,8 @@ from notifier.intake import IntakeSource
 from notifier.service import Service
 
 REPO = Path(__file__).resolve().parent.parent
+EXAMPLES = REPO / "examples" / "events"
+SAMPLE = EXAMPLES / "evaluation-finished-fail.json"
 STRUCTURED = "application/cloudevents+json"
 CONSOLE_SCRIPT = Path(sys.executable).with_name("keptn-notifier")
 # Variables the CLI reads: cleared so that the developer's shell cannot change what a test sees.
@@ -296,6 +299,11 @@ def write_event(path: Path, event: Mapping[str, Any]) -> Path:
     return path
 
 
+def write_yaml(path: Path, document: Mapping[str, Any]) -> Path:
+    path.write_text(yaml.safe_dump(dict(document), sort_keys=False))
+    return path
+
+
 # -- the command line ----------------------------------------------------------------------------------------
 
 
@@ -365,3 +373,23 @@ async def run_cli_process(
         raise AssertionError(f"keptn-notifier {' '.join(map(str, args))} did not finish in {timeout}s") from None
     assert process.returncode is not None
     return Run(process.returncode, out.decode(), err.decode())
+
+
+def assert_usage_error(run: Run, *expected: str) -> None:
+    """Exit 2, one line `keptn-notifier: ...` on stderr naming what is wrong, nothing on stdout, no traceback."""
+    assert run.code == 2, run
+    assert "Traceback" not in run.stderr, run
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("keptn-notifier: "), run
+    for text in expected:
+        assert text in lines[0], f"{text!r} not in the message\n{run}"
+    assert run.stdout == "", run
+
+
+async def dead_letters(state_dir: Path, config: Path | None = None) -> list[dict[str, Any]]:
+    args: list[str | Path] = ["dead", "list", "--json", "--state-dir", state_dir]
+    if config is not None:
+        args += ["--config", config]
+    run = await run_cli(*args)
+    assert run.code == 0, run
+    return [json.loads(line) for line in run.stdout.splitlines()]

@@ -13,7 +13,7 @@ import re
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,38 +23,24 @@ import yaml
 from tests.fakes import FakeChatServer, Reply
 from tests.helpers import (
     CONSOLE_SCRIPT,
+    EXAMPLES,
     REPO,
-    Run,
+    SAMPLE,
     ServiceProcess,
+    assert_usage_error,
     cli_env,
+    dead_letters,
     keptn_event,
     post_event,
     run_cli,
     run_cli_process,
     write_event,
+    write_yaml,
 )
 from tests.payload_checks import assert_valid_slack_payload, assert_valid_teams_envelope
 
-EXAMPLES = REPO / "examples" / "events"
-SAMPLE = EXAMPLES / "evaluation-finished-fail.json"
 MESSAGE_START = re.compile(r"^\[(SUCCESS|INFO|WARNING|FAILURE)\] ", re.MULTILINE)
 EVERYTHING = "sh.keptn.>,dev.tekton.>"
-
-
-def assert_usage_error(run: Run, *expected: str) -> None:
-    """Exit 2, one line `keptn-notifier: ...` on stderr naming what is wrong, nothing on stdout, no traceback."""
-    assert run.code == 2, run
-    assert "Traceback" not in run.stderr, run
-    lines = run.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("keptn-notifier: "), run
-    for text in expected:
-        assert text in lines[0], f"{text!r} not in the message\n{run}"
-    assert run.stdout == "", run
-
-
-def write_yaml(path: Path, document: Mapping[str, Any]) -> Path:
-    path.write_text(yaml.safe_dump(dict(document), sort_keys=False))
-    return path
 
 
 def readme_yaml_example() -> str:
@@ -71,15 +57,6 @@ async def wait_until(check: Callable[[], Awaitable[bool]], timeout: float, what:
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         await asyncio.sleep(0.2)
-
-
-async def dead_letters(state_dir: Path, config: Path | None = None) -> list[dict[str, Any]]:
-    args: list[str | Path] = ["dead", "list", "--json", "--state-dir", state_dir]
-    if config is not None:
-        args += ["--config", config]
-    run = await run_cli(*args)
-    assert run.code == 0, run
-    return [json.loads(line) for line in run.stdout.splitlines()]
 
 
 def hook_config(chat: FakeChatServer, tmp_path: Path, **settings: Any) -> Path:

@@ -15,8 +15,7 @@ import yaml
 from notifier.cli import main
 from notifier.config import ConfigError, load_config
 from tests.fakes import FakeChatServer, Reply
-from tests.helpers import CONFIG_VARIABLES, REPO, keptn_event, run_cli, write_event
-from tests.test_cli import dead_letters, write_yaml
+from tests.helpers import CONFIG_VARIABLES, REPO, dead_letters, keptn_event, run_cli, write_event, write_yaml
 
 CONFIGS = REPO / "examples" / "configs"
 EVENTS = REPO / "examples" / "events"
