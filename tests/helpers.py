@@ -1,13 +1,15 @@
 """What many test modules share: events, the service in-process and as a subprocess, and the CLI.
 
-- `keptn_event` (an event as JSON), `running_service` (the real service in-process on 127.0.0.1, talked to over HTTP) and the
-  channel/route snippets for its YAML config;
+- `keptn_event` (an event as JSON) and `running_service` (the real service in-process on 127.0.0.1, talked to
+  over HTTP), with the channel and route snippets for its YAML config;
 - `run_event` and `shipped_run`: the events of one Keptn run, built or from examples/runs;
 - `ServiceProcess`: the real `keptn-notifier serve` as a subprocess, for crash, shutdown, memory and log tests;
 - `run_cli`: the command line in-process (`notifier.cli.main`), and `run_cli_process`, the same as a real
-  subprocess for the few smoke tests that need one (exit codes of the interpreter, pipes, the console script).
+  subprocess for the few smoke tests that need one (the interpreter, pipes, the console script); with
+  `assert_usage_error`, `dead_letters`, `write_event` and `write_yaml` around them.
 
-Fake Slack and Teams servers are in tests/fakes.py, payload validators in tests/payload_checks.py.
+Fake Slack and Teams servers are in tests/fakes.py, validators in tests/payload_checks.py and
+tests/html_checks.py, the headless browser driver in tests/chromium.py.
 """
 
 from __future__ import annotations
