@@ -19,6 +19,7 @@ import contextlib
 import io
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -44,6 +45,8 @@ from notifier.service import Service
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples" / "events"
 SAMPLE = EXAMPLES / "evaluation-finished-fail.json"
+# Where each message starts in the text the console channel prints.
+MESSAGE_START = re.compile(r"^\[(SUCCESS|INFO|WARNING|FAILURE)\] ", re.MULTILINE)
 STRUCTURED = "application/cloudevents+json"
 CONSOLE_SCRIPT = Path(sys.executable).with_name("keptn-notifier")
 # Variables the CLI reads: cleared so that the developer's shell cannot change what a test sees.

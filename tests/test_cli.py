@@ -24,6 +24,7 @@ from tests.fakes import FakeChatServer, Reply
 from tests.helpers import (
     CONSOLE_SCRIPT,
     EXAMPLES,
+    MESSAGE_START,
     REPO,
     SAMPLE,
     ServiceProcess,
@@ -39,7 +40,6 @@ from tests.helpers import (
 )
 from tests.payload_checks import assert_valid_slack_payload, assert_valid_teams_envelope
 
-MESSAGE_START = re.compile(r"^\[(SUCCESS|INFO|WARNING|FAILURE)\] ", re.MULTILINE)
 EVERYTHING = "sh.keptn.>,dev.tekton.>"
 
 
