@@ -12,7 +12,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -21,7 +21,7 @@ import orjson
 from notifier import __version__
 from notifier.config import Config, ConfigError, load_config, parse_duration
 from notifier.events import EventError, KeptnEvent, event_from_mapping
-from notifier.logs import setup_logging
+from notifier.logs import logging_restored, setup_logging
 from notifier.mentions import NO_MENTIONS, Mentions, RouteMentions
 from notifier.redact import Redactor
 from notifier.render import RENDERERS, render
@@ -110,9 +110,15 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
+    """Run one command. `env` (default: the process environment) is where the configuration is read from.
+
+    Safe to call many times in one process (tests do): the logging it sets up is undone when it returns, and
+    each command runs its own event loop to completion without touching the loop policy.
+    """
     args = _parser().parse_args(argv)
-    handlers: dict[str, Callable[[argparse.Namespace], int]] = {
+    environ = os.environ if env is None else env
+    handlers: dict[str, Callable[[argparse.Namespace, Mapping[str, str]], int]] = {
         "serve": _serve,
         "render": _render,
         "routes": _routes,
@@ -123,7 +129,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "dead": _dead,
     }
     try:
-        return handlers[args.command](args)
+        with logging_restored():
+            return handlers[args.command](args, environ)
     except (CliError, ConfigError, TemplateError, StoreError) as exc:
         print(f"keptn-notifier: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -135,8 +142,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILED
 
 
-def _config(args: argparse.Namespace, **overrides: object) -> Config:
-    return load_config(getattr(args, "config", None), overrides=overrides)
+def _config(args: argparse.Namespace, env: Mapping[str, str], **overrides: object) -> Config:
+    return load_config(getattr(args, "config", None), env, overrides=overrides)
 
 
 def _templates(config: Config) -> TemplateSet:
@@ -178,10 +185,10 @@ def _one_event(path: str) -> KeptnEvent:
 # -- serve ---------------------------------------------------------------------------------------------------
 
 
-def _serve(args: argparse.Namespace) -> int:
+def _serve(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     from notifier.service import serve
 
-    config = _config(args, host=args.host, port=args.port, admin_port=args.admin_port, state_dir=args.state_dir)
+    config = _config(args, env, host=args.host, port=args.port, admin_port=args.admin_port, state_dir=args.state_dir)
     redact = Redactor(config.secrets())
     setup_logging(config.settings.log_level, redact)
     templates = _templates(config)
@@ -195,8 +202,8 @@ def _serve(args: argparse.Namespace) -> int:
 # -- render, routes, check -----------------------------------------------------------------------------------
 
 
-def _render(args: argparse.Namespace) -> int:
-    config = _config(args)
+def _render(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    config = _config(args, env)
     templates = _templates(config)
     event = _one_event(args.event)
     fmt = args.format or "text"
@@ -246,8 +253,8 @@ def _channel_mentions(config: Config, event: KeptnEvent, channel: str) -> Mentio
     return NO_MENTIONS if route is None else RouteMentions(config.routes).resolve(route, event)
 
 
-def _routes(args: argparse.Namespace) -> int:
-    config = _config(args)
+def _routes(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    config = _config(args, env)
     event = _one_event(args.event)
     templates = _templates(config)
     rejection, verdicts = Router(config).explain(event)
@@ -276,9 +283,9 @@ def _routes(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _check(args: argparse.Namespace) -> int:
+def _check(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     # Exit 2 for a config error (raised here, worded by main), 1 for template problems, listed one a line.
-    config = _config(args)
+    config = _config(args, env)
     redact = Redactor(config.secrets())
     for warning in config.warnings:
         print(redact(f"warning: {warning}"))
@@ -301,10 +308,10 @@ def _check(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _preview(args: argparse.Namespace) -> int:
+def _preview(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     from notifier.preview import Source, preview_events, preview_page
 
-    config = _config(args)
+    config = _config(args, env)
     templates = _templates(config)
     sources: list[Source] = []
     for path in _event_files(args.paths):
@@ -361,8 +368,8 @@ def _event_files(paths: Sequence[str]) -> list[Path]:
 # -- send-test -----------------------------------------------------------------------------------------------
 
 
-def _send_test(args: argparse.Namespace) -> int:
-    config = _config(args)
+def _send_test(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    config = _config(args, env)
     if args.channel not in config.channels:
         raise CliError(f"unknown channel {args.channel!r}; channels: {', '.join(config.channels)}")
     redact = Redactor(config.secrets())
@@ -402,7 +409,7 @@ def _send_test(args: argparse.Namespace) -> int:
 # -- replay --------------------------------------------------------------------------------------------------
 
 
-def _replay(args: argparse.Namespace) -> int:
+def _replay(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     files: list[Path] = []
     for raw in args.paths:
         path = Path(raw)
@@ -419,7 +426,7 @@ def _replay(args: argparse.Namespace) -> int:
         events += [(f"{path}" + (f" #{n}" if len(in_file) > 1 else ""), event) for n, event in enumerate(in_file, 1)]
     timeout = parse_duration(args.timeout)
     with tempfile.TemporaryDirectory(prefix="keptn-notifier-replay-") as scratch:
-        config = _config(args, state_dir=args.state_dir or scratch)
+        config = _config(args, env, state_dir=args.state_dir or scratch)
         setup_logging(
             config.settings.log_level if config.settings.log_level == "DEBUG" else "WARNING",
             Redactor(config.secrets()),
@@ -433,7 +440,7 @@ async def _replay_events(
     from notifier.ignored import why_ignored
     from notifier.service import Service
 
-    service = Service(config, templates, http=False)
+    service = Service(config, templates, intakes=[], admin=False)
     router = Router(config)
     await service.start()
     notes: list[str] = []
@@ -492,12 +499,12 @@ async def _replay_events(
 # -- dead letters --------------------------------------------------------------------------------------------
 
 
-def _dead(args: argparse.Namespace) -> int:
+def _dead(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     from notifier.clock import SystemClock
     from notifier.store.factory import make_store
     from notifier.store.protocol import StoreMissing
 
-    config = _config(args, state_dir=args.state_dir)
+    config = _config(args, env, state_dir=args.state_dir)
     redact = Redactor(config.secrets())
     clock = SystemClock()
 

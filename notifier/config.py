@@ -17,10 +17,10 @@ from typing import Annotated, Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
+from notifier.bounds import InputLimits
 from notifier.channels import CHANNEL_TYPES, AnyChannelConfig, env_channels
 from notifier.channels.base import ChannelConfig, EnvChannel, EnvChannelError
 from notifier.config_errors import describe
-from notifier.events import InputLimits
 from notifier.match import Match, comma_list
 from notifier.mentions import MentionRules
 from notifier.subjects import SubjectSet

@@ -11,7 +11,6 @@ from collections.abc import Sequence
 from typing import IO
 
 import aiohttp
-from aiohttp import web
 
 from notifier.admin import Admin
 from notifier.channels import build_channel
@@ -22,18 +21,19 @@ from notifier.config import Config
 from notifier.decide import RetryPolicy
 from notifier.delivery import ChannelWorker, Dispatcher
 from notifier.events import KeptnEvent
+from notifier.intake import IntakeSource, Summary
 from notifier.intake_http import HttpIntake
 from notifier.mentions import RouteMentions
 from notifier.metrics import Metrics
 from notifier.pacing import Pacer
-from notifier.pipeline import Pipeline, Summary
+from notifier.pipeline import Pipeline
 from notifier.priority import IntakePriority
 from notifier.redact import Redactor
 from notifier.route_templates import require_route_templates
-from notifier.routing import Router
 from notifier.store import Health
 from notifier.store.factory import make_store
 from notifier.templating import TemplateLimits, TemplateSet
+from notifier.web import WebServer, listeners
 
 log = logging.getLogger("notifier.service")
 HOUSEKEEPING_INTERVAL = 2.0
@@ -50,10 +50,11 @@ class Service:
         config: Config,
         templates: TemplateSet | None = None,
         stdout: IO[str] | None = None,
-        http: bool = True,
+        intakes: Sequence[IntakeSource] | None = None,
+        admin: bool = True,
     ) -> None:
+        """`intakes` None: those the config asks for (HTTP). `admin` False: no /health, /ready, /metrics (replay)."""
         self.config = config
-        self._http = http
         self.settings = config.settings
         self.redactor = Redactor(config.secrets())
         self.metrics = Metrics()
@@ -68,11 +69,25 @@ class Service:
         self._session: aiohttp.ClientSession | None = None
         self.dispatcher: Dispatcher | None = None
         self.pipeline: Pipeline | None = None
-        self.intake: HttpIntake | None = None
-        self._admin_runner: web.AppRunner | None = None
-        self.admin_port: int | None = None
+        self.event_server, self.admin_server = listeners(self.settings)
+        if admin:
+            Admin(self.metrics, self.readiness).add_routes(self.admin_server.mount("admin"))
+        self.intakes: list[IntakeSource] = (
+            list(intakes) if intakes is not None else [HttpIntake(self.settings, self.metrics, self.event_server)]
+        )
         self._housekeeping: asyncio.Task[None] | None = None
         self._state = "starting"
+
+    @property
+    def admin_port(self) -> int | None:
+        return self.admin_server.port
+
+    def _servers(self) -> list[WebServer]:
+        """The servers something is mounted on, each once (event and admin server may be one)."""
+        servers = [self.event_server] if self.event_server.serves else []
+        if self.admin_server.serves and self.admin_server is not self.event_server:
+            servers.append(self.admin_server)
+        return servers
 
     def readiness(self) -> str | None:
         if self._state != "running":
@@ -108,42 +123,28 @@ class Service:
                 self.clock,
             )
         self.dispatcher = Dispatcher(workers)
-        self.pipeline = Pipeline(Router(self.config), self.store, self.dispatcher, self.metrics)
+        self.pipeline = Pipeline.build(
+            self.config, self.store, self.dispatcher.wake, self.metrics, self.priority.arrived
+        )
         self.dispatcher.start()
-        if self._http:
-            await self._start_http(self.pipeline)
+        for intake in self.intakes:
+            await intake.start(self.pipeline)
+        for server in self._servers():
+            await server.start()
+            log.info("serving %s on %s:%s", " and ".join(server.serves), server.host, server.port)
         self._housekeeping = asyncio.create_task(self._keep_house(), name="housekeeping")
         self._state = "running"
+        log.info(
+            "running with channels: %s",
+            ", ".join(self.config.channels),
+            extra={"stateDir": str(self.settings.state_dir)},
+        )
         for warning in self.config.warnings:
             log.warning(warning)
 
     async def submit(self, events: Sequence[KeptnEvent]) -> Summary:
         assert self.pipeline is not None, "start() the service first"
         return await self.pipeline.submit(events)
-
-    async def _start_http(self, pipeline: Pipeline) -> None:
-        admin = Admin(self.metrics, self.readiness)
-        separate_admin = self.settings.admin_port is not None
-        self.intake = HttpIntake(
-            self.settings, self.metrics, None if separate_admin else admin.add_routes, self.priority
-        )
-        if separate_admin:
-            app = web.Application()
-            admin.add_routes(app)
-            self._admin_runner = web.AppRunner(app, access_log=None, handle_signals=False)
-            await self._admin_runner.setup()
-            await web.TCPSite(self._admin_runner, self.settings.admin_host, self.settings.admin_port).start()
-            self.admin_port = self._admin_runner.addresses[0][1]
-        await self.intake.start(pipeline)
-        if not separate_admin:
-            self.admin_port = self.intake.port
-        log.info(
-            "listening for events on %s:%s, channels: %s",
-            self.settings.host,
-            self.intake.port,
-            ", ".join(self.config.channels),
-            extra={"stateDir": str(self.settings.state_dir)},
-        )
 
     async def check_store(self) -> Health:
         """Ask the store how it is; readiness and the store_writable metric go by the last answer."""
@@ -172,8 +173,8 @@ class Service:
             return
         was_running = self._state == "running"
         self._state = "stopping"
-        if self.intake is not None:
-            self.intake.pause()
+        for intake in self.intakes:
+            intake.pause()
         # No more intake to make room for: sends in flight use the grace period at full speed.
         self.priority.close()
         if self.dispatcher is not None:
@@ -181,10 +182,10 @@ class Service:
         if self._housekeeping is not None:
             self._housekeeping.cancel()
             await asyncio.gather(self._housekeeping, return_exceptions=True)
-        if self.intake is not None:
-            await self.intake.stop()
-        if self._admin_runner is not None:
-            await self._admin_runner.cleanup()
+        for intake in self.intakes:
+            await intake.stop()
+        for server in self._servers():
+            await server.stop()
         undelivered = 0
         if was_running:
             with contextlib.suppress(Exception):  # a store that cannot be read: the log line names no count

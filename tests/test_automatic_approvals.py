@@ -17,7 +17,7 @@ from notifier.config import ConfigError, load_config
 from notifier.events import event_from_mapping
 from notifier.payload import approval_strategy, is_automatic_approval
 from notifier.routing import Router
-from tests.test_cli import MESSAGE_START, run_cli
+from tests.helpers import MESSAGE_START, run_cli
 
 APPROVAL = "sh.keptn.event.approval.triggered"
 CONFIG = """

@@ -13,8 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.cli_inprocess import CONFIG_VARIABLES, REPO, Cli, in_process_cli
-from tests.service_harness import running_service
+from tests.helpers import CONFIG_VARIABLES, REPO, Cli, in_process_cli, running_service
 
 MISSING_TEMPLATE = {
     "channels": {"log": {"type": "console"}},

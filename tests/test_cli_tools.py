@@ -17,10 +17,8 @@ import yaml
 
 from notifier.config import DEFAULT_PUBSUB_TOPIC
 from notifier.subjects import SubjectSet
-from tests.cli_inprocess import EXAMPLES, REPO, Cli, in_process_cli
 from tests.fakes import FakeChatServer, Reply
-from tests.process import free_port
-from tests.service_harness import keptn_event, running_service
+from tests.helpers import EXAMPLES, REPO, Cli, free_port, in_process_cli, keptn_event, running_service
 
 MESSAGE_START = re.compile(r"^\[(SUCCESS|INFO|WARNING|FAILURE)\] ", re.MULTILINE)
 SUMMARY = re.compile(r"replayed (\d+) event\(s\): (\d+) accepted, (\d+) ignored, (\d+) duplicate\(s\)")

@@ -10,7 +10,7 @@ import pytest
 
 from notifier.config import ConfigError, load_config
 from notifier.suggest import closest
-from tests.cli_inprocess import Cli, in_process_cli
+from tests.helpers import Cli, in_process_cli
 
 # Words of the validation library that mean nothing to someone writing YAML.
 LIBRARY_WORDING = re.compile(

@@ -9,8 +9,7 @@ import orjson
 import pytest
 
 from notifier.events import EventError, parse_request
-from tests.cli_inprocess import Cli, in_process_cli
-from tests.service_harness import keptn_event, running_service
+from tests.helpers import Cli, in_process_cli, keptn_event, running_service
 
 CONFIG = {"channels": {"log": {"type": "console"}}, "routes": [{"name": "all", "channels": ["log"]}]}
 

@@ -16,8 +16,8 @@ from notifier.events import KeptnEvent, event_from_mapping
 from notifier.mentions import NO_MENTIONS, Mentions, RouteMentions, TeamsMention
 from notifier.message import Fact, Link, Message, Severity
 from notifier.render import RENDERERS, render
+from tests.helpers import keptn_event
 from tests.payload_checks import assert_valid_slack_payload, assert_valid_teams_envelope
-from tests.service_harness import keptn_event
 
 # The issue's example, as written there.
 ISSUE_EXAMPLE = """

@@ -15,9 +15,16 @@ from notifier.events import event_from_mapping
 from notifier.preview import Source, preview_events, preview_page
 from notifier.templating import TemplateSet
 from tests.fakes import FakeChatServer, Reply
+from tests.helpers import (
+    CONFIG_VARIABLES,
+    keptn_event,
+    running_service,
+    slack_hook,
+    teams_hook,
+    write_event,
+    write_yaml,
+)
 from tests.html_checks import Page
-from tests.service_harness import keptn_event, running_service, slack_hook, teams_hook
-from tests.test_cli import CONFIG_VARIABLES, write_event, write_yaml
 
 ON_CALL = {"name": "On-call", "id": "oncall@example.com"}
 

@@ -12,9 +12,8 @@ import shlex
 from pathlib import Path
 
 from notifier.templating import TemplateSet, load_samples_by_name
+from tests.helpers import EXAMPLES, REPO, SAMPLE, assert_usage_error, keptn_event, run_cli, write_event, write_yaml
 from tests.html_checks import HOSTILE, Page, assert_inert
-from tests.service_harness import keptn_event
-from tests.test_cli import EXAMPLES, REPO, SAMPLE, assert_usage_error, run_cli, write_event, write_yaml
 
 
 async def test_preview_without_events_shows_every_sample_in_preview_html(tmp_path: Path) -> None:

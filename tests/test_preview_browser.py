@@ -15,8 +15,7 @@ import pytest
 from notifier.render.plaintext import one_line
 from notifier.templating import TemplateSet, load_samples_by_name
 from tests.chromium import find_chromium, open_page, png_pixels, png_size
-from tests.service_harness import keptn_event
-from tests.test_cli import EXAMPLES, run_cli, write_event
+from tests.helpers import EXAMPLES, keptn_event, run_cli, write_event
 
 PAGE_WIDTH = 1400
 SHOWN = ("evaluation-finished-fail", "approval-triggered-manual", "deployment-finished", "problem-legacy-resolved")

@@ -7,7 +7,7 @@ from pathlib import Path
 from notifier.clock import SystemClock
 from notifier.priority import IntakePriority
 from tests.fakes import FakeChatServer
-from tests.service_harness import every_route, keptn_event, running_service, slack_hook
+from tests.helpers import every_route, keptn_event, running_service, slack_hook
 
 
 async def keep_arriving(priority: IntakePriority, seconds: float) -> None:

@@ -15,9 +15,8 @@ import pytest
 from notifier.cli import main
 from notifier.config import ConfigError, load_config
 from tests.fakes import FakeChatServer, Reply
+from tests.helpers import CONFIG_VARIABLES, REPO, dead_letters, keptn_event, run_cli, write_event
 from tests.payload_checks import assert_no_unescaped_control, assert_valid_slack_payload, assert_valid_teams_envelope
-from tests.service_harness import keptn_event
-from tests.test_cli import CONFIG_VARIABLES, REPO, dead_letters, run_cli, write_event
 
 CONFIGS = REPO / "examples" / "configs"
 EVENTS = REPO / "examples" / "events"

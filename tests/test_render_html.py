@@ -20,8 +20,8 @@ from notifier.render.slack import render_slack
 from notifier.render.slack_builder import BUILDER_URL, builder_link
 from notifier.render.teams import render_teams
 from notifier.templating import TemplateSet, load_samples_by_name
+from tests.helpers import SAMPLE, assert_usage_error, run_cli, write_yaml
 from tests.html_checks import HOSTILE, Page, assert_inert
-from tests.test_cli import SAMPLE, assert_usage_error, run_cli, write_yaml
 
 
 def hostile_message() -> Message:

@@ -63,3 +63,24 @@ def test_subscription_and_distributor_filters_come_first(tmp_path: Path) -> None
     assert rejection == "stage 'dev' is filtered out by STAGE_FILTER"
     assert not any(v.matched for v in verdicts)
     assert r.targets(event(stage="production", project="x"))
+
+
+def test_the_route_stage_alone_looks_only_at_the_routes(tmp_path: Path) -> None:
+    # The subscription is the stage before: Routes route whatever reaches them, subscribed or not.
+    r = router(tmp_path, {"PUBSUB_TOPIC": "sh.keptn.event.*.finished"})
+    sequence_end = event("sh.keptn.event.dev.delivery.finished")
+    assert r.targets(sequence_end) == []
+    assert [(t.channel, t.route) for t in r.routes.targets(sequence_end)] == [
+        ("log", "everything"),
+        ("prod", "everything"),
+    ]
+
+
+def test_verdicts_under_a_rejection_all_miss_for_that_reason(tmp_path: Path) -> None:
+    verdicts = router(tmp_path).routes.verdicts(event(project="sockshop"), rejection="filtered out")
+    assert [(v.route, v.matched, v.reason) for v in verdicts] == [
+        ("prod-failures", False, "filtered out"),
+        ("labelled", False, "filtered out"),
+        ("everything", False, "filtered out"),
+    ]
+    assert verdicts[2].channels == ("log", "prod")

@@ -17,9 +17,17 @@ from notifier.mentions import Mentions, TeamsMention
 from notifier.render import render
 from notifier.templating import TemplateSet
 from tests.fakes import FakeChatServer
-from tests.payload_checks import assert_no_unescaped_control, assert_valid_slack_payload, assert_valid_teams_envelope
-from tests.service_harness import keptn_event, running_service, slack_hook, teams_hook
-from tests.test_security_markup import EVIL_URLS, UNESCAPED_MARKUP, all_strings, hostile_events, markdown_texts
+from tests.helpers import keptn_event, running_service, slack_hook, teams_hook
+from tests.payload_checks import (
+    EVIL_URLS,
+    UNESCAPED_MARKUP,
+    all_strings,
+    assert_no_unescaped_control,
+    assert_valid_slack_payload,
+    assert_valid_teams_envelope,
+    hostile_events,
+    markdown_texts,
+)
 
 # What the hostile text tries, configured for real: a leak would ping these very people.
 EVERYONE = TeamsMention(name="Everyone", id="everyone@example.com")

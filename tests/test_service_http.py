@@ -5,8 +5,8 @@ from pathlib import Path
 import orjson
 
 from tests.fakes import FakeChatServer
+from tests.helpers import every_route, keptn_event, running_service, slack_hook, teams_hook
 from tests.payload_checks import assert_no_unescaped_control, assert_valid_slack_payload, assert_valid_teams_envelope
-from tests.service_harness import every_route, keptn_event, running_service, slack_hook, teams_hook
 
 
 def config(chat: FakeChatServer) -> dict:

@@ -239,3 +239,13 @@ async def test_a_tool_that_reads_an_outbox_gets_a_clear_error_when_there_is_none
     with pytest.raises(StoreError, match="no outbox in .*none: give the service's --state-dir"):
         await store.open()
     assert not (tmp_path / "none").exists()
+
+
+async def test_an_operation_asked_for_while_the_store_closes_fails_at_once(tmp_path: Path) -> None:
+    store = sqlite_store(tmp_path)
+    await store.open()
+    closing = asyncio.create_task(store.close())
+    await asyncio.sleep(0)  # close() has sent the writer thread its stop and waits for it
+    with pytest.raises(StoreError, match="closed"):
+        await asyncio.wait_for(store.stats(), 5)
+    await closing

@@ -26,7 +26,7 @@ from notifier.store import Incoming, Retention, Sent
 from notifier.store.memory import MemoryStore
 from notifier.templating import TemplateLimits, TemplateSet
 from tests.clock import FakeClock
-from tests.service_harness import keptn_event
+from tests.helpers import keptn_event
 
 CHANNEL = "fake"
 

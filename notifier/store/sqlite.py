@@ -156,11 +156,13 @@ class SQLiteStore:
             raise
 
     async def close(self) -> None:
-        if self._thread is None:
+        thread, self._thread = self._thread, None
+        if thread is None:
             return
+        # Closed from here on: `_run` refuses at once, so no operation can queue behind the sentinel and wait
+        # for an answer that never comes (a worker asking while the store closes hung until the shutdown grace).
         self._queue.put(None)
-        await asyncio.get_running_loop().run_in_executor(None, self._thread.join)
-        self._thread = None
+        await asyncio.get_running_loop().run_in_executor(None, thread.join)
         self._unlock()
 
     def _unlock(self) -> None:
