@@ -85,6 +85,7 @@ class ChannelWorker:
                 continue
             try:
                 await self._pacer.acquire()
+                await self._wait_for_shared_pause()
                 # After the pacer: a paced channel waiting for its next token must not hold the busy-time slot.
                 slot = await self._priority.turn()
             except asyncio.CancelledError:
@@ -129,6 +130,20 @@ class ChannelWorker:
             next_due = None
         wait = IDLE_POLL if next_due is None else min(IDLE_POLL, max(0.0, next_due - self._clock.time()))
         await wait_for_event(self._clock, self._wake, wait)
+
+    async def _wait_for_shared_pause(self) -> None:
+        """Another consumer of the store may have been told to wait (Retry-After): this one waits with it."""
+        while (wait := await self._shared_pause() - self._clock.time()) > 0:
+            self._pacer.pause(wait)
+            await self._pacer.acquire()
+
+    async def _shared_pause(self, until: float = 0.0) -> float:
+        try:
+            return await self._store.channel_pause(self.name, until)
+        except StoreError as exc:
+            # The local pacer still paces this replica.
+            log.debug("channel %s: shared pause unknown: %s", self.name, exc, extra={"channel": self.name})
+            return 0.0
 
     async def _give_back(self, items: list[Pending]) -> None:
         """Unsent and claimed: claimable again at once, by this worker or another consumer."""
@@ -175,8 +190,10 @@ class ChannelWorker:
             jitter=self._random.uniform(0.5, 1.0),
         )
         self._failures = decision.failures
-        # The platform is throttling or failing: the whole channel waits, not just this message.
+        # The platform is throttling or failing: the whole channel waits, not just this message, on every replica.
         self._pacer.pause(decision.pause)
+        if decision.pause > 0:
+            await self._shared_pause(now + decision.pause)
         if isinstance(decision, Delivered):
             self._metrics.notifications_sent.labels(self.name).inc()
             self._metrics.delivery_latency.labels(self.name).observe(max(0.0, now - item.created))
