@@ -242,3 +242,15 @@ async def test_the_factory_builds_the_jetstream_store_from_the_settings(
 def test_bad_store_settings_are_refused_with_the_variable_named(variable: str, value: str, says: str) -> None:
     with pytest.raises(ConfigError, match=says):
         load_config(env={variable: value})
+
+
+async def test_replicas_share_a_channel_rate_one_slot_after_another(replicas: Replicas) -> None:
+    clock = FakeClock()
+    one, two = await replicas(clock=clock), await replicas(clock=clock)
+    start = clock.time()
+    # Slack's one a second with bursts of 3, asked for by two replicas in turn: together they keep to it.
+    slots = [await store.channel_slot("a", 1.0, 3) for store in (one, two, one, two, one)]
+    assert [slot - start for slot in slots] == [0, 0, 0, 1, 2]
+    assert await two.channel_slot("other", 1.0, 3) == start
+    await clock.advance(10)
+    assert await one.channel_slot("a", 1.0, 3) == clock.time()  # quiet for long enough: a burst again

@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,8 +46,10 @@ from notifier.store.jetstream_layout import (
     OUTBOX_MAX_BYTES,
     Layout,
     channel_from_token,
+    channel_token,
     ensure_streams,
 )
+from notifier.store.pauses import next_slot
 from notifier.store.protocol import (
     ChannelStats,
     Claim,
@@ -631,27 +633,48 @@ class JetStreamStore:
 
     async def channel_pause(self, channel: str, until: float = 0.0) -> float:
         """The channel's pause shared by every replica, extended to at least `until` (wall seconds)."""
+
+        def extend(current: float) -> tuple[float, float | None]:
+            return (current, None) if until <= current else (until, until)
+
+        return await self._change_shared(channel_token(channel), f"share the pause of channel {channel}", extend)
+
+    async def channel_slot(self, channel: str, interval: float, burst: int) -> float:
+        """The channel's next send reserved among every replica: one shared `due` time (GCRA), compare-and-set."""
+
+        def reserve(due: float) -> tuple[float, float | None]:
+            return next_slot(due, self._clock.time(), interval, burst)
+
+        return await self._change_shared(
+            f"{channel_token(channel)}.slot", f"share the rate of channel {channel}", reserve
+        )
+
+    async def _change_shared(self, key: str, what: str, change: Callable[[float], tuple[float, float | None]]) -> float:
+        """Read a number in the pauses bucket and write what `change` makes of it, by compare-and-set.
+
+        `change` answers (what to return, the new number or None to write nothing); a write that another replica
+        beat is tried again on what that one wrote.
+        """
         bucket = self._bucket(self._layout.pauses)
-        key = self._layout.consumer(channel)
-        current = 0.0
-        with self._talking(f"share the pause of channel {channel}"):
+        with self._talking(what):
             for _ in range(CAS_TRIES):
                 try:
                     entry = await bucket.get(key)
                     current, revision = float(entry.value or b"0"), entry.revision or 0
                 except KeyNotFoundError:
                     current, revision = 0.0, 0
-                if until <= current:
-                    return current
+                answer, new = change(current)
+                if new is None:
+                    return answer
                 try:
                     if revision:
-                        await bucket.update(key, repr(until).encode(), last=revision)
+                        await bucket.update(key, repr(new).encode(), last=revision)
                     else:
-                        await bucket.create(key, repr(until).encode())
+                        await bucket.create(key, repr(new).encode())
                 except KeyWrongLastSequenceError:
-                    continue  # another replica changed it: read again
-                return until
-        return current
+                    continue
+                return answer
+        raise StoreError(f"cannot {what}: {CAS_TRIES} other replicas changed it meanwhile")
 
 
 def _encode(meta: dict[str, Any], body: bytes) -> bytes:
@@ -667,5 +690,3 @@ def _decode(data: bytes | None) -> tuple[dict[str, Any], bytes]:
 
 def _attempts_key(meta: dict[str, Any]) -> str:
     return f"{meta['id']}.{meta['generation']}"
-
-

@@ -223,6 +223,9 @@ class MemoryStore:
     async def channel_pause(self, channel: str, until: float = 0.0) -> float:
         return self._pauses.extend(channel, until)
 
+    async def channel_slot(self, channel: str, interval: float, burst: int) -> float:
+        return self._clock.time()
+
     async def health(self) -> Health:
         return Health() if self._open else Health("the state store is closed")
 

@@ -197,6 +197,14 @@ class Store(Protocol):
         """
         ...
 
+    async def channel_slot(self, channel: str, interval: float, burst: int) -> float:
+        """Reserve the channel's next send at its rate (one per `interval`, `burst` at once); returns when it may go.
+
+        A store of one process grants it at once (the worker's own pacer paces it); a shared store reserves it
+        among every consumer, so that all replicas together keep to the rate (wall seconds).
+        """
+        ...
+
 
 class StoreError(Exception):
     """The store cannot do what was asked; the text says what is wrong and what to do."""

@@ -431,6 +431,9 @@ class SQLiteStore:
     async def channel_pause(self, channel: str, until: float = 0.0) -> float:
         return self._pauses.extend(channel, until)
 
+    async def channel_slot(self, channel: str, interval: float, burst: int) -> float:
+        return self._clock.time()
+
     async def health(self) -> Health:
         """A tiny write: readiness says not ready while the disk refuses writes."""
         now = self._clock.time()
