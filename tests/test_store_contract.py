@@ -278,3 +278,8 @@ async def test_a_channel_pause_only_ever_extends_and_is_per_channel(store: Store
     assert await store.channel_pause("a", clock.time() + 5) == clock.time() + 30
     assert await store.channel_pause("a") == clock.time() + 30
     assert await store.channel_pause("b") <= clock.time()
+
+
+async def test_a_quiet_channel_may_send_at_once(store: Store, clock: FakeClock) -> None:
+    assert await store.channel_slot("a", 1.0, 1) == clock.time()
+    assert await store.channel_slot("b", 0.25, 3) == clock.time()

@@ -169,6 +169,38 @@ async def test_accepted_notifications_outlive_a_restart_of_the_nats_server(tmp_p
         server.stop()
 
 
+async def health_becomes(store: JetStreamStore, ok: bool) -> str | None:
+    """Poll the store's health until it is `ok` (or not), within WAIT; the last problem, in words."""
+    deadline = asyncio.get_running_loop().time() + WAIT
+    while asyncio.get_running_loop().time() < deadline:
+        health = await store.health()
+        if health.ok == ok:
+            return health.problem
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"the store's health did not become {'ok' if ok else 'not ok'} within {WAIT} s")
+
+
+async def test_an_open_store_says_it_is_not_ready_while_nats_is_away_and_carries_on_after(tmp_path: Path) -> None:
+    server = NatsServer(tmp_path / "nats")
+    server.start()
+    store = JetStreamStore(server.url, "ride", SystemClock(), RETENTION, lease=30.0)
+    await store.open()
+    try:
+        assert await store.accept([incoming(str(index)) for index in range(3)]) == [True] * 3
+        server.stop()
+        problem = await health_becomes(store, ok=False)
+        # Either the client noticed (not connected) or the outbox did not answer: in words, naming NATS.
+        assert problem and "NATS" in problem
+        server.start()
+        await health_becomes(store, ok=True)
+        assert await store.accept([incoming("3"), incoming("0")]) == [True, False]
+        claimed = await store.claim("a", 10, 30.0)
+        assert [p.body for p in claimed] == [b'{"n": "%d"}' % index for index in range(4)]
+    finally:
+        await store.close()
+        server.stop()
+
+
 async def test_a_stream_with_other_settings_stops_start_up_saying_which_and_what_to_do(
     replicas: Replicas,
 ) -> None:
