@@ -286,3 +286,14 @@ async def test_replicas_share_a_channel_rate_one_slot_after_another(replicas: Re
     assert await two.channel_slot("other", 1.0, 3) == start
     await clock.advance(10)
     assert await one.channel_slot("a", 1.0, 3) == clock.time()  # quiet for long enough: a burst again
+
+
+async def test_a_channel_name_no_subject_may_hold_still_has_its_own_subject_and_consumer(replicas: Replicas) -> None:
+    store = await replicas()
+    odd, plain = "Ops team/#alerts.prod ü", "Ops"
+    await store.accept([Incoming("k", "t", "c", b"{}", [Target(odd, "r", None), Target(plain, "r", None)])])
+    assert {name: stats.pending for name, stats in (await store.stats()).items()} == {odd: 1, plain: 1}
+    (claimed,) = await store.claim(odd, 10, 30.0)
+    assert claimed.channel == odd
+    await store.finish([Sent(claimed.claim, 0.0)])
+    assert set(await store.stats()) == {plain}

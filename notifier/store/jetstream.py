@@ -7,12 +7,14 @@ Retry naks it with the delay (the server keeps the time), Release naks it at onc
 dead-letter stream, then acks it. A lease that runs out on the store's clock is given back at the next claim,
 so that the holder's own clock, not only the server's, ends it; a holder finishes only what it still holds.
 
-Dedup is a key-value bucket: `create(key)` is the atomic claim of an event across replicas, the bucket's TTL
-the dedup window. An entry says "accepting" until every notification is stored; an event seen again in that
-state is published again with the same `Nats-Msg-Id`s, which the stream drops as duplicates within its
-duplicate window, so a crash between the two steps loses nothing and stores nothing twice.
+Dedup is a key-value bucket: `create(key)` is the atomic claim of an event across replicas. An entry says
+"accepting" until every notification is stored; an event seen again in that state is published again with the
+same `Nats-Msg-Id`s, which the stream drops as duplicates within its duplicate window, so a crash between the
+two steps loses nothing and stores nothing twice. Past the dedup window (the store's clock) an event is
+forgotten once none of its notifications waits in the outbox or among the dead letters.
 
-Per-channel pauses (Retry-After, backoff) are shared through a bucket too; see `channel_pause`.
+A channel's pause (Retry-After, backoff) and its rate are shared through a bucket too: `channel_pause` and
+`channel_slot`, each one number changed by compare-and-set.
 """
 
 from __future__ import annotations
@@ -473,7 +475,7 @@ class JetStreamStore:
                 # Nobody claimed on this channel yet: all it holds is due.
                 count = await self._subject_counts(js, self._layout.outbox_subject(channel))
                 return now if count else min(known, default=None)
-        if info.num_pending:
+        if info.num_pending and (info.num_ack_pending or 0) < MAX_ACK_PENDING:
             return now
         if (info.num_ack_pending or 0) > len(known):
             known.append(now + OTHERS_RECHECK)
@@ -541,7 +543,10 @@ class JetStreamStore:
             counts = await self._subject_counts(js, f"{self._layout.prefix}.outbox.>")
             stats = {}
             for subject, count in counts.items():
-                oldest = await js.get_msg(self._layout.outbox, seq=1, subject=subject, next=True)
+                try:
+                    oldest = await js.get_msg(self._layout.outbox, seq=1, subject=subject, next=True)
+                except NotFoundError:
+                    continue  # sent since it was counted
                 meta, _ = _decode(oldest.data)
                 stats[channel_from_token(subject.rsplit(".", 1)[1])] = ChannelStats(count, meta["created"])
         return stats

@@ -29,7 +29,7 @@ DEAD_MAX_AGE = 30 * DAY
 DEAD_MAX_BYTES = 256 * 1024**2
 BUCKET_MAX_BYTES = 256 * 1024**2
 PAUSE_TTL = DAY
-# Between a crashed accept and its redelivery, and between two retries of one notification: days, not weeks.
+# Retry counts live as long as their notification can wait in the outbox.
 ATTEMPTS_TTL = OUTBOX_MAX_AGE
 
 
