@@ -187,7 +187,12 @@ class Service:
             await self._session.close()
         self._state = "stopped"
         if was_running:
-            log.info("stopped; undelivered notifications stay in %s for the next start", self.settings.state_dir)
+            where = (
+                f"NATS stream {self.settings.nats_prefix}-outbox"
+                if self.settings.store == "nats"
+                else str(self.settings.state_dir)
+            )
+            log.info("stopped; undelivered notifications stay in %s for the next start", where)
 
 
 async def serve(config: Config, templates: TemplateSet | None = None) -> None:

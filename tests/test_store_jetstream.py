@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import os
 import subprocess
 import sys
 import textwrap
@@ -19,7 +20,7 @@ import pytest
 from notifier.clock import Clock, SystemClock
 from notifier.config import ConfigError, load_config
 from notifier.routing import Target
-from notifier.store import Incoming, Pending, Retention, Retry, Sent, StoreError
+from notifier.store import Dead, Incoming, Pending, Retention, Retry, Sent, StoreError
 from notifier.store.factory import make_store
 from notifier.store.jetstream import JetStreamStore
 from tests.clock import FakeClock
@@ -297,3 +298,38 @@ async def test_a_channel_name_no_subject_may_hold_still_has_its_own_subject_and_
     assert claimed.channel == odd
     await store.finish([Sent(claimed.claim, 0.0)])
     assert set(await store.stats()) == {plain}
+
+
+def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "notifier", *args],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=Path(__file__).parent.parent,
+    )
+
+
+async def test_the_dead_letter_commands_work_on_the_nats_store_from_any_shell(
+    replicas: Replicas, nats_server: NatsServer
+) -> None:
+    store = await replicas()
+    await store.accept([incoming("1")])
+    (claimed,) = await store.claim("a", 10, 30.0)
+    await store.finish([Dead(claimed.claim, SystemClock().time(), "no_service: HTTP 404")])
+    # A shell without the service's NOTIFIER_DEDUP_WINDOW: the commands only need the streams to be there.
+    env = {
+        "NOTIFIER_STORE": "nats",
+        "NATS_URL": nats_server.url,
+        "NOTIFIER_NATS_PREFIX": replicas.prefix,
+        "NOTIFIER_DEDUP_WINDOW": "5m",
+    }
+    listed = run_cli("dead", "list", env=env)
+    assert listed.returncode == 0 and claimed.id in listed.stdout and "no_service: HTTP 404" in listed.stdout
+    retried = run_cli("dead", "retry", claimed.id, env=env)
+    assert retried.returncode == 0, retried.stderr
+    (again,) = await store.claim("a", 10, 30.0)
+    assert (again.id, again.attempts) == (claimed.id, 0)
+    missing = run_cli("dead", "list", env={**env, "NOTIFIER_NATS_PREFIX": "nobody"})
+    assert missing.returncode == 2 and "no stream nobody-outbox" in missing.stderr and "Traceback" not in missing.stderr

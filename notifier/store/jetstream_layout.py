@@ -193,7 +193,8 @@ def _plain(value: object) -> object:
 
 
 async def ensure_streams(js: JetStreamContext, layout: Layout, *, create: bool) -> None:
-    """Create what is missing (unless `create` is off: tools that only read) and refuse what differs."""
+    """Create what is missing and refuse what differs; with `create` off (tools that read or administer a
+    service's outbox) only check that everything is there, whatever the settings of the shell they run in."""
     for want, origin in layout.streams():
         assert want.name is not None
         try:
@@ -211,7 +212,7 @@ async def ensure_streams(js: JetStreamContext, layout: Layout, *, create: bool) 
                     "check that no other stream takes its subjects and that JetStream has room"
                 ) from None
             continue
-        if (why := difference(have, want)) is not None:
+        if create and (why := difference(have, want)) is not None:
             raise StoreError(
                 f"NATS stream {want.name} already exists with other settings: {why} ({origin}). Give every replica "
                 f"the same settings, or change the stream to match (nats stream edit {want.name}), or delete it "
