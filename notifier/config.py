@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
@@ -35,6 +35,8 @@ DEFAULT_PUBSUB_TOPIC = (
     "sh.keptn.event.*.remediation.triggered,sh.keptn.events.problem,sh.keptn.log.error"
 )
 DEFAULT_STATE_DIR = "./notifier-state"
+# Keptn 0.14 and later run NATS under this name (the variable and default Keptn's own Go services use).
+DEFAULT_NATS_URL = "nats://keptn-nats"
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
 _SIZE = re.compile(r"^\s*(\d+)\s*(b|kb|kib|mb|mib)?\s*$", re.IGNORECASE)
@@ -84,6 +86,10 @@ class Settings(BaseModel):
     admin_host: Annotated[str, Env("NOTIFIER_ADMIN_HOST")] = "0.0.0.0"  # noqa: S104
     admin_port: Annotated[int | None, Env("NOTIFIER_ADMIN_PORT")] = Field(default=None, ge=0, le=65535)
     state_dir: Annotated[Path, Env("NOTIFIER_STATE_DIR")] = Path(DEFAULT_STATE_DIR)
+    # Where the outbox, the dedup memory and the dead letters live: SQLite in state_dir, or NATS JetStream.
+    store: Annotated[Literal["sqlite", "nats"], Env("NOTIFIER_STORE")] = "sqlite"
+    nats_url: Annotated[str, Env("NATS_URL")] = DEFAULT_NATS_URL
+    nats_prefix: Annotated[str, Env("NOTIFIER_NATS_PREFIX")] = "keptn-notifier"
     pubsub_topic: Annotated[str, Env("PUBSUB_TOPIC")] = DEFAULT_PUBSUB_TOPIC
     project_filter: Annotated[list[str], Env("PROJECT_FILTER")] = []
     stage_filter: Annotated[list[str], Env("STAGE_FILTER")] = []
@@ -142,6 +148,26 @@ class Settings(BaseModel):
     def _topic(cls, value: str) -> str:
         if not SubjectSet.parse(value).patterns:
             raise ValueError("names no event type: give comma-separated types such as sh.keptn.event.*.*.finished")
+        return value
+
+    @field_validator("store", mode="before")
+    @classmethod
+    def _store(cls, value: object) -> object:
+        return str(value).strip().lower()
+
+    @field_validator("nats_prefix")
+    @classmethod
+    def _nats_prefix(cls, value: str) -> str:
+        if not re.match(r"^[A-Za-z0-9_-]{1,64}$", value):
+            raise ValueError("names the service's NATS streams: use letters, digits, '-' and '_' only (no dots)")
+        return value
+
+    @field_validator("nats_url")
+    @classmethod
+    def _nats_url(cls, value: str) -> str:
+        value = value.strip()
+        if not re.match(r"^(nats|tls|ws|wss)://[^\s]+$", value):
+            raise ValueError("must be a NATS URL such as nats://keptn-nats:4222")
         return value
 
     @field_validator("bridge_url")

@@ -85,6 +85,7 @@ class ChannelWorker:
                 continue
             try:
                 await self._pacer.acquire()
+                await self._wait_for_shared_turn()
                 # After the pacer: a paced channel waiting for its next token must not hold the busy-time slot.
                 slot = await self._priority.turn()
             except asyncio.CancelledError:
@@ -129,6 +130,38 @@ class ChannelWorker:
             next_due = None
         wait = IDLE_POLL if next_due is None else min(IDLE_POLL, max(0.0, next_due - self._clock.time()))
         await wait_for_event(self._clock, self._wake, wait)
+
+    async def _wait_for_shared_turn(self) -> None:
+        """Keep to the channel's rate and pause together with every other consumer of the store (replicas): the
+        platform's limits are per channel, not per sender. The pause is read last, just before the send, and a
+        turn that a pause overtook is taken again after it, so that replicas do not all send when it ends."""
+        while True:
+            await self._wait_for_shared_slot()
+            wait = await self._shared_pause() - self._clock.time()
+            if wait <= 0:
+                return
+            self._pacer.pause(wait)
+            await self._pacer.acquire()
+
+    async def _wait_for_shared_slot(self) -> None:
+        limit = self._pacer.limit
+        if limit is None:
+            return
+        try:
+            at = await self._store.channel_slot(self.name, 1 / limit.per_second, limit.burst)
+        except StoreError as exc:
+            log.debug("channel %s: shared rate unknown: %s", self.name, exc, extra={"channel": self.name})
+            return
+        if (wait := at - self._clock.time()) > 0:
+            await self._clock.sleep(wait)
+
+    async def _shared_pause(self, until: float = 0.0) -> float:
+        try:
+            return await self._store.channel_pause(self.name, until)
+        except StoreError as exc:
+            # The local pacer still paces this replica.
+            log.debug("channel %s: shared pause unknown: %s", self.name, exc, extra={"channel": self.name})
+            return 0.0
 
     async def _give_back(self, items: list[Pending]) -> None:
         """Unsent and claimed: claimable again at once, by this worker or another consumer."""
@@ -175,8 +208,10 @@ class ChannelWorker:
             jitter=self._random.uniform(0.5, 1.0),
         )
         self._failures = decision.failures
-        # The platform is throttling or failing: the whole channel waits, not just this message.
+        # The platform is throttling or failing: the whole channel waits, not just this message, on every replica.
         self._pacer.pause(decision.pause)
+        if decision.pause > 0:
+            await self._shared_pause(now + decision.pause)
         if isinstance(decision, Delivered):
             self._metrics.notifications_sent.labels(self.name).inc()
             self._metrics.delivery_latency.labels(self.name).observe(max(0.0, now - item.created))

@@ -10,6 +10,8 @@ from notifier.clock import Clock
 
 class Pacer:
     def __init__(self, limit: RateLimit | None, clock: Clock) -> None:
+        # None: the channel is not paced.
+        self.limit = limit
         self._clock = clock
         self._rate = limit.per_second if limit else 0.0
         self._burst = float(limit.burst) if limit else 0.0

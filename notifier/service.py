@@ -194,12 +194,13 @@ class Service:
         if self._session is not None:
             await self._session.close()
         self._state = "stopped"
+        where = (
+            f"NATS stream {self.settings.nats_prefix}-outbox"
+            if self.settings.store == "nats"
+            else str(self.settings.state_dir)
+        )
         if undelivered:
-            log.info(
-                "stopped; %d undelivered notification(s) stay in %s for the next start",
-                undelivered,
-                self.settings.state_dir,
-            )
+            log.info("stopped; %d undelivered notification(s) stay in %s for the next start", undelivered, where)
         elif was_running:
             log.info("stopped")
 

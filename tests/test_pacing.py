@@ -2,9 +2,12 @@
 
 import asyncio
 
+import pytest
+
 from notifier.channels.base import RateLimit
 from notifier.clock import SystemClock, wait_for_event
 from notifier.pacing import Pacer
+from notifier.store.pauses import next_slot
 from tests.clock import FakeClock
 
 
@@ -65,3 +68,18 @@ async def test_waiting_for_an_event_ends_when_it_is_set_or_when_the_time_is_up()
     assert await waiting is True
     assert clock.next_wake is None  # the sleep it no longer needs was cancelled
     assert await wait_for_event(SystemClock(), event, 0) is True
+
+
+@pytest.mark.parametrize(
+    ("due", "now", "burst", "expected"),
+    [
+        (0.0, 100.0, 1, (100.0, 101.0)),  # quiet: at once
+        (101.0, 100.0, 1, (101.0, 102.0)),  # one a second
+        (101.0, 100.0, 3, (100.0, 102.0)),  # still within the burst
+        (103.0, 100.0, 3, (101.0, 104.0)),  # the burst used up: the steady rate
+    ],
+)
+def test_a_shared_send_slot_keeps_the_rate_and_its_burst(
+    due: float, now: float, burst: int, expected: tuple[float, float]
+) -> None:
+    assert next_slot(due, now, 1.0, burst) == expected

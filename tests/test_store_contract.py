@@ -1,6 +1,7 @@
 """The store contract (notifier/store/protocol.py), run against every implementation on a fake clock."""
 
 import asyncio
+import itertools
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable
@@ -11,9 +12,13 @@ import pytest
 from notifier.message_ref import MessageRef
 from notifier.routing import Target
 from notifier.store import Dead, Incoming, Release, Retention, Retry, Sent, Store, StoreError
+from notifier.store.jetstream import JetStreamStore
 from notifier.store.memory import FORGET_INTERVAL, MemoryStore
 from notifier.store.sqlite import SQLiteStore
 from tests.clock import FakeClock
+from tests.nats_server import NatsServer, nats_server
+
+__all__ = ["nats_server"]  # the fixture, one NATS server for the module
 
 RETENTION = Retention(window=3600, max_entries=100_000)
 LEASE = 30.0
@@ -25,6 +30,8 @@ def incoming(key: str, destinations: list[Target] = A, body: bytes = b"{}") -> I
 
 
 MakeStore = Callable[[Retention], Store]
+# Each test's JetStream store gets streams of its own on the module's one server.
+PREFIXES = (f"contract{index}" for index in itertools.count())
 
 
 @pytest.fixture
@@ -32,14 +39,18 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
-@pytest.fixture(params=["sqlite", "memory"])
+@pytest.fixture(params=["sqlite", "memory", "jetstream"])
 async def make_store(request: pytest.FixtureRequest, tmp_path: Path, clock: FakeClock) -> AsyncIterator[MakeStore]:
     opened: list[Store] = []
+    prefix = next(PREFIXES)
 
     def make(retention: Retention = RETENTION) -> Store:
         store: Store
         if request.param == "sqlite":
             store = SQLiteStore(tmp_path / f"state-{len(opened)}", clock, retention)
+        elif request.param == "jetstream":
+            server: NatsServer = request.getfixturevalue("nats_server")
+            store = JetStreamStore(server.url, prefix, clock, retention, lease=LEASE)
         else:
             store = MemoryStore(clock, retention)
         opened.append(store)
@@ -48,6 +59,13 @@ async def make_store(request: pytest.FixtureRequest, tmp_path: Path, clock: Fake
     yield make
     for store in opened:
         await store.close()
+
+
+def jetstream_differs(request: pytest.FixtureRequest, why: str) -> None:
+    """Skip for the JetStream store what it leaves to the NATS server: timers that keep real time, not the fake
+    clock, and the dedup bucket's own bound. tests/test_store_jetstream.py checks both the server's way."""
+    if request.node.callspec.params.get("make_store") == "jetstream":
+        pytest.skip(f"JetStream: {why}")
 
 
 @pytest.fixture
@@ -127,7 +145,10 @@ async def test_two_consumers_claiming_at_once_never_hold_the_same_notification(s
     assert len(ids) == len(set(ids)) == 50
 
 
-async def test_finishing_ends_the_claim_sent_retry_dead_and_release(store: Store, clock: FakeClock) -> None:
+async def test_finishing_ends_the_claim_sent_retry_dead_and_release(
+    store: Store, clock: FakeClock, request: pytest.FixtureRequest
+) -> None:
+    jetstream_differs(request, "a Retry's delay is the server's nak delay")
     await store.accept([incoming(key) for key in ("sent", "retry", "dead", "release")])
     sent, retry, dead, release = await store.claim("a", 4, LEASE)
     await store.finish(
@@ -160,7 +181,10 @@ async def test_finishing_ends_the_claim_sent_retry_dead_and_release(store: Store
     assert letter.event_type == "sh.keptn.event.evaluation.finished" and letter.body == b"{}"
 
 
-async def test_next_due_is_the_earliest_retry_or_lease_end(store: Store, clock: FakeClock) -> None:
+async def test_next_due_is_the_earliest_retry_or_lease_end(
+    store: Store, clock: FakeClock, request: pytest.FixtureRequest
+) -> None:
+    jetstream_differs(request, "a Retry's delay is the server's nak delay")
     assert await store.next_due("a") is None
     await store.accept([incoming("1"), incoming("2")])
     one, two = await store.claim("a", 2, LEASE)
@@ -218,8 +242,11 @@ async def test_accepting_forgets_sent_events_past_the_window_but_never_unsent_on
 
 
 async def test_accepting_forgets_the_oldest_sent_events_beyond_the_size_bound(
-    make_store: MakeStore, clock: FakeClock
+    make_store: MakeStore, clock: FakeClock, request: pytest.FixtureRequest
 ) -> None:
+    jetstream_differs(
+        request, "the bucket drops its oldest key as a new one comes (max_msgs), not every FORGET_INTERVAL"
+    )
     store = make_store(Retention(window=3600, max_entries=100))
     await store.open()
     await store.accept([incoming(str(index)) for index in range(150)])
@@ -243,3 +270,16 @@ async def test_health_is_ok_while_open_and_says_why_not_when_closed(store: Store
         await store.accept([incoming("1")])
     with pytest.raises(StoreError):
         await store.claim("a", 1, LEASE)
+
+
+async def test_a_channel_pause_only_ever_extends_and_is_per_channel(store: Store, clock: FakeClock) -> None:
+    assert await store.channel_pause("a") <= clock.time()
+    assert await store.channel_pause("a", clock.time() + 30) == clock.time() + 30
+    assert await store.channel_pause("a", clock.time() + 5) == clock.time() + 30
+    assert await store.channel_pause("a") == clock.time() + 30
+    assert await store.channel_pause("b") <= clock.time()
+
+
+async def test_a_quiet_channel_may_send_at_once(store: Store, clock: FakeClock) -> None:
+    assert await store.channel_slot("a", 1.0, 1) == clock.time()
+    assert await store.channel_slot("b", 0.25, 3) == clock.time()

@@ -226,3 +226,18 @@ async def test_a_claim_that_ran_low_while_the_channel_was_paused_is_given_back_n
     await rig.clock.run_until(lambda: rig.count("notifications_sent") == 1)
     await rig.clock.advance(LEASE)
     assert [run for _, run in rig.channel.sends] == ["ctx-a", "ctx-a"]
+
+
+async def test_a_pause_another_replica_shared_through_the_store_holds_this_worker_too(rig: Rig) -> None:
+    await rig.store.channel_pause(CHANNEL, rig.clock.time() + 30)
+    await rig.accept("a")
+    waited = await rig.clock.run_until(lambda: rig.count("notifications_sent") == 1)
+    assert rig.send_times() == [30] and waited == 30
+
+
+async def test_a_retry_after_this_worker_is_told_is_shared_through_the_store(rig: Rig) -> None:
+    rig.channel.script.append(SendResult.retry("rate_limited", "HTTP 429", retry_after=12))
+    await rig.accept("a")
+    told = rig.clock.time()
+    await rig.clock.run_until(lambda: rig.count("notifications_failed", reason="rate_limited") == 1)
+    assert await rig.store.channel_pause(CHANNEL) == told + 12

@@ -1,7 +1,8 @@
 """Durable state: the outbox of notifications, the dedup memory and the dead letters.
 
 `protocol.py` is the contract (and all that importing this package loads); `sqlite.py` is the embedded store,
-`memory.py` one that lives and dies with the process; `factory.make_store` picks the one the settings ask for.
+`jetstream.py` the one several replicas share in NATS JetStream, `memory.py` one that lives and dies with the
+process; `factory.make_store` picks the one the settings ask for.
 """
 
 from notifier.store.protocol import (

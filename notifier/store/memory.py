@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from notifier.clock import Clock
 from notifier.message_ref import MessageRef
+from notifier.store.pauses import LocalPauses
 from notifier.store.protocol import (
     ChannelStats,
     Claim,
@@ -78,6 +79,7 @@ class MemoryStore:
         self._pending: dict[str, dict[NotificationId, _Notification]] = {}
         self._numbers = itertools.count(1)
         self._last_forget = -math.inf
+        self._pauses = LocalPauses()
 
     async def open(self) -> None:
         self._open = True
@@ -217,6 +219,12 @@ class MemoryStore:
             for n in self._events.pop(key).notifications:
                 del self._notifications[n.id]
         return min(len(doomed), FORGET_BATCH)
+
+    async def channel_pause(self, channel: str, until: float = 0.0) -> float:
+        return self._pauses.extend(channel, until)
+
+    async def channel_slot(self, channel: str, interval: float, burst: int) -> float:
+        return self._clock.time()
 
     async def health(self) -> Health:
         return Health() if self._open else Health("the state store is closed")

@@ -189,6 +189,22 @@ class Store(Protocol):
         """Whether the store takes writes right now (readiness and the store_writable metric)."""
         ...
 
+    async def channel_pause(self, channel: str, until: float = 0.0) -> float:
+        """Extend the channel's pause to at least `until` (wall seconds; 0 only reads it); returns its end now.
+
+        Shared by every consumer of the store: a store of one process keeps it in memory, a shared store shares
+        it, so that one replica's Retry-After (or backoff) makes every replica wait. A past time means no pause.
+        """
+        ...
+
+    async def channel_slot(self, channel: str, interval: float, burst: int) -> float:
+        """Reserve the channel's next send at its rate (one per `interval`, `burst` at once); returns when it may go.
+
+        A store of one process grants it at once (the worker's own pacer paces it); a shared store reserves it
+        among every consumer, so that all replicas together keep to the rate (wall seconds).
+        """
+        ...
+
 
 class StoreError(Exception):
     """The store cannot do what was asked; the text says what is wrong and what to do."""

@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 
 from notifier.clock import Clock
 from notifier.message_ref import MessageRef
+from notifier.store.pauses import LocalPauses
 from notifier.store.protocol import (
     ChannelStats,
     Claim,
@@ -132,6 +133,8 @@ class SQLiteStore:
         self._synced = True
         self._lock_fd: int | None = None
         self._last_forget = -float("inf")
+        # In the process, not the database: nothing else sends for this outbox (see LocalPauses).
+        self._pauses = LocalPauses()
 
     async def open(self) -> None:
         if self._must_exist and not self.path.exists():
@@ -427,6 +430,12 @@ class SQLiteStore:
         Accepting calls it on its own every FORGET_INTERVAL with the store's retention; public for tests.
         """
         return await self._run(lambda conn: _forget(conn, now, window, max_entries), synced=False)
+
+    async def channel_pause(self, channel: str, until: float = 0.0) -> float:
+        return self._pauses.extend(channel, until)
+
+    async def channel_slot(self, channel: str, interval: float, burst: int) -> float:
+        return self._clock.time()
 
     async def health(self) -> Health:
         """A tiny write: readiness says not ready while the disk refuses writes."""
