@@ -84,3 +84,23 @@ def test_verdicts_under_a_rejection_all_miss_for_that_reason(tmp_path: Path) -> 
         ("everything", False, "filtered out"),
     ]
     assert verdicts[2].channels == ("log", "prod")
+
+
+def test_results_match_the_worst_result_the_event_reports_as_its_message_does(tmp_path: Path) -> None:
+    """Keptn's own example says `result: pass` beside a failed evaluation: the message says failed, so does routing."""
+    failed_gate = {"result": "fail", "score": 0, "indicatorResults": [{"status": "fail", "displayName": "p95"}]}
+    disagreeing = event(project="sockshop", stage="production", result="pass", evaluation=failed_gate)
+    chosen = router(tmp_path)
+    assert {t.route for t in chosen.targets(disagreeing)} == {"prod-failures", "everything"}
+    a_warning_sli = event(
+        project="sockshop", stage="production", result="pass",
+        evaluation={"result": "pass", "indicatorResults": [{"status": "warning", "displayName": "errors"}]},
+    )  # fmt: skip
+    assert {t.route for t in chosen.targets(a_warning_sli)} == {"prod-failures", "everything"}
+    passed = event(project="sockshop", stage="production", result="pass", evaluation={"result": "pass"})
+    assert {t.route for t in chosen.targets(passed)} == {"everything"}
+    _, verdicts = chosen.explain(passed)
+    assert verdicts[0].reason == "result 'pass' is not one of fail, warning"
+    # A status says whether the task ran, not its outcome: an errored task with no result is not a failed result.
+    errored = event(project="sockshop", stage="production", status="errored")
+    assert {t.route for t in chosen.targets(errored)} == {"everything"}
