@@ -106,6 +106,12 @@ async def asleep_after(cp: FakeControlPlane, clock: FakeClock, calls: int) -> No
     await until(lambda: len(cp.calls) == calls and clock.next_wake is not None)
 
 
+async def after_a_ping(cp: FakeControlPlane, clock: FakeClock, calls: int) -> None:
+    """Moves the clock by one ping interval, then waits as `asleep_after` does."""
+    await clock.advance(PING_INTERVAL)
+    await asleep_after(cp, clock, calls)
+
+
 def integration() -> Integration:
     return Integration(
         name="keptn-notifier",
@@ -161,8 +167,7 @@ async def test_registers_once_with_the_distributors_payload_and_pings_every_10_s
         await asleep_after(control_plane, clock, 2)
         for pings in range(2, 6):
             assert clock.next_wake == PING_INTERVAL
-            await clock.advance(PING_INTERVAL)
-            await asleep_after(control_plane, clock, pings + 1)
+            await after_a_ping(control_plane, clock, pings + 1)
 
         assert len(control_plane.of("POST")) == 1, "registers once"
         pings_made = control_plane.of("PUT")
@@ -184,15 +189,12 @@ async def test_a_ping_answered_404_registers_again_and_pings_the_new_id(
     try:
         with caplog.at_level(logging.INFO, "notifier.registration"):
             await asleep_after(control_plane, clock, 1)
-            await clock.advance(PING_INTERVAL)
-            await asleep_after(control_plane, clock, 2)
-            await clock.advance(PING_INTERVAL)
+            await after_a_ping(control_plane, clock, 2)
             # The 404 is followed at once (no sleep in between) by a new registration.
-            await asleep_after(control_plane, clock, 4)
+            await after_a_ping(control_plane, clock, 4)
             assert [call.method for call in control_plane.calls] == ["POST", "PUT", "PUT", "POST"]
             assert reg.integration_id == "id-2"
-            await clock.advance(PING_INTERVAL)
-            await asleep_after(control_plane, clock, 5)
+            await after_a_ping(control_plane, clock, 5)
         assert control_plane.calls[-1].path == REGISTRATION + "/id-2/ping"
         assert "no longer knows id id-1: registering again" in caplog.text
     finally:
@@ -217,12 +219,10 @@ async def test_failures_are_one_line_each_retried_with_backoff_and_never_show_th
             await asleep_after(control_plane, clock, 4)
             assert reg.integration_id == "id-1"
             assert clock.next_wake == PING_INTERVAL
-            await clock.advance(PING_INTERVAL)
-            await asleep_after(control_plane, clock, 5)
+            await after_a_ping(control_plane, clock, 5)
             # A failed ping keeps the id and tries again at the next interval.
             assert reg.integration_id == "id-1" and clock.next_wake == PING_INTERVAL
-            await clock.advance(PING_INTERVAL)
-            await asleep_after(control_plane, clock, 6)
+            await after_a_ping(control_plane, clock, 6)
         assert waits == [1.0, 2.0, 4.0]
         assert [call.method for call in control_plane.calls] == ["POST"] * 4 + ["PUT"] * 2
         warnings = [record for record in caplog.records if record.levelno == logging.WARNING]
