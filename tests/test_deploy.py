@@ -589,3 +589,12 @@ def test_nats_pod_environment_loads_in_the_service(tmp_path: Path) -> None:
     assert config.settings.host == "127.0.0.1" and config.settings.admin_port == ADMIN_PORT
     assert set(config.channels) == {"prod-slack", "team-hook", "teams"}
     assert "keptn-token-0123456789" in config.secrets()
+
+
+def test_apply_k_deploy_still_applies_the_sidecar_overlay() -> None:
+    """`kubectl apply -k deploy/` was the documented command before the overlays: it keeps doing what it did."""
+    result = subprocess.run(
+        ["kubectl", "kustomize", str(DEPLOY_DIR)], capture_output=True, text=True, check=False, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert list(yaml.safe_load_all(result.stdout)) == list(_rendered("sidecar"))
