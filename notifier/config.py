@@ -37,6 +37,9 @@ DEFAULT_PUBSUB_TOPIC = (
 DEFAULT_STATE_DIR = "./notifier-state"
 # Keptn 0.14 and later run NATS under this name (the variable and default Keptn's own Go services use).
 DEFAULT_NATS_URL = "nats://keptn-nats"
+# A NATS name (stream, consumer, queue group): no dots, wildcards, spaces, or the ':' of the shipyard-controller's
+# consumer ("shipyard-controller:all-events"), which can therefore never be named here.
+_NATS_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
 _SIZE = re.compile(r"^\s*(\d+)\s*(b|kb|kib|mb|mib)?\s*$", re.IGNORECASE)
@@ -90,6 +93,12 @@ class Settings(BaseModel):
     store: Annotated[Literal["sqlite", "nats"], Env("NOTIFIER_STORE")] = "sqlite"
     nats_url: Annotated[str, Env("NATS_URL")] = DEFAULT_NATS_URL
     nats_prefix: Annotated[str, Env("NOTIFIER_NATS_PREFIX")] = "keptn-notifier"
+    # Events straight from NATS (on when NATS_URL is given; see `nats_intake`): None = JetStream if the server
+    # has it, else a core subscription.
+    nats_jetstream: Annotated[bool | None, Env("NATS_JETSTREAM")] = None
+    nats_stream: Annotated[str, Env("NATS_STREAM")] = "keptn"
+    nats_consumer: Annotated[str, Env("NATS_CONSUMER")] = "keptn-notifier"
+    pubsub_group: Annotated[str, Env("PUBSUB_GROUP")] = "keptn-notifier"
     pubsub_topic: Annotated[str, Env("PUBSUB_TOPIC")] = DEFAULT_PUBSUB_TOPIC
     project_filter: Annotated[list[str], Env("PROJECT_FILTER")] = []
     stage_filter: Annotated[list[str], Env("STAGE_FILTER")] = []
@@ -162,6 +171,14 @@ class Settings(BaseModel):
             raise ValueError("names the service's NATS streams: use letters, digits, '-' and '_' only (no dots)")
         return value
 
+    @field_validator("nats_stream", "nats_consumer", "pubsub_group")
+    @classmethod
+    def _nats_name(cls, value: str) -> str:
+        value = value.strip()
+        if not _NATS_NAME.match(value):
+            raise ValueError("is a NATS name: use letters, digits, '-' and '_' only (no dots, spaces or ':')")
+        return value
+
     @field_validator("nats_url")
     @classmethod
     def _nats_url(cls, value: str) -> str:
@@ -192,6 +209,11 @@ class Settings(BaseModel):
     @property
     def subscription(self) -> SubjectSet:
         return SubjectSet.parse(self.pubsub_topic)
+
+    @property
+    def nats_intake(self) -> bool:
+        """Events straight from NATS: NATS_URL given (the environment, the file or a flag), not its default."""
+        return "nats_url" in self.model_fields_set
 
 
 # Environment variable -> setting, read from the `Env` marks above (README: "Configure with environment variables").

@@ -228,6 +228,10 @@ NOT_DEFAULT = {
     "store": "nats",
     "nats_url": "nats://127.0.0.1:4222",
     "nats_prefix": "other-notifier",
+    "nats_jetstream": "false",
+    "nats_stream": "other-stream",
+    "nats_consumer": "other-consumer",
+    "pubsub_group": "other-group",
     "pubsub_topic": "x.y",
     "project_filter": "p",
     "stage_filter": "s",
@@ -241,3 +245,19 @@ NOT_DEFAULT = {
     "retry_max_age": "5m",
     "shutdown_grace": "5m",
 }
+
+
+def test_nats_intake_is_on_only_when_nats_url_is_given() -> None:
+    assert not load_config(env={}).settings.nats_intake
+    assert not load_config(env={"NATS_URL": " "}).settings.nats_intake
+    settings = load_config(env={"NATS_URL": "nats://keptn-nats"}).settings  # the default, but given
+    assert settings.nats_intake and settings.nats_jetstream is None
+    assert (settings.nats_stream, settings.nats_consumer, settings.pubsub_group) == ("keptn",) + ("keptn-notifier",) * 2
+    assert load_config(env={"NATS_JETSTREAM": "TRUE"}).settings.nats_jetstream is True
+
+
+@pytest.mark.parametrize("variable", ["NATS_STREAM", "NATS_CONSUMER", "PUBSUB_GROUP"])
+@pytest.mark.parametrize("value", ["sh.keptn", "shipyard-controller:all-events", "two words", "a>"])
+def test_nats_names_with_dots_wildcards_spaces_or_colons_are_refused(variable: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=f"environment variable {variable}: .*letters, digits"):
+        load_config(env={variable: value})
