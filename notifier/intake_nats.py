@@ -105,8 +105,7 @@ class NatsIntake:
         await asyncio.wait((self._first, self._task), return_when=asyncio.FIRST_COMPLETED)
         if self._task.done():
             self._task.result()  # a bug: let it show
-        first = self._first.result()
-        if isinstance(first, Conflict):
+        if self._first.done() and isinstance(first := self._first.result(), Conflict):
             await self.stop()
             raise ConfigError(str(first))
 

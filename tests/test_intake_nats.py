@@ -13,6 +13,7 @@ import logging
 import re
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -110,6 +111,16 @@ def from_nats(url: str, **settings: Any) -> dict[str, Any]:
     return {"nats_url": url, "pubsub_topic": "sh.keptn.event.evaluation.finished", **settings}
 
 
+@asynccontextmanager
+async def service_reading(
+    tmp_path: Path, chat_server: FakeChatServer, url: str, **settings: Any
+) -> AsyncIterator[RunningService]:
+    """The service, sending to the fake Slack, once it reads from NATS (ready)."""
+    async with running_service(tmp_path, slack_config(chat_server), **from_nats(url, **settings)) as svc:
+        await until(lambda: ready(svc), "ready")
+        yield svc
+
+
 @pytest.fixture
 async def with_stream(nats_server: NatsServer) -> AsyncIterator[NatsServer]:
     await keptn_stream(nats_server.url)
@@ -122,8 +133,7 @@ async def test_events_published_the_keptn_way_reach_slack_once_and_only_new_ones
     url = with_stream.url
     # Before the consumer exists: Keptn's history, which deliver policy new must not replay.
     await publish(url, event(0))
-    async with running_service(tmp_path, slack_config(chat_server), **from_nats(url)) as svc:
-        await until(lambda: ready(svc), "ready")
+    async with service_reading(tmp_path, chat_server, url) as svc:
         info = await consumer(url)
         assert info.config.deliver_policy == DeliverPolicy.NEW
         assert info.config.filter_subjects == ["sh.keptn.event.evaluation.finished"]
@@ -151,12 +161,22 @@ async def _acked_all(url: str, delivered: int) -> bool:
     )
 
 
+async def test_with_the_jetstream_store_too_events_reach_slack_once(
+    tmp_path: Path, chat_server: FakeChatServer, with_stream: NatsServer
+) -> None:
+    url = with_stream.url
+    async with service_reading(tmp_path, chat_server, url, store="nats", nats_prefix="intake-test"):
+        await publish(url, event(1), event(2), event(1))
+        await chat_server.wait_for(2, HOOK, timeout=WAIT)
+        await until(lambda: _settled(url), "every message acked")
+    assert projects_sent(chat_server) == {"proj-0001-x": 1, "proj-0002-x": 1}
+
+
 async def test_a_message_is_acked_only_once_stored_and_comes_again_after_a_store_failure(
     tmp_path: Path, chat_server: FakeChatServer, with_stream: NatsServer
 ) -> None:
     url = with_stream.url
-    async with running_service(tmp_path, slack_config(chat_server), **from_nats(url)) as svc:
-        await until(lambda: ready(svc), "ready")
+    async with service_reading(tmp_path, chat_server, url) as svc:
         await svc.service.store.close()  # the store fails every write now
         await publish(url, event(1))
         await until(lambda: svc.metric("keptn_notifier_intake_retries_total"), "the message given back")
@@ -181,9 +201,7 @@ async def test_malformed_and_oversize_messages_are_acked_counted_and_logged_once
     url = with_stream.url
     subject = "sh.keptn.event.evaluation.finished"
     oversize = orjson.dumps(keptn_event("big", message="x" * 2048))
-    config = slack_config(chat_server)
-    async with running_service(tmp_path, config, **from_nats(url), max_body_bytes="1KiB") as svc:
-        await until(lambda: ready(svc), "ready")
+    async with service_reading(tmp_path, chat_server, url, max_body_bytes="1KiB") as svc:
         with caplog.at_level(logging.WARNING, "notifier.intake.nats"):
             await publish(url, (subject, b"not json {"), (subject, b'{"no": "cloudevent"}'), (subject, oversize))
             await publish(url, event(1))
@@ -224,8 +242,7 @@ async def test_a_nats_restart_mid_run_loses_nothing_accepted(
     tmp_path: Path, chat_server: FakeChatServer, with_stream: NatsServer
 ) -> None:
     url = with_stream.url
-    async with running_service(tmp_path, slack_config(chat_server), **from_nats(url)) as svc:
-        await until(lambda: ready(svc), "ready")
+    async with service_reading(tmp_path, chat_server, url) as svc:
         await publish(url, *(event(number) for number in range(20)))
         await asyncio.to_thread(with_stream.stop)
         await until(lambda: not_ready_because(svc, "NATS"), "not ready while NATS is away")
@@ -340,10 +357,10 @@ async def test_without_jetstream_on_the_server_the_intake_subscribes_by_core_nat
     server = NatsServer(tmp_path / "nats", jetstream=False)
     server.start()
     try:
-        async with running_service(tmp_path, slack_config(chat_server), **from_nats(server.url)) as svc:
-            await until(lambda: ready(svc), "ready")
+        async with service_reading(tmp_path, chat_server, server.url) as svc:
             await publish(server.url, event(1))
             await chat_server.wait_for(1, HOOK, timeout=WAIT)
+            assert await svc.metric("keptn_notifier_events_received_total") == 1
     finally:
         server.stop()
     assert projects_sent(chat_server) == {"proj-0001-x": 1}
