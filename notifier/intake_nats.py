@@ -292,6 +292,13 @@ class NatsIntake:
                 f"NATS at {self._url} has no stream {stream} yet: Keptn's shipyard-controller creates it "
                 "(Keptn 0.14 and later); waiting for it (or set NATS_STREAM, or NATS_JETSTREAM=false)"
             ) from None
+        except ServiceUnavailableError as exc:
+            if exc.err_code is not None:
+                raise Unavailable(f"cannot look at stream {stream} on NATS at {self._url} ({describe(exc)})") from None
+            raise Unavailable(
+                f"NATS at {self._url} has no JetStream: run it with JetStream (Keptn 0.14 and later do), or set "
+                "NATS_JETSTREAM=false for a core subscription"
+            ) from None
         except BadRequestError as exc:  # the server refuses the consumer the settings describe
             raise Conflict(f"NATS refuses consumer {name} on stream {stream}: {describe(exc)}") from None
         except (nats.errors.Error, TimeoutError, OSError) as exc:
@@ -346,11 +353,6 @@ class NatsIntake:
     async def _take_core(self, message: Msg) -> None:
         if await self._take(message) == "retry":
             self._metrics.events_rejected.labels("not_stored").inc()
-            log.error(
-                "NATS intake: lost an event from %s: the store cannot take it, and core NATS keeps nothing "
-                "(NATS_JETSTREAM=true keeps it until stored)",
-                message.subject,
-            )
 
     # -- one message -------------------------------------------------------------------------------------
 
@@ -368,7 +370,15 @@ class NatsIntake:
             self._drop(message, "malformed", str(exc))
             return "dropped"
         except StoreError as exc:
-            log.warning("NATS intake: could not store an event from %s: %s", message.subject, exc)
+            if self._jetstream:
+                log.warning("NATS intake: could not store an event from %s (%s); it comes again", message.subject, exc)
+            else:
+                log.error(
+                    "NATS intake: lost an event from %s: the store cannot take it (%s), and core NATS keeps "
+                    "nothing (NATS_JETSTREAM=true keeps it until stored)",
+                    message.subject,
+                    exc,
+                )
             return "retry"
         except Exception:
             log.exception("NATS intake: failed on a message from %s", message.subject)

@@ -60,8 +60,8 @@ class SubjectSet:
 
     def essential(self) -> tuple[SubjectPattern, ...]:
         """The patterns without repeats and without those another one covers: what to subscribe to, and what
-        JetStream accepts as the filters of one consumer. Patterns that only partly overlap both stay: an
-        event they both match comes twice, and the dedup drops the second."""
+        JetStream accepts as the filters of one consumer. Patterns that only partly overlap both stay: on core
+        NATS an event they both match comes twice, and the dedup drops the second."""
         kept: list[SubjectPattern] = []
         for pattern in self.patterns:
             if not any(other.covers(pattern) for other in kept):

@@ -370,3 +370,18 @@ async def test_without_nats_url_there_is_no_nats_intake(tmp_path: Path, chat_ser
     async with running_service(tmp_path, slack_config(chat_server)) as svc:
         assert [type(intake).__name__ for intake in svc.service.intakes] == ["HttpIntake"]
         assert (await svc.get("/ready"))[0] == 200
+
+
+async def test_jetstream_asked_for_on_a_server_without_it_is_not_ready_and_says_what_to_do(
+    tmp_path: Path, chat_server: FakeChatServer
+) -> None:
+    server = NatsServer(tmp_path / "nats", jetstream=False)
+    server.start()
+    try:
+        async with running_service(
+            tmp_path, slack_config(chat_server), **from_nats(server.url, nats_jetstream=True)
+        ) as svc:
+            status, body = await svc.get("/ready")
+            assert status == 503 and "has no JetStream" in body and "NATS_JETSTREAM=false" in body
+    finally:
+        server.stop()
