@@ -255,6 +255,21 @@ async def test_a_nats_restart_mid_run_loses_nothing_accepted(
     assert projects_sent(chat_server) == {f"proj-{number:04d}-x": 1 for number in range(40)}
 
 
+async def test_events_published_while_the_service_is_down_come_when_it_is_back(
+    tmp_path: Path, chat_server: FakeChatServer, with_stream: NatsServer
+) -> None:
+    url = with_stream.url
+    async with service_reading(tmp_path, chat_server, url):
+        await publish(url, event(1))
+        await chat_server.wait_for(1, HOOK, timeout=WAIT)
+    # The durable consumer keeps its place while no replica reads it (a rollout, a crash).
+    await publish(url, *(event(number) for number in range(2, 7)))
+    async with service_reading(tmp_path, chat_server, url):
+        await chat_server.wait_for(6, HOOK, timeout=WAIT)
+        await until(lambda: _settled(url), "every message acked")
+    assert projects_sent(chat_server) == {f"proj-{number:04d}-x": 1 for number in range(1, 7)}
+
+
 async def not_ready_because(svc: RunningService, reason: str) -> bool:
     status, body = await svc.get("/ready")
     return status == 503 and reason in body
