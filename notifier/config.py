@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
@@ -39,6 +40,9 @@ DEFAULT_STATE_DIR = "./notifier-state"
 DEFAULT_NATS_URL = "nats://keptn-nats"
 # Keptn's API gateway as seen from a pod in Keptn's namespace (the Service api-gateway-nginx, path /api).
 DEFAULT_KEPTN_API_ENDPOINT = "http://api-gateway-nginx/api"
+# A NATS name (stream, consumer, queue group): no dots, wildcards, spaces, or the ':' of the shipyard-controller's
+# consumer ("shipyard-controller:all-events"), which can therefore never be named here.
+_NATS_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
 _SIZE = re.compile(r"^\s*(\d+)\s*(b|kb|kib|mb|mib)?\s*$", re.IGNORECASE)
@@ -92,6 +96,12 @@ class Settings(BaseModel):
     store: Annotated[Literal["sqlite", "nats"], Env("NOTIFIER_STORE")] = "sqlite"
     nats_url: Annotated[str, Env("NATS_URL")] = DEFAULT_NATS_URL
     nats_prefix: Annotated[str, Env("NOTIFIER_NATS_PREFIX")] = "keptn-notifier"
+    # Events straight from NATS (on when NATS_URL is given; see `nats_intake`): None = JetStream if the server
+    # has it, else a core subscription.
+    nats_jetstream: Annotated[bool | None, Env("NATS_JETSTREAM")] = None
+    nats_stream: Annotated[str, Env("NATS_STREAM")] = "keptn"
+    nats_consumer: Annotated[str, Env("NATS_CONSUMER")] = "keptn-notifier"
+    pubsub_group: Annotated[str, Env("PUBSUB_GROUP")] = "keptn-notifier"
     pubsub_topic: Annotated[str, Env("PUBSUB_TOPIC")] = DEFAULT_PUBSUB_TOPIC
     project_filter: Annotated[list[str], Env("PROJECT_FILTER")] = []
     stage_filter: Annotated[list[str], Env("STAGE_FILTER")] = []
@@ -173,6 +183,14 @@ class Settings(BaseModel):
             raise ValueError("names the service's NATS streams: use letters, digits, '-' and '_' only (no dots)")
         return value
 
+    @field_validator("nats_stream", "nats_consumer", "pubsub_group")
+    @classmethod
+    def _nats_name(cls, value: str) -> str:
+        value = value.strip()
+        if not _NATS_NAME.match(value):
+            raise ValueError("is a NATS name: use letters, digits, '-' and '_' only (no dots, spaces or ':')")
+        return value
+
     @field_validator("nats_url")
     @classmethod
     def _nats_url(cls, value: str) -> str:
@@ -211,6 +229,11 @@ class Settings(BaseModel):
     @property
     def subscription(self) -> SubjectSet:
         return SubjectSet.parse(self.pubsub_topic)
+
+    @property
+    def nats_intake(self) -> bool:
+        """Events straight from NATS: NATS_URL given (the environment, the file or a flag), not its default."""
+        return "nats_url" in self.model_fields_set
 
 
 # Environment variable -> setting, read from the `Env` marks above (README: "Configure with environment variables").
@@ -259,6 +282,9 @@ class Config:
     def secrets(self) -> list[str]:
         found = [secret for channel in self.channels.values() for secret in channel.secrets()]
         found.extend(token for token in (self.settings.ingest_token, self.settings.keptn_api_token) if token)
+        # A NATS URL may carry credentials (nats://user:password@host, or a token as the user part).
+        credentials = urlsplit(self.settings.nats_url)
+        found.extend(part for part in (credentials.password, credentials.username) if part)
         return found
 
 

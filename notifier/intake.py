@@ -1,4 +1,4 @@
-"""The seam between where events come from (HTTP now, NATS later) and the pipeline they all go through.
+"""The seam between where events come from (HTTP, NATS) and the pipeline they all go through.
 
 A protocol module: it imports no implementation (a test checks in a fresh interpreter), so an intake depends on
 the contract, not on the pipeline, the store or aiohttp.
@@ -38,6 +38,10 @@ class IntakeSource(Protocol):
     """Delivers events to a sink; acknowledges its sender only after `submit` returns."""
 
     async def start(self, sink: EventSink) -> None: ...
+
+    def readiness(self) -> str | None:
+        """None while the intake can take events, else why not (the service's /ready says it)."""
+        ...
 
     def pause(self) -> None:
         """Refuse new events (shutdown), so the sender keeps or redirects them."""

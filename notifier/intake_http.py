@@ -49,6 +49,9 @@ class HttpIntake:
     async def start(self, sink: EventSink) -> None:
         self._sink = sink
 
+    def readiness(self) -> str | None:
+        return None  # the event server is up whenever the service runs
+
     def pause(self) -> None:
         self._paused = True
 

@@ -20,8 +20,13 @@ class Metrics:
         )
         self.events_rejected = Counter(
             f"{PREFIX}_events_rejected",
-            "Requests refused as malformed, too large or unauthorised.",
+            "Requests and NATS messages refused as malformed, too large or unauthorised, or lost (core NATS).",
             ["reason"],
+            registry=r,
+        )
+        self.intake_retries = Counter(
+            f"{PREFIX}_intake_retries",
+            "NATS messages given back for a later redelivery because the store could not take them.",
             registry=r,
         )
         self.events_deduplicated = Counter(

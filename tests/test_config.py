@@ -229,6 +229,10 @@ NOT_DEFAULT = {
     "store": "nats",
     "nats_url": "nats://127.0.0.1:4222",
     "nats_prefix": "other-notifier",
+    "nats_jetstream": "false",
+    "nats_stream": "other-stream",
+    "nats_consumer": "other-consumer",
+    "pubsub_group": "other-group",
     "pubsub_topic": "x.y",
     "project_filter": "p",
     "stage_filter": "s",
@@ -249,3 +253,28 @@ NOT_DEFAULT = {
     "k8s_pod_name": "notifier-b-1",
     "k8s_node_name": "node-b",
 }
+
+
+def test_nats_intake_is_on_only_when_nats_url_is_given() -> None:
+    assert not load_config(env={}).settings.nats_intake
+    assert not load_config(env={"NATS_URL": " "}).settings.nats_intake
+    settings = load_config(env={"NATS_URL": "nats://keptn-nats"}).settings  # the default, but given
+    assert settings.nats_intake and settings.nats_jetstream is None
+    assert (settings.nats_stream, settings.nats_consumer, settings.pubsub_group) == ("keptn",) + ("keptn-notifier",) * 2
+    assert load_config(env={"NATS_JETSTREAM": "TRUE"}).settings.nats_jetstream is True
+
+
+@pytest.mark.parametrize("variable", ["NATS_STREAM", "NATS_CONSUMER", "PUBSUB_GROUP"])
+@pytest.mark.parametrize("value", ["sh.keptn", "shipyard-controller:all-events", "two words", "a>"])
+def test_nats_names_with_dots_wildcards_spaces_or_colons_are_refused(variable: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=f"environment variable {variable}: .*letters, digits"):
+        load_config(env={variable: value})
+
+
+def test_credentials_in_the_nats_url_are_secrets(tmp_path: Path) -> None:
+    """`/ready` and the logs name the NATS URL; the redactor masks what the config calls secret."""
+    config = load_config(env={"NATS_URL": "nats://notifier:s3cr3t-pw@keptn-nats:4222"})
+    assert {"s3cr3t-pw", "notifier"} <= set(config.secrets())
+    token_only = load_config(env={"NATS_URL": "nats://T0KEN-abc@keptn-nats"})
+    assert "T0KEN-abc" in token_only.secrets()
+    assert not [s for s in load_config(env={"NATS_URL": "nats://keptn-nats"}).secrets() if "keptn" in s]

@@ -20,7 +20,7 @@ CONSOLE = {"channels": {"log": {"type": "console"}}, "routes": every_route("log"
 
 
 class QueueIntake:
-    """A second intake (as NATS will be): whatever is put into it goes to the sink, one submit per item."""
+    """A second intake (as NATS is): whatever is put into it goes to the sink, one submit per item."""
 
     def __init__(self) -> None:
         self.sink: EventSink | None = None
@@ -29,6 +29,9 @@ class QueueIntake:
     async def start(self, sink: EventSink) -> None:
         self.calls.append("start")
         self.sink = sink
+
+    def readiness(self) -> str | None:
+        return None
 
     def pause(self) -> None:
         self.calls.append("pause")

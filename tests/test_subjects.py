@@ -48,3 +48,44 @@ def test_exact_pattern_matches_itself_and_gt_matches_any_longer(parts: list[str]
     assert SubjectPattern.parse(f"{parts[0]}.>").matches(subject) is (len(parts) > 1)
     star = ".".join(["*"] * len(parts))
     assert SubjectPattern.parse(star).matches(subject)
+
+
+@pytest.mark.parametrize(
+    ("wide", "narrow", "expected"),
+    [
+        ("sh.keptn.>", "sh.keptn.event.evaluation.finished", True),
+        ("sh.keptn.>", "sh.keptn.event.*.*.finished", True),
+        ("sh.keptn.>", "sh.keptn.>", True),
+        ("sh.keptn.event.*.finished", "sh.keptn.event.evaluation.finished", True),
+        ("sh.keptn.event.evaluation.finished", "sh.keptn.event.*.finished", False),
+        ("sh.keptn.event.*.finished", "sh.keptn.event.>", False),
+        ("sh.keptn.event.*.finished", "sh.keptn.event.*.*.finished", False),
+        ("sh.keptn.*", "sh.keptn.>", False),
+        ("sh.keptn.event.>", "sh.keptn.event", False),
+    ],
+)
+def test_a_pattern_covers_another_when_it_matches_everything_the_other_does(
+    wide: str, narrow: str, expected: bool
+) -> None:
+    assert SubjectPattern.parse(wide).covers(SubjectPattern.parse(narrow)) is expected
+
+
+def test_the_essential_patterns_drop_repeats_and_covered_ones_and_keep_partial_overlaps() -> None:
+    subjects = SubjectSet.parse(
+        "sh.keptn.event.evaluation.finished,sh.keptn.event.*.finished,sh.keptn.events.problem,"
+        "sh.keptn.events.problem,sh.keptn.event.evaluation.>"
+    )
+    assert [pattern.text for pattern in subjects.essential()] == [
+        "sh.keptn.event.*.finished",
+        "sh.keptn.events.problem",
+        "sh.keptn.event.evaluation.>",
+    ]
+    assert SubjectSet.parse("a.b,a.>").essential() == SubjectSet.parse("a.>").patterns
+
+
+@given(st.lists(st.lists(st.sampled_from(["a", "b", "*"]), min_size=1, max_size=3), min_size=1, max_size=5))
+def test_the_essential_patterns_match_exactly_what_all_of_them_match(pieces: list[list[str]]) -> None:
+    subjects = SubjectSet.parse([".".join(parts) for parts in pieces])
+    essential = SubjectSet(subjects.essential())
+    for subject in ("a", "b", "a.a", "a.b", "b.a", "a.b.a", "b.b.b"):
+        assert essential.matches(subject) is subjects.matches(subject)
