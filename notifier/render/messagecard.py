@@ -11,7 +11,7 @@ from types import MappingProxyType
 from typing import Any
 
 from notifier.message import Message, Severity
-from notifier.render.budget import Budget, fit, serialized_size
+from notifier.render.budget import Budget, fit, serialized_size, within_bound
 from notifier.render.plaintext import clean, one_line, truncate, web_url
 from notifier.render.teams import escape_markdown
 
@@ -33,7 +33,12 @@ SEVERITY_COLOR = MappingProxyType(
 
 
 def render_messagecard(message: Message) -> dict[str, Any]:
-    return fit(lambda budget: _card(message, budget), serialized_size, MAX_CARD_BYTES, len(clean(message.text)))
+    return fit(
+        lambda budget: _card(message, budget),
+        within_bound(serialized_size, MAX_CARD_BYTES),
+        MAX_CARD_BYTES,
+        len(clean(message.text)),
+    )
 
 
 def _card(message: Message, budget: Budget) -> dict[str, Any]:

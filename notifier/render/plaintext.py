@@ -23,6 +23,9 @@ _URL_ENCODED = re.compile(r"[ \"<>^`{|}]")
 
 def clean(text: str) -> str:
     """Normalise newlines and drop control and bidi-override characters, which no platform shows usefully."""
+    # Printable text holds none of them (controls and bidi overrides are not printable): most text is.
+    if text.isprintable() or ("\r" not in text and text.replace("\n", "").replace("\t", "").isprintable()):
+        return text
     return _INVISIBLE.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
 
 
@@ -37,7 +40,7 @@ def identity(text: str) -> str:
 
 def utf16_length(text: str) -> int:
     """Length as JavaScript and most platform limits count it: an emoji outside the BMP counts twice."""
-    return len(text.encode("utf-16-le")) // 2
+    return len(text) if text.isascii() else len(text.encode("utf-16-le")) // 2
 
 
 def truncate(

@@ -15,7 +15,7 @@ from types import MappingProxyType
 from typing import Any
 
 from notifier.message import Fact, Link, Message, Severity
-from notifier.render.budget import Budget, fit
+from notifier.render.budget import Budget, fit, within_bound
 from notifier.render.plaintext import clean, one_line, truncate, utf16_length, web_url
 
 MAX_BLOCKS = 50
@@ -52,7 +52,12 @@ def blocks_size(payload: dict[str, Any]) -> int:
 
 
 def render_slack(message: Message) -> dict[str, Any]:
-    return fit(lambda budget: _payload(message, budget), blocks_size, MAX_BLOCKS_CHARS, len(clean(message.text)))
+    return fit(
+        lambda budget: _payload(message, budget),
+        within_bound(blocks_size, MAX_BLOCKS_CHARS),
+        MAX_BLOCKS_CHARS,
+        len(clean(message.text)),
+    )
 
 
 def _payload(message: Message, budget: Budget) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from types import MappingProxyType
 from typing import Any
 
 from notifier.message import Fact, Link, Message, Severity
-from notifier.render.budget import Budget, fit, serialized_size
+from notifier.render.budget import Budget, fit, serialized_size, within_bound
 from notifier.render.plaintext import clean, one_line, truncate, web_url
 
 MAX_ENVELOPE_BYTES = 28_000
@@ -53,7 +53,7 @@ def escape_markdown(text: str) -> str:
 def render_teams(message: Message) -> dict[str, Any]:
     return fit(
         lambda budget: envelope(_card(message, budget)),
-        serialized_size,
+        within_bound(serialized_size, MAX_ENVELOPE_BYTES),
         MAX_ENVELOPE_BYTES,
         len(clean(message.text)),
     )
