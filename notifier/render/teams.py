@@ -45,9 +45,22 @@ _ORDERED_LIST_MARKER = re.compile(r"^([ \t]*\d+)\.", re.MULTILINE)
 
 def escape_markdown(text: str) -> str:
     """Backslash-escape what Adaptive Card markdown could read as formatting, links, mentions or lists."""
-    text = _MARKDOWN_CHARACTERS.sub(r"\\\1", text)
-    text = _LINE_START_MARKER.sub(r"\1\\\2", text)
-    return _ORDERED_LIST_MARKER.sub(r"\1\\.", text)
+    # Functions, not r"\\\1" templates: re runs Python code to compile a template on every call.
+    text = _MARKDOWN_CHARACTERS.sub(_escaped_character, text)
+    text = _LINE_START_MARKER.sub(_escaped_marker, text)
+    return _ORDERED_LIST_MARKER.sub(_escaped_list_number, text)
+
+
+def _escaped_character(match: re.Match[str]) -> str:
+    return "\\" + match[1]
+
+
+def _escaped_marker(match: re.Match[str]) -> str:
+    return f"{match[1]}\\{match[2]}"
+
+
+def _escaped_list_number(match: re.Match[str]) -> str:
+    return f"{match[1]}\\."
 
 
 def render_teams(message: Message) -> dict[str, Any]:
