@@ -7,9 +7,9 @@ log line, never a lost notification.
 
 The parts, one concern each: `sandbox` (the bounded environment and its limits), `filters`, `sources`
 (template folders and the only files a template may import), `compiler` (a YAML file into compiled fields),
-`fill` (compiled fields and a context into a Message), `template_set` (choosing, rendering, checking),
-`fallback` (the plain message) and `samples` (the packaged example events). The names below are the
-package's face; everything else imports them from here.
+`single_pass` (the fields of a file joined into one Jinja template), `fill` (one render pass into a
+Message), `template_set` (choosing, rendering, checking), `fallback` (the plain message) and `samples` (the
+packaged example events). The names below are the package's face; everything else imports them from here.
 """
 
 from notifier.templating.compiler import TemplateError

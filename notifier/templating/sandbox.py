@@ -23,6 +23,7 @@ from jinja2.sandbox import MAX_RANGE, ImmutableSandboxedEnvironment
 from jinja2.utils import Cycler, Joiner
 
 from notifier.templating.filters import TEMPLATE_FILTERS
+from notifier.templating.single_pass import INTERNAL_TESTS
 
 # Filters that build output of a size chosen by a number (a width, a count) or are not deterministic.
 REMOVED_FILTERS: Final = ("center", "format", "indent", "wordwrap", "slice", "random", "urlize", "xmlattr")
@@ -99,6 +100,7 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
             self.filters.pop(name, None)
         self.filters.update(TEMPLATE_FILTERS)
         self.filters = {name: self._guarded(function) for name, function in self.filters.items()}
+        self.tests.update(INTERNAL_TESTS)
 
     @contextmanager
     def deadline(self, seconds: float) -> Iterator[None]:
