@@ -27,6 +27,8 @@ from notifier.templating.sources import MacroLoader, package_folder
 
 # The package's name, as before the split: operators filter logs on it (docs/templates.md).
 LOGGER = logging.getLogger("notifier.templating")
+# Event types whose template choice is remembered: a deployment sends a few dozen.
+CHOICES_KEPT = 1024
 
 
 class TemplateSet:
@@ -55,6 +57,7 @@ class TemplateSet:
         self._templates = MappingProxyType(dict(sorted(compiled.items())))
         if "default" not in self._templates:
             raise TemplateError("no `default` template: the built-in templates are missing from the install")
+        self._chosen: dict[str, str] = {}
 
     def names(self) -> tuple[str, ...]:
         return tuple(self._templates)
@@ -63,10 +66,12 @@ class TemplateSet:
         return name in self._templates
 
     def select(self, event_type: str) -> str:
-        for name in template_candidates(event_type):
-            if name in self._templates:
-                return name
-        return "default"
+        chosen = self._chosen.get(event_type)
+        if chosen is None:
+            chosen = next((name for name in template_candidates(event_type) if name in self._templates), "default")
+            if len(self._chosen) < CHOICES_KEPT:  # event types come from outside: keep a bounded few
+                self._chosen[event_type] = chosen
+        return chosen
 
     def render(self, event: KeptnEvent, template: str | None = None) -> Message:
         """The message for `event`; on any template failure a plain fallback message and an ERROR log."""
