@@ -15,8 +15,9 @@ import yaml
 from jinja2 import Template, TemplateNotFound, meta, nodes
 from jinja2.exceptions import TemplateSyntaxError
 
-from notifier.templating.sandbox import REMOVED_FILTERS, BoundedSandbox
+from notifier.templating.sandbox import REMOVED_FILTERS
 from notifier.templating.single_pass import Gated, field_body, join_fields
+from notifier.templating.trusted import TemplateEnvironment
 
 TOP_LEVEL_KEYS: Final = ("title", "summary", "severity", "text", "facts", "links", "footer")
 FACT_KEYS: Final = ("name", "value", "when")
@@ -62,9 +63,10 @@ class CompiledTemplate:
     template: Template
     labels: tuple[str, ...]  # the fields, in that order
     gates: tuple[bool, ...]  # per field: a `when`, whose falsy text leaves out the two fields after it
+    environment: TemplateEnvironment  # where it was compiled, and renders
 
 
-def compile_macro(env: BoundedSandbox, name: str) -> None:
+def compile_macro(env: TemplateEnvironment, name: str) -> None:
     try:
         env.get_template(name)
     except TemplateSyntaxError as exc:
@@ -75,7 +77,7 @@ def compile_macro(env: BoundedSandbox, name: str) -> None:
         raise TemplateError(f"{name}: cannot be read ({exc})") from None
 
 
-def compile_template(env: BoundedSandbox, name: str, entry: Traversable) -> CompiledTemplate:
+def compile_template(env: TemplateEnvironment, name: str, entry: Traversable) -> CompiledTemplate:
     origin = str(entry)
     document, node = _load_yaml(entry)
     if not isinstance(document, dict) or not isinstance(node, yaml.MappingNode):
@@ -117,6 +119,7 @@ def compile_template(env: BoundedSandbox, name: str, entry: Traversable) -> Comp
         template=parser.join(layout.parts),
         labels=tuple(layout.labels),
         gates=tuple(layout.gates),
+        environment=env,
     )
 
 
@@ -165,7 +168,7 @@ class _Layout:
 class _FieldParser:
     """Parses the fields of one file one by one, so that an error names the field and its line, then joins them."""
 
-    def __init__(self, env: BoundedSandbox, origin: str) -> None:
+    def __init__(self, env: TemplateEnvironment, origin: str) -> None:
         self.origin = origin
         self._env = env
         self._sources: list[tuple[str, str, int]] = []
@@ -240,7 +243,7 @@ def _parse_pairs(
     return pairs
 
 
-def _check_imports(env: BoundedSandbox, tree: nodes.Template) -> None:
+def _check_imports(env: TemplateEnvironment, tree: nodes.Template) -> None:
     for imported in meta.find_referenced_templates(tree):
         if imported is None:
             continue

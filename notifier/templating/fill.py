@@ -16,8 +16,9 @@ from jinja2.runtime import new_context
 from notifier.keptn.context import TemplateContext
 from notifier.message import Fact, Link, Message, Severity
 from notifier.templating.compiler import CompiledTemplate, FieldPair, TemplateField
-from notifier.templating.sandbox import BoundedSandbox, RenderLimitExceeded
+from notifier.templating.sandbox import RenderLimitExceeded
 from notifier.templating.single_pass import FIELD_END, GATE, Gate
+from notifier.templating.trusted import TemplateEnvironment
 
 # What a rendered `when` may say to leave its fact or link out (compared stripped and lower-cased).
 FALSY_WHEN: Final = frozenset({"", "false", "none", "0", "[]", "{}", "()", "no", "off"})
@@ -31,7 +32,8 @@ class _FieldFailed(Exception):
         super().__init__(f"{field}: {type(cause).__name__}: {cause}")
 
 
-def fill_message(env: BoundedSandbox, compiled: CompiledTemplate, context: TemplateContext) -> Message:
+def fill_message(compiled: CompiledTemplate, context: TemplateContext) -> Message:
+    env = compiled.environment
     # The globals travel as plain variables: a context that names globals makes each `{% import %}` of a
     # macro file compare key sets on every render, in pure Python.
     gate = Gate()
@@ -94,7 +96,7 @@ class _Fields:
                 yield first, self.text(pair.second)
 
 
-def _read_fields(env: BoundedSandbox, compiled: CompiledTemplate, chunks: Iterator[str], gate: Gate) -> _Fields:
+def _read_fields(env: TemplateEnvironment, compiled: CompiledTemplate, chunks: Iterator[str], gate: Gate) -> _Fields:
     """Every field's text off the joined template's output, within one output budget; None for a left-out one."""
     gates, labels = compiled.gates, compiled.labels
     left = env.limits.max_output_chars

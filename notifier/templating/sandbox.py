@@ -11,16 +11,17 @@ import functools
 import math
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any, Final
 
-from jinja2 import BaseLoader, ChainableUndefined
+from jinja2 import BaseLoader, ChainableUndefined, Environment
 from jinja2.exceptions import SecurityError
 from jinja2.runtime import Context
 from jinja2.sandbox import MAX_RANGE, ImmutableSandboxedEnvironment
-from jinja2.utils import Cycler, Joiner
+from jinja2.utils import Cycler, Joiner, missing
 
 from notifier.templating.filters import TEMPLATE_FILTERS
 from notifier.templating.single_pass import INTERNAL_TESTS
@@ -72,35 +73,31 @@ class _DeadlineRange:
         return item in self._steps
 
 
-_DICT_ATTRIBUTES = frozenset(dir(dict))
+_DICT_ATTRIBUTES: Final = frozenset(dir(dict))
+# How every template environment is set up: plain text out, missing names render empty, `{% %}` lines vanish.
+TEMPLATE_OPTIONS: Final[Mapping[str, Any]] = MappingProxyType(
+    {"autoescape": False, "undefined": ChainableUndefined, "trim_blocks": True, "lstrip_blocks": True}
+)
 
 
-class BoundedSandbox(ImmutableSandboxedEnvironment):
-    """The immutable sandbox plus the bounds it lacks: value sizes, a render deadline, no str formatting."""
+class RenderBounds:
+    """What every render keeps, in the sandbox or not: the limits, and the deadline fill.py checks as it reads."""
 
-    intercepted_binops = frozenset({"*", "**", "+", "%"})
+    limits: TemplateLimits
+    _clock: threading.local
 
-    def __init__(self, loader: BaseLoader, limits: TemplateLimits) -> None:
-        super().__init__(
-            loader=loader,
-            autoescape=False,
-            undefined=ChainableUndefined,
-            trim_blocks=True,
-            lstrip_blocks=True,
-            auto_reload=False,
-        )
+    def set_up(self, env: Environment, limits: TemplateLimits, bounded_range: Callable[..., Any]) -> None:
+        """The same helpers and filters in every environment: a template that works in one works in the other."""
         self.limits = limits
-        self.max_value_size = limits.max_output_chars * INTERMEDIATE_FACTOR
         self._clock = threading.local()
-        self._lookups = 0
+        env.auto_reload = False
         # Only harmless helpers: no lipsum, and no namespace (a mutable object that lets loops accumulate).
-        self.globals.clear()
-        self.globals.update(range=self._range, dict=dict, cycler=Cycler, joiner=Joiner)
+        env.globals.clear()
+        env.globals.update(range=bounded_range, dict=dict, cycler=Cycler, joiner=Joiner)
         for name in REMOVED_FILTERS:
-            self.filters.pop(name, None)
-        self.filters.update(TEMPLATE_FILTERS)
-        self.filters = {name: self._guarded(function) for name, function in self.filters.items()}
-        self.tests.update(INTERNAL_TESTS)
+            env.filters.pop(name, None)
+        env.filters.update(TEMPLATE_FILTERS)
+        env.tests.update(INTERNAL_TESTS)
 
     @contextmanager
     def deadline(self, seconds: float) -> Iterator[None]:
@@ -113,6 +110,30 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
     def check_deadline(self) -> None:
         if time.monotonic() > getattr(self._clock, "deadline", math.inf):
             raise RenderLimitExceeded(f"rendering took longer than {self.limits.max_render_seconds:g} s")
+
+
+def dict_item(obj: Any, attribute: str) -> Any:
+    """`data.project` on a plain dict, as Jinja would find it but without its exception; `missing` otherwise.
+
+    Jinja tries the attribute first and reads the item after the AttributeError. Same answer, no exception;
+    dict methods (`x.items`) still go the long way.
+    """
+    if type(obj) is dict and attribute not in _DICT_ATTRIBUTES and attribute in obj:
+        return obj[attribute]
+    return missing
+
+
+class BoundedSandbox(RenderBounds, ImmutableSandboxedEnvironment):
+    """The immutable sandbox plus the bounds it lacks: value sizes, a render deadline, no str formatting."""
+
+    intercepted_binops = frozenset({"*", "**", "+", "%"})
+
+    def __init__(self, loader: BaseLoader, limits: TemplateLimits) -> None:
+        super().__init__(loader=loader, **TEMPLATE_OPTIONS)
+        self.set_up(self, limits, self._range)
+        self.max_value_size = limits.max_output_chars * INTERMEDIATE_FACTOR
+        self._lookups = 0
+        self.filters = {name: self._guarded(function) for name, function in self.filters.items()}
 
     def sample_deadline(self) -> None:
         """For attribute and item lookups, the most frequent operations: read the clock every 64th time."""
@@ -168,15 +189,12 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
         return self.check_size(super().call_binop(context, operator, left, right))
 
     def getattr(self, obj: Any, attribute: str) -> Any:
-        # `data.project` on a plain dict: the sandbox would try the attribute first and fail with an exception
-        # before reading the item. Same answer, without the exception; dict methods still go the long way.
         # The most frequent operation of all: the sampled deadline check is written out, not called.
         self._lookups += 1
         if not self._lookups & 63:
             self.check_deadline()
-        if type(obj) is dict and attribute not in _DICT_ATTRIBUTES and attribute in obj:
-            return obj[attribute]
-        return super().getattr(obj, attribute)
+        found = dict_item(obj, attribute)
+        return super().getattr(obj, attribute) if found is missing else found
 
     def getitem(self, obj: Any, argument: Any) -> Any:
         self.sample_deadline()
