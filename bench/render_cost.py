@@ -14,6 +14,7 @@ mean over all of them).
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import statistics
 import sys
@@ -84,10 +85,14 @@ def measure(repeat: int, rounds: int) -> dict[str, dict[str, dict[str, float]]]:
         stages = _stages(templates, bodies)
         for stage in stages.values():  # warm up: caches, first-call compilation
             stage()
+        # Out of the collector's sight: a full collection walks every object the harness holds (10 to 20 us
+        # per message of whichever stage it falls in), which is the harness's cost, not the stage's.
+        gc.freeze()
         samples: dict[str, list[float]] = {stage: [] for stage in STAGES}
         for _ in range(rounds):
             for stage, run in stages.items():  # interleaved, so drift hits every stage alike
                 samples[stage].append(_time_us(run, repeat, len(bodies)))
+        gc.unfreeze()
         result[name] = {
             stage: {"best": min(times), "median": statistics.median(times), "worst": max(times)}
             for stage, times in samples.items()
