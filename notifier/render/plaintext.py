@@ -19,6 +19,8 @@ _INVISIBLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069
 _URL_REJECTED = re.compile(r"[\\\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]|[^\S ]")
 # Percent-encoded, as browsers do.
 _URL_ENCODED = re.compile(r"[ \"<>^`{|}]")
+# An http(s) URL whose netloc holds no brackets: urlsplit reads that scheme and netloc, and raises nothing.
+_PLAIN_WEB_URL = re.compile(r"https?://([^/?#\[\]]*)(?=[/?#]|\Z)")
 
 
 def clean(text: str) -> str:
@@ -81,6 +83,9 @@ def web_url(url: str) -> str | None:
     if _URL_REJECTED.search(url):
         return None
     url = _URL_ENCODED.sub(lambda match: f"%{ord(match.group()):02X}", url)
+    plain = _PLAIN_WEB_URL.match(url) if url.isascii() else None
+    if plain:  # what urlsplit says of it, without its parse: the host is the netloc's part after "@", before ":"
+        return url if plain[1].rpartition("@")[2].partition(":")[0] else None
     try:
         parts = urlsplit(url)
         hostname = parts.hostname

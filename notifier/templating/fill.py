@@ -23,6 +23,8 @@ from notifier.templating.trusted import TemplateEnvironment
 # What a rendered `when` may say to leave its fact or link out (compared stripped and lower-cased).
 FALSY_WHEN: Final = frozenset({"", "false", "none", "0", "[]", "{}", "()", "no", "off"})
 SEVERITIES: Final = frozenset(severity.value for severity in Severity)
+# An http(s) URL with a host and no brackets in it: urlsplit finds that scheme and a non-empty netloc.
+_PLAIN_WEB_URL: Final = re.compile(r"https?://[^/?#\[\]]+(?=[/?#]|\Z)")
 
 
 class _FieldFailed(Exception):
@@ -46,23 +48,23 @@ def fill_message(compiled: CompiledTemplate, context: TemplateContext) -> Messag
     severity = fields.text(compiled.severity).strip().lower() or Severity.INFO.value
     if severity not in SEVERITIES:
         raise ValueError(f"severity renders to {severity[:40]!r}, not one of {', '.join(sorted(SEVERITIES))}")
-    facts = tuple(
-        Fact(one_line(label), value.strip())
-        for label, value in fields.pairs(compiled.facts)
-        if one_line(label) and value.strip()
-    )
-    links = tuple(
-        Link(one_line(label) or url.strip(), url.strip())
-        for label, url in fields.pairs(compiled.links)
-        if _is_web_url(url.strip())
-    )
+    facts = []
+    for label, value in fields.pairs(compiled.facts):
+        name, shown = one_line(label), value.strip()
+        if name and shown:
+            facts.append(Fact(name, shown))
+    links = []
+    for label, url in fields.pairs(compiled.links):
+        url = url.strip()
+        if _is_web_url(url):
+            links.append(Link(one_line(label) or url, url))
     return Message(
         title=title,
         severity=Severity(severity),
         summary=one_line(fields.text(compiled.summary)),
         text=_tidy(fields.text(compiled.text)),
-        facts=facts,
-        links=links,
+        facts=tuple(facts),
+        links=tuple(links),
         footer=_tidy(fields.text(compiled.footer)),
         template=compiled.name,
     )
@@ -144,6 +146,8 @@ def _tidy(value: str) -> str:
 def _is_web_url(url: str) -> bool:
     if not url or url.split() != [url]:  # no whitespace
         return False
+    if url.isascii() and _PLAIN_WEB_URL.match(url):
+        return True  # what urlsplit says of it, without its parse
     try:
         parts = urlsplit(url)
     except ValueError:
