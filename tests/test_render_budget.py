@@ -46,3 +46,16 @@ def test_within_bound_measures_exactly_only_past_the_limit() -> None:
     measure = within_bound(exact, 100)
     assert measure({"text": "short"}) <= 100 and measured == []
     assert measure({"text": "x" * 200}) == 10**6 and measured == [{"text": "x" * 200}]
+
+
+def test_within_bound_counts_when_six_times_the_compact_size_is_past_the_limit() -> None:
+    measured: list[object] = []
+
+    def exact(payload: object) -> int:
+        measured.append(payload)
+        return 10**6
+
+    measure = within_bound(exact, 100)
+    payload = {"text": "x" * 40}  # 51 compact bytes: 306 > 100 uncounted, 53 counted
+    assert measure(payload) == json_size_bound(payload) <= 100 and measured == []
+    assert measure({"text": "\ud800"}) == 10**6  # no bound at all: measured

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, Final, TypeVar
 
 import orjson
@@ -31,6 +31,12 @@ class Budget:
     links: int
     link_title: int
     footer: int
+
+    def with_text(self, text: int) -> Budget:
+        # Not dataclasses.replace, which reads the fields anew on every call: 1.4 against 0.6 us.
+        return Budget(
+            self.title, text, self.facts, self.fact_name, self.fact_value, self.links, self.link_title, self.footer
+        )
 
 
 BUDGETS = (
@@ -59,14 +65,8 @@ def json_size_bound(payload: object) -> int:
     the same escapes and numbers, but no space after `,` and `:` (counted, strings included), DEL unescaped (5
     more for `\\u007f`) and non-ASCII characters as 2 to 4 UTF-8 bytes where `\\uXXXX` takes 6 or 12.
     """
-    try:
-        serialized = orjson.dumps(payload)
-    except orjson.JSONEncodeError:  # a lone surrogate, an integer past 64 bits: no bound
-        return sys.maxsize
-    extra = serialized.count(b",") + serialized.count(b":") + 5 * serialized.count(b"\x7f")
-    if not serialized.isascii():
-        extra += 2 * (len(serialized) - len(serialized.translate(None, _HIGH_BYTES)))
-    return len(serialized) + extra
+    serialized = _compact(payload)
+    return sys.maxsize if serialized is None else _bound(serialized)
 
 
 def within_bound(size: Callable[[Any], int], max_size: int) -> Callable[[Any], int]:
@@ -76,10 +76,30 @@ def within_bound(size: Callable[[Any], int], max_size: int) -> Callable[[Any], i
     """
 
     def measure(payload: Any) -> int:
-        bound = json_size_bound(payload)
+        serialized = _compact(payload)
+        if serialized is None:
+            return size(payload)
+        # No byte adds more than 5 (DEL), so a payload a sixth of the limit fits without counting.
+        bound = 6 * len(serialized)
+        if bound > max_size:
+            bound = _bound(serialized)
         return bound if bound <= max_size else size(payload)
 
     return measure
+
+
+def _compact(payload: object) -> bytes | None:
+    try:
+        return orjson.dumps(payload)
+    except orjson.JSONEncodeError:  # a lone surrogate, an integer past 64 bits: no bound
+        return None
+
+
+def _bound(serialized: bytes) -> int:
+    extra = serialized.count(b",") + serialized.count(b":") + 5 * serialized.count(b"\x7f")
+    if not serialized.isascii():
+        extra += 2 * (len(serialized) - len(serialized.translate(None, _HIGH_BYTES)))
+    return len(serialized) + extra
 
 
 def fit(
@@ -92,18 +112,18 @@ def fit(
     last = len(BUDGETS) - 1
     for position, budget in enumerate(BUDGETS):
         floor = 0 if position == last else min(text_length, MIN_TEXT, budget.text)
-        payload = build(replace(budget, text=floor))
+        payload = build(budget.with_text(floor))
         if size(payload) > max_size:
             continue
         low, high = floor, min(text_length, budget.text)
         best = payload
         if high > low:
-            candidate = build(replace(budget, text=high))
+            candidate = build(budget.with_text(high))
             if size(candidate) <= max_size:
                 return candidate
         while low < high:
             middle = (low + high + 1) // 2
-            candidate = build(replace(budget, text=middle))
+            candidate = build(budget.with_text(middle))
             if size(candidate) <= max_size:
                 low, best = middle, candidate
             else:

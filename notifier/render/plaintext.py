@@ -72,6 +72,10 @@ def truncate(
     return render(prefix) + ELLIPSIS if prefix else ELLIPSIS
 
 
+def _percent_encoded(match: re.Match[str]) -> str:
+    return f"%{ord(match.group()):02X}"
+
+
 def web_url(url: str) -> str | None:
     """The URL ready for a client if it is an absolute http(s) URL with a host, else None.
 
@@ -80,9 +84,10 @@ def web_url(url: str) -> str | None:
     to disguise a host) reject the URL.
     """
     url = url.strip()
-    if _URL_REJECTED.search(url):
+    # Printable ASCII holds no control character and no whitespace but the space: only the backslash to look for.
+    if (not url.isascii() or not url.isprintable() or "\\" in url) and _URL_REJECTED.search(url):
         return None
-    url = _URL_ENCODED.sub(lambda match: f"%{ord(match.group()):02X}", url)
+    url = _URL_ENCODED.sub(_percent_encoded, url)
     plain = _PLAIN_WEB_URL.match(url) if url.isascii() else None
     if plain:  # what urlsplit says of it, without its parse: the host is the netloc's part after "@", before ":"
         return url if plain[1].rpartition("@")[2].partition(":")[0] else None
