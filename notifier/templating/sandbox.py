@@ -21,7 +21,7 @@ from jinja2 import BaseLoader, ChainableUndefined, Environment
 from jinja2.exceptions import SecurityError
 from jinja2.runtime import Context
 from jinja2.sandbox import MAX_RANGE, ImmutableSandboxedEnvironment
-from jinja2.utils import Cycler, Joiner, missing
+from jinja2.utils import Cycler, Joiner
 
 from notifier.templating.filters import TEMPLATE_FILTERS
 from notifier.templating.single_pass import INTERNAL_TESTS
@@ -73,7 +73,10 @@ class _DeadlineRange:
         return item in self._steps
 
 
-_DICT_ATTRIBUTES: Final = frozenset(dir(dict))
+# `data.project` on a plain dict: Jinja tries the attribute first and reads the item after the AttributeError.
+# Both environments read the item first when it is one and the name is no dict method (`x.items` still finds
+# the method): same answer, no exception. It is the most frequent operation of all, so it is written out.
+DICT_ATTRIBUTES: Final = frozenset(dir(dict))
 # How every template environment is set up: plain text out, missing names render empty, `{% %}` lines vanish.
 TEMPLATE_OPTIONS: Final[Mapping[str, Any]] = MappingProxyType(
     {"autoescape": False, "undefined": ChainableUndefined, "trim_blocks": True, "lstrip_blocks": True}
@@ -110,17 +113,6 @@ class RenderBounds:
     def check_deadline(self) -> None:
         if time.monotonic() > getattr(self._clock, "deadline", math.inf):
             raise RenderLimitExceeded(f"rendering took longer than {self.limits.max_render_seconds:g} s")
-
-
-def dict_item(obj: Any, attribute: str) -> Any:
-    """`data.project` on a plain dict, as Jinja would find it but without its exception; `missing` otherwise.
-
-    Jinja tries the attribute first and reads the item after the AttributeError. Same answer, no exception;
-    dict methods (`x.items`) still go the long way.
-    """
-    if type(obj) is dict and attribute not in _DICT_ATTRIBUTES and attribute in obj:
-        return obj[attribute]
-    return missing
 
 
 class BoundedSandbox(RenderBounds, ImmutableSandboxedEnvironment):
@@ -193,8 +185,9 @@ class BoundedSandbox(RenderBounds, ImmutableSandboxedEnvironment):
         self._lookups += 1
         if not self._lookups & 63:
             self.check_deadline()
-        found = dict_item(obj, attribute)
-        return super().getattr(obj, attribute) if found is missing else found
+        if type(obj) is dict and attribute in obj and attribute not in DICT_ATTRIBUTES:
+            return obj[attribute]
+        return super().getattr(obj, attribute)
 
     def getitem(self, obj: Any, argument: Any) -> Any:
         self.sample_deadline()

@@ -15,9 +15,14 @@ from __future__ import annotations
 from typing import Any
 
 from jinja2 import BaseLoader, Environment
-from jinja2.utils import missing
 
-from notifier.templating.sandbox import TEMPLATE_OPTIONS, BoundedSandbox, RenderBounds, TemplateLimits, dict_item
+from notifier.templating.sandbox import (
+    DICT_ATTRIBUTES,
+    TEMPLATE_OPTIONS,
+    BoundedSandbox,
+    RenderBounds,
+    TemplateLimits,
+)
 
 
 class TrustedEnvironment(RenderBounds, Environment):
@@ -26,8 +31,9 @@ class TrustedEnvironment(RenderBounds, Environment):
         self.set_up(self, limits, range)
 
     def getattr(self, obj: Any, attribute: str) -> Any:
-        found = dict_item(obj, attribute)
-        return super().getattr(obj, attribute) if found is missing else found
+        if type(obj) is dict and attribute in obj and attribute not in DICT_ATTRIBUTES:  # see DICT_ATTRIBUTES
+            return obj[attribute]
+        return super().getattr(obj, attribute)
 
 
 # Where a template is compiled and rendered.
