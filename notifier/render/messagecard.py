@@ -33,18 +33,20 @@ SEVERITY_COLOR = MappingProxyType(
 
 
 def render_messagecard(message: Message) -> dict[str, Any]:
+    cleaned = clean(message.text)
     return fit(
-        lambda budget: _card(message, budget),
+        lambda budget: _card(message, cleaned, budget),
         within_bound(serialized_size, MAX_CARD_BYTES),
         MAX_CARD_BYTES,
-        len(clean(message.text)),
+        len(cleaned),
     )
 
 
-def _card(message: Message, budget: Budget) -> dict[str, Any]:
+def _card(message: Message, cleaned: str, budget: Budget) -> dict[str, Any]:
+    """The card for `message` within `budget`; `cleaned` is the message's text, cleaned."""
     title = one_line(message.title) or one_line(message.summary) or message.severity.value.capitalize()
     section: dict[str, Any] = {}
-    text = truncate(clean(message.text).strip(), budget.text)
+    text = truncate(cleaned.strip(), budget.text)
     if text:
         # Markdown needs a blank line (or two trailing spaces) for a line break; keep the author's lines.
         section["text"] = escape_markdown(text).replace("\n", "  \n")

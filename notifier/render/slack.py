@@ -52,17 +52,19 @@ def blocks_size(payload: dict[str, Any]) -> int:
 
 
 def render_slack(message: Message) -> dict[str, Any]:
+    text = clean(message.text)
     return fit(
-        lambda budget: _payload(message, budget),
+        lambda budget: _payload(message, text, budget),
         within_bound(blocks_size, MAX_BLOCKS_CHARS),
         MAX_BLOCKS_CHARS,
-        len(clean(message.text)),
+        len(text),
     )
 
 
-def _payload(message: Message, budget: Budget) -> dict[str, Any]:
+def _payload(message: Message, text: str, budget: Budget) -> dict[str, Any]:
+    """The payload for `message` within `budget`; `text` is the message's text, cleaned."""
     header = _header(message, budget)
-    sections = [_mrkdwn_section(chunk) for chunk in _chunks(truncate(clean(message.text), budget.text))]
+    sections = [_mrkdwn_section(chunk) for chunk in _chunks(truncate(text, budget.text))]
     fact_sections = _fact_sections(message.facts[: budget.facts], budget)
     actions = _actions(message.links, budget)
     context = _context(message.footer, budget)
@@ -97,6 +99,10 @@ def _header(message: Message, budget: Budget) -> dict[str, Any]:
 
 def _chunks(text: str) -> Iterator[str]:
     """Escaped pieces of at most MAX_SECTION_TEXT, split at line ends where a line allows it."""
+    escaped = escape(text)
+    if utf16_length(escaped) <= MAX_SECTION_TEXT:  # the usual case: one piece, as the loop below would make it
+        yield from _non_blank(escaped)
+        return
     lines: list[str] = []
     length = -1  # of the escaped lines joined by newlines
     for line in text.split("\n"):

@@ -64,11 +64,12 @@ def _escaped_list_number(match: re.Match[str]) -> str:
 
 
 def render_teams(message: Message) -> dict[str, Any]:
+    text = clean(message.text)
     return fit(
-        lambda budget: envelope(_card(message, budget)),
+        lambda budget: envelope(_card(message, text, budget)),
         within_bound(serialized_size, MAX_ENVELOPE_BYTES),
         MAX_ENVELOPE_BYTES,
-        len(clean(message.text)),
+        len(text),
     )
 
 
@@ -80,12 +81,13 @@ def envelope(card: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _card(message: Message, budget: Budget) -> dict[str, Any]:
+def _card(message: Message, text: str, budget: Budget) -> dict[str, Any]:
+    """The card for `message` within `budget`; `text` is the message's text, cleaned."""
     links = _links(message.links, budget)
     rows = [links[start : start + MAX_ACTIONS_PER_ROW] for start in range(0, len(links), MAX_ACTIONS_PER_ROW)]
     body = [
         _title(message, budget),
-        *_paragraphs(truncate(clean(message.text), budget.text)),
+        *_paragraphs(truncate(text, budget.text)),
         *_fact_set(message.facts[: budget.facts], budget),
     ]
     if len(rows) > 1:
