@@ -40,8 +40,11 @@ def fill_message(compiled: CompiledTemplate, context: TemplateContext) -> Messag
     # macro file compare key sets on every render, in pure Python.
     gate = Gate()
     jinja_context = new_context(env, compiled.name, {}, {**env.globals, **context, GATE: gate}, True)
-    with env.deadline(env.limits.max_render_seconds):
+    env.start_deadline(env.limits.max_render_seconds)
+    try:
         fields = _read_fields(env, compiled, compiled.template.root_render_func(jinja_context), gate)
+    finally:
+        env.end_deadline()
     title = one_line(fields.text(compiled.title))
     if not title:
         raise ValueError("the title renders empty")
