@@ -41,14 +41,19 @@ _MARKDOWN_CHARACTERS = re.compile(r"([\\`*_\[\]()<>#~&|!])")
 # Block markers that only count at the start of a line: list items, setext headings, ordered lists.
 _LINE_START_MARKER = re.compile(r"^([ \t]*)([-+=])", re.MULTILINE)
 _ORDERED_LIST_MARKER = re.compile(r"^([ \t]*\d+)\.", re.MULTILINE)
+# What those two can start with, besides a digit (\d: any Unicode decimal digit, as str.isdecimal).
+_MARKER_STARTS = frozenset(" \t-+=")
 
 
 def escape_markdown(text: str) -> str:
     """Backslash-escape what Adaptive Card markdown could read as formatting, links, mentions or lists."""
     # Functions, not r"\\\1" templates: re runs Python code to compile a template on every call.
     text = _MARKDOWN_CHARACTERS.sub(_escaped_character, text)
-    text = _LINE_START_MARKER.sub(_escaped_marker, text)
-    return _ORDERED_LIST_MARKER.sub(_escaped_list_number, text)
+    # The markers count only at the start of a line: a one-line text that starts otherwise has none.
+    if "\n" in text or text[:1] in _MARKER_STARTS or text[:1].isdecimal():
+        text = _LINE_START_MARKER.sub(_escaped_marker, text)
+        text = _ORDERED_LIST_MARKER.sub(_escaped_list_number, text)
+    return text
 
 
 def _escaped_character(match: re.Match[str]) -> str:

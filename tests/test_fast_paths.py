@@ -1,4 +1,4 @@
-"""The URL checks' fast paths answer exactly as urlsplit does, for any string (property tests)."""
+"""Fast paths answer exactly as the slow way does, for any string (property tests): URL checks, Teams escaping."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from notifier.render.plaintext import _URL_ENCODED, _URL_REJECTED, web_url
+from notifier.render.teams import _LINE_START_MARKER, _MARKDOWN_CHARACTERS, _ORDERED_LIST_MARKER, escape_markdown
 from notifier.templating.fill import _is_web_url
 
 PIECES = st.sampled_from(
@@ -62,3 +63,22 @@ def test_the_usual_urls_take_the_fast_path_and_the_odd_ones_do_not() -> None:
     assert web_url("https://[::1]:80/x") == "https://[::1]:80/x"
     assert web_url("https://[::1/x") is None
     assert _is_web_url("http://a") and not _is_web_url("http:///x") and not _is_web_url("https://[x/")
+
+
+MARKDOWN_PIECES = st.sampled_from(
+    [" ", "\t", "\n", "\r", "-", "+", "=", "1", "12", ".", "\u0663", "*", "_", "[", "](", "#", "x", "é", "\\", "<at>"]
+)
+TEXTS = st.lists(MARKDOWN_PIECES, max_size=10).map("".join) | st.text(max_size=30)
+
+
+def escape_markdown_slowly(text: str) -> str:
+    """escape_markdown as it was before its fast path: all three substitutions, always."""
+    text = _MARKDOWN_CHARACTERS.sub(r"\\\1", text)
+    text = _LINE_START_MARKER.sub(r"\1\\\2", text)
+    return _ORDERED_LIST_MARKER.sub(r"\1\\.", text)
+
+
+@settings(max_examples=3000)
+@given(TEXTS)
+def test_teams_escaping_skips_the_line_markers_only_where_there_are_none(text: str) -> None:
+    assert escape_markdown(text) == escape_markdown_slowly(text)
