@@ -1,4 +1,4 @@
-"""Probes and metrics: served on the admin port, or on the event port when no admin port is set."""
+"""Probes and metrics, whatever the intakes: on the admin port, or on the event port when no admin port is set."""
 
 from __future__ import annotations
 
@@ -15,10 +15,10 @@ class Admin:
         self._metrics = metrics
         self._readiness = readiness
 
-    def add_routes(self, app: web.Application) -> None:
-        app.router.add_get("/health", self.health)
-        app.router.add_get("/ready", self.ready)
-        app.router.add_get("/metrics", self.metrics)
+    def add_routes(self, router: web.UrlDispatcher) -> None:
+        router.add_get("/health", self.health)
+        router.add_get("/ready", self.ready)
+        router.add_get("/metrics", self.metrics)
 
     async def health(self, request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})

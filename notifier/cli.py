@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import dataclasses
 import json
 import os
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Coroutine, Sequence
+import uuid
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -18,12 +21,14 @@ import orjson
 from notifier import __version__
 from notifier.config import Config, ConfigError, load_config, parse_duration
 from notifier.events import EventError, KeptnEvent, event_from_mapping
-from notifier.logs import setup_logging
+from notifier.logs import logging_restored, setup_logging
+from notifier.mentions import NO_MENTIONS, Mentions, RouteMentions
 from notifier.redact import Redactor
 from notifier.render import RENDERERS, render
+from notifier.route_templates import missing_route_templates
 from notifier.routing import Router
 from notifier.store import StoreError
-from notifier.templating import TemplateError, TemplateLimits, TemplateSet, load_samples
+from notifier.templating import TemplateError, TemplateLimits, TemplateSet, load_samples, load_samples_by_name
 
 T = TypeVar("T")
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -57,11 +62,22 @@ def _parser() -> argparse.ArgumentParser:
     target.add_argument("--channel", help="render as this configured channel would")
     target.add_argument("--format", choices=sorted(RENDERERS), help="render for a platform (default: text)")
     rendered.add_argument("--template", help="use this template instead of the one chosen by event type")
+    rendered.add_argument(
+        "--builder-link",
+        action="store_true",
+        help="print a Slack Block Kit Builder link for the Slack payload instead of the payload",
+    )
 
     routes = command("routes", "show which routes and channels an event reaches, and why others miss")
     routes.add_argument("event", help="a JSON file with one CloudEvent")
 
     command("check", "validate the config and render every template against the sample events")
+
+    preview = command("preview", "write one offline HTML page showing each event's Slack and Teams message")
+    preview.add_argument(
+        "paths", nargs="*", metavar="EVENT.json|DIR", help="event files or folders of them (default: the samples)"
+    )
+    preview.add_argument("--out", default="preview.html", help="the page to write (default preview.html; - for stdout)")
 
     send_test = command("send-test", "post a test message to a channel and show the platform's answer")
     send_test.add_argument(
@@ -72,6 +88,7 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("paths", nargs="+", metavar="FILE|DIR", help="JSON event files, or folders of them")
     replay.add_argument("--state-dir", help="outbox to use (default: a temporary one)")
     replay.add_argument("--timeout", default="60s", help="give up waiting for delivery after this long")
+    replay.add_argument("--no-dedup", action="store_true", help="treat every file as a new event, even when ids repeat")
 
     dead = commands.add_parser("dead", help="list, retry or purge dead letters", description="dead letters")
     dead_commands = dead.add_subparsers(dest="dead_command", required=True, metavar="ACTION")
@@ -84,7 +101,7 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--config", help="YAML config file")
         sub.add_argument("--state-dir", help="the service's state directory")
         if name == "retry":
-            sub.add_argument("ids", nargs="*", type=int, metavar="ID")
+            sub.add_argument("ids", nargs="*", metavar="ID")
             sub.add_argument("--all", action="store_true", help="retry every dead letter")
         if name == "purge":
             sub.add_argument("--older-than", required=True, help="e.g. 7d, 12h")
@@ -93,19 +110,27 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
+    """Run one command. `env` (default: the process environment) is where the configuration is read from.
+
+    Safe to call many times in one process (tests do): the logging it sets up is undone when it returns, and
+    each command runs its own event loop to completion without touching the loop policy.
+    """
     args = _parser().parse_args(argv)
-    handlers: dict[str, Callable[[argparse.Namespace], int]] = {
+    environ = os.environ if env is None else env
+    handlers: dict[str, Callable[[argparse.Namespace, Mapping[str, str]], int]] = {
         "serve": _serve,
         "render": _render,
         "routes": _routes,
         "check": _check,
+        "preview": _preview,
         "send-test": _send_test,
         "replay": _replay,
         "dead": _dead,
     }
     try:
-        return handlers[args.command](args)
+        with logging_restored():
+            return handlers[args.command](args, environ)
     except (CliError, ConfigError, TemplateError, StoreError) as exc:
         print(f"keptn-notifier: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -117,8 +142,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILED
 
 
-def _config(args: argparse.Namespace, **overrides: object) -> Config:
-    return load_config(getattr(args, "config", None), overrides=overrides)
+def _config(args: argparse.Namespace, env: Mapping[str, str], **overrides: object) -> Config:
+    return load_config(getattr(args, "config", None), env, overrides=overrides)
 
 
 def _templates(config: Config) -> TemplateSet:
@@ -143,8 +168,8 @@ def _read_events(path: Path) -> list[KeptnEvent]:
     items = document if isinstance(document, list) else [document]
     try:
         return [
-            event_from_mapping(item, f"{path}" + (f" #{index}" if len(items) > 1 else ""))
-            for index, item in enumerate(items)
+            event_from_mapping(item, f"{path}" + (f" #{number}" if len(items) > 1 else ""))
+            for number, item in enumerate(items, 1)
         ]
     except EventError as exc:
         raise CliError(str(exc)) from None
@@ -160,10 +185,10 @@ def _one_event(path: str) -> KeptnEvent:
 # -- serve ---------------------------------------------------------------------------------------------------
 
 
-def _serve(args: argparse.Namespace) -> int:
+def _serve(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     from notifier.service import serve
 
-    config = _config(args, host=args.host, port=args.port, admin_port=args.admin_port, state_dir=args.state_dir)
+    config = _config(args, env, host=args.host, port=args.port, admin_port=args.admin_port, state_dir=args.state_dir)
     redact = Redactor(config.secrets())
     setup_logging(config.settings.log_level, redact)
     templates = _templates(config)
@@ -177,27 +202,59 @@ def _serve(args: argparse.Namespace) -> int:
 # -- render, routes, check -----------------------------------------------------------------------------------
 
 
-def _render(args: argparse.Namespace) -> int:
-    config = _config(args)
+def _render(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    config = _config(args, env)
     templates = _templates(config)
     event = _one_event(args.event)
     fmt = args.format or "text"
+    mentions = NO_MENTIONS
     if args.channel:
         if args.channel not in config.channels:
             raise CliError(f"unknown channel {args.channel!r}; channels: {', '.join(config.channels)}")
         from notifier.channels import channel_format
 
         fmt = channel_format(config.channels[args.channel])
+        mentions = _channel_mentions(config, event, args.channel)
     if args.template and not templates.has(args.template):
         raise CliError(f"unknown template {args.template!r}; templates: {', '.join(templates.names())}")
+    if args.builder_link and fmt != "slack":
+        raise CliError(f"--builder-link needs the Slack format, not {fmt}: add --format slack or a Slack --channel")
     setup_logging("ERROR", Redactor(config.secrets()))
-    payload = render(fmt, templates.render(event, args.template))
+    payload = render(fmt, templates.render(event, args.template), mentions)
+    if args.builder_link and isinstance(payload, dict):
+        from notifier.render.slack_builder import builder_link
+
+        print(builder_link(payload))
+        return EXIT_OK
     print(payload if isinstance(payload, str) else json.dumps(payload, indent=2, ensure_ascii=False))
+    # On stderr, so that stdout stays exactly the payload: what `serve` would do with this event.
+    for note in _serve_notes(config, event, args.channel):
+        print(f"note: {note}", file=sys.stderr)
     return EXIT_OK
 
 
-def _routes(args: argparse.Namespace) -> int:
-    config = _config(args)
+def _serve_notes(config: Config, event: KeptnEvent, channel: str | None) -> list[str]:
+    from notifier.ignored import why_ignored
+
+    router = Router(config)
+    ignored = why_ignored(config.settings, router, event)
+    if ignored is not None:
+        topic = f" (PUBSUB_TOPIC={config.settings.subscription})" if ignored.unsubscribed else ""
+        return [f"serve would ignore this event: {ignored.reason}{topic}"]
+    reached = [target.channel for target in router.targets(event)]
+    if channel is not None and channel not in reached:
+        return [f"serve would not send this event to {channel}, only to {', '.join(reached)}"]
+    return []
+
+
+def _channel_mentions(config: Config, event: KeptnEvent, channel: str) -> Mentions:
+    """The mentions of the route that brings the event to `channel`, as `serve` adds them."""
+    route = next((target.route for target in Router(config).targets(event) if target.channel == channel), None)
+    return NO_MENTIONS if route is None else RouteMentions(config.routes).resolve(route, event)
+
+
+def _routes(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    config = _config(args, env)
     event = _one_event(args.event)
     templates = _templates(config)
     rejection, verdicts = Router(config).explain(event)
@@ -209,11 +266,15 @@ def _routes(args: argparse.Namespace) -> int:
         print(f"not accepted: {rejection}")
     reached: list[str] = []
     own_template = {route.name: route.template for route in config.routes}
+    mentions = RouteMentions(config.routes)
     for verdict in verdicts:
         if verdict.matched:
             template = own_template.get(verdict.route)
             suffix = f" (template {template})" if template else ""
             print(f"  route {verdict.route}: MATCH -> {', '.join(verdict.channels)}{suffix}")
+            mentioned = mentions.explain(verdict.route, event)
+            if mentioned:
+                print(f"    mentions: {mentioned}")
             reached.extend(channel for channel in verdict.channels if channel not in reached)
         else:
             print(f"  route {verdict.route}: miss ({verdict.reason})")
@@ -222,16 +283,19 @@ def _routes(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _check(args: argparse.Namespace) -> int:
-    config = _config(args)
-    templates = _templates(config)
-    problems = templates.check(load_samples())
-    for route in config.routes:
-        if route.template and not templates.has(route.template):
-            problems.append(f"route {route.name}: template {route.template!r} does not exist")
+def _check(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    # Exit 2 for a config error (raised here, worded by main), 1 for template problems, listed one a line.
+    config = _config(args, env)
     redact = Redactor(config.secrets())
     for warning in config.warnings:
         print(redact(f"warning: {warning}"))
+    try:
+        templates = _templates(config)
+    except TemplateError as exc:
+        print(redact(f"problem: {exc}"))
+        print("check failed: 1 problem(s)")
+        return EXIT_FAILED
+    problems = templates.check(load_samples()) + missing_route_templates(config, templates)
     if problems:
         for problem in problems:
             print(redact(f"problem: {problem}"))
@@ -244,11 +308,68 @@ def _check(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _preview(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    from notifier.preview import Source, preview_events, preview_page
+
+    config = _config(args, env)
+    templates = _templates(config)
+    sources: list[Source] = []
+    for path in _event_files(args.paths):
+        events = _read_events(path)
+        sources.extend(
+            Source(path.name + (f" #{index}" if len(events) > 1 else ""), event)
+            for index, event in enumerate(events, 1)
+        )
+    if not args.paths:
+        sources = [Source(f"{name}.json", event) for name, event in load_samples_by_name().items()]
+    if not sources:
+        raise CliError("no events to preview: the files hold empty lists")
+    setup_logging("CRITICAL", Redactor(config.secrets()))  # a failing template shows on the page, with why
+    previews = preview_events(sources, config, templates)
+    page = preview_page(previews, config)
+    if args.out == "-":
+        sys.stdout.write(page)
+        return EXIT_OK
+    out = Path(args.out)
+    if out.is_dir():
+        raise CliError(f"cannot write {out}: it is a directory; give a file name, e.g. --out {out / 'preview.html'}")
+    scratch = out.with_name(f".{out.name}.tmp")
+    try:
+        scratch.write_text(page, encoding="utf-8")
+        scratch.replace(out)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            scratch.unlink(missing_ok=True)
+        raise CliError(f"cannot write {out}: {exc.strerror}; give a writable --out") from None
+    ignored = sum(1 for preview in previews if preview.ignored)
+    failed = sum(1 for preview in previews for one in preview.renditions if one.message.template == "fallback")
+    failures = f", {failed} template failure(s) shown on the page" if failed else ""
+    print(f"wrote {out}: {len(sources)} event(s), {ignored} of them ignored{failures}; open it in a browser")
+    return EXIT_OK
+
+
+def _event_files(paths: Sequence[str]) -> list[Path]:
+    """The files named, and the `*.json` files of the folders named, in order."""
+    files: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            found = sorted(path.glob("*.json"))
+            if not found:
+                raise CliError(f"{path} holds no .json files")
+            files.extend(found)
+        elif path.exists():
+            files.append(path)
+        else:
+            raise CliError(f"{path} does not exist")
+    return files
+
+
 # -- send-test -----------------------------------------------------------------------------------------------
 
 
-def _send_test(args: argparse.Namespace) -> int:
-    config = _config(args)
+def _send_test(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    config = _config(args, env)
     if args.channel not in config.channels:
         raise CliError(f"unknown channel {args.channel!r}; channels: {', '.join(config.channels)}")
     redact = Redactor(config.secrets())
@@ -274,14 +395,21 @@ def _send_test(args: argparse.Namespace) -> int:
             return await channel.send(render(channel_format(channel_config), message))
 
     result = _run(send())
-    print(redact(f"{args.channel}: {result.outcome.value} ({result.reason}) {result.detail}".rstrip()))
+    # send-test tries once: say what the service would do next, not the outcome's internal name.
+    outcome = {
+        Outcome.SENT: result.reason,
+        Outcome.RETRY: f"{result.reason}, temporary: the service would try again later",
+        Outcome.DEAD: f"{result.reason}, permanent: the service would not try again",
+    }[result.outcome]
+    verb = "sent" if result.outcome is Outcome.SENT else "failed"
+    print(redact(f"{args.channel}: {verb} ({outcome}) {result.detail}".rstrip()))
     return EXIT_OK if result.outcome is Outcome.SENT else EXIT_FAILED
 
 
 # -- replay --------------------------------------------------------------------------------------------------
 
 
-def _replay(args: argparse.Namespace) -> int:
+def _replay(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     files: list[Path] = []
     for raw in args.paths:
         path = Path(raw)
@@ -291,24 +419,56 @@ def _replay(args: argparse.Namespace) -> int:
             files.append(path)
         else:
             raise CliError(f"{path} does not exist")
-    events = [event for path in files for event in _read_events(path)]
+    # Each event with its file (and its place in a file of several), for the notes about it.
+    events: list[tuple[str, KeptnEvent]] = []
+    for path in files:
+        in_file = _read_events(path)
+        events += [(f"{path}" + (f" #{n}" if len(in_file) > 1 else ""), event) for n, event in enumerate(in_file, 1)]
     timeout = parse_duration(args.timeout)
     with tempfile.TemporaryDirectory(prefix="keptn-notifier-replay-") as scratch:
-        config = _config(args, state_dir=args.state_dir or scratch)
+        config = _config(args, env, state_dir=args.state_dir or scratch)
         setup_logging(
             config.settings.log_level if config.settings.log_level == "DEBUG" else "WARNING",
             Redactor(config.secrets()),
         )
-        return _run(_replay_events(config, _templates(config), events, timeout))
+        return _run(_replay_events(config, _templates(config), events, timeout, dedup=not args.no_dedup))
 
 
-async def _replay_events(config: Config, templates: TemplateSet, events: list[KeptnEvent], wait_seconds: float) -> int:
+async def _replay_events(
+    config: Config, templates: TemplateSet, events: list[tuple[str, KeptnEvent]], wait_seconds: float, dedup: bool
+) -> int:
+    from notifier.ignored import why_ignored
     from notifier.service import Service
 
-    service = Service(config, templates, http=False)
+    service = Service(config, templates, intakes=[], admin=False)
+    router = Router(config)
     await service.start()
+    notes: list[str] = []
+    first_seen: dict[str, str] = {}
+    counts = {"accepted": 0, "ignored": 0, "duplicates": 0}
+    unsubscribed = False
+    # Unique to this run, so that --no-dedup also replays what an earlier run left in --state-dir.
+    run_id = uuid.uuid4().hex
     try:
-        summary = await service.submit(events)
+        for number, (label, event) in enumerate(events):
+            if not dedup:
+                # Only the identity the outbox deduplicates by changes: the stored event, which templates see, does not.
+                event = dataclasses.replace(event, id=f"{event.id} (replay {run_id}:{number})")
+            # One at a time, so that each duplicate is known by its file.
+            summary = await service.submit([event])
+            counts["accepted"] += summary.accepted
+            counts["ignored"] += summary.ignored
+            counts["duplicates"] += summary.duplicates
+            if summary.ignored:
+                ignored = why_ignored(config.settings, router, event)
+                unsubscribed = unsubscribed or bool(ignored and ignored.unsubscribed)
+                notes.append(f"ignored {label} ({event.type}): {ignored.reason if ignored else 'no route matches'}")
+            elif summary.duplicates:
+                earlier = first_seen.get(event.dedup_key)
+                outbox = f"already in the outbox in {config.settings.state_dir}"
+                what = f"the same source and id as {earlier}" if earlier else outbox
+                notes.append(f"duplicate {label} ({event.type}): {what}; --no-dedup replays every file as new")
+            first_seen.setdefault(event.dedup_key, label)
         deadline = time.monotonic() + wait_seconds
         while time.monotonic() < deadline:
             stats = await service.store.stats()
@@ -320,43 +480,67 @@ async def _replay_events(config: Config, templates: TemplateSet, events: list[Ke
     finally:
         await service.stop()
     pending = sum(item.pending for item in stats.values())
+    for note in notes:
+        print(note, file=sys.stderr)
     print(
-        f"replayed {len(events)} event(s): {summary.accepted} accepted, {summary.ignored} ignored, "
-        f"{summary.duplicates} duplicate(s); {len(dead)} dead, {pending} still pending",
+        f"replayed {len(events)} event(s): {counts['accepted']} accepted, {counts['ignored']} ignored, "
+        f"{counts['duplicates']} duplicate(s); {len(dead)} dead, {pending} still pending",
         file=sys.stderr,
     )
+    if unsubscribed:
+        print(
+            f"PUBSUB_TOPIC is {config.settings.subscription}; to replay every event, set PUBSUB_TOPIC='>' "
+            "(or 'sh.keptn.>' for Keptn's only)",
+            file=sys.stderr,
+        )
     return EXIT_OK if not dead and not pending else EXIT_FAILED
 
 
 # -- dead letters --------------------------------------------------------------------------------------------
 
 
-def _dead(args: argparse.Namespace) -> int:
-    from notifier.store import SQLiteStore
+def _dead(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    from notifier.clock import SystemClock
+    from notifier.store.factory import make_store
+    from notifier.store.protocol import StoreMissing
 
-    config = _config(args, state_dir=args.state_dir)
-    state_dir = config.settings.state_dir
-    if not (state_dir / "notifier.sqlite3").exists():
-        raise CliError(f"no outbox in {state_dir}: give the service's --state-dir / NOTIFIER_STATE_DIR")
+    config = _config(args, env, state_dir=args.state_dir)
     redact = Redactor(config.secrets())
+    clock = SystemClock()
 
     async def act() -> int:
-        store = SQLiteStore(state_dir)
-        await store.open()
+        store = make_store(config.settings, clock, must_exist=True)
+        try:
+            await store.open()
+        except StoreMissing as exc:
+            if args.dead_command != "list":
+                raise CliError(str(exc)) from None
+            # Nothing has run with this state directory yet, so nothing can have died.
+            if not args.json:
+                print("no dead letters")
+            print(f"({exc}, if it runs elsewhere)", file=sys.stderr)
+            return EXIT_OK
         try:
             if args.dead_command == "list":
-                return _print_dead(await store.dead_letters(), redact, args.json)
+                return _print_dead(await store.dead_letters(), redact, args.json, clock.time())
             if args.dead_command == "retry":
                 if not args.all and not args.ids:
                     raise CliError("name the dead letters to retry (IDs from 'dead list'), or give --all")
-                count = await store.retry_dead(None if args.all else args.ids, time.time())
+                dead = {letter.id for letter in await store.dead_letters()}
+                # Ids are opaque: named back in the order given, once each.
+                given = list(dict.fromkeys(args.ids))
+                unknown = [] if args.all else [one for one in given if one not in dead]
+                wanted = None if args.all else [one for one in given if one in dead]
+                count = await store.retry_dead(wanted) if wanted != [] else 0
                 print(f"queued {count} notification(s) again")
-                if not args.all and count < len(set(args.ids)):
-                    print("some IDs are not dead letters: see 'keptn-notifier dead list'", file=sys.stderr)
+                if unknown:
+                    what = "a dead letter" if len(unknown) == 1 else "dead letters"
+                    ids = ", ".join(map(str, unknown))
+                    print(f"not {what}: {ids} (see 'keptn-notifier dead list')", file=sys.stderr)
                     return EXIT_FAILED
                 return EXIT_OK
             older = parse_duration(args.older_than)
-            count = await store.purge_dead(time.time() - older)
+            count = await store.purge_dead(older)
             print(f"purged {count} dead letter(s) older than {args.older_than}")
             return EXIT_OK
         finally:
@@ -368,8 +552,7 @@ def _dead(args: argparse.Namespace) -> int:
         raise CliError(str(exc)) from None
 
 
-def _print_dead(letters: list[Any], redact: Redactor, as_json: bool) -> int:
-    now = time.time()
+def _print_dead(letters: list[Any], redact: Redactor, as_json: bool, now: float) -> int:
     if not letters and not as_json:
         print("no dead letters")
     for letter in letters:

@@ -1,15 +1,19 @@
-"""From a stored event to a platform payload: parse, template, render, with one render per event and format."""
+"""From a stored event to a platform payload: parse, template, render, with one render per event and format.
+
+The mentions come from the notification's route, resolved here at send time like the template.
+"""
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from typing import TypeVar
 
 import orjson
 
 from notifier.channels.base import Payload
 from notifier.events import EventError, KeptnEvent, event_from_mapping
+from notifier.mentions import RouteMentions
 from notifier.message import Message
 from notifier.metrics import Metrics
 from notifier.render import render
@@ -21,8 +25,8 @@ CACHE_SIZE = 256
 _V = TypeVar("_V")
 
 
-class _Lru(OrderedDict[tuple[int, str | None, str], _V]):
-    def remember(self, key: tuple[int, str | None, str], make: Callable[[], _V]) -> _V:
+class _Lru(OrderedDict[Hashable, _V]):
+    def remember(self, key: Hashable, make: Callable[[], _V]) -> _V:
         if key in self:
             self.move_to_end(key)
             return self[key]
@@ -33,9 +37,12 @@ class _Lru(OrderedDict[tuple[int, str | None, str], _V]):
 
 
 class Composer:
-    def __init__(self, templates: TemplateSet, metrics: Metrics | None = None) -> None:
+    def __init__(
+        self, templates: TemplateSet, metrics: Metrics | None = None, mentions: RouteMentions | None = None
+    ) -> None:
         self.templates = templates
         self._metrics = metrics
+        self._route_mentions = mentions or RouteMentions(())
         self._messages: _Lru[Message] = _Lru()
         self._payloads: _Lru[Payload] = _Lru()
 
@@ -48,9 +55,16 @@ class Composer:
             self._metrics.template_failures.labels(template or self.templates.select(event.type)).inc()
         return message
 
-    def payload(self, event_seq: int, body: bytes, template: str | None, fmt: str) -> Payload:
-        message = self._messages.remember((event_seq, template, ""), lambda: self.message(load_event(body), template))
-        return self._payloads.remember((event_seq, template, fmt), lambda: render(fmt, message))
+    def payload(self, event: str, body: bytes, template: str | None, fmt: str, route: str = "") -> Payload:
+        """`event` names the stored event (the store's opaque event id): equal ids share one render."""
+        message = self._messages.remember((event, template, ""), lambda: self.message(load_event(body), template))
+        if not self._route_mentions.has(route):
+            return self._payloads.remember((event, template, fmt), lambda: render(fmt, message))
+        # The route's config is fixed while the service runs: its name stands for the mentions in the key.
+        return self._payloads.remember(
+            (event, template, fmt, route),
+            lambda: render(fmt, message, self._route_mentions.resolve(route, load_event(body))),
+        )
 
 
 def load_event(body: bytes) -> KeptnEvent:

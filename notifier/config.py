@@ -8,19 +8,25 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
+from notifier.bounds import InputLimits
 from notifier.channels import CHANNEL_TYPES, AnyChannelConfig, env_channels
 from notifier.channels.base import ChannelConfig, EnvChannel, EnvChannelError
-from notifier.events import InputLimits
+from notifier.config_errors import describe
+from notifier.match import Match, comma_list
+from notifier.mentions import MentionRules
 from notifier.subjects import SubjectSet
+from notifier.subscription_warnings import subscription_warnings
+from notifier.suggest import did_you_mean
+from notifier.yaml_marks import YamlDocument
 
 # Sequence ends, quality gates, approvals waiting for a human, problems and errors: what a team wants in chat.
 # Not every .triggered/.started, which would flood a channel.
@@ -29,6 +35,8 @@ DEFAULT_PUBSUB_TOPIC = (
     "sh.keptn.event.*.remediation.triggered,sh.keptn.events.problem,sh.keptn.log.error"
 )
 DEFAULT_STATE_DIR = "./notifier-state"
+# Keptn 0.14 and later run NATS under this name (the variable and default Keptn's own Go services use).
+DEFAULT_NATS_URL = "nats://keptn-nats"
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
 _SIZE = re.compile(r"^\s*(\d+)\s*(b|kb|kib|mb|mib)?\s*$", re.IGNORECASE)
@@ -60,12 +68,6 @@ def parse_size(value: object) -> int:
     return int(match.group(1)) * _SIZE_UNITS[unit]
 
 
-def _comma_list(value: object) -> object:
-    if isinstance(value, str):
-        return [item.strip() for item in value.split(",") if item.strip()]
-    return value
-
-
 @dataclass(frozen=True, slots=True)
 class Env:
     """Marks a setting with the environment variable that sets it: `port: Annotated[int, Env("PORT")]`."""
@@ -84,6 +86,10 @@ class Settings(BaseModel):
     admin_host: Annotated[str, Env("NOTIFIER_ADMIN_HOST")] = "0.0.0.0"  # noqa: S104
     admin_port: Annotated[int | None, Env("NOTIFIER_ADMIN_PORT")] = Field(default=None, ge=0, le=65535)
     state_dir: Annotated[Path, Env("NOTIFIER_STATE_DIR")] = Path(DEFAULT_STATE_DIR)
+    # Where the outbox, the dedup memory and the dead letters live: SQLite in state_dir, or NATS JetStream.
+    store: Annotated[Literal["sqlite", "nats"], Env("NOTIFIER_STORE")] = "sqlite"
+    nats_url: Annotated[str, Env("NATS_URL")] = DEFAULT_NATS_URL
+    nats_prefix: Annotated[str, Env("NOTIFIER_NATS_PREFIX")] = "keptn-notifier"
     pubsub_topic: Annotated[str, Env("PUBSUB_TOPIC")] = DEFAULT_PUBSUB_TOPIC
     project_filter: Annotated[list[str], Env("PROJECT_FILTER")] = []
     stage_filter: Annotated[list[str], Env("STAGE_FILTER")] = []
@@ -108,7 +114,7 @@ class Settings(BaseModel):
     @field_validator("project_filter", "stage_filter", "service_filter", mode="before")
     @classmethod
     def _split(cls, value: object) -> object:
-        return _comma_list(value)
+        return comma_list(value)
 
     @field_validator(
         "dedup_window",
@@ -142,6 +148,26 @@ class Settings(BaseModel):
     def _topic(cls, value: str) -> str:
         if not SubjectSet.parse(value).patterns:
             raise ValueError("names no event type: give comma-separated types such as sh.keptn.event.*.*.finished")
+        return value
+
+    @field_validator("store", mode="before")
+    @classmethod
+    def _store(cls, value: object) -> object:
+        return str(value).strip().lower()
+
+    @field_validator("nats_prefix")
+    @classmethod
+    def _nats_prefix(cls, value: str) -> str:
+        if not re.match(r"^[A-Za-z0-9_-]{1,64}$", value):
+            raise ValueError("names the service's NATS streams: use letters, digits, '-' and '_' only (no dots)")
+        return value
+
+    @field_validator("nats_url")
+    @classmethod
+    def _nats_url(cls, value: str) -> str:
+        value = value.strip()
+        if not re.match(r"^(nats|tls|ws|wss)://[^\s]+$", value):
+            raise ValueError("must be a NATS URL such as nats://keptn-nats:4222")
         return value
 
     @field_validator("bridge_url")
@@ -179,53 +205,27 @@ ENV_SETTINGS: Mapping[str, str] = MappingProxyType(
 )
 
 
-class Match(BaseModel):
-    """An event matches when every listed dimension matches (an empty list matches everything)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
-    types: list[str] = ["sh.keptn.>"]
-    projects: list[str] = []
-    stages: list[str] = []
-    services: list[str] = []
-    results: list[str] = []
-    statuses: list[str] = []
-    labels: dict[str, str] = {}
-
-    @field_validator("types", "projects", "stages", "services", "results", "statuses", mode="before")
-    @classmethod
-    def _split(cls, value: object) -> object:
-        return _comma_list(value)
-
-    @field_validator("types")
-    @classmethod
-    def _types(cls, value: list[str]) -> list[str]:
-        SubjectSet.parse(value)
-        return value
-
-    @field_validator("results", "statuses")
-    @classmethod
-    def _lower(cls, value: list[str]) -> list[str]:
-        return [item.lower() for item in value]
-
-
 class RouteConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
     name: str = Field(min_length=1)
-    match: Match = Match()
-    channels: list[str] = Field(min_length=1)
+    match: Match = Field(
+        default=Match(), examples=[{"types": ["sh.keptn.event.evaluation.finished"], "stages": ["production"]}]
+    )
+    channels: list[str] = Field(min_length=1, examples=[["prod-slack", "teams"]])
     template: str | None = None
+    mentions: MentionRules = ()
 
     @field_validator("channels", mode="before")
     @classmethod
     def _split(cls, value: object) -> object:
-        return _comma_list(value)
+        return comma_list(value)
 
 
 class FileConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
-    channels: dict[str, AnyChannelConfig] = {}
-    routes: list[RouteConfig] = []
-    settings: dict[str, Any] = {}
+    channels: dict[str, AnyChannelConfig] = Field(default={}, examples=[{"log": {"type": "console"}}])
+    routes: list[RouteConfig] = Field(default=[], examples=[[{"name": "all", "channels": ["log"]}]])
+    settings: dict[str, Any] = Field(default={}, examples=[{"dedup_window": "1h"}])
 
 
 @dataclass(frozen=True)
@@ -252,11 +252,13 @@ def load_config(
     """Build the whole configuration; raises ConfigError with a message a user can act on."""
     env = os.environ if env is None else env
     path = path or env.get("NOTIFIER_CONFIG") or None
-    file_config = _read_file(Path(path), env) if path else FileConfig()
+    file_config, document = _read_file(Path(path), env) if path else (FileConfig(), YamlDocument(None))
     origin = str(path) if path else "environment"
 
     raw_settings: dict[str, Any] = dict(file_config.settings)
-    source_of: dict[str, str] = {key: f"{origin}: settings.{key}" for key in raw_settings}
+    source_of: dict[str, str] = {
+        key: f"{_at(origin, document, ('settings', key))}: settings.{key}" for key in raw_settings
+    }
     for variable, key in ENV_SETTINGS.items():
         if env.get(variable, "").strip():
             raw_settings[key] = env[variable]
@@ -268,7 +270,9 @@ def load_config(
     try:
         settings = Settings(**raw_settings)
     except ValidationError as exc:
-        raise ConfigError(_explain(exc, lambda loc: source_of.get(str(loc[0]), f"settings.{loc[0]}"))) from None
+        raise ConfigError(
+            _explain(exc, Settings, lambda loc: source_of.get(str(loc[0]), f"settings.{loc[0]}"))
+        ) from None
 
     if path:
         channels: dict[str, ChannelConfig] = dict(file_config.channels)
@@ -281,12 +285,15 @@ def load_config(
         channels = _channels_from_env(env)
         # PUBSUB_TOPIC has already chosen the events: the one route takes all of them, Keptn's or not.
         routes = (RouteConfig(name="default", match=Match(types=[">"]), channels=list(channels)),)
-    _check_routes(routes, channels, origin)
-    warnings = tuple(_warnings(channels))
+    _check_routes(routes, channels, lambda loc: _at(origin, document, loc))
+    warnings = (
+        *_warnings(channels),
+        *subscription_warnings(settings.pubsub_topic, [(route.name, route.match.types) for route in routes]),
+    )
     return Config(settings=settings, channels=channels, routes=routes, origin=origin, warnings=warnings)
 
 
-def _read_file(path: Path, env: Mapping[str, str]) -> FileConfig:
+def _read_file(path: Path, env: Mapping[str, str]) -> tuple[FileConfig, YamlDocument]:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
@@ -294,28 +301,37 @@ def _read_file(path: Path, env: Mapping[str, str]) -> FileConfig:
             f"cannot read the config file {path}: {exc.strerror}; check --config / NOTIFIER_CONFIG"
         ) from None
     try:
-        document = yaml.safe_load(text)
+        document = YamlDocument.parse(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
         raise ConfigError(f"{path}{where}: invalid YAML ({problem}); fix the syntax") from None
-    if document is None:
-        document = {}
-    if not isinstance(document, dict):
+    data = {} if document.data is None else document.data
+    if not isinstance(data, dict):
         raise ConfigError(f"{path}: the top level must be a mapping with 'channels' and 'routes'")
-    document = _expand_env(document, env, path, ())
+    data = _expand_env(data, env, path, (), document)
     try:
-        return FileConfig.model_validate(document)
+        return FileConfig.model_validate(data), document
     except ValidationError as exc:
-        raise ConfigError(_explain(exc, lambda loc: f"{path}: " + _place(_untagged(loc)))) from None
+        raise ConfigError(
+            _explain(exc, FileConfig, lambda loc: f"{_at(path, document, _untagged(loc))}: " + _place(_untagged(loc)))
+        ) from None
 
 
-def _expand_env(value: Any, env: Mapping[str, str], path: Path, place: tuple[str | int, ...]) -> Any:
+def _at(origin: str | Path, document: YamlDocument, loc: tuple[str | int, ...]) -> str:
+    """`notifier.yaml, line 7`: the file and the line of the key at `loc` (just the origin without a file)."""
+    line = document.line(loc)
+    return f"{origin}, line {line}" if line is not None else str(origin)
+
+
+def _expand_env(
+    value: Any, env: Mapping[str, str], path: Path, place: tuple[str | int, ...], document: YamlDocument
+) -> Any:
     if isinstance(value, dict):
-        return {key: _expand_env(item, env, path, (*place, key)) for key, item in value.items()}
+        return {key: _expand_env(item, env, path, (*place, key), document) for key, item in value.items()}
     if isinstance(value, list):
-        return [_expand_env(item, env, path, (*place, index)) for index, item in enumerate(value)]
+        return [_expand_env(item, env, path, (*place, index), document) for index, item in enumerate(value)]
     if not isinstance(value, str) or "${" not in value:
         return value
 
@@ -326,7 +342,7 @@ def _expand_env(value: Any, env: Mapping[str, str], path: Path, place: tuple[str
         if default is not None:
             return default
         raise ConfigError(
-            f"{path}: {_place(place)}: environment variable {name} is not set; "
+            f"{_at(path, document, place)}: {_place(place)}: environment variable {name} is not set; "
             f"export it (in Kubernetes, from a Secret) or write ${{{name}:-default}}"
         )
 
@@ -340,14 +356,15 @@ def _place(loc: tuple[str | int, ...]) -> str:
     return text or "(top level)"
 
 
-def _explain(exc: ValidationError, where: Any) -> str:
+def _explain(
+    exc: ValidationError, root: Any, where: Callable[[tuple[str | int, ...]], str], environment: bool = False
+) -> str:
+    """Each error as `where: what is wrong and the fix`; `root` is the type validated (for field names)."""
     types = list(CHANNEL_TYPES)
     lines = []
     for error in exc.errors():
-        message = error["msg"].removeprefix("Value error, ")
-        if error["type"] == "extra_forbidden":
-            message = "unknown key: remove it or check its spelling"
-        elif error["type"] == "union_tag_invalid":
+        message = describe(error, root, environment)
+        if error["type"] == "union_tag_invalid":
             message = f"unknown channel type: use one of {', '.join(types)}"
         elif error["type"] == "union_tag_not_found":
             message = f"each channel needs a 'type': {', '.join(types[:-1])} or {types[-1]}"
@@ -375,19 +392,29 @@ def _validated(adapter: TypeAdapter[ChannelConfig], wanted: EnvChannel) -> Chann
     try:
         return adapter.validate_python(dict(wanted.raw))
     except ValidationError as exc:
-        raise ConfigError(_explain(exc, lambda loc: f"environment variable(s) {wanted.variables}")) from None
+        raise ConfigError(
+            _explain(exc, AnyChannelConfig, lambda loc: f"environment variable(s) {wanted.variables}", True)
+        ) from None
 
 
-def _check_routes(routes: tuple[RouteConfig, ...], channels: Mapping[str, ChannelConfig], origin: str) -> None:
+def _check_routes(
+    routes: tuple[RouteConfig, ...],
+    channels: Mapping[str, ChannelConfig],
+    where: Callable[[tuple[str | int, ...]], str],
+) -> None:
     seen: set[str] = set()
     for index, route in enumerate(routes):
         if route.name in seen:
-            raise ConfigError(f"{origin}: routes[{index}]: the name {route.name!r} is used twice; names must be unique")
+            raise ConfigError(
+                f"{where(('routes', index, 'name'))}: routes[{index}]: the name {route.name!r} is used twice; "
+                "names must be unique"
+            )
         seen.add(route.name)
         for channel in route.channels:
             if channel not in channels:
                 raise ConfigError(
-                    f"{origin}: routes[{index}] ({route.name}).channels: unknown channel {channel!r}; "
+                    f"{where(('routes', index, 'channels'))}: routes[{index}] ({route.name}).channels: "
+                    f"unknown channel {channel!r}{did_you_mean(channel, channels) or ';'} "
                     f"defined channels: {', '.join(sorted(channels))}"
                 )
 

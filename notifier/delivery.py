@@ -1,43 +1,35 @@
 """Delivery: one worker per channel drains that channel's part of the outbox, paced and retried.
 
-A slow, throttled or failing channel only ever delays itself. A send's outcome is committed right after the
-platform answers, so the only window for a duplicate is a crash between that answer and the commit.
+A slow, throttled or failing channel only ever delays itself. A worker claims notifications from the store for
+a lease, so no other consumer sends them meanwhile; a send's outcome is committed right after the platform
+answers, which ends the claim, so the only window for a duplicate is a crash between that answer and the commit.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
-import time
 from collections import deque
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 
-from notifier.channels.base import Channel, Outcome, SendResult
+from notifier.channels.base import Channel, SendResult
+from notifier.clock import Clock, wait_for_event
 from notifier.compose import Composer
+from notifier.decide import Delivered, Park, RetryPolicy, decide
 from notifier.metrics import Metrics
 from notifier.pacing import Pacer
 from notifier.priority import IntakePriority
 from notifier.redact import Redactor
-from notifier.store import Dead, Pending, Retry, Sent, Store, StoreError, Update
+from notifier.store import Dead, Pending, Release, Retry, Sent, Store, StoreError, Update
 
 log = logging.getLogger("notifier.delivery")
 FETCH_BATCH = 128
 IDLE_POLL = 1.0
-
-
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    initial: float
-    maximum: float
-    max_age: float
-
-    def backoff(self, failures: int) -> float:
-        """Exponential, capped, with jitter so that many senders do not retry in step."""
-        base = min(self.maximum, self.initial * 2 ** max(0, failures - 1))
-        return float(base * random.uniform(0.5, 1.0))
+# How long a claim lasts. A notification whose claim has less than half of it left when its turn comes (it
+# waited out long pauses in the buffer) is given back and claimed again: a send never outlives its claim.
+LEASE = 300.0
+MIN_LEASE_LEFT = LEASE / 2
 
 
 class ChannelWorker:
@@ -53,6 +45,7 @@ class ChannelWorker:
         redactor: Redactor,
         max_in_flight: int,
         priority: IntakePriority,
+        clock: Clock,
     ) -> None:
         self.name = name
         self._channel = channel
@@ -64,13 +57,15 @@ class ChannelWorker:
         self._redact = redactor
         self._max_in_flight = max_in_flight
         self._priority = priority
+        self._clock = clock
         self._wake = asyncio.Event()
         self._refilling = asyncio.Lock()
         self._stopping = False
         self._buffer: deque[Pending] = deque()
-        self._claimed: set[int] = set()
         self._senders: list[asyncio.Task[None]] = []
         self._failures = 0
+        # Jitter for the backoff: its own generator, no shared module state.
+        self._random = random.Random()
 
     def wake(self) -> None:
         self._wake.set()
@@ -88,15 +83,23 @@ class ChannelWorker:
             item = await self._next()
             if item is None:
                 continue
-            await self._pacer.acquire()
-            # After the pacer: a paced channel waiting for its next token must not hold the busy-time slot.
-            slot = await self._priority.turn()
-            started = time.monotonic()
+            try:
+                await self._pacer.acquire()
+                await self._wait_for_shared_turn()
+                # After the pacer: a paced channel waiting for its next token must not hold the busy-time slot.
+                slot = await self._priority.turn()
+            except asyncio.CancelledError:
+                self._buffer.appendleft(item)  # not sent: `stop` gives it back
+                raise
+            started = self._clock.monotonic()
             try:
                 if self._stopping:
-                    # Not sent: the row stays pending and goes out after the restart.
-                    self._claimed.discard(item.id)
+                    # Not sent: `stop` gives it back with the rest of the buffer.
+                    self._buffer.appendleft(item)
                     return
+                if item.claim.until - self._clock.time() < MIN_LEASE_LEFT:
+                    await self._give_back([item])
+                    continue
                 await self._deliver(item)
             finally:
                 if slot:
@@ -114,29 +117,66 @@ class ChannelWorker:
         # Cleared before reading, so a wake that comes while we read is not lost.
         self._wake.clear()
         try:
-            items = await self._store.due(self.name, time.time(), FETCH_BATCH, self._claimed)
+            items = await self._store.claim(self.name, FETCH_BATCH, LEASE)
         except StoreError as exc:
             log.error("cannot read the outbox of channel %s: %s", self.name, exc, extra={"channel": self.name})
             items = []
         if items:
             self._buffer.extend(items)
-            self._claimed.update(item.id for item in items)
             return
         try:
             next_due = await self._store.next_due(self.name)
         except StoreError:
             next_due = None
-        wait = IDLE_POLL if next_due is None else min(IDLE_POLL, max(0.0, next_due - time.time()))
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), wait)
+        wait = IDLE_POLL if next_due is None else min(IDLE_POLL, max(0.0, next_due - self._clock.time()))
+        await wait_for_event(self._clock, self._wake, wait)
+
+    async def _wait_for_shared_turn(self) -> None:
+        """Keep to the channel's rate and pause together with every other consumer of the store (replicas): the
+        platform's limits are per channel, not per sender. The pause is read last, just before the send, and a
+        turn that a pause overtook is taken again after it, so that replicas do not all send when it ends."""
+        while True:
+            await self._wait_for_shared_slot()
+            wait = await self._shared_pause() - self._clock.time()
+            if wait <= 0:
+                return
+            self._pacer.pause(wait)
+            await self._pacer.acquire()
+
+    async def _wait_for_shared_slot(self) -> None:
+        limit = self._pacer.limit
+        if limit is None:
+            return
+        try:
+            at = await self._store.channel_slot(self.name, 1 / limit.per_second, limit.burst)
+        except StoreError as exc:
+            log.debug("channel %s: shared rate unknown: %s", self.name, exc, extra={"channel": self.name})
+            return
+        if (wait := at - self._clock.time()) > 0:
+            await self._clock.sleep(wait)
+
+    async def _shared_pause(self, until: float = 0.0) -> float:
+        try:
+            return await self._store.channel_pause(self.name, until)
+        except StoreError as exc:
+            # The local pacer still paces this replica.
+            log.debug("channel %s: shared pause unknown: %s", self.name, exc, extra={"channel": self.name})
+            return 0.0
+
+    async def _give_back(self, items: list[Pending]) -> None:
+        """Unsent and claimed: claimable again at once, by this worker or another consumer."""
+        if not items:
+            return
+        try:
+            await self._store.finish([Release(item.claim) for item in items])
+        except StoreError as exc:
+            # Their claims run out on their own.
+            log.warning("could not give back %d notification(s) of channel %s: %s", len(items), self.name, exc)
 
     async def _deliver(self, item: Pending) -> None:
-        try:
-            update = await self._attempt(item)
-        except asyncio.CancelledError:
-            # Shutdown cut the send short: the row stays pending and goes out after the restart.
-            self._claimed.discard(item.id)
-            raise
+        # A send cut short by shutdown may have gone out: its claim decides (a store opened alone after the
+        # restart gives it back; a shared one once the lease runs out).
+        update = await self._attempt(item)
         try:
             await self._store.finish([update])
         except StoreError as exc:
@@ -147,22 +187,32 @@ class ChannelWorker:
                 exc,
                 extra={"channel": self.name},
             )
-        finally:
-            self._claimed.discard(item.id)
 
     async def _attempt(self, item: Pending) -> Update:
         try:
-            payload = self._composer.payload(item.event_seq, item.body, item.template, self._channel.format)
+            payload = self._composer.payload(item.event, item.body, item.template, self._channel.format, item.route)
         except Exception as exc:  # even the fallback failed: nothing to retry
-            reason = self._redact(f"render_failed: {exc}")
-            return self._dead(item, "render_failed", reason)
+            return self._park(item, Park("render_failed", self._redact(str(exc)), self._failures))
         try:
             result = await self._channel.send(payload)
         except Exception as exc:  # a channel must classify its failures; this is a bug, keep the message
             result = SendResult.retry("internal_error", self._redact(f"{type(exc).__name__}: {exc}"))
-        now = time.time()
-        if result.outcome is Outcome.SENT:
-            self._failures = 0
+        now = self._clock.time()
+        decision = decide(
+            result,
+            now=now,
+            created=item.created,
+            failures=self._failures,
+            paused_for=self._pacer.paused_for,
+            policy=self._policy,
+            jitter=self._random.uniform(0.5, 1.0),
+        )
+        self._failures = decision.failures
+        # The platform is throttling or failing: the whole channel waits, not just this message, on every replica.
+        self._pacer.pause(decision.pause)
+        if decision.pause > 0:
+            await self._shared_pause(now + decision.pause)
+        if isinstance(decision, Delivered):
             self._metrics.notifications_sent.labels(self.name).inc()
             self._metrics.delivery_latency.labels(self.name).observe(max(0.0, now - item.created))
             log.info(
@@ -171,53 +221,45 @@ class ChannelWorker:
                 self.name,
                 extra={"channel": self.name, "route": item.route, "keptnContext": item.keptn_context},
             )
-            return Sent(item.id, now, result.detail[:200])
+            return Sent(item.claim, now, decision.detail, decision.ref)
         self._metrics.notifications_failed.labels(self.name, result.reason).inc()
-        if result.outcome is Outcome.DEAD:
-            return self._dead(item, result.reason, result.detail)
-        if result.retry_after is not None:
-            delay = result.retry_after
-        elif self._pacer.paused_for > 0:
-            # Another send already failed and paused the channel: sends that were in flight with it are the
-            # same failure, not a longer outage, so they do not escalate the backoff.
-            delay = self._pacer.paused_for
-        else:
-            self._failures += 1
-            delay = self._policy.backoff(self._failures)
-        # The platform is throttling or failing: the whole channel waits, not just this message.
-        self._pacer.pause(delay)
-        if now + delay - item.created > self._policy.max_age:
-            return self._dead(item, "expired", f"still failing after the maximum age: {result.reason} {result.detail}")
+        if isinstance(decision, Park):
+            return self._park(item, decision)
         self._metrics.notifications_retried.labels(self.name).inc()
         log.warning(
             "channel %s: %s, retrying notification %s in %.1f s",
             self.name,
-            result.reason,
+            decision.reason,
             item.id,
-            delay,
+            decision.at - now,
             extra={
                 "channel": self.name,
-                "reason": result.reason,
-                "detail": result.detail,
+                "reason": decision.reason,
+                "detail": decision.detail,
                 "keptnContext": item.keptn_context,
             },
         )
-        return Retry(item.id, now + delay, f"{result.reason}: {result.detail}"[:500])
+        return Retry(item.claim, decision.at, decision.note)
 
-    def _dead(self, item: Pending, reason: str, detail: str) -> Dead:
-        self._metrics.notifications_dead.labels(self.name, reason).inc()
+    def _park(self, item: Pending, decision: Park) -> Dead:
+        self._metrics.notifications_dead.labels(self.name, decision.reason).inc()
         log.error(
             "channel %s: notification %s parked as dead: %s %s",
             self.name,
             item.id,
-            reason,
-            detail,
-            extra={"channel": self.name, "reason": reason, "route": item.route, "keptnContext": item.keptn_context},
+            decision.reason,
+            decision.detail,
+            extra={
+                "channel": self.name,
+                "reason": decision.reason,
+                "route": item.route,
+                "keptnContext": item.keptn_context,
+            },
         )
-        return Dead(item.id, time.time(), f"{reason}: {detail}"[:500] if detail else reason)
+        return Dead(item.claim, self._clock.time(), decision.note)
 
     async def stop(self, grace: float) -> None:
-        """Stop taking work; give sends in flight `grace` seconds; the rest stays in the store."""
+        """Stop taking work; give sends in flight `grace` seconds; give back the rest to the store."""
         self._stopping = True
         self._wake.set()
         if self._senders:
@@ -226,6 +268,9 @@ class ChannelWorker:
                 task.cancel()
             if late:
                 await asyncio.wait(late)
+        unsent = list(self._buffer)
+        self._buffer.clear()
+        await self._give_back(unsent)
 
 
 class Dispatcher:

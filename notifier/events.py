@@ -20,19 +20,8 @@ from notifier.keptn.values import mapping, text
 STRUCTURED = "application/cloudevents+json"
 BATCH = "application/cloudevents-batch+json"
 REQUIRED_ATTRIBUTES = ("id", "source", "type", "specversion")
-
-
-@dataclass(frozen=True, slots=True)
-class InputLimits:
-    """Bounds on what one event may hold. Structure beyond them is refused; long text is cut, not refused."""
-
-    max_depth: int = 32
-    max_keys: int = 10_000
-    max_string_chars: int = 8_192
-    max_labels: int = 50
-
-
-TRUNCATION_MARKER = "…[truncated]"
+# Any of these headers makes a request binary mode, so that a missing one is named rather than guessed at.
+BINARY_HEADERS = frozenset(f"ce-{name}" for name in REQUIRED_ATTRIBUTES)
 
 
 class EventError(ValueError):
@@ -101,55 +90,6 @@ def labels_of(data: Mapping[str, Any]) -> dict[str, str]:
     return {str(key): text(value) for key, value in mapping(data.get("labels")).items()}
 
 
-def bound_event(event: KeptnEvent, limits: InputLimits, body_size: int | None = None) -> KeptnEvent:
-    """Enforce `limits` on an event from outside: refuse deep or huge structures, cut long strings and labels.
-
-    `body_size` (the request's length) lets a small event skip the string walk: it cannot hold a long string.
-    """
-    _check_shape(event.raw, limits)
-    if body_size is not None and body_size <= limits.max_string_chars:
-        bounded: Mapping[str, Any] = event.raw
-    else:
-        bounded = _cut_strings(event.raw, limits.max_string_chars)
-    data = bounded.get("data") or {}
-    labels = data.get("labels")
-    if isinstance(labels, dict) and len(labels) > limits.max_labels:
-        kept = dict(list(labels.items())[: limits.max_labels])
-        data = {**data, "labels": kept}
-        bounded = {**bounded, "data": data}
-    if bounded is event.raw:
-        return event
-    return event_from_mapping(bounded)
-
-
-def _check_shape(root: Mapping[str, Any], limits: InputLimits) -> None:
-    stack: list[tuple[Any, int]] = [(root, 0)]
-    items = 0
-    while stack:
-        node, depth = stack.pop()
-        if depth >= limits.max_depth:
-            raise EventError(f"the event is nested deeper than {limits.max_depth} levels; flatten 'data'")
-        items += len(node)
-        if items > limits.max_keys:
-            raise EventError(f"the event holds more than {limits.max_keys} keys and items; send less data")
-        for value in node.values() if isinstance(node, dict) else node:
-            if isinstance(value, dict | list):
-                stack.append((value, depth + 1))
-
-
-def _cut_strings(value: Any, limit: int) -> Any:
-    # Returns the same object when nothing had to change, so the common case allocates nothing.
-    if isinstance(value, str):
-        return value[:limit] + TRUNCATION_MARKER if len(value) > limit else value
-    if isinstance(value, dict):
-        changed = {key: _cut_strings(item, limit) for key, item in value.items()}
-        return value if all(changed[key] is item for key, item in value.items()) else changed
-    if isinstance(value, list):
-        items = [_cut_strings(item, limit) for item in value]
-        return value if all(new is old for new, old in zip(items, value, strict=True)) else items
-    return value
-
-
 def event_from_mapping(obj: object, where: str = "the event") -> KeptnEvent:
     if not isinstance(obj, dict):
         raise EventError(f"{where} must be a JSON object, got {type(obj).__name__}")
@@ -197,17 +137,23 @@ def parse_batch(body: bytes, max_events: int) -> list[KeptnEvent]:
         raise EventError("a batch (application/cloudevents-batch+json) must be a JSON array of events")
     if len(obj) > max_events:
         raise EventError(f"the batch holds {len(obj)} events, more than the limit of {max_events}: split it")
-    return [event_from_mapping(item, f"event #{index} of the batch") for index, item in enumerate(obj)]
+    # Counted from 1, as a person counts the events of the array.
+    return [event_from_mapping(item, f"event #{number} of the batch") for number, item in enumerate(obj, 1)]
 
 
 def parse_binary(headers: Mapping[str, str], body: bytes) -> KeptnEvent:
     lowered = {name.lower(): value for name, value in headers.items()}
-    missing = [name for name in REQUIRED_ATTRIBUTES if not lowered.get(f"ce-{name}")]
-    if missing:
+    absent = [f"ce-{name}" for name in REQUIRED_ATTRIBUTES if f"ce-{name}" not in lowered]
+    empty = [f"ce-{name}" for name in REQUIRED_ATTRIBUTES if f"ce-{name}" in lowered and not lowered[f"ce-{name}"]]
+    if absent or empty:
+        problems = []
+        if absent:
+            problems.append(f"lacks the header{'s' if len(absent) > 1 else ''} {', '.join(absent)}")
+        if empty:
+            problems.append(f"has an empty {', '.join(empty)} header{'s' if len(empty) > 1 else ''}")
         raise EventError(
-            "binary-mode event lacks the header(s) "
-            + ", ".join(f"ce-{name}" for name in missing)
-            + "; or send the whole event as application/cloudevents+json"
+            f"binary-mode event {' and '.join(problems)}: a binary-mode event needs non-empty ce-id, ce-source, "
+            "ce-type and ce-specversion headers (or send the whole event as application/cloudevents+json)"
         )
     data = _loads(body) if body.strip() else {}
     if not isinstance(data, dict):
@@ -227,23 +173,17 @@ def parse_binary(headers: Mapping[str, str], body: bytes) -> KeptnEvent:
     return event_from_mapping(raw)
 
 
-def parse_request(
-    content_type: str, headers: Mapping[str, str], body: bytes, max_batch: int, limits: InputLimits | None = None
-) -> list[KeptnEvent]:
-    """Parse an HTTP request body by its content type; raises EventError or UnsupportedMediaType."""
-    events = _parse_by_type(content_type, headers, body, max_batch)
-    if limits is None:
-        return events
-    return [bound_event(event, limits, len(body)) for event in events]
+def parse_request(content_type: str, headers: Mapping[str, str], body: bytes, max_batch: int) -> list[KeptnEvent]:
+    """Parse an HTTP request body by its content type; raises EventError or UnsupportedMediaType.
 
-
-def _parse_by_type(content_type: str, headers: Mapping[str, str], body: bytes, max_batch: int) -> list[KeptnEvent]:
+    The events are not yet held to the input limits: that is the pipeline's first stage (`notifier.bounds`).
+    """
     media_type = content_type.split(";", 1)[0].strip().lower()
     if media_type == STRUCTURED:
         return [parse_structured(body)]
     if media_type == BATCH:
         return parse_batch(body, max_batch)
-    if media_type in ("application/json", "") and any(name.lower() == "ce-id" for name in headers):
+    if media_type in ("application/json", "") and any(name.lower() in BINARY_HEADERS for name in headers):
         return [parse_binary(headers, body)]
     if media_type == "application/json":
         # Some senders post a structured event with a plain JSON content type.

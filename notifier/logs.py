@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import IO
 
@@ -53,3 +55,23 @@ def setup_logging(level: str, redactor: Redactor, stream: IO[str] | None = None)
     root.setLevel(level)
     # aiohttp's access log would print every request; the service counts them in /metrics instead.
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+
+
+@contextmanager
+def logging_restored() -> Iterator[None]:
+    """Put the root logger back as it was on the way out, so that `setup_logging` inside leaves nothing behind."""
+    root = logging.getLogger()
+    access = logging.getLogger("aiohttp.access")
+    handlers, level, access_level = list(root.handlers), root.level, access.level
+    try:
+        yield
+    finally:
+        for handler in list(root.handlers):
+            if handler not in handlers:
+                root.removeHandler(handler)
+                handler.close()
+        for handler in handlers:
+            if handler not in root.handlers:
+                root.addHandler(handler)
+        root.setLevel(level)
+        access.setLevel(access_level)

@@ -1,75 +1,96 @@
-"""What happens to an event between intake and the outbox: subscription, routes, dedup, durable storage."""
+"""What every intake's events go through before the sender hears back: bound, subscribe, route, accept, wake.
+
+Each stage is its own small unit (`bounds`, `subscription`, `routing`, `accept`, and a wake-up callable); the
+pipeline only runs them in order, counts, and tells the intake priority that events are arriving. An intake
+hands its events to `submit` and acknowledges its sender only after `submit` returns.
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Sequence
 
-import orjson
-
-from notifier.delivery import Dispatcher
+from notifier.accept import Accept
+from notifier.bounds import Bound
+from notifier.config import Config
 from notifier.events import KeptnEvent
+from notifier.intake import Summary
 from notifier.metrics import Metrics
-from notifier.routing import Router, Target
+from notifier.routing import Routes, Target
 from notifier.store import Store
+from notifier.subscription import Subscription
 
 log = logging.getLogger("notifier.pipeline")
 
-
-@dataclass(frozen=True, slots=True)
-class Summary:
-    accepted: int = 0
-    ignored: int = 0
-    duplicates: int = 0
-
-    def as_json(self) -> dict[str, int]:
-        return {"accepted": self.accepted, "ignored": self.ignored, "duplicates": self.duplicates}
+# Stage 5: told the channels that have new notifications, so that their workers look now, not at their next poll.
+Wake = Callable[[Collection[str]], None]
 
 
 class Pipeline:
-    def __init__(self, router: Router, store: Store, dispatcher: Dispatcher, metrics: Metrics) -> None:
-        self._router = router
-        self._store = store
-        self._dispatcher = dispatcher
+    def __init__(
+        self,
+        bound: Bound,
+        subscription: Subscription,
+        routes: Routes,
+        accept: Accept,
+        wake: Wake,
+        metrics: Metrics,
+        arrived: Callable[[], None],
+    ) -> None:
+        """`arrived` is called once per submit: the intake-first priority (see priority.py) hears of every intake."""
+        self._bound = bound
+        self._subscription = subscription
+        self._routes = routes
+        self._accept = accept
+        self._wake = wake
         self._metrics = metrics
+        self._arrived = arrived
 
-    async def submit(self, events: Sequence[KeptnEvent]) -> Summary:
-        """Returns once every wanted event is committed to the store: only then may the intake say 202."""
+    @classmethod
+    def build(cls, config: Config, store: Store, wake: Wake, metrics: Metrics, arrived: Callable[[], None]) -> Pipeline:
+        return cls(
+            Bound(config.settings.input_limits),
+            Subscription.from_settings(config.settings),
+            Routes(config.routes),
+            Accept(store, metrics),
+            wake,
+            metrics,
+            arrived,
+        )
+
+    async def submit(self, events: Sequence[KeptnEvent], size: int | None = None) -> Summary:
+        """Returns once every wanted event is committed to the store: only then may the intake acknowledge.
+
+        `size` is the length of the encoded form the events came in, when known (it spares the bounding work).
+        Raises EventError when an event is beyond the input limits (then nothing of the batch is stored), and
+        StoreError when the store cannot be written.
+        """
+        self._arrived()
+        events = self._bound(events, size)
         self._metrics.events_received.inc(len(events))
-        wanted: list[tuple[KeptnEvent, bytes, Sequence[Target]]] = []
-        ignored = 0
+        wanted: list[tuple[KeptnEvent, Sequence[Target]]] = []
         for event in events:
-            targets = self._router.targets(event)
+            targets = self._targets(event)
             if targets:
-                wanted.append((event, orjson.dumps(event.raw), targets))
-            else:
-                ignored += 1
-                if log.isEnabledFor(logging.DEBUG):
-                    rejection, _ = self._router.explain(event)
-                    log.debug(
-                        "ignored %s: %s",
-                        event.type,
-                        rejection or "no route matches",
-                        extra={"keptnContext": event.keptn_context, "eventId": event.id},
-                    )
+                wanted.append((event, targets))
+        ignored = len(events) - len(wanted)
         self._metrics.events_ignored.inc(ignored)
         if not wanted:
             return Summary(ignored=ignored)
-        fresh = await self._store.accept(wanted)
+        fresh = await self._accept(wanted)
+        woken = {target.channel for (_, targets), new in zip(wanted, fresh, strict=True) if new for target in targets}
+        self._wake(woken)
         accepted = sum(fresh)
-        duplicates = len(fresh) - accepted
-        self._metrics.events_accepted.inc(accepted)
-        self._metrics.events_deduplicated.inc(duplicates)
-        channels = {
-            target.channel for (_, _, targets), new in zip(wanted, fresh, strict=True) if new for target in targets
-        }
-        self._dispatcher.wake(channels)
-        for (event, _, event_targets), new in zip(wanted, fresh, strict=True):
-            log.info(
-                "accepted %s for %s" if new else "duplicate %s dropped (already have it for %s)",
+        return Summary(accepted=accepted, ignored=ignored, duplicates=len(fresh) - accepted)
+
+    def _targets(self, event: KeptnEvent) -> list[Target]:
+        rejection = self._subscription.rejection(event)
+        targets = [] if rejection is not None else self._routes.targets(event)
+        if not targets and log.isEnabledFor(logging.DEBUG):
+            log.debug(
+                "ignored %s: %s",
                 event.type,
-                ", ".join(target.channel for target in event_targets),
+                rejection or "no route matches",
                 extra={"keptnContext": event.keptn_context, "eventId": event.id},
             )
-        return Summary(accepted=accepted, ignored=ignored, duplicates=duplicates)
+        return targets

@@ -9,10 +9,10 @@ has been quiet for `quiet_after`, every sender runs freely again. Delivery never
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import math
-import time
 from collections import deque
+
+from notifier.clock import Clock, wait_for_event
 
 # Sends may take at most this part of the time while events are arriving.
 DELIVERY_SHARE = 0.2
@@ -21,14 +21,17 @@ MAX_PAUSE = 0.5
 
 
 class IntakePriority:
-    def __init__(self, quiet_after: float = 0.02, share: float = DELIVERY_SHARE, max_pause: float = MAX_PAUSE):
+    def __init__(
+        self, clock: Clock, quiet_after: float = 0.02, share: float = DELIVERY_SHARE, max_pause: float = MAX_PAUSE
+    ) -> None:
+        self._clock = clock
         self._quiet_after = quiet_after
         self._pause_factor = (1.0 - share) / share
         self._max_pause = max_pause
         self._last_request = -math.inf
         self._quiet = asyncio.Event()
         self._quiet.set()
-        self._watch: asyncio.TimerHandle | None = None
+        self._watch: asyncio.Task[None] | None = None
         # One send at a time while busy: whether it is taken, when it may next be taken, who waits for it.
         self._slot_taken = False
         self._next_slot = 0.0
@@ -39,18 +42,17 @@ class IntakePriority:
         return not self._quiet.is_set()
 
     def arrived(self) -> None:
-        """Called for every request: cheap, a clock read and, at the start of a busy spell, one timer."""
-        self._last_request = time.monotonic()
+        """Called for every request: cheap, a clock read and, at the start of a busy spell, one watcher."""
+        self._last_request = self._clock.monotonic()
         if self._quiet.is_set():
             self._quiet.clear()
-            self._watch = asyncio.get_running_loop().call_later(self._quiet_after, self._check_quiet)
+            self._watch = asyncio.create_task(self._watch_quiet(), name="intake-quiet")
 
-    def _check_quiet(self) -> None:
-        left = self._last_request + self._quiet_after - time.monotonic()
-        if left > 0:
-            self._watch = asyncio.get_running_loop().call_later(left, self._check_quiet)
-        else:
-            self.close()
+    async def _watch_quiet(self) -> None:
+        while (left := self._last_request + self._quiet_after - self._clock.monotonic()) > 0:
+            await self._clock.sleep(left)
+        self._watch = None
+        self.close()
 
     def close(self) -> None:
         """Quiet from now on (until the next request): every waiting sender may go."""
@@ -76,11 +78,10 @@ class IntakePriority:
         if not self.busy:
             return False
         self._slot_taken = True
-        wait = self._next_slot - time.monotonic()
+        wait = self._next_slot - self._clock.monotonic()
         if wait > 0:
             try:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._quiet.wait(), wait)
+                await wait_for_event(self._clock, self._quiet, wait)
             except asyncio.CancelledError:
                 # Never sent, so never `done`: give the slot back here, or busy spells would have no sender.
                 self._slot_taken = False
@@ -90,7 +91,7 @@ class IntakePriority:
 
     def done(self, started: float) -> None:
         """Give the slot back, and keep it closed long enough for the intake to have the rest of the time."""
-        now = time.monotonic()
+        now = self._clock.monotonic()
         self._next_slot = now + min(self._max_pause, (now - started) * self._pause_factor)
         self._slot_taken = False
         self._wake_one()

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from notifier.config import Config, Match, RouteConfig
+from notifier.config import Config, RouteConfig
 from notifier.events import KeptnEvent
-from notifier.subjects import SubjectSet
+from notifier.match import CompiledMatch
+from notifier.subscription import Subscription
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,54 +31,21 @@ class Verdict:
 @dataclass(frozen=True, slots=True)
 class CompiledRoute:
     config: RouteConfig
-    types: SubjectSet
+    match: CompiledMatch
 
     def miss(self, event: KeptnEvent) -> str | None:
         """Why the event does not match, or None when it does."""
-        match: Match = self.config.match
-        if not self.types.matches(event.type):
-            return f"type {event.type} is not in {self.types}"
-        for label, wanted, actual in (
-            ("project", match.projects, event.project),
-            ("stage", match.stages, event.stage),
-            ("service", match.services, event.service),
-            ("result", match.results, event.result),
-            ("status", match.statuses, event.status),
-        ):
-            if wanted and actual not in wanted:
-                return f"{label} {actual or '(none)'!r} is not one of {', '.join(wanted)}"
-        labels = event.labels
-        for key, value in match.labels.items():
-            if labels.get(key) != value:
-                return f"label {key!r} is {labels.get(key, '(absent)')!r}, not {value!r}"
-        return None
+        return self.match.miss(event)
 
 
-class Router:
-    def __init__(self, config: Config) -> None:
-        settings = config.settings
-        self._subscription = settings.subscription
-        self._filters: Mapping[str, frozenset[str]] = {
-            "project": frozenset(settings.project_filter),
-            "stage": frozenset(settings.stage_filter),
-            "service": frozenset(settings.service_filter),
-        }
-        self._routes = tuple(CompiledRoute(route, SubjectSet.parse(route.match.types)) for route in config.routes)
+class Routes:
+    """Stage 3 of the pipeline: the channels a subscribed event goes to, from the configured routes."""
 
-    def rejection(self, event: KeptnEvent) -> str | None:
-        """Why the event is not wanted at all (subscription and the distributor-style filters), or None."""
-        if not self._subscription.matches(event.type):
-            return f"type {event.type} is not subscribed (PUBSUB_TOPIC={self._subscription})"
-        for label, actual in (("project", event.project), ("stage", event.stage), ("service", event.service)):
-            allowed = self._filters[label]
-            if allowed and actual not in allowed:
-                return f"{label} {actual or '(none)'!r} is filtered out by {label.upper()}_FILTER"
-        return None
+    def __init__(self, routes: Sequence[RouteConfig]) -> None:
+        self._routes = tuple(CompiledRoute(route, CompiledMatch.of(route.match)) for route in routes)
 
     def targets(self, event: KeptnEvent) -> list[Target]:
         """One target per channel; a channel that several routes name gets the event once (first route wins)."""
-        if self.rejection(event) is not None:
-            return []
         found: dict[str, Target] = {}
         for route in self._routes:
             if route.miss(event) is None:
@@ -85,12 +53,31 @@ class Router:
                     found.setdefault(channel, Target(channel, route.config.name, route.config.template))
         return list(found.values())
 
-    def explain(self, event: KeptnEvent) -> tuple[str | None, list[Verdict]]:
-        rejection = self.rejection(event)
+    def verdicts(self, event: KeptnEvent, rejection: str | None = None) -> list[Verdict]:
+        """Each route's verdict; a `rejection` (by the subscription) makes every route miss for that reason."""
         verdicts = []
         for route in self._routes:
             reason = rejection or route.miss(event)
             verdicts.append(
                 Verdict(route.config.name, reason is None, tuple(route.config.channels), reason or "matches")
             )
-        return rejection, verdicts
+        return verdicts
+
+
+class Router:
+    """Subscription and routes together: what `keptn-notifier routes` shows, in the pipeline's order."""
+
+    def __init__(self, config: Config) -> None:
+        self.subscription = Subscription.from_settings(config.settings)
+        self.routes = Routes(config.routes)
+
+    def rejection(self, event: KeptnEvent) -> str | None:
+        """Why the event is not wanted at all (subscription and the distributor-style filters), or None."""
+        return self.subscription.rejection(event)
+
+    def targets(self, event: KeptnEvent) -> list[Target]:
+        return [] if self.subscription.rejection(event) is not None else self.routes.targets(event)
+
+    def explain(self, event: KeptnEvent) -> tuple[str | None, list[Verdict]]:
+        rejection = self.subscription.rejection(event)
+        return rejection, self.routes.verdicts(event, rejection)

@@ -7,33 +7,36 @@ import contextlib
 import logging
 import signal
 import sys
-import time
 from collections.abc import Sequence
 from typing import IO
 
 import aiohttp
-from aiohttp import web
 
 from notifier.admin import Admin
 from notifier.channels import build_channel
 from notifier.channels.base import ChannelConfig, ChannelContext
+from notifier.clock import SystemClock
 from notifier.compose import Composer
 from notifier.config import Config
-from notifier.delivery import ChannelWorker, Dispatcher, RetryPolicy
+from notifier.decide import RetryPolicy
+from notifier.delivery import ChannelWorker, Dispatcher
 from notifier.events import KeptnEvent
+from notifier.intake import IntakeSource, Summary
 from notifier.intake_http import HttpIntake
+from notifier.mentions import RouteMentions
 from notifier.metrics import Metrics
 from notifier.pacing import Pacer
-from notifier.pipeline import Pipeline, Summary
+from notifier.pipeline import Pipeline
 from notifier.priority import IntakePriority
 from notifier.redact import Redactor
-from notifier.routing import Router
-from notifier.store import SQLiteStore
+from notifier.route_templates import require_route_templates
+from notifier.store import Health
+from notifier.store.factory import make_store
 from notifier.templating import TemplateLimits, TemplateSet
+from notifier.web import WebServer, listeners
 
 log = logging.getLogger("notifier.service")
 HOUSEKEEPING_INTERVAL = 2.0
-FORGET_INTERVAL = 60.0
 
 
 def max_in_flight(channel: ChannelConfig) -> int:
@@ -47,42 +50,60 @@ class Service:
         config: Config,
         templates: TemplateSet | None = None,
         stdout: IO[str] | None = None,
-        http: bool = True,
+        intakes: Sequence[IntakeSource] | None = None,
+        admin: bool = True,
     ) -> None:
+        """`intakes` None: those the config asks for (HTTP). `admin` False: no /health, /ready, /metrics (replay)."""
         self.config = config
-        self._http = http
         self.settings = config.settings
         self.redactor = Redactor(config.secrets())
         self.metrics = Metrics()
-        self.priority = IntakePriority()
+        self.clock = SystemClock()
+        self.priority = IntakePriority(self.clock)
         self.templates = templates or TemplateSet(
             self.settings.templates_dir, self.settings.bridge_url, TemplateLimits()
         )
         self._stdout = stdout or sys.stdout
-        self.store = SQLiteStore(self.settings.state_dir)
+        self.store = make_store(self.settings, self.clock)
+        self._store_health = Health()
         self._session: aiohttp.ClientSession | None = None
         self.dispatcher: Dispatcher | None = None
         self.pipeline: Pipeline | None = None
-        self.intake: HttpIntake | None = None
-        self._admin_runner: web.AppRunner | None = None
-        self.admin_port: int | None = None
+        self.event_server, self.admin_server = listeners(self.settings)
+        if admin:
+            Admin(self.metrics, self.readiness).add_routes(self.admin_server.mount("admin"))
+        self.intakes: list[IntakeSource] = (
+            list(intakes) if intakes is not None else [HttpIntake(self.settings, self.metrics, self.event_server)]
+        )
         self._housekeeping: asyncio.Task[None] | None = None
         self._state = "starting"
+
+    @property
+    def admin_port(self) -> int | None:
+        return self.admin_server.port
+
+    def _servers(self) -> list[WebServer]:
+        """The servers something is mounted on, each once (event and admin server may be one)."""
+        servers = [self.event_server] if self.event_server.serves else []
+        if self.admin_server.serves and self.admin_server is not self.event_server:
+            servers.append(self.admin_server)
+        return servers
 
     def readiness(self) -> str | None:
         if self._state != "running":
             return f"service is {self._state}"
-        if not self.store.writable:
-            return "the state store cannot be written"
+        if not self._store_health.ok:
+            return self._store_health.problem
         return None
 
     async def start(self) -> None:
+        require_route_templates(self.config, self.templates)
         await self.store.open()
         self._session = aiohttp.ClientSession(
             timeout=aiohttp.ClientTimeout(total=30), connector=aiohttp.TCPConnector(limit=100)
         )
         context = ChannelContext(session=self._session, stdout=self._stdout)
-        composer = Composer(self.templates, self.metrics)
+        composer = Composer(self.templates, self.metrics, RouteMentions(self.config.routes))
         policy = RetryPolicy(
             self.settings.retry_initial_backoff, self.settings.retry_max_backoff, self.settings.retry_max_age
         )
@@ -91,7 +112,7 @@ class Service:
             workers[name] = ChannelWorker(
                 name,
                 build_channel(name, channel_config, context),
-                Pacer(channel_config.rate_limit),
+                Pacer(channel_config.rate_limit, self.clock),
                 self.store,
                 composer,
                 policy,
@@ -99,14 +120,25 @@ class Service:
                 self.redactor,
                 max_in_flight(channel_config),
                 self.priority,
+                self.clock,
             )
         self.dispatcher = Dispatcher(workers)
-        self.pipeline = Pipeline(Router(self.config), self.store, self.dispatcher, self.metrics)
+        self.pipeline = Pipeline.build(
+            self.config, self.store, self.dispatcher.wake, self.metrics, self.priority.arrived
+        )
         self.dispatcher.start()
-        if self._http:
-            await self._start_http(self.pipeline)
+        for intake in self.intakes:
+            await intake.start(self.pipeline)
+        for server in self._servers():
+            await server.start()
+            log.info("serving %s on %s:%s", " and ".join(server.serves), server.host, server.port)
         self._housekeeping = asyncio.create_task(self._keep_house(), name="housekeeping")
         self._state = "running"
+        log.info(
+            "running with channels: %s",
+            ", ".join(self.config.channels),
+            extra={"stateDir": str(self.settings.state_dir)},
+        )
         for warning in self.config.warnings:
             log.warning(warning)
 
@@ -114,48 +146,26 @@ class Service:
         assert self.pipeline is not None, "start() the service first"
         return await self.pipeline.submit(events)
 
-    async def _start_http(self, pipeline: Pipeline) -> None:
-        admin = Admin(self.metrics, self.readiness)
-        separate_admin = self.settings.admin_port is not None
-        self.intake = HttpIntake(
-            self.settings, self.metrics, None if separate_admin else admin.add_routes, self.priority
-        )
-        if separate_admin:
-            app = web.Application()
-            admin.add_routes(app)
-            self._admin_runner = web.AppRunner(app, access_log=None, handle_signals=False)
-            await self._admin_runner.setup()
-            await web.TCPSite(self._admin_runner, self.settings.admin_host, self.settings.admin_port).start()
-            self.admin_port = self._admin_runner.addresses[0][1]
-        await self.intake.start(pipeline)
-        if not separate_admin:
-            self.admin_port = self.intake.port
-        log.info(
-            "listening for events on %s:%s, channels: %s",
-            self.settings.host,
-            self.intake.port,
-            ", ".join(self.config.channels),
-            extra={"stateDir": str(self.settings.state_dir)},
-        )
+    async def check_store(self) -> Health:
+        """Ask the store how it is; readiness and the store_writable metric go by the last answer."""
+        self._store_health = await self.store.health()
+        self.metrics.store_writable.set(1 if self._store_health.ok else 0)
+        return self._store_health
 
     async def _keep_house(self) -> None:
-        last_forget = 0.0
+        # The store keeps its dedup memory bounded on its own; this only watches it.
         while True:
             with contextlib.suppress(Exception):
-                await self.store.probe()
-                self.metrics.store_writable.set(1 if self.store.writable else 0)
+                await self.check_store()
                 stats = await self.store.stats()
-                now = time.time()
+                now = self.clock.time()
                 for name in self.config.channels:
                     channel_stats = stats.get(name)
                     pending = channel_stats.pending if channel_stats else 0
                     oldest = channel_stats.oldest_created if channel_stats else None
                     self.metrics.queue_depth.labels(name).set(pending)
                     self.metrics.oldest_pending_age.labels(name).set(now - oldest if oldest else 0)
-                if now - last_forget > FORGET_INTERVAL:
-                    last_forget = now
-                    await self.store.forget_old(now, self.settings.dedup_window, self.settings.dedup_max_entries)
-            await asyncio.sleep(HOUSEKEEPING_INTERVAL)
+            await self.clock.sleep(HOUSEKEEPING_INTERVAL)
 
     async def stop(self) -> None:
         """Refuse new events, let sends in flight finish within the grace period, keep the rest stored."""
@@ -163,8 +173,8 @@ class Service:
             return
         was_running = self._state == "running"
         self._state = "stopping"
-        if self.intake is not None:
-            self.intake.pause()
+        for intake in self.intakes:
+            intake.pause()
         # No more intake to make room for: sends in flight use the grace period at full speed.
         self.priority.close()
         if self.dispatcher is not None:
@@ -172,16 +182,27 @@ class Service:
         if self._housekeeping is not None:
             self._housekeeping.cancel()
             await asyncio.gather(self._housekeeping, return_exceptions=True)
-        if self.intake is not None:
-            await self.intake.stop()
-        if self._admin_runner is not None:
-            await self._admin_runner.cleanup()
+        for intake in self.intakes:
+            await intake.stop()
+        for server in self._servers():
+            await server.stop()
+        undelivered = 0
+        if was_running:
+            with contextlib.suppress(Exception):  # a store that cannot be read: the log line names no count
+                undelivered = sum(channel.pending for channel in (await self.store.stats()).values())
         await self.store.close()
         if self._session is not None:
             await self._session.close()
         self._state = "stopped"
-        if was_running:
-            log.info("stopped; undelivered notifications stay in %s for the next start", self.settings.state_dir)
+        where = (
+            f"NATS stream {self.settings.nats_prefix}-outbox"
+            if self.settings.store == "nats"
+            else str(self.settings.state_dir)
+        )
+        if undelivered:
+            log.info("stopped; %d undelivered notification(s) stay in %s for the next start", undelivered, where)
+        elif was_running:
+            log.info("stopped")
 
 
 async def serve(config: Config, templates: TemplateSet | None = None) -> None:

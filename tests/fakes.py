@@ -10,7 +10,8 @@ that process over HTTP: `POST /_fake/replies` with `{"path": "/slack/x", "replie
 `GET /_fake/received` for everything recorded so far.
 
 Paths: `/slack/<anything>` is an incoming webhook (200 `ok`), `/teams/<anything>` a Workflows webhook
-(202, empty body), `/api/chat.postMessage` the Web API (checks `Authorization: Bearer xoxb-...`).
+(202, empty body), `/api/chat.postMessage` and `/api/chat.update` the Web API (both check `Authorization:
+Bearer xoxb-...`; a post answers the channel ID and a new `ts`, an update knows only what was posted).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ SLACK_WEBHOOK_PREFIX = "/slack/"
 TEAMS_PREFIX = "/teams/"
 SLACK_API_PREFIX = "/api/"
 POST_MESSAGE = "/api/chat.postMessage"
+UPDATE_MESSAGE = "/api/chat.update"
 CONTROL_PREFIX = "/_fake/"
 FAKE_CHANNEL_ID = "C0123"
 
@@ -115,6 +117,8 @@ class FakeChatServer:
         self._arrived = asyncio.Condition()
         self._closing = asyncio.Event()
         self._next_ts = 0
+        # (channel ID, ts) of every message posted through the Web API, for chat.update.
+        self._posted: set[tuple[str, str]] = set()
         self._listeners = list(on_received)
         self._runner: web.AppRunner | None = None
         self.app = web.Application(client_max_size=4 * 1024 * 1024)
@@ -215,24 +219,31 @@ class FakeChatServer:
             return web.Response(status=202)
         if item.path == POST_MESSAGE:
             return self._post_message(item)
+        if item.path == UPDATE_MESSAGE:
+            return self._update_message(item)
         if item.path.startswith(SLACK_API_PREFIX):
             return web.json_response({"ok": False, "error": "unknown_method"})
         return web.Response(status=404, text="no fake endpoint here", content_type="text/plain")
 
     def _post_message(self, item: Received) -> web.Response:
-        auth = item.headers.get("Authorization", "")
-        if not auth.startswith("Bearer "):
-            return web.json_response({"ok": False, "error": "not_authed"})
-        if not auth.removeprefix("Bearer ").startswith("xoxb-"):
-            return web.json_response({"ok": False, "error": "invalid_auth"})
-        fields = item.json if isinstance(item.json, dict) else {}
-        if not fields.get("channel"):
-            return web.json_response({"ok": False, "error": "channel_not_found"})
-        if not (fields.get("text") or fields.get("blocks") or fields.get("attachments")):
-            return web.json_response({"ok": False, "error": "no_text"})
+        fields, refused = _api_call(item)
+        if refused is not None:
+            return refused
         self._next_ts += 1
         ts = f"{1_700_000_000 + self._next_ts}.{self._next_ts:06d}"
+        self._posted.add((FAKE_CHANNEL_ID, ts))
         return web.json_response({"ok": True, "channel": FAKE_CHANNEL_ID, "ts": ts, "message": fields})
+
+    def _update_message(self, item: Received) -> web.Response:
+        fields, refused = _api_call(item)
+        if refused is not None:
+            return refused
+        # Slack needs the channel ID here (not a #name), and knows only messages that were posted.
+        if (fields.get("channel"), fields.get("ts")) not in self._posted:
+            return web.json_response({"ok": False, "error": "message_not_found"})
+        return web.json_response(
+            {"ok": True, "channel": fields["channel"], "ts": fields["ts"], "text": fields.get("text", "")}
+        )
 
     async def _control(self, request: web.Request) -> web.Response:
         if request.path == "/_fake/received" and request.method == "GET":
@@ -242,6 +253,21 @@ class FakeChatServer:
             self.on(str(spec["path"]), *(Reply.from_mapping(reply) for reply in spec.get("replies", [])))
             return web.json_response({"ok": True})
         return web.json_response({"error": "GET /_fake/received or POST /_fake/replies"}, status=404)
+
+
+def _api_call(item: Received) -> tuple[dict[str, Any], web.Response | None]:
+    """The call's fields, or the answer Slack gives a call without a bot token, a channel or any text."""
+    auth = item.headers.get("Authorization", "")
+    fields = item.json if isinstance(item.json, dict) else {}
+    if not auth.startswith("Bearer "):
+        return fields, web.json_response({"ok": False, "error": "not_authed"})
+    if not auth.removeprefix("Bearer ").startswith("xoxb-"):
+        return fields, web.json_response({"ok": False, "error": "invalid_auth"})
+    if not fields.get("channel"):
+        return fields, web.json_response({"ok": False, "error": "channel_not_found"})
+    if not (fields.get("text") or fields.get("blocks") or fields.get("attachments")):
+        return fields, web.json_response({"ok": False, "error": "no_text"})
+    return fields, None
 
 
 def _parse_body(content_type: str, body: bytes) -> Any:

@@ -37,7 +37,7 @@ async def test_defaults_answer_like_the_platforms(
     )
     status, _, body = await post(http_session, f"{base}/elsewhere", json={})
     assert status == 404
-    status, _, body = await post(http_session, f"{base}/api/chat.update", json={})
+    status, _, body = await post(http_session, f"{base}/api/chat.delete", json={})  # a method it does not fake
     assert (status, json.loads(body)) == (200, {"ok": False, "error": "unknown_method"})
 
 

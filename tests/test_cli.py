@@ -1,114 +1,46 @@
-"""The command line as a user runs it: real subprocesses, real files, a fake Slack and Teams on 127.0.0.1."""
+"""The command line as a user runs it: real files, a fake Slack and Teams on 127.0.0.1.
+
+Most commands run in-process (`notifier.cli.main`, see tests/helpers.py); a few smoke tests run the real
+interpreter: `python -m notifier` against the console script, a closed pipe, and `serve` with a live service.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
-import os
+import logging
 import re
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import aiohttp
-import orjson
 import pytest
 import yaml
 
-from notifier.config import ENV_SETTINGS
 from tests.fakes import FakeChatServer, Reply
-from tests.payload_checks import assert_valid_slack_payload, assert_valid_teams_envelope
-from tests.process import ServiceProcess
-from tests.service_harness import keptn_event
-
-REPO = Path(__file__).resolve().parent.parent
-EXAMPLES = REPO / "examples" / "events"
-SAMPLE = EXAMPLES / "evaluation-finished-fail.json"
-CONSOLE_SCRIPT = Path(sys.executable).with_name("keptn-notifier")
-# Variables the CLI reads: cleared so that the developer's shell cannot change what a test sees.
-CONFIG_VARIABLES = frozenset(
-    {
-        *ENV_SETTINGS,
-        "NOTIFIER_CONFIG",
-        "SLACK_WEBHOOK_URL",
-        "SLACK_BOT_TOKEN",
-        "SLACK_CHANNEL",
-        "SLACK_API_URL",
-        "TEAMS_WEBHOOK_URL",
-    }
+from tests.helpers import (
+    CONSOLE_SCRIPT,
+    EXAMPLES,
+    MESSAGE_START,
+    REPO,
+    SAMPLE,
+    ServiceProcess,
+    assert_usage_error,
+    cli_env,
+    dead_letters,
+    keptn_event,
+    post_event,
+    run_cli,
+    run_cli_process,
+    write_event,
+    write_yaml,
 )
-MESSAGE_START = re.compile(r"^\[(SUCCESS|INFO|WARNING|FAILURE)\] ", re.MULTILINE)
+from tests.payload_checks import assert_valid_slack_payload, assert_valid_teams_envelope
+
 EVERYTHING = "sh.keptn.>,dev.tekton.>"
-
-
-@dataclass(frozen=True)
-class Run:
-    code: int
-    stdout: str
-    stderr: str
-
-    def __str__(self) -> str:
-        return f"exit {self.code}\n--- stdout\n{self.stdout}\n--- stderr\n{self.stderr}"
-
-
-def cli_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if key not in CONFIG_VARIABLES}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
-    env["PYTHONUNBUFFERED"] = "1"
-    env.update(extra or {})
-    return env
-
-
-async def run_cli(
-    *args: str | Path,
-    env: Mapping[str, str] | None = None,
-    cwd: Path | None = None,
-    script: bool = False,
-    timeout: float = 60,
-) -> Run:
-    """Run `python -m notifier ARGS` (or the console script) without blocking the loop the fakes run on."""
-    command = [str(CONSOLE_SCRIPT)] if script else [sys.executable, "-m", "notifier"]
-    process = await asyncio.create_subprocess_exec(
-        *command,
-        *map(str, args),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=cli_env(env),
-        cwd=cwd,
-    )
-    try:
-        out, err = await asyncio.wait_for(process.communicate(), timeout)
-    except TimeoutError:
-        process.kill()
-        await process.wait()
-        raise AssertionError(f"keptn-notifier {' '.join(map(str, args))} did not finish in {timeout}s") from None
-    assert process.returncode is not None
-    return Run(process.returncode, out.decode(), err.decode())
-
-
-def assert_usage_error(run: Run, *expected: str) -> None:
-    """Exit 2, one line `keptn-notifier: ...` on stderr naming what is wrong, nothing on stdout, no traceback."""
-    assert run.code == 2, run
-    assert "Traceback" not in run.stderr, run
-    lines = run.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("keptn-notifier: "), run
-    for text in expected:
-        assert text in lines[0], f"{text!r} not in the message\n{run}"
-    assert run.stdout == "", run
-
-
-def write_yaml(path: Path, document: Mapping[str, Any]) -> Path:
-    path.write_text(yaml.safe_dump(dict(document), sort_keys=False))
-    return path
-
-
-def write_event(path: Path, event: Mapping[str, Any]) -> Path:
-    path.write_bytes(orjson.dumps(event))
-    return path
 
 
 def readme_yaml_example() -> str:
@@ -125,15 +57,6 @@ async def wait_until(check: Callable[[], Awaitable[bool]], timeout: float, what:
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         await asyncio.sleep(0.2)
-
-
-async def dead_letters(state_dir: Path, config: Path | None = None) -> list[dict[str, Any]]:
-    args: list[str | Path] = ["dead", "list", "--json", "--state-dir", state_dir]
-    if config is not None:
-        args += ["--config", config]
-    run = await run_cli(*args)
-    assert run.code == 0, run
-    return [json.loads(line) for line in run.stdout.splitlines()]
 
 
 def hook_config(chat: FakeChatServer, tmp_path: Path, **settings: Any) -> Path:
@@ -362,7 +285,8 @@ async def test_check_fails_on_a_route_naming_a_missing_template(tmp_path: Path) 
     assert "problem: route r: template 'nope' does not exist" in run.stdout, run
 
 
-@pytest.mark.parametrize("command", ["check", "serve", "render", "routes"])
+# `check` reports a template that does not compile as a template problem, exit 1: tests/test_check_startup.py.
+@pytest.mark.parametrize("command", ["serve", "render", "routes"])
 async def test_a_template_syntax_error_exits_2_naming_the_file(tmp_path: Path, command: str) -> None:
     templates = tmp_path / "templates"
     templates.mkdir()
@@ -459,10 +383,15 @@ async def test_send_test_reports_a_revoked_webhook_and_exits_1(chat_server: Fake
     }
     webhook = await run_cli("send-test", "slack-webhook", env=env)
     assert webhook.code == 1, webhook
-    assert webhook.stdout.strip() == "slack-webhook: dead (no_service) HTTP 404: no_service", webhook
+    # Issue 9: send-test says what the service would do, not its internal outcome ("dead", "retry").
+    assert webhook.stdout.strip() == (
+        "slack-webhook: failed (no_service, permanent: the service would not try again) HTTP 404: no_service"
+    ), webhook
     teams = await run_cli("send-test", "teams", env=env)
     assert teams.code == 1, teams
-    assert teams.stdout.strip() == "teams: retry (server_error) HTTP 500: upstream exploded", teams
+    assert teams.stdout.strip() == (
+        "teams: failed (server_error, temporary: the service would try again later) HTTP 500: upstream exploded"
+    ), teams
     assert "Traceback" not in webhook.stderr + teams.stderr
 
 
@@ -584,20 +513,11 @@ async def test_dead_retry_against_a_running_service_gets_it_delivered(
     assert len(chat_server.received_on(path)) == 2, "retry delivered more than once"
 
 
-async def post_event(url: str, event: Mapping[str, Any], token: str | None = None) -> int:
-    headers = {"Content-Type": "application/cloudevents+json"}
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    async with (
-        aiohttp.ClientSession() as session,
-        session.post(url + "/", data=orjson.dumps(event), headers=headers) as response,
-    ):
-        await response.read()
-        return response.status
-
-
 async def test_dead_commands_refuse_bad_input(tmp_path: Path) -> None:
-    assert_usage_error(await run_cli("dead", "list", "--state-dir", tmp_path / "none"), "no outbox in", "--state-dir")
+    # Issue 9: `dead list` with no state yet says there are none (tests/test_cli_tools.py); acting on none is an error.
+    assert_usage_error(
+        await run_cli("dead", "retry", "--all", "--state-dir", tmp_path / "none"), "no outbox in", "--state-dir"
+    )
     state = tmp_path / "state"
     run = await run_cli("replay", write_event(tmp_path / "e.json", keptn_event("x")), "--state-dir", state)
     assert run.code == 0, run
@@ -645,6 +565,22 @@ async def test_serve_on_an_unwritable_state_dir_exits_2(tmp_path: Path) -> None:
     assert_usage_error(run, "state directory", str(blocker / "state"))
 
 
+# -- in-process safety ----------------------------------------------------------------------------------
+
+
+async def test_main_in_process_leaves_no_logging_and_no_loop_policy_behind() -> None:
+    root, access = logging.getLogger(), logging.getLogger("aiohttp.access")
+
+    def state() -> tuple[object, ...]:
+        return tuple(root.handlers), root.level, access.level, asyncio.get_event_loop_policy()
+
+    before = state()
+    for args in (("send-test", "console"), ("replay", SAMPLE), ("render", SAMPLE), ("check", "--config", "/nope")):
+        run = await run_cli(*args, env={"PUBSUB_TOPIC": "sh.keptn.>", "LOG_LEVEL": "debug"})
+        assert run.code in (0, 2), run
+        assert state() == before, f"`{' '.join(map(str, args))}` left logging or the loop policy changed"
+
+
 # -- the console script ----------------------------------------------------------------------------------
 
 
@@ -662,7 +598,7 @@ async def test_serve_on_an_unwritable_state_dir_exits_2(tmp_path: Path) -> None:
 )
 async def test_python_dash_m_behaves_like_the_console_script(args: Sequence[str]) -> None:
     assert CONSOLE_SCRIPT.exists(), f"{CONSOLE_SCRIPT} is missing: install the project (pip install -e .)"
-    module = await run_cli(*args)
-    script = await run_cli(*args, script=True)
+    # Both at once: two interpreters starting side by side take half the time of one after the other.
+    module, script = await asyncio.gather(run_cli_process(*args), run_cli_process(*args, script=True))
     assert (script.code, script.stdout, script.stderr) == (module.code, module.stdout, module.stderr)
     assert "Traceback" not in script.stderr

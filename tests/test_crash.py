@@ -9,8 +9,7 @@ import aiohttp
 import orjson
 
 from tests.fakes import FakeChatServer, Reply
-from tests.process import ServiceProcess
-from tests.service_harness import keptn_event
+from tests.helpers import ServiceProcess, keptn_event
 
 EVENTS = 300
 CONTEXT = re.compile(rb"ctx-(crash-\d+)")

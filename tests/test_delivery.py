@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.fakes import FakeChatServer, Reply
-from tests.service_harness import every_route, keptn_event, running_service, slack_hook, teams_hook
+from tests.helpers import every_route, keptn_event, running_service, slack_hook, teams_hook
 
 
 async def test_retry_after_is_honoured_for_that_channel_only(tmp_path: Path, chat_server: FakeChatServer) -> None:

@@ -9,7 +9,6 @@ from hypothesis import strategies as st
 
 from notifier.render.plaintext import _URL_ENCODED, _URL_REJECTED, web_url
 from notifier.render.teams import _LINE_START_MARKER, _MARKDOWN_CHARACTERS, _ORDERED_LIST_MARKER, escape_markdown
-from notifier.templating.fill import _is_web_url
 
 PIECES = st.sampled_from(
     ["http", "https", "HTTP", "://", ":/", "//", "/", "?", "#", "[", "]", "::1", "@", ":", ":80", "%", "a", "Z",
@@ -34,27 +33,10 @@ def web_url_by_urlsplit(url: str) -> str | None:
     return url
 
 
-def is_web_url_by_urlsplit(url: str) -> bool:
-    """fill's _is_web_url as it was before its fast path."""
-    if not url or any(character.isspace() for character in url):
-        return False
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return False
-    return parts.scheme in ("http", "https") and bool(parts.netloc)
-
-
 @settings(max_examples=3000)
 @given(URLS)
 def test_web_url_answers_as_urlsplit_does(url: str) -> None:
     assert web_url(url) == web_url_by_urlsplit(url)
-
-
-@settings(max_examples=3000)
-@given(URLS)
-def test_a_template_link_is_a_web_url_as_urlsplit_says(url: str) -> None:
-    assert _is_web_url(url) == is_web_url_by_urlsplit(url)
 
 
 def test_the_usual_urls_take_the_fast_path_and_the_odd_ones_do_not() -> None:
@@ -62,7 +44,6 @@ def test_the_usual_urls_take_the_fast_path_and_the_odd_ones_do_not() -> None:
     assert web_url("https://user@:80/x") is None
     assert web_url("https://[::1]:80/x") == "https://[::1]:80/x"
     assert web_url("https://[::1/x") is None
-    assert _is_web_url("http://a") and not _is_web_url("http:///x") and not _is_web_url("https://[x/")
 
 
 MARKDOWN_PIECES = st.sampled_from(

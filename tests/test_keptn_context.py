@@ -24,6 +24,9 @@ from notifier.keptn.details import (
     Sli,
     SliValue,
 )
+from notifier.labels import LabelLink, LabelPair, ShownLabels
+from notifier.payload import ActionDetails, ProblemInfo
+from notifier.verdict import VerdictContext
 
 BRIDGE = "https://keptn.example.com/bridge/"
 TEMPLATES_DOC = Path(__file__).resolve().parent.parent / "docs" / "templates.md"
@@ -353,6 +356,10 @@ DOCUMENTED_PARTS: dict[str, tuple[Any, ...]] = {
     "sli": (Sli, SliValue),
     "period": (Period,),
     "bridge": (BridgeLinks,),
+    "labels_shown": (ShownLabels, LabelPair, LabelLink),
+    "problem_info": (ProblemInfo,),
+    "action": (ActionDetails,),
+    "verdict": (VerdictContext,),
 }
 
 

@@ -9,9 +9,7 @@ from typing import Any
 import pytest
 
 from tests.fakes import FakeChatServer, Reply
-from tests.process import ServiceProcess
-from tests.service_harness import keptn_event
-from tests.test_cli import cli_env, post_event
+from tests.helpers import ServiceProcess, cli_env, keptn_event, post_event
 
 KEPTN_KEYS = ("keptnContext", "logLevel", "keptnService", "message")
 LEVELS = frozenset({"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"})

@@ -4,9 +4,10 @@ import asyncio
 import time
 from pathlib import Path
 
+from notifier.clock import SystemClock
 from notifier.priority import IntakePriority
 from tests.fakes import FakeChatServer
-from tests.service_harness import every_route, keptn_event, running_service, slack_hook
+from tests.helpers import every_route, keptn_event, running_service, slack_hook
 
 
 async def keep_arriving(priority: IntakePriority, seconds: float) -> None:
@@ -17,14 +18,14 @@ async def keep_arriving(priority: IntakePriority, seconds: float) -> None:
 
 
 async def test_with_no_intake_every_sender_goes_at_once() -> None:
-    priority = IntakePriority(quiet_after=0.05)
+    priority = IntakePriority(SystemClock(), quiet_after=0.05)
     turns = await asyncio.wait_for(asyncio.gather(*(priority.turn() for _ in range(32))), 1)
     assert turns == [False] * 32  # nobody holds the busy-time slot, nobody waited for it
     assert not priority.busy
 
 
 async def test_while_events_arrive_one_send_at_a_time_then_a_pause_in_proportion() -> None:
-    priority = IntakePriority(quiet_after=0.2, share=0.25, max_pause=5)
+    priority = IntakePriority(SystemClock(), quiet_after=0.2, share=0.25, max_pause=5)
     arrivals = asyncio.create_task(keep_arriving(priority, 3))
     await asyncio.sleep(0)
     assert priority.busy
@@ -50,7 +51,7 @@ async def test_while_events_arrive_one_send_at_a_time_then_a_pause_in_proportion
 
 
 async def test_the_pause_is_capped_so_one_slow_send_cannot_hold_delivery_for_long() -> None:
-    priority = IntakePriority(quiet_after=0.5, share=0.1, max_pause=0.2)
+    priority = IntakePriority(SystemClock(), quiet_after=0.5, share=0.1, max_pause=0.2)
     arrivals = asyncio.create_task(keep_arriving(priority, 3))
     await asyncio.sleep(0)
     assert await priority.turn() is True
@@ -62,7 +63,7 @@ async def test_the_pause_is_capped_so_one_slow_send_cannot_hold_delivery_for_lon
 
 
 async def test_when_the_intake_goes_quiet_every_waiting_sender_goes() -> None:
-    priority = IntakePriority(quiet_after=0.1)
+    priority = IntakePriority(SystemClock(), quiet_after=0.1)
     priority.arrived()
     assert await priority.turn() is True  # holds the slot and never gives it back
     waiting = [asyncio.create_task(priority.turn()) for _ in range(10)]
@@ -73,7 +74,7 @@ async def test_when_the_intake_goes_quiet_every_waiting_sender_goes() -> None:
 
 
 async def test_close_releases_the_waiting_senders_at_once() -> None:
-    priority = IntakePriority(quiet_after=30)
+    priority = IntakePriority(SystemClock(), quiet_after=30)
     priority.arrived()
     assert await priority.turn() is True
     waiting = [asyncio.create_task(priority.turn()) for _ in range(3)]
@@ -83,7 +84,7 @@ async def test_close_releases_the_waiting_senders_at_once() -> None:
 
 
 async def test_a_sender_cancelled_right_after_its_wake_up_passes_the_slot_on() -> None:
-    priority = IntakePriority(quiet_after=30, share=0.5, max_pause=0)
+    priority = IntakePriority(SystemClock(), quiet_after=30, share=0.5, max_pause=0)
     priority.arrived()
     assert await priority.turn() is True
     cancelled = asyncio.create_task(priority.turn())
@@ -111,7 +112,7 @@ async def test_a_steady_stream_of_events_never_starves_delivery(tmp_path: Path, 
 
 
 async def test_a_sender_cancelled_while_holding_the_slot_gives_it_back() -> None:
-    priority = IntakePriority(quiet_after=30, share=0.5, max_pause=5)
+    priority = IntakePriority(SystemClock(), quiet_after=30, share=0.5, max_pause=5)
     priority.arrived()
     assert await priority.turn() is True
     priority.done(time.monotonic() - 1)  # the slot stays closed for 1 s

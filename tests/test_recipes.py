@@ -4,19 +4,19 @@ answer as shown."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from notifier.cli import main
 from notifier.config import ConfigError, load_config
 from tests.fakes import FakeChatServer, Reply
-from tests.service_harness import keptn_event
-from tests.test_cli import CONFIG_VARIABLES, REPO, dead_letters, run_cli, write_event, write_yaml
+from tests.helpers import CONFIG_VARIABLES, REPO, dead_letters, keptn_event, run_cli, write_event
+from tests.payload_checks import assert_no_unescaped_control, assert_valid_slack_payload, assert_valid_teams_envelope
 
 CONFIGS = REPO / "examples" / "configs"
 EVENTS = REPO / "examples" / "events"
@@ -101,15 +101,19 @@ CASES: list[Case] = [
     # (c) every approval.triggered, of any stage; nothing else
     ("approvals-to-teams", "approval-triggered-manual.json", {"approvals"}),
     ("approvals-to-teams", event(APPROVAL, stage="staging", result="pass"), {"approvals"}),
-    # an automatic approval is posted too, today: a route cannot tell the two apart
-    ("approvals-to-teams", event(APPROVAL, result="pass", approval={"pass": "automatic"}), {"approvals"}),
+    # an automatic approval needs nobody: not posted unless the route sets automatic_approvals (issue 9)
+    ("approvals-to-teams", event(APPROVAL, result="pass", approval={"pass": "automatic"}), set()),
     ("approvals-to-teams", event("sh.keptn.event.approval.finished", result="pass"), set()),
     ("approvals-to-teams", "evaluation-finished-fail.json", set()),
-    # (d) both shapes of problems, in any stage; not the remediation's later events
-    ("problems-to-oncall", "remediation-triggered-dynatrace.json", {"oncall"}),
-    ("problems-to-oncall", "remediation-triggered-prometheus.json", {"oncall"}),
-    ("problems-to-oncall", "problem-legacy-resolved.json", {"oncall"}),
-    ("problems-to-oncall", event("sh.keptn.event.staging.remediation.triggered", stage="staging"), {"oncall"}),
+    # (d) both shapes of problems, in any stage, to Slack and Teams; not the remediation's later events
+    ("problems-to-oncall", "remediation-triggered-dynatrace.json", {"oncall", "oncall-teams"}),
+    ("problems-to-oncall", "remediation-triggered-prometheus.json", {"oncall", "oncall-teams"}),
+    ("problems-to-oncall", "problem-legacy-resolved.json", {"oncall", "oncall-teams"}),
+    (
+        "problems-to-oncall",
+        event("sh.keptn.event.staging.remediation.triggered", stage="staging"),
+        {"oncall", "oncall-teams"},
+    ),
     ("problems-to-oncall", event("sh.keptn.event.get-action.triggered"), set()),
     ("problems-to-oncall", event(EVALUATION), set()),
     # (e) each project to its team; failed sequence ends of every project to the platform as well
@@ -204,7 +208,49 @@ def test_every_recipe_shows_a_routes_example() -> None:
     assert configs == {f"examples/configs/{path.name}" for path in SHIPPED}
 
 
-# -- recipe (d): no mention can be configured yet ----------------------------------------------------------
+# -- recipe (d): the on-call people are mentioned, from the config only -------------------------------------
+
+
+def rendered(
+    source: str, channel: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> dict[str, Any]:
+    """`keptn-notifier render EVENT --config problems-to-oncall.yaml --channel CHANNEL`, as JSON."""
+    use_environment(monkeypatch, SECRETS)
+    capsys.readouterr()
+    config = CONFIGS / "problems-to-oncall.yaml"
+    assert main(["render", str(EVENTS / source), "--config", str(config), "--channel", channel]) == 0
+    payload: dict[str, Any] = json.loads(capsys.readouterr().out)
+    return payload
+
+
+@pytest.mark.parametrize("source", ["remediation-triggered-dynatrace.json", "remediation-triggered-prometheus.json"])
+def test_recipe_d_mentions_the_on_call_people_in_slack_and_teams(
+    source: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    slack = rendered(source, "oncall", monkeypatch, capsys)
+    assert_valid_slack_payload(slack)
+    assert slack["blocks"][1] == {
+        "type": "section",
+        "text": {"type": "mrkdwn", "text": "<!subteam^SAZ94GDB8>", "verbatim": True},
+    }
+    assert slack["text"].startswith("<!subteam^SAZ94GDB8> Problem open")
+    teams = rendered(source, "oncall-teams", monkeypatch, capsys)
+    assert_valid_teams_envelope(teams)
+    card = teams["attachments"][0]["content"]
+    assert card["body"][1] == {"type": "TextBlock", "text": "<at>On-call</at>", "wrap": True}
+    assert card["msteams"]["entities"] == [
+        {"type": "mention", "text": "<at>On-call</at>", "mentioned": {"id": "oncall@example.com", "name": "On-call"}}
+    ]
+
+
+def test_recipe_d_posts_a_legacy_problem_without_a_mention(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A route cannot tell an open legacy problem from a resolved one, and a resolved one should wake nobody.
+    slack = rendered("problem-legacy-resolved.json", "oncall", monkeypatch, capsys)
+    assert_no_unescaped_control(slack)
+    teams = rendered("problem-legacy-resolved.json", "oncall-teams", monkeypatch, capsys)
+    assert "entities" not in teams["attachments"][0]["content"]["msteams"]
 
 
 async def test_a_mention_written_into_a_template_notifies_nobody(tmp_path: Path) -> None:
@@ -220,14 +266,6 @@ async def test_a_mention_written_into_a_template_notifies_nobody(tmp_path: Path)
     teams = await run_cli("render", problem, "--format", "teams", "--template", "oncall", env=env)
     assert teams.code == 0, teams
     assert "subteam^SAZ94GDB8" in teams.stdout and "entities" not in teams.stdout, teams
-
-
-def test_a_route_with_mentions_is_refused_until_mentions_exist(tmp_path: Path) -> None:
-    # docs/recipes.md says so; when route `mentions:` arrive, this test and recipe (d) change together.
-    document = yaml.safe_load((CONFIGS / "problems-to-oncall.yaml").read_text())
-    document["routes"][0]["mentions"] = [{"when": {"results": ["fail"]}, "slack": ["<!subteam^SAZ94GDB8>"]}]
-    with pytest.raises(ConfigError, match=r"routes\[0\]\.mentions: unknown key"):
-        load_config(write_yaml(tmp_path / "mentions.yaml", document), env=SECRETS)
 
 
 # -- docs/setup.md: the not_in_channel story, as the page tells it -------------------------------------------

@@ -10,8 +10,8 @@ from notifier.render.slack import render_slack
 from notifier.render.teams import render_teams
 from notifier.run_message import run_message
 from notifier.runs import MAX_STAGES, run_of
+from tests.helpers import RUN_CONTEXT, run_event, shipped_run
 from tests.payload_checks import assert_no_unescaped_control, assert_valid_slack_payload, assert_valid_teams_envelope
-from tests.run_events import CONTEXT, keptn_event, shipped_run
 
 BRIDGE = "https://keptn.example.com/bridge/"
 PASSED_CONTEXT = "5c1f8e2a-7d3b-4a6e-9f02-8b4d6c1e3a57"
@@ -87,9 +87,9 @@ def test_a_failed_evaluation_shows_before_the_sequence_ends() -> None:
 def test_a_timed_out_sequence_says_why_and_what_still_ran() -> None:
     state = run_of(
         [
-            keptn_event("staging.delivery.triggered", time="2026-11-20T09:00:00Z"),
-            keptn_event("test.started", time="2026-11-20T09:01:00Z"),
-            keptn_event(
+            run_event("staging.delivery.triggered", time="2026-11-20T09:00:00Z"),
+            run_event("test.started", time="2026-11-20T09:01:00Z"),
+            run_event(
                 "staging.delivery.finished",
                 time="2026-11-20T10:01:00Z",
                 status="errored",
@@ -105,15 +105,15 @@ def test_a_timed_out_sequence_says_why_and_what_still_ran() -> None:
 
 
 def test_a_run_without_names_is_named_by_its_context() -> None:
-    event = keptn_event("deployment.started", stage="")
+    event = run_event("deployment.started", stage="")
     state = run_of([replace(event, data={})])
     message = run_message(state)
-    assert message.title == f"🔄 Keptn run {CONTEXT[:8]} run: running"
+    assert message.title == f"🔄 Keptn run {RUN_CONTEXT[:8]} run: running"
     assert message.text == "• (no stage) 🔄 running — deployment running"
 
 
 def test_past_the_stage_cap_the_message_says_stages_are_missing() -> None:
-    events = [keptn_event(f"s{index:02d}.delivery.triggered", stage=f"s{index:02d}") for index in range(MAX_STAGES + 1)]
+    events = [run_event(f"s{index:02d}.delivery.triggered", stage=f"s{index:02d}") for index in range(MAX_STAGES + 1)]
     lines = run_message(run_of(events)).text.splitlines()
     assert len(lines) == MAX_STAGES + 1
     assert lines[-1] == f"• … more stages than a run message keeps ({MAX_STAGES})"
@@ -123,8 +123,8 @@ def test_the_message_is_plain_text_and_the_renderers_escape_it() -> None:
     hostile = "<!channel> <https://evil.example|log in>"
     state = run_of(
         [
-            keptn_event("deployment.finished", stage=hostile, project=hostile, status="errored", message=hostile),
-            keptn_event("x.delivery.finished", stage=hostile, status="succeeded", result="pass"),
+            run_event("deployment.finished", stage=hostile, project=hostile, status="errored", message=hostile),
+            run_event("x.delivery.finished", stage=hostile, status="succeeded", result="pass"),
         ]
     )
     message = run_message(state, BRIDGE)
@@ -137,7 +137,7 @@ def test_the_message_is_plain_text_and_the_renderers_escape_it() -> None:
 
 def test_the_largest_run_message_still_renders_within_the_platform_limits() -> None:
     events = [
-        keptn_event(
+        run_event(
             f"task{task:02d}.finished", stage=f"stage-{stage:02d}-" + "s" * 60, status="errored", message="m" * 500
         )
         for stage in range(MAX_STAGES + 2)

@@ -27,7 +27,7 @@ from notifier.runs import (
     TaskState,
     run_of,
 )
-from tests.run_events import CONTEXT, keptn_event
+from tests.helpers import RUN_CONTEXT, run_event
 
 
 def every_order(events: list[KeptnEvent]) -> Iterable[RunState]:
@@ -55,45 +55,45 @@ def stage_of(state: RunState, name: str) -> StageState:
 @pytest.mark.parametrize(
     ("events", "shown"),
     [
-        ([keptn_event("deployment.triggered")], Progress.WAITING),
-        ([keptn_event("deployment.triggered"), keptn_event("deployment.started")], Progress.RUNNING),
-        ([keptn_event("test.status.changed", message="60 %")], Progress.RUNNING),
+        ([run_event("deployment.triggered")], Progress.WAITING),
+        ([run_event("deployment.triggered"), run_event("deployment.started")], Progress.RUNNING),
+        ([run_event("test.status.changed", message="60 %")], Progress.RUNNING),
         (
-            [keptn_event("test.started"), keptn_event("test.finished", status="succeeded", result="pass")],
+            [run_event("test.started"), run_event("test.finished", status="succeeded", result="pass")],
             Outcome.PASSED,
         ),
         # A .finished without its .triggered (lost, or not subscribed) still says how the task ended.
-        ([keptn_event("deployment.finished", status="succeeded", result="pass")], Outcome.PASSED),
-        ([keptn_event("evaluation.finished", status="succeeded", result="warning")], Outcome.WARNING),
+        ([run_event("deployment.finished", status="succeeded", result="pass")], Outcome.PASSED),
+        ([run_event("evaluation.finished", status="succeeded", result="warning")], Outcome.WARNING),
         # A failed quality gate: the task ran (succeeded) and its outcome is fail.
-        ([keptn_event("evaluation.finished", status="succeeded", result="fail")], Outcome.FAILED),
+        ([run_event("evaluation.finished", status="succeeded", result="fail")], Outcome.FAILED),
         (
-            [keptn_event("deployment.finished", status="errored", result="fail", message="helm: timeout")],
+            [run_event("deployment.finished", status="errored", result="fail", message="helm: timeout")],
             Outcome.TIMED_OUT,
         ),
         (
-            [keptn_event("deployment.finished", status="errored", result="fail", message="helm upgrade failed")],
+            [run_event("deployment.finished", status="errored", result="fail", message="helm upgrade failed")],
             Outcome.ERRORED,
         ),
-        ([keptn_event("deployment.finished", status="aborted", result="fail")], Outcome.ABORTED),
-        ([keptn_event("test.finished", status="unknown")], Outcome.UNKNOWN),
-        ([keptn_event("test.finished")], Outcome.UNKNOWN),
+        ([run_event("deployment.finished", status="aborted", result="fail")], Outcome.ABORTED),
+        ([run_event("test.finished", status="unknown")], Outcome.UNKNOWN),
+        ([run_event("test.finished")], Outcome.UNKNOWN),
         # Fields that disagree: the worst wins, never a pass.
-        ([keptn_event("test.finished", status="errored", result="pass")], Outcome.ERRORED),
+        ([run_event("test.finished", status="errored", result="pass")], Outcome.ERRORED),
         (
-            [keptn_event("evaluation.finished", status="succeeded", result="pass", evaluation={"result": "fail"})],
+            [run_event("evaluation.finished", status="succeeded", result="pass", evaluation={"result": "fail"})],
             Outcome.FAILED,
         ),
-        ([keptn_event("evaluation.finished", result="pass", evaluation={"result": "warning"})], Outcome.WARNING),
+        ([run_event("evaluation.finished", result="pass", evaluation={"result": "warning"})], Outcome.WARNING),
         # Two executors answered one task: the worse answer wins.
         (
             [
-                keptn_event("test.finished", status="succeeded", result="pass", event_id="a"),
-                keptn_event("test.finished", status="succeeded", result="fail", event_id="b"),
+                run_event("test.finished", status="succeeded", result="pass", event_id="a"),
+                run_event("test.finished", status="succeeded", result="fail", event_id="b"),
             ],
             Outcome.FAILED,
         ),
-        ([keptn_event("evaluation.invalidated")], Outcome.UNKNOWN),
+        ([run_event("evaluation.invalidated")], Outcome.UNKNOWN),
     ],
 )
 def test_which_task_shows_which_outcome_in_any_order(events: list[KeptnEvent], shown: Outcome | Progress) -> None:
@@ -105,7 +105,7 @@ def test_which_task_shows_which_outcome_in_any_order(events: list[KeptnEvent], s
 
 def test_a_triggered_event_carries_the_previous_result_and_is_not_an_outcome() -> None:
     # Keptn copies the result so far into the next .triggered; a rollback is triggered with result=fail.
-    state = only_state([keptn_event("rollback.triggered", status="succeeded", result="fail")])
+    state = only_state([run_event("rollback.triggered", status="succeeded", result="fail")])
     assert task_of(state, "staging", "rollback").shown is Progress.WAITING
     assert state.severity is Severity.INFO
 
@@ -127,13 +127,13 @@ def test_a_triggered_event_carries_the_previous_result_and_is_not_an_outcome() -
 def test_an_approval_waits_for_a_human_only_for_a_manual_strategy(
     result: str, strategies: dict[str, str], shown: Progress, once_started: Progress
 ) -> None:
-    triggered = keptn_event("approval.triggered", stage="production", result=result, approval=strategies)
+    triggered = run_event("approval.triggered", stage="production", result=result, approval=strategies)
     assert task_of(only_state([triggered]), "production", "approval").shown is shown
-    started = keptn_event("approval.started", stage="production", time="2026-11-20T09:40:01Z")
+    started = run_event("approval.started", stage="production", time="2026-11-20T09:40:01Z")
     state = only_state([triggered, started])
     assert task_of(state, "production", "approval").shown is once_started
     assert (state.shown is Progress.WAITING_FOR_APPROVAL) == (shown is Progress.WAITING_FOR_APPROVAL)
-    finished = keptn_event("approval.finished", stage="production", status="succeeded", result="pass")
+    finished = run_event("approval.finished", stage="production", status="succeeded", result="pass")
     approved = only_state([triggered, started, finished])
     assert task_of(approved, "production", "approval").shown is Outcome.PASSED
     assert approved.shown is Progress.RUNNING
@@ -142,8 +142,8 @@ def test_an_approval_waits_for_a_human_only_for_a_manual_strategy(
 def test_a_waiting_approval_makes_the_run_a_warning() -> None:
     state = only_state(
         [
-            keptn_event("production.delivery.triggered", stage="production"),
-            keptn_event("approval.triggered", stage="production", result="pass", approval={"pass": "manual"}),
+            run_event("production.delivery.triggered", stage="production"),
+            run_event("approval.triggered", stage="production", result="pass", approval={"pass": "manual"}),
         ]
     )
     assert state.shown is Progress.WAITING_FOR_APPROVAL
@@ -152,12 +152,12 @@ def test_a_waiting_approval_makes_the_run_a_warning() -> None:
 
 
 def test_a_stage_is_over_only_when_its_sequence_finished() -> None:
-    triggered = keptn_event("staging.delivery.triggered", time="2026-11-20T09:40:00Z")
-    deployed = keptn_event("deployment.finished", status="succeeded", result="pass", time="2026-11-20T09:42:00Z")
+    triggered = run_event("staging.delivery.triggered", time="2026-11-20T09:40:00Z")
+    deployed = run_event("deployment.finished", status="succeeded", result="pass", time="2026-11-20T09:42:00Z")
     running = only_state([triggered, deployed])
     assert stage_of(running, "staging").shown is Progress.RUNNING
     assert (running.shown, running.done, running.severity) == (Progress.RUNNING, False, Severity.INFO)
-    finished = keptn_event("staging.delivery.finished", status="succeeded", result="pass", time="2026-11-20T09:50:00Z")
+    finished = run_event("staging.delivery.finished", status="succeeded", result="pass", time="2026-11-20T09:50:00Z")
     over = only_state([triggered, deployed, finished])
     assert (over.shown, over.done, over.severity) == (Outcome.PASSED, True, Severity.SUCCESS)
     # Without its .triggered, the .finished alone ends the stage.
@@ -167,8 +167,8 @@ def test_a_stage_is_over_only_when_its_sequence_finished() -> None:
 def test_a_sequence_that_passed_does_not_hide_a_task_that_failed() -> None:
     state = only_state(
         [
-            keptn_event("evaluation.finished", status="succeeded", result="fail"),
-            keptn_event("staging.delivery.finished", status="succeeded", result="pass"),
+            run_event("evaluation.finished", status="succeeded", result="fail"),
+            run_event("staging.delivery.finished", status="succeeded", result="pass"),
         ]
     )
     assert stage_of(state, "staging").shown is Outcome.FAILED
@@ -178,8 +178,8 @@ def test_a_sequence_that_passed_does_not_hide_a_task_that_failed() -> None:
 def test_a_failure_in_a_running_run_shows_as_failure_before_the_run_ends() -> None:
     state = only_state(
         [
-            keptn_event("staging.delivery.triggered"),
-            keptn_event("evaluation.finished", status="succeeded", result="fail"),
+            run_event("staging.delivery.triggered"),
+            run_event("evaluation.finished", status="succeeded", result="fail"),
         ]
     )
     assert state.shown is Progress.RUNNING
@@ -188,7 +188,7 @@ def test_a_failure_in_a_running_run_shows_as_failure_before_the_run_ends() -> No
 
 def test_task_events_alone_never_make_a_run_look_finished() -> None:
     # With only task events subscribed no event says the stage is over: the tasks show, the run still runs.
-    state = only_state([keptn_event("evaluation.finished", status="succeeded", result="pass")])
+    state = only_state([run_event("evaluation.finished", status="succeeded", result="pass")])
     assert stage_of(state, "staging").shown is Outcome.PASSED
     assert (state.done, state.shown, state.severity) == (False, Progress.RUNNING, Severity.INFO)
 
@@ -204,9 +204,9 @@ def test_task_events_alone_never_make_a_run_look_finished() -> None:
 def test_how_a_sequence_ends(data: dict[str, str], shown: Outcome) -> None:
     state = only_state(
         [
-            keptn_event("staging.delivery.triggered"),
-            keptn_event("test.started"),
-            keptn_event("staging.delivery.finished", **data),
+            run_event("staging.delivery.triggered"),
+            run_event("test.started"),
+            run_event("staging.delivery.finished", **data),
         ]
     )
     assert state.done and state.shown is shown and stage_of(state, "staging").shown is shown
@@ -216,10 +216,10 @@ def test_how_a_sequence_ends(data: dict[str, str], shown: Outcome) -> None:
 
 
 def test_every_stage_must_be_over_for_the_run_to_be_over() -> None:
-    dev = keptn_event(
+    dev = run_event(
         "dev.delivery.finished", stage="dev", status="succeeded", result="pass", time="2026-11-20T09:00:00Z"
     )
-    staging = keptn_event("staging.delivery.triggered", time="2026-11-20T09:01:00Z")
+    staging = run_event("staging.delivery.triggered", time="2026-11-20T09:01:00Z")
     assert run_of([dev]).done
     state = only_state([dev, staging])
     assert (state.done, state.shown) == (False, Progress.RUNNING)
@@ -230,9 +230,9 @@ def test_every_stage_must_be_over_for_the_run_to_be_over() -> None:
 def test_the_worst_stage_decides_the_run() -> None:
     state = only_state(
         [
-            keptn_event("dev.delivery.finished", stage="dev", status="succeeded", result="pass"),
-            keptn_event("staging.delivery.finished", status="succeeded", result="warning"),
-            keptn_event("staging.rollback.finished", status="succeeded", result="pass"),
+            run_event("dev.delivery.finished", stage="dev", status="succeeded", result="pass"),
+            run_event("staging.delivery.finished", status="succeeded", result="warning"),
+            run_event("staging.rollback.finished", status="succeeded", result="pass"),
         ]
     )
     assert (state.shown, state.severity) == (Outcome.WARNING, Severity.WARNING)
@@ -242,15 +242,15 @@ def test_the_worst_stage_decides_the_run() -> None:
 def test_project_service_score_and_duration() -> None:
     state = only_state(
         [
-            keptn_event("staging.delivery.triggered", time="2026-11-20T09:40:57.883541123Z"),
-            keptn_event(
+            run_event("staging.delivery.triggered", time="2026-11-20T09:40:57.883541123Z"),
+            run_event(
                 "evaluation.finished",
                 time="2026-11-20T09:47:02.112Z",
                 status="succeeded",
                 result="pass",
                 evaluation={"result": "pass", "score": 83.33333333333334},
             ),
-            keptn_event("test.finished", time="not a time", status="succeeded", result="pass"),
+            run_event("test.finished", time="not a time", status="succeeded", result="pass"),
         ]
     )
     assert (state.project, state.service) == ("sockshop", "carts")
@@ -263,31 +263,31 @@ def test_project_service_score_and_duration() -> None:
 
 def test_the_lowest_score_wins_when_a_stage_evaluates_twice() -> None:
     events = [
-        keptn_event("evaluation.finished", result="pass", evaluation={"score": 100}, event_id="a"),
-        keptn_event("evaluation.finished", result="warning", evaluation={"score": 62.5}, event_id="b"),
+        run_event("evaluation.finished", result="pass", evaluation={"score": 100}, event_id="a"),
+        run_event("evaluation.finished", result="warning", evaluation={"score": 62.5}, event_id="b"),
     ]
     assert task_of(only_state(events), "staging", "evaluation").score == 62.5
 
 
 def test_applying_an_event_twice_is_applying_it_once() -> None:
-    event = keptn_event("deployment.finished", status="errored", result="fail", message="helm upgrade failed")
+    event = run_event("deployment.finished", status="errored", result="fail", message="helm upgrade failed")
     once = run_of([event])
     assert once.apply(event) == once
     assert once.merge(once) == once
 
 
 def test_an_event_of_another_run_is_refused_with_a_reason() -> None:
-    state = run_of([keptn_event("deployment.started")])
+    state = run_of([run_event("deployment.started")])
     with pytest.raises(RunStateError, match="belongs to Keptn context 'other', not to the run"):
-        state.apply(keptn_event("deployment.finished", context="other"))
+        state.apply(run_event("deployment.finished", context="other"))
     with pytest.raises(RunStateError, match="at least one event"):
         run_of([])
 
 
 def test_events_that_are_not_about_a_stage_change_nothing() -> None:
-    state = run_of([keptn_event("deployment.started")])
-    log = keptn_event("deployment.started").raw | {"type": "sh.keptn.log.error"}
-    lifecycle = keptn_event("project.create.finished").raw
+    state = run_of([run_event("deployment.started")])
+    log = run_event("deployment.started").raw | {"type": "sh.keptn.log.error"}
+    lifecycle = run_event("project.create.finished").raw
     for raw in (log, lifecycle):
         event = KeptnEvent(str(raw["id"]), "test", str(raw["type"]), "1.0", raw["data"], raw)
         assert state.apply(event) == state
@@ -299,28 +299,28 @@ def test_events_that_are_not_about_a_stage_change_nothing() -> None:
 def test_the_state_round_trips_through_json() -> None:
     state = run_of(
         [
-            keptn_event("staging.delivery.triggered"),
-            keptn_event("approval.triggered", result="pass", approval={"pass": "manual"}),
-            keptn_event(
+            run_event("staging.delivery.triggered"),
+            run_event("approval.triggered", result="pass", approval={"pass": "manual"}),
+            run_event(
                 "evaluation.finished",
                 status="errored",
                 result="fail",
                 message="no SLI provider",
                 evaluation={"score": 0},
             ),
-            keptn_event("evaluation.invalidated"),
+            run_event("evaluation.invalidated"),
         ]
     )
     document = state.to_json()
     loaded = orjson.loads(document)
-    assert loaded["version"] == 1 and loaded["context"] == CONTEXT
+    assert loaded["version"] == 1 and loaded["context"] == RUN_CONTEXT
     assert RunState.from_json(document) == state
     assert RunState.from_json(document.decode()).to_json() == document
 
 
 def test_a_document_from_elsewhere_is_made_canonical() -> None:
     state = run_of(
-        [keptn_event("dev.delivery.triggered", stage="dev"), keptn_event("staging.delivery.triggered", stage="staging")]
+        [run_event("dev.delivery.triggered", stage="dev"), run_event("staging.delivery.triggered", stage="staging")]
     )
     document = orjson.loads(state.to_json())
     document["stages"].reverse()
@@ -350,20 +350,20 @@ def test_a_bad_document_gets_a_clear_error(document: bytes, message: str) -> Non
 
 def test_past_the_stage_cap_the_alphabetically_first_stages_are_kept_in_any_order() -> None:
     names = [f"stage-{index:02d}" for index in range(MAX_STAGES + 3)]
-    events = [keptn_event(f"{name}.delivery.triggered", stage=name) for name in names]
+    events = [run_event(f"{name}.delivery.triggered", stage=name) for name in names]
     forward, backward = run_of(events), run_of(reversed(events))
     assert forward == backward
     assert [stage.name for stage in forward.stages] == names[:MAX_STAGES]
     assert forward.more_stages
     # Events of a dropped stage stay dropped, and the kept stages keep everything.
-    later = forward.apply(keptn_event(f"{names[-1]}.delivery.finished", stage=names[-1], result="pass"))
+    later = forward.apply(run_event(f"{names[-1]}.delivery.finished", stage=names[-1], result="pass"))
     assert later == forward
     assert not run_of(events[:MAX_STAGES]).more_stages
 
 
 def test_past_the_task_and_sequence_caps_the_stage_says_so() -> None:
-    tasks = [keptn_event(f"task-{index:02d}.started") for index in range(MAX_TASKS + 1)]
-    sequences = [keptn_event(f"staging.seq-{index}.triggered") for index in range(MAX_SEQUENCES + 1)]
+    tasks = [run_event(f"task-{index:02d}.started") for index in range(MAX_TASKS + 1)]
+    sequences = [run_event(f"staging.seq-{index}.triggered") for index in range(MAX_SEQUENCES + 1)]
     stage = stage_of(run_of(tasks + sequences), "staging")
     assert len(stage.tasks) == MAX_TASKS and stage.more_tasks
     assert len(stage.sequences) == MAX_SEQUENCES and stage.more_sequences
@@ -371,7 +371,7 @@ def test_past_the_task_and_sequence_caps_the_stage_says_so() -> None:
 
 
 def test_long_and_multi_line_text_is_cut_to_one_short_line() -> None:
-    event = keptn_event(
+    event = run_event(
         "deployment.finished",
         stage="stage\nwith\tbreaks " + "x" * 200,
         project="p" * 500,

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from notifier.events import KeptnEvent
 from notifier.run_message import run_message
 from notifier.runs import MAX_SEQUENCES, MAX_STAGES, MAX_TASKS, RunState, run_of
-from tests.run_events import keptn_event, shipped_run
+from tests.helpers import run_event, shipped_run
 
 BRIDGE = "https://keptn.example.com/bridge"
 SHIPPED = {name: shipped_run(name) for name in ("delivery-passed", "evaluation-failed")}
@@ -68,7 +68,7 @@ def random_events(draw: st.DrawFn) -> KeptnEvent:
     else:
         suffix = f"{stage or 'dev'}.{draw(sequences)}.{draw(st.sampled_from(['triggered', 'finished']))}"
     event_id = str(draw(st.integers(0, 10**6)))
-    return keptn_event(suffix, stage=stage, time=time, event_id=event_id, **data)
+    return run_event(suffix, stage=stage, time=time, event_id=event_id, **data)
 
 
 @settings(max_examples=60, deadline=None)

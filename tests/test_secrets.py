@@ -21,9 +21,7 @@ import pytest
 import yaml
 
 from tests.fakes import FakeChatServer, Reply
-from tests.process import ServiceProcess, free_port
-from tests.service_harness import keptn_event
-from tests.test_cli import Run, post_event, run_cli, write_event
+from tests.helpers import Run, ServiceProcess, free_port, keptn_event, post_event, run_cli, write_event
 
 # In every secret below, and nowhere else: any output that contains it has leaked a credential (or part of one).
 MARK = "S3CR3T"
@@ -103,7 +101,7 @@ async def test_no_credential_reaches_logs_metrics_cli_output_or_errors(
     config = {
         "channels": channels,
         "routes": [{"name": "all", "match": {"types": ["sh.keptn.>"]}, "channels": list(channels)}],
-        "settings": {"retry_initial_backoff": "0.05s", "retry_max_backoff": "0.2s", "retry_max_age": "2s"},
+        "settings": {"retry_initial_backoff": "0.05s", "retry_max_backoff": "0.2s", "retry_max_age": "1s"},
     }
     env = {"LOG_LEVEL": "debug", "NOTIFIER_INGEST_TOKEN": INGEST_TOKEN}
     service = ServiceProcess(config, tmp_path, env=env)
@@ -134,7 +132,7 @@ async def test_no_credential_reaches_logs_metrics_cli_output_or_errors(
             if len(listing.stdout.splitlines()) == EVENTS * len(channels):
                 break
             assert time.monotonic() < deadline, f"not everything is dead yet:\n{listing.stdout}"
-            await asyncio.sleep(0.5)
+            await asyncio.sleep(0.1)
         parked = [json.loads(line) for line in listing.stdout.splitlines()]
         reasons = {letter["channel"]: letter["reason"].split(":")[0] for letter in parked}
         # Each failure was really exercised: refused and unresolvable hosts and 500s retried until expiry.

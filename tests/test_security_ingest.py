@@ -7,7 +7,7 @@ from pathlib import Path
 import orjson
 
 from tests.fakes import FakeChatServer
-from tests.service_harness import every_route, keptn_event, running_service, slack_hook
+from tests.helpers import every_route, keptn_event, running_service, slack_hook
 
 TOKEN = "ingest-token-7f3a9c2e"
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import orjson
 
 from tests.fakes import FakeChatServer
-from tests.service_harness import every_route, keptn_event, running_service, slack_hook
+from tests.helpers import every_route, keptn_event, running_service, slack_hook
 
 ATTACKS = {
     # a render that would take hours: stopped by the time limit

@@ -5,8 +5,8 @@ from pathlib import Path
 import orjson
 
 from tests.fakes import FakeChatServer
+from tests.helpers import every_route, keptn_event, running_service, slack_hook, teams_hook
 from tests.payload_checks import assert_no_unescaped_control, assert_valid_slack_payload, assert_valid_teams_envelope
-from tests.service_harness import every_route, keptn_event, running_service, slack_hook, teams_hook
 
 
 def config(chat: FakeChatServer) -> dict:
@@ -144,7 +144,7 @@ async def test_not_ready_and_503_while_the_store_cannot_be_written(tmp_path: Pat
     async with running_service(tmp_path, config(chat_server)) as svc:
         assert (await svc.get("/ready"))[0] == 200
         await svc.service.store.close()  # the store now refuses every write, as a failed disk would
-        assert not await svc.service.store.probe()
+        assert not (await svc.service.check_store()).ok
         status, body = await svc.get("/ready")
         assert status == 503 and "cannot be written" in body
         status, answer = await svc.post_json(keptn_event("while-broken"))

@@ -10,8 +10,7 @@ import aiohttp
 import orjson
 
 from tests.fakes import FakeChatServer, Reply
-from tests.process import ServiceProcess
-from tests.service_harness import keptn_event
+from tests.helpers import ServiceProcess, keptn_event
 
 BATCH = "application/cloudevents-batch+json"
 

@@ -1,12 +1,17 @@
 import asyncio
+import contextlib
+import sqlite3
 import time
 from pathlib import Path
 
 import pytest
 
-from notifier.events import event_from_mapping
+from notifier.clock import SystemClock
+from notifier.events import KeptnEvent, event_from_mapping
+from notifier.message_ref import MessageRef
 from notifier.routing import Target
-from notifier.store import Dead, Retry, Sent, SQLiteStore, StoreError
+from notifier.store import Claim, Dead, Incoming, Release, Retention, Retry, Sent, StoreError
+from notifier.store.sqlite import SQLiteStore
 
 
 def event(event_id: str, source: str = "lighthouse-service"):
@@ -22,11 +27,21 @@ def event(event_id: str, source: str = "lighthouse-service"):
 
 
 TARGETS = [Target("a", "r", None), Target("b", "r", "custom")]
+RETENTION = Retention(window=3600, max_entries=100_000)
+LEASE = 60
+
+
+def incoming(event: KeptnEvent, body: bytes, targets: list[Target]) -> Incoming:
+    return Incoming(event.dedup_key, event.type, event.keptn_context, body, targets)
+
+
+def sqlite_store(state_dir: Path) -> SQLiteStore:
+    return SQLiteStore(state_dir, SystemClock(), RETENTION)
 
 
 @pytest.fixture
 async def store(tmp_path: Path):
-    store = SQLiteStore(tmp_path)
+    store = sqlite_store(tmp_path)
     await store.open()
     yield store
     await store.close()
@@ -34,81 +49,95 @@ async def store(tmp_path: Path):
 
 async def test_accept_stores_one_notification_per_target_and_dedups_by_source_and_id(store: SQLiteStore) -> None:
     fresh = await store.accept(
-        [(event("1"), b"{}", TARGETS), (event("1"), b"{}", TARGETS), (event("1", source="other"), b"{}", TARGETS)]
+        [
+            incoming(event("1"), b"{}", TARGETS),
+            incoming(event("1"), b"{}", TARGETS),
+            incoming(event("1", source="other"), b"{}", TARGETS),
+        ]
     )
     assert fresh == [True, False, True]
-    assert await store.accept([(event("1"), b"{}", TARGETS)]) == [False]
+    assert await store.accept([incoming(event("1"), b"{}", TARGETS)]) == [False]
     stats = await store.stats()
     assert stats["a"].pending == 2 and stats["b"].pending == 2
 
 
 async def test_concurrent_accepts_share_commits_and_all_land(store: SQLiteStore) -> None:
-    results = await asyncio.gather(*(store.accept([(event(str(i)), b"{}", TARGETS[:1])]) for i in range(500)))
+    results = await asyncio.gather(*(store.accept([incoming(event(str(i)), b"{}", TARGETS[:1])]) for i in range(500)))
     assert all(result == [True] for result in results)
     assert (await store.stats())["a"].pending == 500
 
 
 async def test_due_orders_by_time_and_skips_claimed_and_future(store: SQLiteStore) -> None:
-    await store.accept([(event(str(i)), b'{"n": %d}' % i, TARGETS[:1]) for i in range(5)])
+    await store.accept([incoming(event(str(i)), b'{"n": %d}' % i, TARGETS[:1]) for i in range(5)])
     now = time.time() + 1
-    first = await store.due("a", now, 2, exclude=())
+    first = await store.claim("a", 2, LEASE)
     assert [p.body for p in first] == [b'{"n": 0}', b'{"n": 1}']
-    second = await store.due("a", now, 10, exclude={p.id for p in first})
+    second = await store.claim("a", 10, LEASE)
     assert len(second) == 3
-    await store.finish([Retry(second[0].id, now + 60, "server_error"), Sent(second[1].id, now)])
-    remaining = await store.due("a", now, 10, exclude=())
+    await store.finish([Retry(second[0].claim, now + 60, "server_error"), Sent(second[1].claim, now)])
+    # claimed and given back: claimable again; sent or due later: not
+    await store.finish([Release(p.claim) for p in (*first, second[2])])
+    remaining = await store.claim("a", 10, LEASE)
     assert {p.id for p in remaining} == {first[0].id, first[1].id, second[2].id}
     assert await store.next_due("a") is not None
 
 
 async def test_dead_letters_can_be_listed_retried_and_purged(store: SQLiteStore) -> None:
-    await store.accept([(event("x"), b"{}", TARGETS[:1]), (event("y"), b"{}", TARGETS[:1])])
-    items = await store.due("a", time.time() + 1, 10, ())
+    await store.accept([incoming(event("x"), b"{}", TARGETS[:1]), incoming(event("y"), b"{}", TARGETS[:1])])
+    items = await store.claim("a", 10, LEASE)
     await store.finish(
-        [Dead(items[0].id, time.time() - 3600, "no_service: revoked"), Dead(items[1].id, time.time(), "invalid_blocks")]
+        [
+            Dead(items[0].claim, time.time() - 3600, "no_service: revoked"),
+            Dead(items[1].claim, time.time(), "invalid_blocks"),
+        ]
     )
     letters = await store.dead_letters()
     assert [letter.reason for letter in letters] == ["no_service: revoked", "invalid_blocks"]
     assert letters[0].event_type == "sh.keptn.event.evaluation.finished"
-    assert await store.purge_dead(time.time() - 60) == 1
-    assert await store.retry_dead([letters[1].id], time.time()) == 1
+    assert await store.purge_dead(60) == 1
+    assert await store.retry_dead([letters[1].id]) == 1
     assert await store.dead_letters() == []
     assert (await store.stats())["a"].pending == 1
 
 
 async def test_forget_old_keeps_events_with_unsent_notifications(store: SQLiteStore) -> None:
-    await store.accept([(event(str(i)), b"{}", TARGETS[:1]) for i in range(3)])
-    items = await store.due("a", time.time() + 1, 10, ())
-    await store.finish([Sent(items[0].id, time.time()), Sent(items[1].id, time.time())])
+    await store.accept([incoming(event(str(i)), b"{}", TARGETS[:1]) for i in range(3)])
+    items = await store.claim("a", 10, LEASE)
+    await store.finish([Sent(items[0].claim, time.time()), Sent(items[1].claim, time.time())])
     assert await store.forget_old(time.time() + 10, window=5, max_entries=1000) == 2
     # the forgotten ids may come again (the window passed); the pending one is still a duplicate
-    assert await store.accept([(event("0"), b"{}", TARGETS[:1]), (event("2"), b"{}", TARGETS[:1])]) == [True, False]
+    assert await store.accept([incoming(event("0"), b"{}", TARGETS[:1]), incoming(event("2"), b"{}", TARGETS[:1])]) == [
+        True,
+        False,
+    ]
 
 
 async def test_size_bound_forgets_the_oldest_finished_first(store: SQLiteStore) -> None:
-    await store.accept([(event(str(i)), b"{}", TARGETS[:1]) for i in range(150)])
-    items = await store.due("a", time.time() + 1, 200, ())
-    await store.finish([Sent(item.id, time.time()) for item in items])
+    await store.accept([incoming(event(str(i)), b"{}", TARGETS[:1]) for i in range(150)])
+    items = await store.claim("a", 200, LEASE)
+    await store.finish([Sent(item.claim, time.time()) for item in items])
     assert await store.forget_old(time.time(), window=3600, max_entries=100) == 50
-    assert await store.accept([(event("0"), b"{}", TARGETS[:1]), (event("149"), b"{}", TARGETS[:1])]) == [True, False]
+    assert await store.accept(
+        [incoming(event("0"), b"{}", TARGETS[:1]), incoming(event("149"), b"{}", TARGETS[:1])]
+    ) == [True, False]
 
 
 async def test_state_survives_a_reopen(tmp_path: Path) -> None:
-    first = SQLiteStore(tmp_path)
+    first = sqlite_store(tmp_path)
     await first.open()
-    await first.accept([(event("1"), b"{}", TARGETS)])
+    await first.accept([incoming(event("1"), b"{}", TARGETS)])
     await first.close()
-    second = SQLiteStore(tmp_path)
+    second = sqlite_store(tmp_path)
     await second.open()
     assert (await second.stats())["b"].pending == 1
-    assert await second.accept([(event("1"), b"{}", TARGETS)]) == [False]
+    assert await second.accept([incoming(event("1"), b"{}", TARGETS)]) == [False]
     await second.close()
 
 
 async def test_unwritable_state_dir_is_a_clear_error(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("")
-    store = SQLiteStore(blocker / "state")
+    store = sqlite_store(blocker / "state")
     with pytest.raises(StoreError, match="cannot create the state directory .*NOTIFIER_STATE_DIR"):
         await store.open()
 
@@ -146,12 +175,77 @@ async def test_accepting_is_synced_and_recording_an_outcome_is_not(
         return await run(operation, synced)
 
     monkeypatch.setattr(store, "_run", recording)
-    await store.accept([(event("p1"), b"{}", TARGETS)])
-    await store.retry_dead(None, time.time())
-    await store.purge_dead(time.time())
+    await store.accept([incoming(event("p1"), b"{}", TARGETS)])
+    await store.retry_dead(None)
+    await store.purge_dead(0)
     assert synced_by_call == [True, True, True]
     synced_by_call.clear()
-    await store.finish([Sent(1, time.time()), Retry(2, time.time(), "x")])
-    await store.due("a", time.time(), 10, ())
+    await store.finish([Sent(Claim("1", "1", 0), time.time()), Retry(Claim("2", "1", 0), time.time(), "x")])
+    await store.claim("a", 10, LEASE)
     await store.forget_old(time.time(), 3600, 100)
     assert synced_by_call == [False, False, False]
+
+
+async def test_a_store_opened_alone_gives_back_the_claims_of_a_process_that_died(tmp_path: Path) -> None:
+    crashed = sqlite_store(tmp_path)
+    await crashed.open()
+    await crashed.accept([incoming(event("1"), b"{}", TARGETS[:1])])
+    assert len(await crashed.claim("a", 10, 3600)) == 1
+    await crashed.close()  # without finishing: as if the process had died mid-send
+    restarted = sqlite_store(tmp_path)
+    await restarted.open()
+    assert len(await restarted.claim("a", 10, 3600)) == 1
+    await restarted.close()
+
+
+async def test_a_store_opened_beside_a_running_one_leaves_its_claims_alone(tmp_path: Path) -> None:
+    running = sqlite_store(tmp_path)
+    await running.open()
+    await running.accept([incoming(event("1"), b"{}", TARGETS[:1])])
+    (held,) = await running.claim("a", 10, 3600)
+    beside = sqlite_store(tmp_path)  # `keptn-notifier dead list` while the service runs
+    await beside.open()
+    assert await beside.claim("a", 10, 3600) == []
+    await beside.close()
+    await running.finish([Sent(held.claim, time.time())])
+    assert await running.stats() == {}
+    await running.close()
+
+
+async def test_an_outbox_from_before_claims_and_message_refs_is_upgraded_on_open(tmp_path: Path) -> None:
+    old_schema = """
+    CREATE TABLE events (seq INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE, received REAL NOT NULL,
+        type TEXT NOT NULL, context TEXT NOT NULL DEFAULT '', body BLOB NOT NULL);
+    CREATE TABLE notifications (id INTEGER PRIMARY KEY, event_seq INTEGER NOT NULL REFERENCES events(seq),
+        channel TEXT NOT NULL, route TEXT NOT NULL, template TEXT,
+        state TEXT NOT NULL CHECK (state IN ('pending', 'sent', 'dead')), attempts INTEGER NOT NULL DEFAULT 0,
+        created REAL NOT NULL, next_at REAL NOT NULL, done_at REAL, reason TEXT NOT NULL DEFAULT '');
+    INSERT INTO events VALUES (1, 'src\x1fold', 0, 'sh.keptn.event.evaluation.finished', 'ctx', '{}');
+    INSERT INTO notifications (event_seq, channel, route, state, created, next_at) VALUES (1, 'a', 'r', 'pending', 0, 0);
+    """
+    with contextlib.closing(sqlite3.connect(tmp_path / "notifier.sqlite3")) as conn:
+        conn.executescript(old_schema)
+    store = sqlite_store(tmp_path)
+    await store.open()
+    (old,) = await store.claim("a", 10, LEASE)
+    assert old.keptn_context == "ctx"
+    await store.finish([Sent(old.claim, time.time(), "ok", MessageRef("C1", "1.2"))])
+    assert await store.message_ref(old.id) == MessageRef("C1", "1.2")
+    await store.close()
+
+
+async def test_a_tool_that_reads_an_outbox_gets_a_clear_error_when_there_is_none(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "none", SystemClock(), RETENTION, must_exist=True)
+    with pytest.raises(StoreError, match="no outbox in .*none: give the service's --state-dir"):
+        await store.open()
+    assert not (tmp_path / "none").exists()
+
+
+async def test_an_operation_asked_for_while_the_store_closes_fails_at_once(tmp_path: Path) -> None:
+    store = sqlite_store(tmp_path)
+    await store.open()
+    closing = asyncio.create_task(store.close())
+    await asyncio.sleep(0)  # close() has sent the writer thread its stop and waits for it
+    with pytest.raises(StoreError, match="closed"):
+        await asyncio.wait_for(store.stats(), 5)
+    await closing

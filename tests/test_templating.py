@@ -23,18 +23,28 @@ BRIDGE = "https://keptn.example.com/bridge"
 
 # Every packaged sample and the template it must be rendered with.
 EXPECTED_TEMPLATE = {
+    "action-triggered": "task.triggered",
     "approval-triggered-manual": "sh.keptn.event.approval.triggered",
     "deployment-finished": "sh.keptn.event.deployment.finished",
     "deployment-started": "task.started",
     "deployment-triggered": "task.triggered",
     "evaluation-finished-fail": "sh.keptn.event.evaluation.finished",
+    "evaluation-finished-disagreeing": "sh.keptn.event.evaluation.finished",
     "evaluation-finished-pass": "sh.keptn.event.evaluation.finished",
+    "evaluation-finished-unusual-statuses": "sh.keptn.event.evaluation.finished",
     "evaluation-invalidated": "sh.keptn.event.evaluation.invalidated",
+    "evaluation-triggered": "task.triggered",
+    "get-action-finished": "task.finished",
+    "get-action-triggered": "task.triggered",
     "get-sli-finished": "sh.keptn.event.get-sli.finished",
+    "get-sli-triggered": "task.triggered",
     "log-error": "log.error",
+    "monitoring-configure": "lifecycle",
+    "problem-open-spec": "problem",
     "problem-legacy-resolved": "problem",
     "project-create-finished": "lifecycle",
     "release-finished": "task.finished",
+    "release-triggered": "task.triggered",
     "remediation-triggered-dynatrace": "sequence.remediation.triggered",
     "remediation-triggered-prometheus": "sequence.remediation.triggered",
     "sequence-finished": "sequence.finished",
@@ -43,7 +53,9 @@ EXPECTED_TEMPLATE = {
     "sequence-triggered": "sequence.triggered",
     "tekton-pipelinerun-successful": "default",
     "test-finished": "sh.keptn.event.test.finished",
+    "test-started": "task.started",
     "test-status-changed": "task.status.changed",
+    "test-triggered": "task.triggered",
 }
 
 
@@ -121,8 +133,8 @@ def test_a_failed_evaluation_shows_score_failed_slis_and_the_bridge(
     message = builtin.render(samples["evaluation-finished-fail"])
     assert message.title == "❌ Evaluation failed: sockshop/staging/carts"
     assert message.severity is Severity.FAILURE
+    # Issue 9: score and result are shown once, as facts, no longer also as a line of text.
     assert message.text.splitlines() == [
-        "Score 33.33 of 100, result fail.",
         "2 of 3 SLIs missed their pass criteria:",
         "• Response time P95: 947.32 (fail; pass if <=+10% (= 563.99) and <600; warning if <=800), key SLI",
         "• Error rate: 0.087 (fail; pass if <=0.02; warning if <=0.05)",
@@ -176,7 +188,8 @@ def test_sequence_timeouts_and_aborts_are_explained(builtin: TemplateSet, sample
     assert "no integration started the next task in time" in timeout.text
     aborted = builtin.render(samples["sequence-finished-aborted"])
     assert aborted.title == "🛑 Sequence delivery aborted: sockshop/production/carts"
-    assert aborted.severity is Severity.WARNING
+    # Issue 9: the sample says status aborted with result fail; the worst of them (fail) sets the severity.
+    assert aborted.severity is Severity.FAILURE
 
 
 def test_each_sli_the_provider_could_not_get_is_its_own_bullet(

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from notifier.events import KeptnEvent
-from notifier.templating import TemplateError, TemplateSet, load_samples_by_name
+from notifier.templating import TemplateError, TemplateLimits, TemplateSet, load_samples_by_name
 
 
 def render(tmp_path: Path, body: str, caplog: pytest.LogCaptureFixture) -> tuple[str, str, str]:
@@ -106,3 +106,17 @@ def test_an_error_only_compiling_finds_names_its_field_and_line(tmp_path: Path) 
     with pytest.raises(TemplateError, match=r"line 4: `facts\[1\].value` is not a valid Jinja template: No filter"):
         TemplateSet(tmp_path)
 
+
+def test_passing_the_output_cap_names_the_field_unless_it_is_plain_text(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    event: KeptnEvent = load_samples_by_name()["deployment-finished"]
+    for fact, reason in (
+        ("{name: Plain, value: v}", "instead: output is longer than 10 characters"),
+        ('{name: "{{ project }}", value: v}', "instead: facts[0].name: RenderLimitExceeded: output is longer than 10"),
+    ):
+        (tmp_path / "case.yaml").write_text(f"title: 0123456789\nfacts:\n  - {fact}\n", encoding="utf-8")
+        caplog.clear()
+        with caplog.at_level(logging.ERROR, logger="notifier.templating"):
+            TemplateSet(tmp_path, limits=TemplateLimits(max_output_chars=10)).render(event, "case")
+        assert reason in caplog.records[0].getMessage()

@@ -12,6 +12,8 @@ from urllib.parse import urlsplit
 import aiohttp
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from notifier.message_ref import MessageRef
+
 Payload = dict[str, Any] | str
 
 
@@ -28,12 +30,14 @@ class SendResult:
     outcome: Outcome
     reason: str
     retry_after: float | None = None
-    # The platform's answer for logs and `dead list`; channels pass it through the redactor.
+    # The platform's answer in words, for logs and `dead list`; channels pass it through the redactor.
     detail: str = ""
+    # What the platform created, when it says (a Slack bot message): a later send can reply under it or replace it.
+    ref: MessageRef | None = None
 
     @classmethod
-    def sent(cls, detail: str = "") -> SendResult:
-        return cls(Outcome.SENT, "ok", None, detail)
+    def sent(cls, detail: str = "", ref: MessageRef | None = None) -> SendResult:
+        return cls(Outcome.SENT, "ok", None, detail, ref)
 
     @classmethod
     def retry(cls, reason: str, detail: str = "", retry_after: float | None = None) -> SendResult:
@@ -48,10 +52,25 @@ class Channel(Protocol):
     name: str
     # Which renderer produces this channel's payload: "slack", "teams", "messagecard" or "text".
     format: str
+    # Whether `send` can reply under an earlier message or replace one (only a Slack bot token, for now).
+    threads_and_edits: bool
 
-    async def send(self, payload: Payload) -> SendResult:
-        """Post one rendered message. Never raises for platform or network failures: classify them."""
+    async def send(
+        self, payload: Payload, *, reply_to: MessageRef | None = None, replace: MessageRef | None = None
+    ) -> SendResult:
+        """Post one rendered message: a new one, a reply under `reply_to`, or in place of `replace` (which
+        needs no `reply_to`, even for a reply). Never raises for platform or network failures: classify them.
+        A channel without `threads_and_edits` answers dead, `unsupported`, when asked for either."""
         ...
+
+
+def unsupported_follow_up(reply_to: MessageRef | None, replace: MessageRef | None) -> SendResult | None:
+    """The answer of a channel that can only post new messages, when asked to reply or replace; else None."""
+    if reply_to is None and replace is None:
+        return None
+    return SendResult.dead(
+        "unsupported", "this channel can only post new messages (threads and edits need a Slack bot token)"
+    )
 
 
 class RateLimit(BaseModel):
@@ -65,7 +84,7 @@ class ChannelConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     # None means "off": no pacing (a local sink, the console).
-    rate_limit: RateLimit | None = None
+    rate_limit: RateLimit | None = Field(default=None, examples=["off", {"per_second": 1, "burst": 3}])
     timeout: float = Field(default=10.0, gt=0, le=120, description="seconds for one request to the platform")
     allow_insecure: bool = False
 
@@ -133,6 +152,10 @@ class ChannelType:
     env_fallback: bool = False
 
 
+class InsecureUrlError(ValueError):
+    """A plain-http URL to a host that is not this machine; how to allow it depends on where the URL came from."""
+
+
 def check_outbound_url(url: str, allow_insecure: bool) -> str:
     """Validate a webhook/API URL from the config: https, or http only to loopback or when allowed."""
     parts = urlsplit(url)
@@ -143,10 +166,8 @@ def check_outbound_url(url: str, allow_insecure: bool) -> str:
     except ValueError:
         raise ValueError("has an invalid port: give a number from 1 to 65535, or none") from None
     if parts.scheme == "http" and not allow_insecure and not _is_loopback(parts.hostname):
-        raise ValueError(
-            "must use https (plain http is allowed only to loopback addresses); "
-            "set allow_insecure: true on the channel if you really mean it"
-        )
+        # The config loader adds the fix: `allow_insecure: true` in a YAML file; environment variables cannot.
+        raise InsecureUrlError("must use https (plain http is allowed only to loopback addresses)")
     return url
 
 

@@ -8,7 +8,16 @@ from typing import IO, Literal
 
 import orjson
 
-from notifier.channels.base import Channel, ChannelConfig, ChannelContext, EnvChannel, Payload, SendResult
+from notifier.channels.base import (
+    Channel,
+    ChannelConfig,
+    ChannelContext,
+    EnvChannel,
+    Payload,
+    SendResult,
+    unsupported_follow_up,
+)
+from notifier.message_ref import MessageRef
 
 
 class ConsoleConfig(ChannelConfig):
@@ -31,12 +40,17 @@ def build_console(name: str, config: ConsoleConfig, context: ChannelContext) -> 
 
 class ConsoleChannel:
     format = "text"
+    threads_and_edits = False
 
     def __init__(self, name: str, stream: IO[str]) -> None:
         self.name = name
         self._stream = stream
 
-    async def send(self, payload: Payload) -> SendResult:
+    async def send(
+        self, payload: Payload, *, reply_to: MessageRef | None = None, replace: MessageRef | None = None
+    ) -> SendResult:
+        if refused := unsupported_follow_up(reply_to, replace):
+            return refused
         text = payload if isinstance(payload, str) else orjson.dumps(payload, option=orjson.OPT_INDENT_2).decode()
         try:
             # A blank line between messages keeps consecutive ones apart.

@@ -1,8 +1,10 @@
-"""Slack: an incoming webhook or a bot token posting with chat.postMessage, both through slack-sdk."""
+"""Slack: an incoming webhook, or a bot token posting with chat.postMessage (and replying in threads and
+editing with chat.update), both through slack-sdk."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import math
 from collections.abc import Iterator, Mapping
@@ -22,16 +24,21 @@ from notifier.channels.base import (
     ChannelContext,
     EnvChannel,
     EnvChannelError,
+    Outcome,
     Payload,
     SendResult,
     check_outbound_url,
+    unsupported_follow_up,
 )
 from notifier.channels.http_errors import classify_exception, classify_response, platform_code
+from notifier.message_ref import MessageRef
 from notifier.redact import Redactor, url_secrets
 
 # The only message fields passed on: never `link_names` or `parse`, which turn event text into mentions.
 MESSAGE_FIELDS = ("text", "blocks", "attachments", "unfurl_links", "unfurl_media")
-# The parts of a Web API answer worth keeping in a result's detail (ts identifies the posted message).
+# What chat.update takes of them: an edit keeps the message's unfurl settings.
+UPDATE_FIELDS = ("text", "blocks", "attachments")
+# The parts of a Web API answer worth keeping in a result's detail, for people; the result's ref has them too.
 _ANSWER_FIELDS = frozenset({"ok", "error", "channel", "ts", "warning"})
 
 
@@ -117,6 +124,8 @@ def build_slack(name: str, config: SlackConfig, context: ChannelContext) -> Chan
 
 class SlackWebhookChannel:
     format = "slack"
+    # A webhook's answer is `ok`, no message ts: nothing to reply under or edit later.
+    threads_and_edits = False
 
     def __init__(self, name: str, config: SlackConfig, context: ChannelContext) -> None:
         assert config.webhook_url is not None
@@ -134,7 +143,11 @@ class SlackWebhookChannel:
         # slack-sdk reads HTTPS_PROXY itself and ignores NO_PROXY; the shared session decides instead.
         self._client.proxy = None
 
-    async def send(self, payload: Payload) -> SendResult:
+    async def send(
+        self, payload: Payload, *, reply_to: MessageRef | None = None, replace: MessageRef | None = None
+    ) -> SendResult:
+        if refused := unsupported_follow_up(reply_to, replace):
+            return refused
         try:
             # slack-sdk applies its own timeout only to sessions it creates.
             async with asyncio.timeout(self._timeout):
@@ -156,6 +169,7 @@ class SlackWebhookChannel:
 
 class SlackBotChannel:
     format = "slack"
+    threads_and_edits = True
 
     def __init__(self, name: str, config: SlackConfig, context: ChannelContext) -> None:
         assert config.token is not None and config.channel is not None
@@ -173,10 +187,22 @@ class SlackBotChannel:
         )
         self._client.proxy = None
 
-    async def send(self, payload: Payload) -> SendResult:
+    async def send(
+        self, payload: Payload, *, reply_to: MessageRef | None = None, replace: MessageRef | None = None
+    ) -> SendResult:
+        fields = _message_fields(payload)
         try:
             async with asyncio.timeout(self._timeout):
-                response = await self._client.chat_postMessage(channel=self._channel, **_message_fields(payload))
+                if replace is not None:
+                    # chat.update needs the channel ID the first post answered, not a #name.
+                    edit = {key: value for key, value in fields.items() if key in UPDATE_FIELDS}
+                    response = await self._client.chat_update(channel=replace.conversation, ts=replace.id, **edit)
+                elif reply_to is not None:
+                    response = await self._client.chat_postMessage(
+                        channel=reply_to.conversation, thread_ts=reply_to.id, **fields
+                    )
+                else:
+                    response = await self._client.chat_postMessage(channel=self._channel, **fields)
         except SlackApiError as exc:
             # Raised for every answer but 200 + ok:true: the answer itself travels in the exception.
             return self._classify(exc.response, str(exc).partition("\n")[0])
@@ -202,7 +228,7 @@ class SlackBotChannel:
             body = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
         else:
             body = ""
-        return classify_response(
+        result = classify_response(
             status,
             body,
             _headers(headers),
@@ -210,6 +236,11 @@ class SlackBotChannel:
             delivered=status == 200 and ok,
             code=code if isinstance(code, str) else None,
         )
+        if result.outcome is Outcome.SENT and isinstance(data, Mapping):
+            channel, ts = data.get("channel"), data.get("ts")
+            if isinstance(channel, str) and isinstance(ts, str):
+                return dataclasses.replace(result, ref=MessageRef(channel, ts))
+        return result
 
 
 def _message_fields(payload: Payload) -> dict[str, Any]:

@@ -20,8 +20,10 @@ from notifier.channels.base import (
     Payload,
     SendResult,
     check_outbound_url,
+    unsupported_follow_up,
 )
 from notifier.channels.http_errors import classify_exception, classify_response
+from notifier.message_ref import MessageRef
 from notifier.redact import Redactor, url_secrets
 
 # Enough of an answer to explain a failure; Workflows answers 202 with an empty body.
@@ -88,6 +90,9 @@ def build_teams(name: str, config: TeamsConfig, context: ChannelContext) -> Chan
 
 
 class TeamsChannel:
+    # Workflows webhooks post new cards only: no threads, no edits.
+    threads_and_edits = False
+
     def __init__(self, name: str, config: TeamsConfig, context: ChannelContext) -> None:
         self.name = name
         self.format = teams_format(config)
@@ -97,7 +102,11 @@ class TeamsChannel:
         self._session = context.session
         self._redactor = Redactor(config.secrets())
 
-    async def send(self, payload: Payload) -> SendResult:
+    async def send(
+        self, payload: Payload, *, reply_to: MessageRef | None = None, replace: MessageRef | None = None
+    ) -> SendResult:
+        if refused := unsupported_follow_up(reply_to, replace):
+            return refused
         # A str payload is JSON already serialised by the renderer.
         body = payload.encode() if isinstance(payload, str) else orjson.dumps(payload)
         try:

@@ -29,6 +29,19 @@ from notifier.keptn.details import (
 from notifier.keptn.kinds import LEGACY_PROBLEM, Family, classify, task_label
 from notifier.keptn.outcome import describe_outcome
 from notifier.keptn.values import mapping, text
+from notifier.labels import ShownLabels, shown_labels
+from notifier.payload import (
+    ActionDetails,
+    ProblemInfo,
+    action_details,
+    evaluation_timeframe,
+    git_remote,
+    monitoring_type,
+    problem_info,
+    requested_slis,
+    strategy_of_tests,
+)
+from notifier.verdict import VerdictContext, worst_outcome
 
 
 class KindFields(TypedDict):
@@ -57,10 +70,18 @@ class TemplateContext(TypedDict):
     result: str
     message: str
     labels: Mapping[str, str]
+    labels_shown: ShownLabels
     kind: KindFields
     task_label: str
     evaluation: Evaluation
     problem: Problem
+    problem_info: ProblemInfo
+    action: ActionDetails
+    test_strategy: str
+    timeframe: str
+    sli_requested: list[str]
+    git_remote: str
+    monitoring_type: str
     approval: Approval
     deployment: Deployment
     sli: Sli
@@ -69,6 +90,7 @@ class TemplateContext(TypedDict):
     outcome: str
     severity: str
     emoji: str
+    verdict: VerdictContext
 
 
 def template_context(event: KeptnEvent, bridge_url: str = "") -> TemplateContext:
@@ -83,9 +105,11 @@ def template_context(event: KeptnEvent, bridge_url: str = "") -> TemplateContext
     keptn_context = event.keptn_context
     problem = problem_details(data, legacy=event_type == LEGACY_PROBLEM)
     approval = approval_details(kind, data, result)
+    worst = worst_outcome(data)
     outcome, severity, emoji = describe_outcome(
-        kind, status, result, message, problem["state"], approval["needs_manual"]
+        kind, status, message, problem["state"], approval["needs_manual"], worst
     )
+    labels = event.labels
     return {
         "event": raw,
         "data": data,
@@ -103,7 +127,8 @@ def template_context(event: KeptnEvent, bridge_url: str = "") -> TemplateContext
         "status": status,
         "result": result,
         "message": message,
-        "labels": event.labels,
+        "labels": labels,
+        "labels_shown": shown_labels(labels, skip_values=(problem["url"],)),
         # Spelled out: dataclasses.asdict deep-copies, and this runs for every message.
         "kind": {
             "family": kind.family,
@@ -115,6 +140,13 @@ def template_context(event: KeptnEvent, bridge_url: str = "") -> TemplateContext
         "task_label": task_label(kind),
         "evaluation": evaluation_details(data),
         "problem": problem,
+        "problem_info": problem_info(data, legacy=event_type == LEGACY_PROBLEM),
+        "action": action_details(data),
+        "test_strategy": strategy_of_tests(data),
+        "timeframe": evaluation_timeframe(data),
+        "sli_requested": requested_slis(data),
+        "git_remote": git_remote(data),
+        "monitoring_type": monitoring_type(event_type, data),
         "approval": approval,
         "deployment": deployment_details(data),
         "sli": sli_details(data),
@@ -123,4 +155,5 @@ def template_context(event: KeptnEvent, bridge_url: str = "") -> TemplateContext
         "outcome": outcome,
         "severity": severity.value,
         "emoji": emoji,
+        "verdict": worst.as_context(),
     }

@@ -22,6 +22,7 @@ from notifier.keptn.values import (
     strings,
     text,
 )
+from notifier.verdict import sli_verdict
 
 
 class Indicator(TypedDict):
@@ -35,12 +36,17 @@ class Indicator(TypedDict):
     message: str
 
 
+class MissedIndicator(Indicator):
+    # Set when the SLI's own status would mislead: "pass, but a pass target is violated".
+    miss: str
+
+
 class Evaluation(TypedDict):
     present: bool
     score: float | None
     result: str
     indicators: list[Indicator]
-    failed: list[Indicator]
+    failed: list[MissedIndicator]
     time_start: str
     time_end: str
     compared_events: int
@@ -102,14 +108,19 @@ class BridgeLinks(TypedDict, total=False):
 def evaluation_details(data: Mapping[str, Any]) -> Evaluation:
     evaluation = mapping(data.get("evaluation"))
     score = number(evaluation.get("score"))
-    indicators = [indicator(item) for item in sequence_of_mappings(evaluation.get("indicatorResults"))]
+    items = sequence_of_mappings(evaluation.get("indicatorResults"))
+    indicators = [indicator(item) for item in items]
+    slis = [sli_verdict(item) for item in items]
     compared = evaluation.get("comparedEvents")
     return {
         "present": bool(evaluation),
         "score": None if score is None else round(score, 2),
         "result": text(evaluation.get("result")).lower(),
         "indicators": indicators,
-        "failed": [item for item in indicators if item["status"] in ("fail", "warning")],
+        # Missed: any status but pass and info, or a violated pass target (notifier.verdict.sli_verdict).
+        "failed": [
+            {**shown, "miss": sli.note} for shown, sli in zip(indicators, slis, strict=True) if sli.counted == "missed"
+        ],
         "time_start": text(evaluation.get("timeStart")),
         "time_end": text(evaluation.get("timeEnd")),
         "compared_events": len(compared) if isinstance(compared, list) else 0,

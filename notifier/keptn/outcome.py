@@ -6,23 +6,29 @@ from typing import Final
 
 from notifier.keptn.kinds import EventKind
 from notifier.message import Severity
+from notifier.verdict import WorstOutcome, headline
 
 # Written by name: ruff flags the raw character as a look-alike of "i".
 INFO_EMOJI: Final = "\N{INFORMATION SOURCE}\N{VARIATION SELECTOR-16}"
 
 
 def describe_outcome(
-    kind: EventKind, status: str, result: str, message: str, problem_state: str, needs_manual: bool
+    kind: EventKind, status: str, message: str, problem_state: str, needs_manual: bool, worst: WorstOutcome
 ) -> tuple[str, Severity, str]:
-    """Phase first: a `.triggered` event carries the previous task's result, which is not its own outcome."""
+    """Phase first: a `.triggered` event carries the previous task's result, which is not its own outcome.
+
+    After the phase, the worst of the outcome fields decides (notifier.verdict): never "passed" while any
+    field says warning or fail.
+    """
+    decided = headline(worst, status, message)
     if kind.family == "problem":
         if problem_state in ("RESOLVED", "CLOSED"):
             return "resolved", Severity.SUCCESS, "✅"
         return "open", Severity.FAILURE, "🚨"
     if kind.family == "log":
         return "error", Severity.FAILURE, "🔥"
-    if status == "aborted":
-        return "aborted", Severity.WARNING, "🛑"
+    if status == "aborted" and decided is not None:
+        return decided
     if kind.phase == "triggered":
         if needs_manual:
             return "awaiting approval", Severity.WARNING, "✋"
@@ -33,16 +39,8 @@ def describe_outcome(
         return "in progress", Severity.INFO, "🔄"
     if kind.phase == "invalidated":
         return "invalidated", Severity.WARNING, "🚫"
-    if status == "errored":
-        if "timed out" in message.lower() or "timeout" in message.lower():
-            return "timed out", Severity.FAILURE, "⏰"
-        return "errored", Severity.FAILURE, "💥"
-    if result == "fail":
-        return "failed", Severity.FAILURE, "❌"
-    if result == "warning":
-        return "warning", Severity.WARNING, "⚠️"
-    if result == "pass":
-        return "passed", Severity.SUCCESS, "✅"
+    if decided is not None:
+        return decided
     if status == "succeeded":
         return "succeeded", Severity.SUCCESS, "✅"
     if status == "unknown":

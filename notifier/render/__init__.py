@@ -6,13 +6,15 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 
 from notifier.channels.base import Payload
+from notifier.mentions import NO_MENTIONS, Mentions
 from notifier.message import Message
 from notifier.render.messagecard import render_messagecard
 from notifier.render.slack import render_slack
 from notifier.render.teams import render_teams
 from notifier.render.text import render_text
 
-RENDERERS: Mapping[str, Callable[[Message], Payload]] = MappingProxyType(
+# Each takes the message and the mentions of its route (operator config: the only text a renderer does not escape).
+RENDERERS: Mapping[str, Callable[[Message, Mentions], Payload]] = MappingProxyType(
     {
         "slack": render_slack,
         "teams": render_teams,
@@ -27,12 +29,12 @@ class UnknownFormat(ValueError):
     registered formats (tests/test_channels_registry.py checks every channel type's)."""
 
 
-def render(format: str, message: Message) -> Payload:
+def render(format: str, message: Message, mentions: Mentions = NO_MENTIONS) -> Payload:
     try:
         renderer = RENDERERS[format]
     except KeyError:
         raise UnknownFormat(f"unknown message format {format!r}: use one of {', '.join(sorted(RENDERERS))}") from None
-    return renderer(message)
+    return renderer(message, mentions)
 
 
 __all__ = ["RENDERERS", "UnknownFormat", "render"]

@@ -3,6 +3,7 @@
 Built as a plain dict, not with pymsteams: pymsteams only fills a dict through setters bound to a webhook
 URL and a sender, adds nothing to the format, and would make an unmaintained package a dependency of
 rendering. MessageCard text, titles and facts are markdown, so every one is escaped like Teams text.
+A MessageCard cannot mention anyone: a route's Teams mentions show as names, and notify nobody.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from types import MappingProxyType
 from typing import Any
 
+from notifier.mentions import NO_MENTIONS, Mentions
 from notifier.message import Message, Severity
 from notifier.render.budget import Budget, fit, serialized_size, within_bound
 from notifier.render.plaintext import clean, one_line, truncate, web_url
@@ -32,17 +34,17 @@ SEVERITY_COLOR = MappingProxyType(
 )
 
 
-def render_messagecard(message: Message) -> dict[str, Any]:
+def render_messagecard(message: Message, mentions: Mentions = NO_MENTIONS) -> dict[str, Any]:
     cleaned = clean(message.text)
     return fit(
-        lambda budget: _card(message, cleaned, budget),
+        lambda budget: _card(message, cleaned, budget, mentions),
         within_bound(serialized_size, MAX_CARD_BYTES),
         MAX_CARD_BYTES,
         len(cleaned),
     )
 
 
-def _card(message: Message, cleaned: str, budget: Budget) -> dict[str, Any]:
+def _card(message: Message, cleaned: str, budget: Budget, mentions: Mentions) -> dict[str, Any]:
     """The card for `message` within `budget`; `cleaned` is the message's text, cleaned."""
     title = one_line(message.title) or one_line(message.summary) or message.severity.value.capitalize()
     section: dict[str, Any] = {}
@@ -62,6 +64,8 @@ def _card(message: Message, cleaned: str, budget: Budget) -> dict[str, Any]:
         section["facts"] = facts
     footer = truncate(clean(message.footer).strip(), budget.footer)
     sections = [section] if section else []
+    if mentions.teams:
+        sections.insert(0, {"text": escape_markdown(", ".join(f"@{mention.name}" for mention in mentions.teams))})
     if footer:
         sections.append({"text": escape_markdown(footer).replace("\n", "  \n")})
     card: dict[str, Any] = {

@@ -4,6 +4,8 @@ Every string from the message is escaped (`&`, `<`, `>`), plain_text ones includ
 carries can become a mention (`<!channel>`, `<@U123>`) or a disguised link (`<https://evil|click>`). mrkdwn
 text objects set `verbatim` so Slack does not auto-parse bare `@here` or `#channel` words either; links
 reach the reader only as buttons, whose URLs must be http(s). `link_names` and `parse` are never set.
+The one exception is the route's mentions (notifier/mentions.py), written by the operator and validated at
+start-up: they go, as written, into a section under the header and the top-level `text`, so that they ping.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from collections.abc import Iterator
 from types import MappingProxyType
 from typing import Any
 
+from notifier.mentions import NO_MENTIONS, Mentions
 from notifier.message import Fact, Link, Message, Severity
 from notifier.render.budget import Budget, fit, within_bound
 from notifier.render.plaintext import clean, one_line, truncate, utf16_length, web_url
@@ -51,26 +54,28 @@ def blocks_size(payload: dict[str, Any]) -> int:
     return utf16_length(json.dumps(payload["blocks"], ensure_ascii=False))
 
 
-def render_slack(message: Message) -> dict[str, Any]:
+def render_slack(message: Message, mentions: Mentions = NO_MENTIONS) -> dict[str, Any]:
     text = clean(message.text)
     return fit(
-        lambda budget: _payload(message, text, budget),
+        lambda budget: _payload(message, text, budget, mentions),
         within_bound(blocks_size, MAX_BLOCKS_CHARS),
         MAX_BLOCKS_CHARS,
         len(text),
     )
 
 
-def _payload(message: Message, text: str, budget: Budget) -> dict[str, Any]:
+def _payload(message: Message, text: str, budget: Budget, mentions: Mentions) -> dict[str, Any]:
     """The payload for `message` within `budget`; `text` is the message's text, cleaned."""
     header = _header(message, budget)
+    ping = [_mrkdwn_section(mentions.slack_markup)] if mentions.slack else []
     sections = [_mrkdwn_section(chunk) for chunk in _chunks(truncate(text, budget.text))]
     fact_sections = _fact_sections(message.facts[: budget.facts], budget)
     actions = _actions(message.links, budget)
     context = _context(message.footer, budget)
-    sections = sections[: MAX_BLOCKS - 1 - len(fact_sections) - len(actions) - len(context)]
-    blocks = [header, *sections, *fact_sections, *actions, *context]
-    return {"text": _fallback(message), "blocks": blocks}
+    sections = sections[: MAX_BLOCKS - 1 - len(ping) - len(fact_sections) - len(actions) - len(context)]
+    blocks = [header, *ping, *sections, *fact_sections, *actions, *context]
+    fallback = _fallback(message)
+    return {"text": f"{mentions.slack_markup} {fallback}" if mentions.slack else fallback, "blocks": blocks}
 
 
 def _fallback(message: Message) -> str:

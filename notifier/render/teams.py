@@ -4,19 +4,24 @@ Teams treats TextBlock and FactSet text as markdown. The body text, the longest 
 goes into RichTextBlocks of TextRuns instead: a TextRun is never parsed as markdown, so no escape set can be
 incomplete and no client that ignores backslash escapes shows stray backslashes. The title, the facts and
 the footer must be a TextBlock and a FactSet to look right, so their text is backslash-escaped with
-`escape_markdown`, which also breaks `](` link syntax, `<at>` mentions and list or heading markers. The card
-carries no `msteams.entities`, so nothing can resolve to a mention.
+`escape_markdown`, which also breaks `](` link syntax, `<at>` mentions and list or heading markers.
+The route's mentions (notifier/mentions.py, from the operator's config) are the one exception: a TextBlock
+of `<at>name</at>` under the title and the matching `msteams.entities`. Teams places an entity wherever its
+`<at>name</at>` appears in the card, so in a card with entities an `<at>` in a TextRun or an action title
+(plain text) gets a word joiner that breaks the tag and shows nothing: only the mention block can hold one.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from types import MappingProxyType
 from typing import Any
 
+from notifier.mentions import NO_MENTIONS, Mentions
 from notifier.message import Fact, Link, Message, Severity
 from notifier.render.budget import Budget, fit, serialized_size, within_bound
-from notifier.render.plaintext import clean, one_line, truncate, web_url
+from notifier.render.plaintext import clean, identity, one_line, truncate, web_url
 
 MAX_ENVELOPE_BYTES = 28_000
 CARD_VERSION = "1.5"
@@ -43,6 +48,7 @@ _LINE_START_MARKER = re.compile(r"^([ \t]*)([-+=])", re.MULTILINE)
 _ORDERED_LIST_MARKER = re.compile(r"^([ \t]*\d+)\.", re.MULTILINE)
 # What those two can start with, besides a digit (\d: any Unicode decimal digit, as str.isdecimal).
 _MARKER_STARTS = frozenset(" \t-+=")
+_AT_TAG = re.compile(r"<(/?at\b)", re.IGNORECASE)
 
 
 def escape_markdown(text: str) -> str:
@@ -68,10 +74,15 @@ def _escaped_list_number(match: re.Match[str]) -> str:
     return f"{match[1]}\\."
 
 
-def render_teams(message: Message) -> dict[str, Any]:
+def no_mention(text: str) -> str:
+    """Plain text (TextRun, action title) whose `<at>` tags Teams cannot read: a word joiner after the `<`."""
+    return _AT_TAG.sub("<\u2060\\1", text)
+
+
+def render_teams(message: Message, mentions: Mentions = NO_MENTIONS) -> dict[str, Any]:
     text = clean(message.text)
     return fit(
-        lambda budget: envelope(_card(message, text, budget)),
+        lambda budget: envelope(_card(message, text, budget, mentions)),
         within_bound(serialized_size, MAX_ENVELOPE_BYTES),
         MAX_ENVELOPE_BYTES,
         len(text),
@@ -86,13 +97,15 @@ def envelope(card: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _card(message: Message, text: str, budget: Budget) -> dict[str, Any]:
+def _card(message: Message, text: str, budget: Budget, mentions: Mentions) -> dict[str, Any]:
     """The card for `message` within `budget`; `text` is the message's text, cleaned."""
-    links = _links(message.links, budget)
+    plain = no_mention if mentions.teams else identity
+    links = _links(message.links, budget, plain)
     rows = [links[start : start + MAX_ACTIONS_PER_ROW] for start in range(0, len(links), MAX_ACTIONS_PER_ROW)]
     body = [
         _title(message, budget),
-        *_paragraphs(truncate(text, budget.text)),
+        *([{"type": "TextBlock", "text": mentions.teams_markup, "wrap": True}] if mentions.teams else []),
+        *_paragraphs(truncate(text, budget.text), plain),
         *_fact_set(message.facts[: budget.facts], budget),
     ]
     if len(rows) > 1:
@@ -109,6 +122,8 @@ def _card(message: Message, text: str, budget: Budget) -> dict[str, Any]:
     if len(rows) == 1:
         card["actions"] = rows[0]
     card["msteams"] = {"width": "Full"}
+    if mentions.teams:
+        card["msteams"]["entities"] = mentions.teams_entities()
     return card
 
 
@@ -126,7 +141,7 @@ def _title(message: Message, budget: Budget) -> dict[str, Any]:
     }
 
 
-def _paragraphs(text: str) -> list[dict[str, Any]]:
+def _paragraphs(text: str, plain: Callable[[str], str]) -> list[dict[str, Any]]:
     """One RichTextBlock per line (a TextRun does not reliably break lines); blank lines add spacing."""
     blocks: list[dict[str, Any]] = []
     after_blank = True
@@ -134,7 +149,7 @@ def _paragraphs(text: str) -> list[dict[str, Any]]:
         if not line.strip():
             after_blank = True
             continue
-        block: dict[str, Any] = {"type": "RichTextBlock", "inlines": [{"type": "TextRun", "text": line}]}
+        block: dict[str, Any] = {"type": "RichTextBlock", "inlines": [{"type": "TextRun", "text": plain(line)}]}
         if not after_blank:
             block["spacing"] = "None"
         blocks.append(block)
@@ -157,13 +172,13 @@ def _fact_set(facts: tuple[Fact, ...], budget: Budget) -> list[dict[str, Any]]:
     return [{"type": "FactSet", "facts": rows}] if rows else []
 
 
-def _links(links: tuple[Link, ...], budget: Budget) -> list[dict[str, Any]]:
+def _links(links: tuple[Link, ...], budget: Budget, plain: Callable[[str], str]) -> list[dict[str, Any]]:
     usable = [(link.title, url) for link in links if (url := web_url(link.url)) and len(url) <= MAX_URL]
     return [
         {
             "type": "Action.OpenUrl",
             # Action titles are plain text (no markdown), so they need no escaping.
-            "title": truncate(one_line(title) or url, budget.link_title),
+            "title": plain(truncate(one_line(title) or url, budget.link_title)),
             "url": url,
         }
         for title, url in usable[: budget.links]

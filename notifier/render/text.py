@@ -2,12 +2,15 @@
 
 Control characters are removed so an event cannot move the cursor, clear the screen or forge log lines
 with terminal escape sequences; every line of the text is indented so it cannot pose as a new message.
+The route's mentions (from the config, never from the event) are listed under the title, as each platform
+would get them.
 """
 
 from __future__ import annotations
 
 from types import MappingProxyType
 
+from notifier.mentions import NO_MENTIONS, Mentions
 from notifier.message import Message, Severity
 from notifier.render.plaintext import clean, one_line, web_url
 
@@ -22,9 +25,11 @@ SEVERITY_LABEL = MappingProxyType(
 INDENT = "  "
 
 
-def render_text(message: Message) -> str:
+def render_text(message: Message, mentions: Mentions = NO_MENTIONS) -> str:
     title = one_line(message.title) or one_line(message.summary)
     lines = [f"[{SEVERITY_LABEL[message.severity]}] {title}".rstrip()]
+    if mentions:
+        lines.append(f"{INDENT}mentions: {mentions.describe()}")
     body = clean(message.text).strip("\n")
     if body.strip():
         lines.extend(f"{INDENT}{line}".rstrip() for line in body.split("\n"))

@@ -63,6 +63,7 @@ class CompiledTemplate:
     template: Template
     labels: tuple[str, ...]  # the fields, in that order
     gates: tuple[bool, ...]  # per field: a `when`, whose falsy text leaves out the two fields after it
+    constants: tuple[bool, ...]  # per field: plain text, no Jinja syntax
     environment: TemplateEnvironment  # where it was compiled, and renders
 
 
@@ -119,6 +120,7 @@ def compile_template(env: TemplateEnvironment, name: str, entry: Traversable) ->
         template=parser.join(layout.parts),
         labels=tuple(layout.labels),
         gates=tuple(layout.gates),
+        constants=tuple(layout.constants),
         environment=env,
     )
 
@@ -127,6 +129,7 @@ def compile_template(env: TemplateEnvironment, name: str, entry: Traversable) ->
 class _Parsed:
     label: str
     body: list[nodes.Node]
+    constant: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,12 +146,13 @@ class _Layout:
         self.parts: list[list[nodes.Node] | Gated] = []
         self.labels: list[str] = []
         self.gates: list[bool] = []
+        self.constants: list[bool] = []
 
     def add(self, parsed: _Parsed | None) -> TemplateField | None:
         if parsed is None:
             return None
         self.parts.append(parsed.body)
-        return self._place(parsed.label, gate=False)
+        return self._place(parsed, gate=False)
 
     def add_pair(self, pair: _ParsedPair) -> FieldPair:
         if pair.when is None:
@@ -156,13 +160,14 @@ class _Layout:
             assert first is not None and second is not None
             return FieldPair(first, second, None)
         self.parts.append(Gated(pair.when.body, pair.first.body, pair.second.body))
-        when = self._place(pair.when.label, gate=True)
-        return FieldPair(self._place(pair.first.label, gate=False), self._place(pair.second.label, gate=False), when)
+        when = self._place(pair.when, gate=True)
+        return FieldPair(self._place(pair.first, gate=False), self._place(pair.second, gate=False), when)
 
-    def _place(self, label: str, gate: bool) -> TemplateField:
-        self.labels.append(label)
+    def _place(self, parsed: _Parsed, gate: bool) -> TemplateField:
+        self.labels.append(parsed.label)
         self.gates.append(gate)
-        return TemplateField(label, len(self.labels) - 1)
+        self.constants.append(parsed.constant)
+        return TemplateField(parsed.label, len(self.labels) - 1)
 
 
 class _FieldParser:
@@ -180,7 +185,7 @@ class _FieldParser:
                 "put the value in quotes (YAML reads an unquoted {{ ... }} as a mapping)"
             )
         if not any(marker in value for marker in ("{{", "{%", "{#")):
-            return _Parsed(label, field_body(value, None))
+            return _Parsed(label, field_body(value, None), constant=True)
         self._sources.append((label, value, line))
         try:
             tree = self._env.parse(value)
@@ -189,7 +194,7 @@ class _FieldParser:
                 raise TemplateSyntaxError("{% extends %} and {% block %} have no use in a template field", 1)
         except TemplateSyntaxError as exc:
             raise self._error(label, line, exc) from None
-        return _Parsed(label, field_body(value, tree))
+        return _Parsed(label, field_body(value, tree), constant=False)
 
     def join(self, order: list[list[nodes.Node] | Gated]) -> Template:
         try:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from typing import Final
-from urllib.parse import urlsplit
 
 from jinja2.runtime import new_context
 
@@ -19,12 +18,11 @@ from notifier.templating.compiler import CompiledTemplate, FieldPair, TemplateFi
 from notifier.templating.sandbox import RenderLimitExceeded
 from notifier.templating.single_pass import FIELD_END, GATE, Gate
 from notifier.templating.trusted import TemplateEnvironment
+from notifier.urls import is_real_url
 
 # What a rendered `when` may say to leave its fact or link out (compared stripped and lower-cased).
 FALSY_WHEN: Final = frozenset({"", "false", "none", "0", "[]", "{}", "()", "no", "off"})
 SEVERITIES: Final = frozenset(severity.value for severity in Severity)
-# An http(s) URL with a host and no brackets in it: urlsplit finds that scheme and a non-empty netloc.
-_PLAIN_WEB_URL: Final = re.compile(r"https?://[^/?#\[\]]+(?=[/?#]|\Z)")
 
 
 class _FieldFailed(Exception):
@@ -80,7 +78,7 @@ class _Fields:
     shows where it did then: after the checks on the fields before it.
     """
 
-    def __init__(self, texts: list[str | None], failure: _FieldFailed | None) -> None:
+    def __init__(self, texts: list[str | None], failure: Exception | None) -> None:
         self._texts = texts
         self._failure = failure
 
@@ -129,7 +127,10 @@ def _read_fields(env: TemplateEnvironment, compiled: CompiledTemplate, chunks: I
             parts.append(chunk)
         env.check_deadline()
     except Exception as exc:
-        failed = _FieldFailed(labels[min(len(texts), len(labels) - 1)], exc)
+        at = min(len(texts), len(labels) - 1)
+        if compiled.constants[at]:  # plain text can only pass the output cap: said without a field's name, as ever
+            return _Fields(texts, exc)
+        failed = _FieldFailed(labels[at], exc)
         failed.__cause__ = exc
         return _Fields(texts, failed)
     return _Fields(texts, None)
@@ -147,12 +148,5 @@ def _tidy(value: str) -> str:
 
 
 def _is_web_url(url: str) -> bool:
-    if not url or url.split() != [url]:  # no whitespace
-        return False
-    if url.isascii() and _PLAIN_WEB_URL.match(url):
-        return True  # what urlsplit says of it, without its parse
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return False
-    return parts.scheme in ("http", "https") and bool(parts.netloc)
+    # Also refuses placeholders such as `https://.../#problems`: a button to them is a dead end.
+    return is_real_url(url)

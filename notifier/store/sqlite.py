@@ -1,30 +1,60 @@
-"""Durable state: the outbox of notifications, the dedup memory and the dead letters.
+"""The embedded store: SQLite in the state directory, written by one thread with group commit.
 
-`Store` is the seam for a shared store later (several replicas on NATS); `SQLiteStore` is the embedded one.
 All SQLite work runs on one thread with one connection. Operations queue up while a commit is in flight and
 then share the next transaction: that is the group commit that keeps one disk sync from costing one event.
+Only promises wait for the disk (an accepted event, a dead letter queued again); a send's outcome and a claim
+do not, and the next synced commit makes them durable too (the WAL is written in order).
+
+A claim is a lease on the row (`lease_until`, and `claims` counts claims so that only the latest holder may
+finish it). Leases die with the process that held them: a store that opens the directory alone (an exclusive
+lock on `notifier.sqlite3.lock`) gives them all back, so a crash does not hold notifications for a lease.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
+import logging
+import os
 import queue
 import sqlite3
 import threading
-import time
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
-from notifier.events import KeptnEvent
-from notifier.routing import Target
+from notifier.clock import Clock
+from notifier.message_ref import MessageRef
+from notifier.store.pauses import LocalPauses
+from notifier.store.protocol import (
+    ChannelStats,
+    Claim,
+    Dead,
+    DeadLetter,
+    Health,
+    Incoming,
+    NotificationId,
+    Pending,
+    Release,
+    Retention,
+    Retry,
+    Sent,
+    StoreError,
+    StoreMissing,
+    Update,
+)
 
+log = logging.getLogger("notifier.store")
 T = TypeVar("T")
 DB_FILE = "notifier.sqlite3"
+LOCK_FILE = DB_FILE + ".lock"
 # Most operations one transaction takes; keeps a commit's latency bounded under a flood.
 MAX_BATCH = 512
+# How often accepting also forgets what the retention allows (seconds of the store's clock).
+FORGET_INTERVAL = 60.0
+UNWRITABLE = "the state store cannot be written"
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -53,6 +83,13 @@ CREATE INDEX IF NOT EXISTS notifications_due ON notifications(channel, next_at) 
 CREATE INDEX IF NOT EXISTS notifications_event ON notifications(event_seq);
 CREATE INDEX IF NOT EXISTS notifications_dead ON notifications(state, done_at) WHERE state = 'dead';
 """
+# Columns added since the first schema; an outbox from before gains them when it is opened.
+ADDED_COLUMNS = (
+    ("lease_until", "REAL NOT NULL DEFAULT 0"),
+    ("claims", "INTEGER NOT NULL DEFAULT 0"),
+    ("ref_conversation", "TEXT"),
+    ("ref_id", "TEXT"),
+)
 # Events whose notifications are all sent, and that are past the dedup window or beyond the size bound.
 FORGETTABLE_EVENTS = """
 SELECT seq FROM events
@@ -66,87 +103,6 @@ LIMIT 5000
 
 
 @dataclass(frozen=True, slots=True)
-class Pending:
-    """A notification waiting to be sent, with the event it is made from."""
-
-    id: int
-    event_seq: int
-    channel: str
-    route: str
-    template: str | None
-    attempts: int
-    created: float
-    body: bytes
-    # The event's shkeptncontext, so that log lines about this notification can name the Keptn run.
-    keptn_context: str
-
-
-@dataclass(frozen=True, slots=True)
-class Sent:
-    id: int
-    at: float
-    detail: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class Retry:
-    id: int
-    next_at: float
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class Dead:
-    id: int
-    at: float
-    reason: str
-
-
-Update = Sent | Retry | Dead
-
-
-@dataclass(frozen=True, slots=True)
-class DeadLetter:
-    id: int
-    channel: str
-    route: str
-    event_type: str
-    body: bytes
-    reason: str
-    attempts: int
-    created: float
-    died: float
-
-
-@dataclass(frozen=True, slots=True)
-class ChannelStats:
-    pending: int
-    oldest_created: float | None
-
-
-class Store(Protocol):
-    async def open(self) -> None: ...
-    async def close(self) -> None: ...
-    async def accept(self, items: Sequence[tuple[KeptnEvent, bytes, Sequence[Target]]]) -> list[bool]:
-        """Store each event with its notifications; False for an event already seen (a duplicate)."""
-        ...
-
-    async def due(self, channel: str, now: float, limit: int, exclude: Collection[int]) -> list[Pending]: ...
-    async def next_due(self, channel: str) -> float | None: ...
-    async def finish(self, updates: Sequence[Update]) -> None: ...
-    async def stats(self) -> dict[str, ChannelStats]: ...
-    async def dead_letters(self) -> list[DeadLetter]: ...
-    async def retry_dead(self, ids: Collection[int] | None, now: float) -> int: ...
-    async def purge_dead(self, older_than: float) -> int: ...
-    async def forget_old(self, now: float, window: float, max_entries: int) -> int: ...
-    async def probe(self) -> bool: ...
-
-
-class StoreError(Exception):
-    pass
-
-
-@dataclass(frozen=True, slots=True)
 class _Operation:
     run: Callable[[sqlite3.Connection], Any]
     future: asyncio.Future[Any]
@@ -155,17 +111,34 @@ class _Operation:
 
 
 class SQLiteStore:
-    def __init__(self, state_dir: Path, synchronous: str = "FULL") -> None:
+    def __init__(
+        self,
+        state_dir: Path,
+        clock: Clock,
+        retention: Retention,
+        *,
+        synchronous: str = "FULL",
+        must_exist: bool = False,
+    ) -> None:
+        """`must_exist` for tools that read a service's outbox: a missing one is an error, not a new one."""
         self.path = state_dir / DB_FILE
         self._state_dir = state_dir
+        self._clock = clock
+        self._retention = retention
         self._synchronous = synchronous
+        self._must_exist = must_exist
         self._queue: queue.SimpleQueue[_Operation | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self.writable = True
         self._synced = True
+        self._lock_fd: int | None = None
+        self._last_forget = -float("inf")
+        # In the process, not the database: nothing else sends for this outbox (see LocalPauses).
+        self._pauses = LocalPauses()
 
     async def open(self) -> None:
+        if self._must_exist and not self.path.exists():
+            raise StoreMissing(f"no outbox in {self._state_dir}: give the service's --state-dir / NOTIFIER_STATE_DIR")
         try:
             self._state_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -173,18 +146,32 @@ class SQLiteStore:
                 f"cannot create the state directory {self._state_dir}: {exc.strerror}; "
                 "set NOTIFIER_STATE_DIR / --state-dir to a writable folder"
             ) from None
+        self._lock_fd = _lock_alone(self._state_dir / LOCK_FILE)
         self._loop = asyncio.get_running_loop()
         ready: asyncio.Future[None] = self._loop.create_future()
         self._thread = threading.Thread(target=self._serve, args=(ready,), name="sqlite-store", daemon=True)
         self._thread.start()
-        await ready
+        try:
+            await ready
+        except StoreError:
+            self._thread = None
+            self._unlock()
+            raise
 
     async def close(self) -> None:
-        if self._thread is None:
+        thread, self._thread = self._thread, None
+        if thread is None:
             return
+        # Closed from here on: `_run` refuses at once, so no operation can queue behind the sentinel and wait
+        # for an answer that never comes (a worker asking while the store closes hung until the shutdown grace).
         self._queue.put(None)
-        await asyncio.get_running_loop().run_in_executor(None, self._thread.join)
-        self._thread = None
+        await asyncio.get_running_loop().run_in_executor(None, thread.join)
+        self._unlock()
+
+    def _unlock(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
 
     # -- the writer thread ------------------------------------------------------------------------------
 
@@ -195,6 +182,13 @@ class SQLiteStore:
         self._synced = True
         conn.execute("PRAGMA busy_timeout=10000")
         conn.executescript(SCHEMA)
+        present = {row[1] for row in conn.execute("PRAGMA table_info(notifications)")}
+        for name, declaration in ADDED_COLUMNS:
+            if name not in present:
+                conn.execute(f"ALTER TABLE notifications ADD COLUMN {name} {declaration}")
+        if self._lock_fd is not None:
+            # Nobody else has the outbox open: every lease left is a dead process's.
+            conn.execute("UPDATE notifications SET lease_until = 0 WHERE lease_until > 0")
         return conn
 
     def _serve(self, ready: asyncio.Future[None]) -> None:
@@ -244,7 +238,6 @@ class SQLiteStore:
             for operation in batch:
                 self._run_one(conn, operation)
             return
-        self.writable = True
         # One wake-up of the event loop for the whole batch, not one per operation.
         self._loop.call_soon_threadsafe(
             _resolve_all, [(operation.future, result) for operation, result in zip(batch, results, strict=True)]
@@ -261,33 +254,39 @@ class SQLiteStore:
         except Exception as exc:
             with contextlib.suppress(sqlite3.Error):
                 conn.execute("ROLLBACK")
-            if isinstance(exc, sqlite3.OperationalError):
-                self.writable = False
             self._loop.call_soon_threadsafe(_fail, future, StoreError(f"state database error: {exc}"))
         else:
-            self.writable = True
             self._loop.call_soon_threadsafe(_resolve, future, result)
 
-    async def _run(self, operation: Callable[[sqlite3.Connection], T], synced: bool = True) -> T:
-        """`synced=False` for a change that may be lost with the machine (not the process): its commit does not
-        wait for the disk, and the next synced commit makes it durable too (the WAL is written in order)."""
+    def _submit(self, operation: Callable[[sqlite3.Connection], T], synced: bool) -> asyncio.Future[T]:
         if self._thread is None:
             raise StoreError("the store is closed")
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         self._queue.put(_Operation(operation, future, synced))
-        return await future
+        return future
+
+    async def _run(self, operation: Callable[[sqlite3.Connection], T], synced: bool = True) -> T:
+        """`synced=False` for a change that may be lost with the machine (not the process): its commit does not
+        wait for the disk, and the next synced commit makes it durable too (the WAL is written in order)."""
+        return await self._submit(operation, synced)
 
     # -- operations --------------------------------------------------------------------------------------
 
-    async def accept(self, items: Sequence[tuple[KeptnEvent, bytes, Sequence[Target]]]) -> list[bool]:
-        now = time.time()
+    async def accept(self, items: Sequence[Incoming]) -> list[bool]:
+        now = self._clock.time()
+        if now - self._last_forget >= FORGET_INTERVAL:
+            # Queued ahead of this accept, so keys it forgets are new again for it; nobody waits for it.
+            self._last_forget = now
+            retention = self._retention
+            forgetting = self._submit(lambda conn: _forget(conn, now, retention.window, retention.max_entries), False)
+            forgetting.add_done_callback(_log_failed_forget)
 
         def run(conn: sqlite3.Connection) -> list[bool]:
             fresh = []
-            for event, body, targets in items:
+            for item in items:
                 cursor = conn.execute(
                     "INSERT OR IGNORE INTO events (key, received, type, context, body) VALUES (?, ?, ?, ?, ?)",
-                    (event.dedup_key, now, event.type, event.keptn_context, body),
+                    (item.key, now, item.type, item.context, item.body),
                 )
                 if cursor.rowcount == 0:
                     fresh.append(False)
@@ -296,59 +295,89 @@ class SQLiteStore:
                 conn.executemany(
                     "INSERT INTO notifications (event_seq, channel, route, template, state, created, next_at)"
                     " VALUES (?, ?, ?, ?, 'pending', ?, ?)",
-                    [(seq, t.channel, t.route, t.template, now, now) for t in targets],
+                    [(seq, d.channel, d.route, d.template, now, now) for d in item.destinations],
                 )
                 fresh.append(True)
             return fresh
 
         return await self._run(run)
 
-    async def due(self, channel: str, now: float, limit: int, exclude: Collection[int]) -> list[Pending]:
-        skip = frozenset(exclude)
+    async def claim(self, channel: str, limit: int, lease: float) -> list[Pending]:
+        now = self._clock.time()
+        until = now + lease
 
         def run(conn: sqlite3.Connection) -> list[Pending]:
             rows = conn.execute(
-                "SELECT n.id, n.event_seq, n.channel, n.route, n.template, n.attempts, n.created, e.body, e.context"
-                " FROM notifications n JOIN events e ON e.seq = n.event_seq"
-                " WHERE n.channel = ? AND n.state = 'pending' AND n.next_at <= ?"
+                "SELECT n.id, n.event_seq, n.channel, n.route, n.template, n.attempts, n.created, e.body, e.context,"
+                " n.claims FROM notifications n JOIN events e ON e.seq = n.event_seq"
+                " WHERE n.channel = ? AND n.state = 'pending' AND n.next_at <= ? AND n.lease_until <= ?"
                 " ORDER BY n.next_at, n.id LIMIT ?",
-                (channel, now, limit + len(skip)),
+                (channel, now, now, limit),
             ).fetchall()
-            return [Pending(*row) for row in rows if row[0] not in skip][:limit]
+            conn.executemany(
+                "UPDATE notifications SET lease_until = ?, claims = claims + 1 WHERE id = ?",
+                [(until, row[0]) for row in rows],
+            )
+            return [
+                Pending(Claim(str(row_id), str(claims + 1), until), str(seq), *fields)
+                for row_id, seq, *fields, claims in rows
+            ]
 
         return await self._run(run, synced=False)
 
     async def next_due(self, channel: str) -> float | None:
         def run(conn: sqlite3.Connection) -> float | None:
             row = conn.execute(
-                "SELECT MIN(next_at) FROM notifications WHERE channel = ? AND state = 'pending'", (channel,)
+                "SELECT MIN(MAX(next_at, lease_until)) FROM notifications WHERE channel = ? AND state = 'pending'",
+                (channel,),
             ).fetchone()
             return None if row is None else row[0]
 
         return await self._run(run, synced=False)
 
     async def finish(self, updates: Sequence[Update]) -> None:
+        # Every outcome ends the claim, and only the claim's latest holder may record one.
         def run(conn: sqlite3.Connection) -> None:
             for update in updates:
+                held = (update.claim.id, update.claim.token)
                 if isinstance(update, Sent):
+                    ref = (None, None) if update.ref is None else (update.ref.conversation, update.ref.id)
                     conn.execute(
-                        "UPDATE notifications SET state = 'sent', done_at = ?, attempts = attempts + 1, reason = ?"
-                        " WHERE id = ?",
-                        (update.at, update.detail, update.id),
+                        "UPDATE notifications SET state = 'sent', done_at = ?, attempts = attempts + 1, reason = ?,"
+                        " ref_conversation = ?, ref_id = ?, lease_until = 0"
+                        " WHERE id = ? AND claims = ? AND state = 'pending'",
+                        (update.at, update.detail, *ref, *held),
                     )
                 elif isinstance(update, Retry):
                     conn.execute(
-                        "UPDATE notifications SET next_at = ?, attempts = attempts + 1, reason = ? WHERE id = ?",
-                        (update.next_at, update.reason, update.id),
+                        "UPDATE notifications SET next_at = ?, attempts = attempts + 1, reason = ?, lease_until = 0"
+                        " WHERE id = ? AND claims = ? AND state = 'pending'",
+                        (update.next_at, update.reason, *held),
+                    )
+                elif isinstance(update, Dead):
+                    conn.execute(
+                        "UPDATE notifications SET state = 'dead', done_at = ?, attempts = attempts + 1, reason = ?,"
+                        " lease_until = 0 WHERE id = ? AND claims = ? AND state = 'pending'",
+                        (update.at, update.reason, *held),
                     )
                 else:
+                    assert isinstance(update, Release)
                     conn.execute(
-                        "UPDATE notifications SET state = 'dead', done_at = ?, attempts = attempts + 1, reason = ?"
-                        " WHERE id = ?",
-                        (update.at, update.reason, update.id),
+                        "UPDATE notifications SET lease_until = 0 WHERE id = ? AND claims = ? AND state = 'pending'",
+                        held,
                     )
 
         await self._run(run, synced=False)
+
+    async def message_ref(self, notification: NotificationId) -> MessageRef | None:
+        def run(conn: sqlite3.Connection) -> MessageRef | None:
+            row = conn.execute(
+                "SELECT ref_conversation, ref_id FROM notifications WHERE id = ? AND ref_id IS NOT NULL",
+                (notification,),
+            ).fetchone()
+            return None if row is None else MessageRef(*row)
+
+        return await self._run(run, synced=False)
 
     async def stats(self) -> dict[str, ChannelStats]:
         def run(conn: sqlite3.Connection) -> dict[str, ChannelStats]:
@@ -366,56 +395,90 @@ class SQLiteStore:
                 " FROM notifications n JOIN events e ON e.seq = n.event_seq"
                 " WHERE n.state = 'dead' ORDER BY n.done_at, n.id"
             ).fetchall()
-            return [DeadLetter(*row) for row in rows]
+            return [DeadLetter(str(row_id), *fields) for row_id, *fields in rows]
 
         return await self._run(run, synced=False)
 
-    async def retry_dead(self, ids: Collection[int] | None, now: float) -> int:
+    async def retry_dead(self, ids: Collection[NotificationId] | None) -> int:
+        now = self._clock.time()
+
         def run(conn: sqlite3.Connection) -> int:
-            reset = "UPDATE notifications SET state = 'pending', next_at = ?, attempts = 0, created = ?, done_at = NULL"
+            reset = (
+                "UPDATE notifications SET state = 'pending', next_at = ?, attempts = 0, created = ?, done_at = NULL,"
+                " lease_until = 0"
+            )
             if ids is None:
                 return conn.execute(f"{reset} WHERE state = 'dead'", (now, now)).rowcount
+            # An id that is no number matches no row (the column's integer affinity converts only numbers).
             return sum(
-                conn.execute(f"{reset} WHERE state = 'dead' AND id = ?", (now, now, one)).rowcount for one in ids
+                conn.execute(f"{reset} WHERE state = 'dead' AND id = ?", (now, now, one)).rowcount for one in set(ids)
             )
 
         return await self._run(run)
 
     async def purge_dead(self, older_than: float) -> int:
+        cutoff = self._clock.time() - older_than
+
         def run(conn: sqlite3.Connection) -> int:
-            return conn.execute(
-                "DELETE FROM notifications WHERE state = 'dead' AND done_at < ?", (older_than,)
-            ).rowcount
+            return conn.execute("DELETE FROM notifications WHERE state = 'dead' AND done_at < ?", (cutoff,)).rowcount
 
         return await self._run(run)
 
     async def forget_old(self, now: float, window: float, max_entries: int) -> int:
-        """Drop events past the dedup window, or beyond the size bound, once nothing waits on them."""
+        """Drop events past the dedup window, or beyond the size bound, once nothing waits on them.
 
-        def run(conn: sqlite3.Connection) -> int:
-            total = conn.execute("SELECT COUNT(*) FROM events").fetchone()[0]
-            over = max(0, total - max_entries)
-            doomed = [row[0] for row in conn.execute(FORGETTABLE_EVENTS, (now - window, over))]
-            conn.executemany("DELETE FROM notifications WHERE event_seq = ?", [(seq,) for seq in doomed])
-            conn.executemany("DELETE FROM events WHERE seq = ?", [(seq,) for seq in doomed])
-            return len(doomed)
+        Accepting calls it on its own every FORGET_INTERVAL with the store's retention; public for tests.
+        """
+        return await self._run(lambda conn: _forget(conn, now, window, max_entries), synced=False)
 
-        return await self._run(run, synced=False)
+    async def channel_pause(self, channel: str, until: float = 0.0) -> float:
+        return self._pauses.extend(channel, until)
 
-    async def probe(self) -> bool:
+    async def channel_slot(self, channel: str, interval: float, burst: int) -> float:
+        return self._clock.time()
+
+    async def health(self) -> Health:
         """A tiny write: readiness says not ready while the disk refuses writes."""
+        now = self._clock.time()
 
-        def run(conn: sqlite3.Connection) -> bool:
+        def run(conn: sqlite3.Connection) -> None:
             conn.execute("CREATE TABLE IF NOT EXISTS probe (at REAL)")
             conn.execute("DELETE FROM probe")
-            conn.execute("INSERT INTO probe VALUES (?)", (time.time(),))
-            return True
+            conn.execute("INSERT INTO probe VALUES (?)", (now,))
 
         try:
-            return await self._run(run)
+            await self._run(run)
         except StoreError:
-            self.writable = False
-            return False
+            return Health(UNWRITABLE)
+        return Health()
+
+
+def _forget(conn: sqlite3.Connection, now: float, window: float, max_entries: int) -> int:
+    total = conn.execute("SELECT COUNT(*) FROM events").fetchone()[0]
+    over = max(0, total - max_entries)
+    doomed = [row[0] for row in conn.execute(FORGETTABLE_EVENTS, (now - window, over))]
+    conn.executemany("DELETE FROM notifications WHERE event_seq = ?", [(seq,) for seq in doomed])
+    conn.executemany("DELETE FROM events WHERE seq = ?", [(seq,) for seq in doomed])
+    return len(doomed)
+
+
+def _lock_alone(path: Path) -> int | None:
+    """The open lock file when no other store has this outbox open, else None (and nothing is held)."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError:
+        return None  # SQLite reports an unusable directory in its own words
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def _log_failed_forget(future: asyncio.Future[int]) -> None:
+    if not future.cancelled() and (exc := future.exception()) is not None:
+        log.error("could not forget old events: %s", exc)
 
 
 def _resolve(future: asyncio.Future[Any], value: Any) -> None:

@@ -1,0 +1,41 @@
+"""Stage 4 of the pipeline: deduplicate and store durably, in one store call; the sender may hear 'yes' after it."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import orjson
+
+from notifier.events import KeptnEvent
+from notifier.metrics import Metrics
+from notifier.routing import Target
+from notifier.store import Incoming, Store
+
+log = logging.getLogger("notifier.pipeline")
+
+
+class Accept:
+    def __init__(self, store: Store, metrics: Metrics) -> None:
+        self._store = store
+        self._metrics = metrics
+
+    async def __call__(self, wanted: Sequence[tuple[KeptnEvent, Sequence[Target]]]) -> list[bool]:
+        """Store each event with its notifications, committed before it returns; False marks a duplicate.
+
+        Raises StoreError when the store cannot be written: then nothing may be acknowledged.
+        """
+        fresh = await self._store.accept(
+            [Incoming(e.dedup_key, e.type, e.keptn_context, orjson.dumps(e.raw), targets) for e, targets in wanted]
+        )
+        accepted = sum(fresh)
+        self._metrics.events_accepted.inc(accepted)
+        self._metrics.events_deduplicated.inc(len(fresh) - accepted)
+        for (event, targets), new in zip(wanted, fresh, strict=True):
+            log.info(
+                "accepted %s for %s" if new else "duplicate %s dropped (already have it for %s)",
+                event.type,
+                ", ".join(target.channel for target in targets),
+                extra={"keptnContext": event.keptn_context, "eventId": event.id},
+            )
+        return fresh

@@ -1,0 +1,46 @@
+"""Durable state: the outbox of notifications, the dedup memory and the dead letters.
+
+`protocol.py` is the contract (and all that importing this package loads); `sqlite.py` is the embedded store,
+`jetstream.py` the one several replicas share in NATS JetStream, `memory.py` one that lives and dies with the
+process; `factory.make_store` picks the one the settings ask for.
+"""
+
+from notifier.store.protocol import (
+    ChannelStats,
+    Claim,
+    Dead,
+    DeadLetter,
+    Destination,
+    Health,
+    Incoming,
+    NotificationId,
+    Pending,
+    Release,
+    Retention,
+    Retry,
+    Sent,
+    Store,
+    StoreError,
+    StoreMissing,
+    Update,
+)
+
+__all__ = [
+    "ChannelStats",
+    "Claim",
+    "Dead",
+    "DeadLetter",
+    "Destination",
+    "Health",
+    "Incoming",
+    "NotificationId",
+    "Pending",
+    "Release",
+    "Retention",
+    "Retry",
+    "Sent",
+    "Store",
+    "StoreError",
+    "StoreMissing",
+    "Update",
+]

@@ -1,0 +1,24 @@
+"""The one place that picks and builds the store from the settings: the service and the CLI both use it."""
+
+from __future__ import annotations
+
+from notifier.clock import Clock
+from notifier.config import Settings
+from notifier.delivery import LEASE
+from notifier.store.protocol import Retention, Store
+
+
+def make_store(settings: Settings, clock: Clock, *, must_exist: bool = False) -> Store:
+    """Not opened yet. `must_exist` for tools that read a service's outbox: a missing one is an error."""
+    retention = Retention(settings.dedup_window, settings.dedup_max_entries)
+    if settings.store == "nats":
+        # Imported here: only a service that uses NATS loads the NATS client.
+        from notifier.store.jetstream import JetStreamStore
+
+        # The workers' lease is the consumers' ack_wait: how soon a dead replica's claims come back.
+        return JetStreamStore(
+            settings.nats_url, settings.nats_prefix, clock, retention, lease=LEASE, create=not must_exist
+        )
+    from notifier.store.sqlite import SQLiteStore
+
+    return SQLiteStore(settings.state_dir, clock, retention, must_exist=must_exist)

@@ -1,0 +1,697 @@
+"""The shared store: the outbox, the dedup memory and the dead letters in NATS JetStream, for several replicas.
+
+The outbox is a work-queue stream with one subject and one durable pull consumer per channel; the consumer's
+`ack_wait` is the lease, so a claim is one delivery, exclusive across every replica, and the claims of a replica
+that dies come back to the others by themselves. A claim's token is its delivery's ack subject: Sent acks it,
+Retry naks it with the delay (the server keeps the time), Release naks it at once, Dead copies it to the
+dead-letter stream, then acks it. A lease that runs out on the store's clock is given back at the next claim,
+so that the holder's own clock, not only the server's, ends it; a holder finishes only what it still holds.
+
+Dedup is a key-value bucket: `create(key)` is the atomic claim of an event across replicas. An entry says
+"accepting" until every notification is stored; an event seen again in that state is published again with the
+same `Nats-Msg-Id`s, which the stream drops as duplicates within its duplicate window, so a crash between the
+two steps loses nothing and stores nothing twice. Past the dedup window (the store's clock) an event is
+forgotten once none of its notifications waits in the outbox or among the dead letters.
+
+A channel's pause (Retry-After, backoff) and its rate are shared through a bucket too: `channel_pause` and
+`channel_slot`, each one number changed by compare-and-set.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+from collections.abc import Callable, Collection, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import nats.errors
+import orjson
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, PubAck, RawStreamMsg
+from nats.js.errors import (
+    APIError,
+    InvalidKeyError,
+    KeyNotFoundError,
+    KeyWrongLastSequenceError,
+    NotFoundError,
+)
+from nats.js.kv import KeyValue
+
+from notifier.clock import Clock
+from notifier.message_ref import MessageRef
+from notifier.store.jetstream_layout import (
+    OUTBOX_MAX_BYTES,
+    Layout,
+    channel_from_token,
+    channel_token,
+    ensure_streams,
+)
+from notifier.store.pauses import next_slot
+from notifier.store.protocol import (
+    ChannelStats,
+    Claim,
+    Dead,
+    DeadLetter,
+    Health,
+    Incoming,
+    NotificationId,
+    Pending,
+    Release,
+    Retention,
+    Retry,
+    Sent,
+    StoreError,
+    Update,
+)
+
+log = logging.getLogger("notifier.store")
+# How long one request to NATS may take, and how long start-up waits for the server.
+REQUEST_TIMEOUT = 5.0
+CONNECT_WAIT = 10.0
+# Claims out at once per channel across all replicas (each worker claims 128 at a time).
+MAX_ACK_PENDING = 2048
+# When claims of other replicas are out and their ends are unknown here: look again this soon.
+OTHERS_RECHECK = 1.0
+# Compare-and-set tries on a shared pause before giving up (only many replicas pausing at once retry).
+CAS_TRIES = 8
+ACCEPTING, STORED = "accepting", "stored"
+ACK, NAK = b"+ACK", b"-NAK"
+
+
+@dataclass(slots=True)
+class _Held:
+    """A claim this store handed out and has not seen finished, with what finishing it needs."""
+
+    claim: Claim
+    channel: str
+    attempts: int
+    meta: dict[str, Any]
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    """A dedup entry: when the event was accepted, whether it is stored whole, and once it is, the event's
+    revision (its notifications' ids) and where in the outbox they went."""
+
+    at: float
+    state: str
+    event: int = 0
+    outbox: tuple[int, ...] = ()
+
+    def encode(self) -> bytes:
+        return f"{self.at!r} {self.state} {self.event} {','.join(map(str, self.outbox))}".encode()
+
+    @classmethod
+    def parse(cls, value: bytes | None) -> _Entry:
+        at, state, event, outbox = (value or b"").decode().split(" ")
+        return cls(float(at), state, int(event), tuple(int(seq) for seq in outbox.split(",") if seq))
+
+
+@dataclass(frozen=True, slots=True)
+class _Claimed:
+    """An event this store is to publish: its dedup key and entry revision (the event's name), and when."""
+
+    key: str
+    revision: int
+    at: float
+    # False when publishing again what a replica that died half-way may have published already.
+    new: bool
+
+
+@dataclass(slots=True)
+class _Channel:
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    consumer_ready: bool = False
+    # Notifications this store gave back or put off, by id: when they are due again (for next_due).
+    waiting: dict[NotificationId, float] = field(default_factory=dict)
+
+
+class JetStreamStore:
+    def __init__(
+        self,
+        url: str,
+        prefix: str,
+        clock: Clock,
+        retention: Retention,
+        *,
+        lease: float,
+        create: bool = True,
+    ) -> None:
+        """`prefix` as validated by the settings (NOTIFIER_NATS_PREFIX); `lease` is the consumers' ack_wait (no
+        claim lasts longer); `create=False` for tools that read a service's outbox: nothing missing is created."""
+        self._url = url
+        self._layout = Layout(prefix, retention)
+        self._clock = clock
+        self._retention = retention
+        self._lease = lease
+        self._create = create
+        self._nc: Client | None = None
+        self._js: JetStreamContext | None = None
+        self._buckets: dict[str, KeyValue] = {}
+        self._held: dict[NotificationId, _Held] = {}
+        self._channels: dict[str, _Channel] = {}
+
+    # -- connection ------------------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        nc = Client()
+        failures: asyncio.Queue[Exception] = asyncio.Queue()
+
+        async def on_error(exc: Exception) -> None:
+            if nc.is_connected or self._nc is not None:
+                await self._on_error(exc)
+            else:
+                failures.put_nowait(exc)
+
+        # The client would try forever; at start-up the first failed attempt is the answer, in words.
+        connecting = asyncio.ensure_future(
+            nc.connect(
+                self._url,
+                name="keptn-notifier",
+                connect_timeout=2,
+                reconnect_time_wait=1,
+                max_reconnect_attempts=-1,
+                error_cb=on_error,
+                disconnected_cb=self._on_disconnect,
+                reconnected_cb=self._on_reconnect,
+            )
+        )
+        failed = asyncio.ensure_future(failures.get())
+        await asyncio.wait((connecting, failed), timeout=CONNECT_WAIT, return_when=asyncio.FIRST_COMPLETED)
+        failed.cancel()
+        if not connecting.done() or connecting.exception() is not None:
+            connecting.cancel()
+            exc = connecting.exception() if connecting.done() and not connecting.cancelled() else None
+            if exc is None and failed.done() and not failed.cancelled():
+                exc = failed.result()
+            with contextlib.suppress(BaseException):
+                await nc.close()
+            reason = f"{type(exc).__name__}: {exc}" if exc is not None else f"no answer within {CONNECT_WAIT:g} s"
+            raise StoreError(
+                f"cannot reach NATS at {self._url} ({reason}); "
+                "start NATS with JetStream, or set NATS_URL to it, or NOTIFIER_STORE=sqlite"
+            )
+        self._nc = nc
+        self._js = nc.jetstream(timeout=REQUEST_TIMEOUT)
+        try:
+            with self._talking("prepare the JetStream streams"):
+                await ensure_streams(self._js, self._layout, create=self._create)
+                layout = self._layout
+                for bucket in (layout.dedup, layout.refs, layout.attempts, layout.pauses):
+                    self._buckets[bucket] = await self._js.key_value(bucket)
+        except StoreError:
+            await self.close()
+            raise
+
+    async def close(self) -> None:
+        nc, self._nc, self._js = self._nc, None, None
+        if nc is None:
+            return
+        # Give back what is still held, so that another replica need not wait for the lease to run out.
+        held, self._held = list(self._held.values()), {}
+        with contextlib.suppress(Exception):
+            for item in held:
+                await nc.publish(item.claim.token, NAK)
+            await nc.flush(timeout=1)
+        with contextlib.suppress(Exception):
+            await nc.close()
+
+    async def _on_error(self, exc: Exception) -> None:
+        log.warning("NATS at %s: %s", self._url, exc or type(exc).__name__)
+
+    async def _on_disconnect(self) -> None:
+        if self._nc is None:
+            return  # our own close
+        log.warning("NATS at %s: disconnected, reconnecting", self._url)
+
+    async def _on_reconnect(self) -> None:
+        log.info("NATS at %s: reconnected", self._url)
+
+    def _connected(self) -> tuple[Client, JetStreamContext]:
+        if self._nc is None or self._js is None:
+            raise StoreError("the store is closed")
+        return self._nc, self._js
+
+    @contextlib.contextmanager
+    def _talking(self, what: str) -> Iterator[None]:
+        """NATS failures as StoreErrors that say what could not be done (a lost server is no traceback)."""
+        try:
+            yield
+        except (nats.errors.Error, TimeoutError, OSError) as exc:
+            detail = exc.description if isinstance(exc, APIError) and exc.description else str(exc) or repr(exc)
+            raise StoreError(f"cannot {what}: NATS {type(exc).__name__}: {detail}") from None
+
+    def _bucket(self, name: str) -> KeyValue:
+        self._connected()
+        return self._buckets[name]
+
+    def _channel(self, name: str) -> _Channel:
+        return self._channels.setdefault(name, _Channel())
+
+    # -- accepting -------------------------------------------------------------------------------------
+
+    async def accept(self, items: Sequence[Incoming]) -> list[bool]:
+        _, js = self._connected()
+        now = self._clock.time()
+        fresh = [False] * len(items)
+        first: dict[str, int] = {}
+        for index, item in enumerate(items):
+            first.setdefault(item.key, index)
+        unique = sorted(first.values())
+        with self._talking("store the events"):
+            outcomes = await asyncio.gather(*(self._claim_key(items[index].key, now) for index in unique))
+            published: list[tuple[_Claimed, list[asyncio.Future[PubAck]]]] = []
+            # Published one by one in order (each only queues its write), so each channel's order is the events'.
+            for index, claimed in zip(unique, outcomes, strict=True):
+                if claimed is None:
+                    continue
+                fresh[index] = claimed.new
+                published.append((claimed, await self._publish_notifications(js, items[index], claimed)))
+            await asyncio.wait_for(asyncio.gather(*(ack for _, acks in published for ack in acks)), REQUEST_TIMEOUT)
+            await asyncio.gather(
+                *(self._mark_stored(claimed, [ack.result().seq for ack in acks]) for claimed, acks in published)
+            )
+        return fresh
+
+    async def _claim_key(self, event_key: str, now: float) -> _Claimed | None:
+        """Claim an event across replicas: what to publish, or None for a duplicate.
+
+        The revision of the dedup entry names the event: its notifications' ids and `Nats-Msg-Id`s derive from it.
+        """
+        bucket = self._bucket(self._layout.dedup)
+        key = hashlib.sha256(event_key.encode()).hexdigest()[:32]
+        accepting = _Entry(now, ACCEPTING).encode()
+        for _ in range(2):  # a second time only when the entry expired between create and get
+            try:
+                return _Claimed(key, await bucket.create(key, accepting), now, True)
+            except KeyWrongLastSequenceError:
+                pass
+            try:
+                found = await bucket.get(key)
+            except KeyNotFoundError:
+                continue
+            entry, revision = _Entry.parse(found.value), found.revision or 0
+            if now - entry.at >= self._retention.window:
+                if await self._still_unsent(entry):
+                    return None
+                try:
+                    return _Claimed(key, await bucket.update(key, accepting, last=revision), now, True)
+                except KeyWrongLastSequenceError:
+                    return None  # another replica took it first
+            if entry.state == ACCEPTING:
+                # Accepted by a replica that may have died half-way: publish again; the stream drops repeats.
+                return _Claimed(key, revision, entry.at, False)
+            return None
+        return None
+
+    async def _still_unsent(self, entry: _Entry) -> bool:
+        """Whether a notification of a stored event is still in the outbox or a dead letter: never forgotten."""
+        _, js = self._connected()
+        for index, seq in enumerate(entry.outbox):
+            with contextlib.suppress(NotFoundError):
+                await js.get_msg(self._layout.outbox, seq=seq)
+                return True
+            with contextlib.suppress(NotFoundError):
+                await js.get_last_msg(self._layout.dead, self._layout.dead_subject(f"{entry.event}-{index}"))
+                return True
+        return False
+
+    async def _publish_notifications(
+        self, js: JetStreamContext, item: Incoming, claimed: _Claimed
+    ) -> list[asyncio.Future[PubAck]]:
+        revision = claimed.revision
+        acks = []
+        for index, destination in enumerate(item.destinations):
+            notification = f"{revision}-{index}"
+            meta = {
+                "id": notification,
+                "event": str(revision),
+                "channel": destination.channel,
+                "route": destination.route,
+                "template": destination.template,
+                "type": item.type,
+                "context": item.context,
+                "created": claimed.at,
+                "generation": 0,
+            }
+            acks.append(
+                await js.publish_async(
+                    self._layout.outbox_subject(destination.channel),
+                    _encode(meta, item.body),
+                    headers={"Nats-Msg-Id": notification},
+                )
+            )
+        return acks
+
+    async def _mark_stored(self, claimed: _Claimed, outbox: list[int]) -> None:
+        """The event is stored whole; where its notifications are tells, past the window, whether all were sent."""
+        entry = _Entry(claimed.at, STORED, claimed.revision, tuple(outbox))
+        with contextlib.suppress(KeyWrongLastSequenceError):  # someone else marked or forgot it meanwhile
+            await self._bucket(self._layout.dedup).update(claimed.key, entry.encode(), last=claimed.revision)
+
+    # -- claiming --------------------------------------------------------------------------------------
+
+    async def claim(self, channel: str, limit: int, lease: float) -> list[Pending]:
+        nc, js = self._connected()
+        state = self._channel(channel)
+        # One pull at a time per channel in this process; the server keeps replicas apart.
+        async with state.lock:
+            now = self._clock.time()
+            until = now + min(lease, self._lease)
+            with self._talking(f"claim notifications of channel {channel}"):
+                await self._give_back_lapsed(nc, channel, now)
+                await self._ensure_consumer(js, channel, state)
+                messages = await self._pull(nc, channel, limit)
+                claimed = []
+                for message in messages:
+                    meta, body = _decode(message.data)
+                    attempts = 0
+                    if message.metadata.num_delivered > 1:
+                        attempts = await self._attempts(meta)
+                    claim = Claim(meta["id"], message.reply, until)
+                    self._held[claim.id] = _Held(claim, channel, attempts, meta, body)
+                    state.waiting.pop(claim.id, None)
+                    claimed.append(
+                        Pending(
+                            claim,
+                            meta["event"],
+                            channel,
+                            meta["route"],
+                            meta["template"],
+                            attempts,
+                            meta["created"],
+                            body,
+                            meta["context"],
+                        )
+                    )
+                return claimed
+
+    async def _give_back_lapsed(self, nc: Client, channel: str, now: float) -> None:
+        lapsed = [h for h in self._held.values() if h.channel == channel and h.claim.until <= now]
+        for held in lapsed:
+            del self._held[held.claim.id]
+            await nc.request(held.claim.token, NAK, timeout=REQUEST_TIMEOUT)
+
+    async def _ensure_consumer(self, js: JetStreamContext, channel: str, state: _Channel) -> None:
+        if state.consumer_ready:
+            return
+        name = self._layout.consumer(channel)
+        subject = self._layout.outbox_subject(channel)
+        try:
+            existing = (await js.consumer_info(self._layout.outbox, name)).config
+        except NotFoundError:
+            await js.add_consumer(
+                self._layout.outbox,
+                ConsumerConfig(
+                    durable_name=name,
+                    description=f"keptn-notifier: channel {channel}",
+                    filter_subject=subject,
+                    deliver_policy=DeliverPolicy.ALL,
+                    ack_policy=AckPolicy.EXPLICIT,
+                    ack_wait=self._lease,
+                    max_deliver=-1,
+                    max_ack_pending=MAX_ACK_PENDING,
+                ),
+            )
+        else:
+            if existing.filter_subject != subject or abs((existing.ack_wait or 0) - self._lease) > 0.001:
+                raise StoreError(
+                    f"NATS consumer {name} already exists with other settings: ack_wait {existing.ack_wait} s and "
+                    f"filter {existing.filter_subject}, but this service wants {self._lease} s and {subject}. "
+                    f"Delete it (nats consumer rm {self._layout.outbox} {name}); its notifications stay"
+                )
+        state.consumer_ready = True
+
+    async def _pull(self, nc: Client, channel: str, limit: int) -> list[Msg]:
+        """Up to `limit` messages that are there now: a no-wait pull request, which never waits for new ones."""
+        inbox = nc.new_inbox()
+        subscription = await nc.subscribe(inbox)
+        messages: list[Msg] = []
+        try:
+            request = orjson.dumps({"batch": limit, "no_wait": True})
+            consumer = self._layout.consumer(channel)
+            await nc.publish(f"$JS.API.CONSUMER.MSG.NEXT.{self._layout.outbox}.{consumer}", request, reply=inbox)
+            while len(messages) < limit:
+                try:
+                    message = await subscription.next_msg(timeout=REQUEST_TIMEOUT)
+                except nats.errors.TimeoutError:
+                    if messages:
+                        break  # what came is ours; the rest of the request lapses on the server
+                    raise
+                status = (message.headers or {}).get("Status")
+                if status is None:
+                    messages.append(message)
+                elif status != "100":  # not a heartbeat: 404 no messages, 408 request over, 409 limits
+                    break
+        finally:
+            await subscription.unsubscribe()
+        return messages
+
+    async def _attempts(self, meta: dict[str, Any]) -> int:
+        try:
+            entry = await self._bucket(self._layout.attempts).get(_attempts_key(meta))
+        except KeyNotFoundError:
+            return 0
+        return int(entry.value or b"0")
+
+    async def next_due(self, channel: str) -> float | None:
+        _, js = self._connected()
+        now = self._clock.time()
+        state = self._channel(channel)
+        # Entries another replica may have taken since are dropped once a lease has passed.
+        state.waiting = {id_: at for id_, at in state.waiting.items() if at > now - self._lease}
+        known = [h.claim.until for h in self._held.values() if h.channel == channel]
+        known.extend(state.waiting.values())
+        with self._talking(f"read the outbox of channel {channel}"):
+            try:
+                info = await js.consumer_info(self._layout.outbox, self._layout.consumer(channel))
+            except NotFoundError:
+                # Nobody claimed on this channel yet: all it holds is due.
+                count = await self._subject_counts(js, self._layout.outbox_subject(channel))
+                return now if count else min(known, default=None)
+        if info.num_pending and (info.num_ack_pending or 0) < MAX_ACK_PENDING:
+            return now
+        if (info.num_ack_pending or 0) > len(known):
+            known.append(now + OTHERS_RECHECK)
+        return min(known, default=None)
+
+    async def _subject_counts(self, js: JetStreamContext, subjects: str) -> dict[str, int]:
+        info = await js.stream_info(self._layout.outbox, subjects_filter=subjects)
+        return {subject: count for subject, count in (info.state.subjects or {}).items() if count}
+
+    # -- finishing -------------------------------------------------------------------------------------
+
+    async def finish(self, updates: Sequence[Update]) -> None:
+        nc, js = self._connected()
+        now = self._clock.time()
+        for update in updates:
+            held = self._held.get(update.claim.id)
+            if held is None or held.claim.token != update.claim.token:
+                continue  # finished already, or claimed again since
+            del self._held[held.claim.id]
+            with self._talking(f"record the outcome of notification {held.claim.id}"):
+                await self._finish_one(nc, js, held, update, now)
+
+    async def _finish_one(self, nc: Client, js: JetStreamContext, held: _Held, update: Update, now: float) -> None:
+        token = held.claim.token
+        waiting = self._channel(held.channel).waiting
+        if isinstance(update, Sent):
+            if update.ref is not None:
+                ref = orjson.dumps({"conversation": update.ref.conversation, "id": update.ref.id})
+                await self._bucket(self._layout.refs).put(held.claim.id, ref)
+            await nc.request(token, ACK, timeout=REQUEST_TIMEOUT)
+        elif isinstance(update, Retry):
+            await self._bucket(self._layout.attempts).put(_attempts_key(held.meta), str(held.attempts + 1).encode())
+            delay = max(0.0, update.next_at - now)
+            payload = NAK + b" " + orjson.dumps({"delay": int(delay * 1e9)}) if delay else NAK
+            await nc.request(token, payload, timeout=REQUEST_TIMEOUT)
+            waiting[held.claim.id] = update.next_at
+        elif isinstance(update, Dead):
+            letter = {**held.meta, "reason": update.reason, "attempts": held.attempts + 1, "died": update.at}
+            await js.publish(
+                self._layout.dead_subject(held.claim.id),
+                _encode(letter, held.body),
+                headers={"Nats-Msg-Id": f"{_attempts_key(held.meta)}.dead"},
+            )
+            await nc.request(token, ACK, timeout=REQUEST_TIMEOUT)
+        else:
+            assert isinstance(update, Release)
+            await nc.request(token, NAK, timeout=REQUEST_TIMEOUT)
+            waiting[held.claim.id] = now
+
+    async def message_ref(self, notification: NotificationId) -> MessageRef | None:
+        self._connected()
+        with self._talking("read a message reference"):
+            try:
+                entry = await self._bucket(self._layout.refs).get(notification)
+            except (KeyNotFoundError, InvalidKeyError):
+                return None
+        found = orjson.loads(entry.value or b"{}")
+        return MessageRef(found["conversation"], found["id"])
+
+    # -- reading and dead letters ----------------------------------------------------------------------
+
+    async def stats(self) -> dict[str, ChannelStats]:
+        _, js = self._connected()
+        with self._talking("read the outbox"):
+            counts = await self._subject_counts(js, f"{self._layout.prefix}.outbox.>")
+            stats = {}
+            for subject, count in counts.items():
+                try:
+                    oldest = await js.get_msg(self._layout.outbox, seq=1, subject=subject, next=True)
+                except NotFoundError:
+                    continue  # sent since it was counted
+                meta, _ = _decode(oldest.data)
+                stats[channel_from_token(subject.rsplit(".", 1)[1])] = ChannelStats(count, meta["created"])
+        return stats
+
+    async def _dead_messages(self) -> list[RawStreamMsg]:
+        _, js = self._connected()
+        found: list[RawStreamMsg] = []
+        seq = 1
+        every = f"{self._layout.prefix}.dead.>"
+        while True:
+            try:
+                message = await js.get_msg(self._layout.dead, seq=seq, subject=every, next=True)
+            except NotFoundError:
+                return found
+            found.append(message)
+            seq = (message.seq or seq) + 1
+
+    async def dead_letters(self) -> list[DeadLetter]:
+        with self._talking("read the dead letters"):
+            messages = await self._dead_messages()
+        letters = []
+        for message in messages:
+            meta, body = _decode(message.data)
+            letters.append(
+                DeadLetter(
+                    meta["id"],
+                    meta["channel"],
+                    meta["route"],
+                    meta["type"],
+                    body,
+                    meta["reason"],
+                    meta["attempts"],
+                    meta["created"],
+                    meta["died"],
+                )
+            )
+        return letters
+
+    async def retry_dead(self, ids: Collection[NotificationId] | None) -> int:
+        _, js = self._connected()
+        now = self._clock.time()
+        wanted = None if ids is None else set(ids)
+        count = 0
+        with self._talking("queue dead letters again"):
+            for message in await self._dead_messages():
+                meta, body = _decode(message.data)
+                if wanted is not None and meta["id"] not in wanted:
+                    continue
+                for name in ("reason", "attempts", "died"):
+                    meta.pop(name)
+                # A new generation: its attempts count from zero, and its publish is not a repeat of the first.
+                meta.update(created=now, generation=message.seq)
+                await js.publish(
+                    self._layout.outbox_subject(meta["channel"]),
+                    _encode(meta, body),
+                    headers={"Nats-Msg-Id": _attempts_key(meta)},
+                )
+                await js.delete_msg(self._layout.dead, message.seq or 0)
+                count += 1
+        return count
+
+    async def purge_dead(self, older_than: float) -> int:
+        _, js = self._connected()
+        cutoff = self._clock.time() - older_than
+        count = 0
+        with self._talking("purge dead letters"):
+            for message in await self._dead_messages():
+                meta, _ = _decode(message.data)
+                if meta["died"] < cutoff:
+                    await js.delete_msg(self._layout.dead, message.seq or 0)
+                    count += 1
+        return count
+
+    async def health(self) -> Health:
+        if self._nc is None or self._js is None:
+            return Health("the state store is closed")
+        if not self._nc.is_connected:
+            return Health(f"NATS at {self._url} is not connected (reconnecting)")
+        try:
+            with self._talking("read the outbox stream"):
+                info = await self._js.stream_info(self._layout.outbox)
+        except StoreError as exc:
+            return Health(str(exc))
+        if info.state.bytes >= OUTBOX_MAX_BYTES * 0.99:
+            return Health(f"the outbox stream {self._layout.outbox} is full")
+        return Health()
+
+    # -- shared pacing ---------------------------------------------------------------------------------
+
+    async def channel_pause(self, channel: str, until: float = 0.0) -> float:
+        """The channel's pause shared by every replica, extended to at least `until` (wall seconds)."""
+
+        def extend(current: float) -> tuple[float, float | None]:
+            return (current, None) if until <= current else (until, until)
+
+        return await self._change_shared(channel_token(channel), f"share the pause of channel {channel}", extend)
+
+    async def channel_slot(self, channel: str, interval: float, burst: int) -> float:
+        """The channel's next send reserved among every replica: one shared `due` time (GCRA), compare-and-set."""
+
+        def reserve(due: float) -> tuple[float, float | None]:
+            return next_slot(due, self._clock.time(), interval, burst)
+
+        return await self._change_shared(
+            f"{channel_token(channel)}.slot", f"share the rate of channel {channel}", reserve
+        )
+
+    async def _change_shared(self, key: str, what: str, change: Callable[[float], tuple[float, float | None]]) -> float:
+        """Read a number in the pauses bucket and write what `change` makes of it, by compare-and-set.
+
+        `change` answers (what to return, the new number or None to write nothing); a write that another replica
+        beat is tried again on what that one wrote.
+        """
+        bucket = self._bucket(self._layout.pauses)
+        with self._talking(what):
+            for _ in range(CAS_TRIES):
+                try:
+                    entry = await bucket.get(key)
+                    current, revision = float(entry.value or b"0"), entry.revision or 0
+                except KeyNotFoundError:
+                    current, revision = 0.0, 0
+                answer, new = change(current)
+                if new is None:
+                    return answer
+                try:
+                    if revision:
+                        await bucket.update(key, repr(new).encode(), last=revision)
+                    else:
+                        await bucket.create(key, repr(new).encode())
+                except KeyWrongLastSequenceError:
+                    continue
+                return answer
+        raise StoreError(f"cannot {what}: {CAS_TRIES} other replicas changed it meanwhile")
+
+
+def _encode(meta: dict[str, Any], body: bytes) -> bytes:
+    # orjson writes no raw newline, so the first one ends the metadata.
+    return orjson.dumps(meta) + b"\n" + body
+
+
+def _decode(data: bytes | None) -> tuple[dict[str, Any], bytes]:
+    head, _, body = (data or b"").partition(b"\n")
+    meta: dict[str, Any] = orjson.loads(head)
+    return meta, body
+
+
+def _attempts_key(meta: dict[str, Any]) -> str:
+    return f"{meta['id']}.{meta['generation']}"

@@ -1,0 +1,220 @@
+"""The JetStream store's streams and key-value buckets: their names, their settings, and the start-up check.
+
+Everything is named from one prefix (`NOTIFIER_NATS_PREFIX`), file-stored and bounded in age and bytes, so that
+the service shares Keptn's NATS without ever touching Keptn's own `keptn` stream. A stream or bucket that
+already exists with other settings stops start-up with the setting that differs and what to do: two replicas
+that disagree on, say, the dedup window would otherwise quietly use whichever created the bucket first.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from dataclasses import dataclass
+
+from nats.js import JetStreamContext
+from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
+from nats.js.errors import APIError, NotFoundError
+
+from notifier.store.protocol import Retention, StoreError
+
+_PLAIN_TOKEN = re.compile(r"^[A-Za-z0-9_-]+$")
+DAY = 86400.0
+# The outbox holds a notification for at most a week (NOTIFIER_RETRY_MAX_AGE parks it long before, by default).
+OUTBOX_MAX_AGE = 7 * DAY
+OUTBOX_MAX_BYTES = 1024**3
+# How long a publish may be repeated (after a crash or a lost ack) without storing it twice.
+OUTBOX_DUPLICATE_WINDOW = 120.0
+DEAD_MAX_AGE = 30 * DAY
+DEAD_MAX_BYTES = 256 * 1024**2
+BUCKET_MAX_BYTES = 256 * 1024**2
+PAUSE_TTL = DAY
+# Retry counts live as long as their notification can wait in the outbox.
+ATTEMPTS_TTL = OUTBOX_MAX_AGE
+
+
+def channel_token(channel: str) -> str:
+    """A channel name as one subject token, KV key and consumer name part: itself when plain, else encoded."""
+    if _PLAIN_TOKEN.match(channel):
+        return channel
+    # "=" never occurs in a plain name, so an encoded one can never collide with one.
+    return "=" + base64.urlsafe_b64encode(channel.encode()).decode().rstrip("=")
+
+
+def channel_from_token(token: str) -> str:
+    if not token.startswith("="):
+        return token
+    encoded = token[1:]
+    return base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).decode()
+
+
+@dataclass(frozen=True, slots=True)
+class Layout:
+    """The names and settings of every stream and bucket of one prefix."""
+
+    prefix: str
+    retention: Retention
+
+    @property
+    def outbox(self) -> str:
+        return f"{self.prefix}-outbox"
+
+    @property
+    def dead(self) -> str:
+        return f"{self.prefix}-dead"
+
+    @property
+    def dedup(self) -> str:
+        return f"{self.prefix}-dedup"
+
+    @property
+    def refs(self) -> str:
+        return f"{self.prefix}-refs"
+
+    @property
+    def attempts(self) -> str:
+        return f"{self.prefix}-attempts"
+
+    @property
+    def pauses(self) -> str:
+        return f"{self.prefix}-pauses"
+
+    def outbox_subject(self, channel: str) -> str:
+        return f"{self.prefix}.outbox.{channel_token(channel)}"
+
+    def dead_subject(self, notification: str) -> str:
+        return f"{self.prefix}.dead.{notification}"
+
+    def consumer(self, channel: str) -> str:
+        return f"{self.prefix}-{channel_token(channel)}"
+
+    def streams(self) -> list[tuple[StreamConfig, str]]:
+        """Every stream with what sets it, for the error when an existing one differs."""
+        # A TTL of 0 would mean "never forget"; a dedup window of 0 means "forget at once".
+        window = max(self.retention.window, 1.0)
+        return [
+            (
+                StreamConfig(
+                    name=self.outbox,
+                    description="keptn-notifier: notifications to send, one subject per channel",
+                    subjects=[f"{self.prefix}.outbox.>"],
+                    retention=RetentionPolicy.WORK_QUEUE,
+                    storage=StorageType.FILE,
+                    max_age=OUTBOX_MAX_AGE,
+                    max_bytes=OUTBOX_MAX_BYTES,
+                    # Full: refuse new notifications (the intake answers 503) rather than drop unsent ones.
+                    discard=DiscardPolicy.NEW,
+                    duplicate_window=OUTBOX_DUPLICATE_WINDOW,
+                ),
+                "fixed by the service",
+            ),
+            (
+                StreamConfig(
+                    name=self.dead,
+                    description="keptn-notifier: dead letters, one subject per notification",
+                    subjects=[f"{self.prefix}.dead.>"],
+                    retention=RetentionPolicy.LIMITS,
+                    storage=StorageType.FILE,
+                    max_age=DEAD_MAX_AGE,
+                    max_bytes=DEAD_MAX_BYTES,
+                    discard=DiscardPolicy.OLD,
+                    duplicate_window=OUTBOX_DUPLICATE_WINDOW,
+                ),
+                "fixed by the service",
+            ),
+            # Kept past the window for as long as a notification can wait in the outbox: the store forgets an
+            # event past the window on its own clock, only once none of its notifications waits (as SQLite does).
+            # At the bound the oldest key goes first, sent or not.
+            (
+                _bucket(
+                    self.dedup,
+                    ttl=window + OUTBOX_MAX_AGE,
+                    max_msgs=self.retention.max_entries,
+                    discard=DiscardPolicy.OLD,
+                ),
+                "NOTIFIER_DEDUP_WINDOW and dedup_max_entries",
+            ),
+            (_bucket(self.refs, ttl=window), "NOTIFIER_DEDUP_WINDOW"),
+            (_bucket(self.attempts, ttl=ATTEMPTS_TTL), "fixed by the service"),
+            (_bucket(self.pauses, ttl=PAUSE_TTL), "fixed by the service"),
+        ]
+
+
+def _bucket(name: str, *, ttl: float, max_msgs: int = -1, discard: DiscardPolicy = DiscardPolicy.NEW) -> StreamConfig:
+    """A key-value bucket's stream, as nats-py's KeyValue expects it (one value per key), with our bounds."""
+    return StreamConfig(
+        name=f"KV_{name}",
+        description="keptn-notifier key-value bucket",
+        subjects=[f"$KV.{name}.>"],
+        retention=RetentionPolicy.LIMITS,
+        storage=StorageType.FILE,
+        max_age=ttl,
+        max_bytes=BUCKET_MAX_BYTES,
+        max_msgs=max_msgs,
+        max_msgs_per_subject=1,
+        discard=discard,
+        duplicate_window=min(OUTBOX_DUPLICATE_WINDOW, ttl) if ttl else OUTBOX_DUPLICATE_WINDOW,
+        allow_rollup_hdrs=True,
+        deny_delete=True,
+        allow_direct=True,
+    )
+
+
+# What is compared with an existing stream: what we set on purpose, nothing the server fills in.
+_COMPARED = (
+    "subjects",
+    "retention",
+    "storage",
+    "max_age",
+    "max_bytes",
+    "max_msgs",
+    "max_msgs_per_subject",
+    "discard",
+    "duplicate_window",
+)
+
+
+def difference(have: StreamConfig, want: StreamConfig) -> str | None:
+    """The first setting in which an existing stream differs from what this service wants, in words."""
+    for name in _COMPARED:
+        existing, wanted = _plain(getattr(have, name)), _plain(getattr(want, name))
+        if isinstance(wanted, float) and isinstance(existing, int | float):
+            if abs(existing - wanted) < 0.001:
+                continue
+        elif existing == wanted:
+            continue
+        return f"{name} is {existing} but this service wants {wanted}"
+    return None
+
+
+def _plain(value: object) -> object:
+    """An enum as its value, and "no limit" as -1 however the server or the client spells it."""
+    return -1 if value is None else getattr(value, "value", value)
+
+
+async def ensure_streams(js: JetStreamContext, layout: Layout, *, create: bool) -> None:
+    """Create what is missing and refuse what differs; with `create` off (tools that read or administer a
+    service's outbox) only check that everything is there, whatever the settings of the shell they run in."""
+    for want, origin in layout.streams():
+        assert want.name is not None
+        try:
+            have = (await js.stream_info(want.name)).config
+        except NotFoundError:
+            if not create:
+                raise StoreError(
+                    f"NATS has no stream {want.name}: give the service's NOTIFIER_NATS_PREFIX and NATS_URL"
+                ) from None
+            try:
+                await js.add_stream(want)
+            except APIError as exc:
+                raise StoreError(
+                    f"cannot create NATS stream {want.name}: {exc.description}; "
+                    "check that no other stream takes its subjects and that JetStream has room"
+                ) from None
+            continue
+        if create and (why := difference(have, want)) is not None:
+            raise StoreError(
+                f"NATS stream {want.name} already exists with other settings: {why} ({origin}). Give every replica "
+                f"the same settings, or change the stream to match (nats stream edit {want.name}), or delete it "
+                "if what it holds may go (nats stream rm)"
+            )

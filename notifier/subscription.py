@@ -1,0 +1,43 @@
+"""Stage 2 of the pipeline: the events this service subscribes to at all, before any route looks at them.
+
+The distributor's own rules, applied here for every intake: `PUBSUB_TOPIC` (NATS subjects) and the
+`PROJECT_FILTER`, `STAGE_FILTER`, `SERVICE_FILTER` comma lists, compared exactly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+from notifier.config import Settings
+from notifier.events import KeptnEvent
+from notifier.subjects import SubjectSet
+
+
+class Subscription:
+    def __init__(
+        self,
+        topic: SubjectSet,
+        projects: Collection[str] = (),
+        stages: Collection[str] = (),
+        services: Collection[str] = (),
+    ) -> None:
+        """An empty filter lets every value through, as the distributor's does."""
+        self.topic = topic
+        self._filters = (
+            ("project", frozenset(projects)),
+            ("stage", frozenset(stages)),
+            ("service", frozenset(services)),
+        )
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Subscription:
+        return cls(settings.subscription, settings.project_filter, settings.stage_filter, settings.service_filter)
+
+    def rejection(self, event: KeptnEvent) -> str | None:
+        """Why the event is not wanted at all, or None when it is."""
+        if not self.topic.matches(event.type):
+            return f"type {event.type} is not subscribed (PUBSUB_TOPIC={self.topic})"
+        for (label, allowed), actual in zip(self._filters, (event.project, event.stage, event.service), strict=True):
+            if allowed and actual not in allowed:
+                return f"{label} {actual or '(none)'!r} is filtered out by {label.upper()}_FILTER"
+        return None

@@ -1,0 +1,70 @@
+"""URLs from events: which ones are real enough to become a button, and how to show one without its secret.
+
+Keptn's own examples and many integrations' defaults carry placeholders (`https://.../#problems/...`): a
+button to them is a dead end, so they are not links. A git remote often carries a token
+(`https://user:token@host/repo.git`): it may be shown only without it.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+from urllib.parse import urlsplit, urlunsplit
+
+# A host name of letters, digits and inner hyphens per label (Unicode letters allowed), an IPv4 address, or
+# an IPv6 literal in brackets; an optional port.
+_HOST: Final = re.compile(
+    r"(?:[^\W_](?:[\w-]*[^\W_])?(?:\.[^\W_](?:[\w-]*[^\W_])?)*\.?|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?"
+)
+_ELLIPSES: Final = frozenset({"...", "…"})
+_REMOTE_SCHEMES: Final = frozenset({"http", "https", "ssh", "git"})
+# Userinfo in an scp-like remote (`user:secret@host:path`): the part before the last "@".
+_SCP_LIKE: Final = re.compile(r"(?P<user>[^@/\s]+)@(?P<rest>[^@/\s:]+:.*)")
+
+
+def is_real_url(url: str) -> bool:
+    """An absolute http(s) URL with a usable host: what may become a link button."""
+    if not url or any(character.isspace() for character in url):
+        return False
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.netloc) and not is_placeholder(url)
+
+
+def is_placeholder(url: str) -> bool:
+    """True for `https://...`-style URLs: no usable host, or an ellipsis standing for a part of the path.
+
+    A "..." inside a segment is real (GitHub's `compare/v1...v2`); a segment that is only dots is not.
+    """
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:
+        return True
+    host = parts.netloc.rpartition("@")[2]
+    if not _HOST.fullmatch(host):
+        return True
+    return "…" in url or any(segment in _ELLIPSES for segment in parts.path.split("/"))
+
+
+def safe_git_remote(url: str) -> str:
+    """A git remote without user, password or token (no userinfo, no query, no fragment); "" if it is none.
+
+    `https://oauth2:glpat-x@gitlab.example.com/team/repo.git?private_token=y` becomes
+    `https://gitlab.example.com/team/repo.git`. An scp-like `git@host:path` keeps its user name (`git` is
+    not a secret) unless it carries a password. Anything else (`javascript:...`, free text) is not shown.
+    """
+    url = url.strip()
+    if any(character.isspace() for character in url):
+        return ""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return ""
+    if parts.scheme.lower() in _REMOTE_SCHEMES and parts.netloc.rpartition("@")[2]:
+        return urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], parts.path, "", ""))
+    scp = _SCP_LIKE.fullmatch(url)
+    if scp is None:
+        return ""
+    return scp.group("rest") if ":" in scp.group("user") else url

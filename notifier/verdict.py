@@ -1,0 +1,204 @@
+"""The worst outcome an event reports, taken from every field that reports one.
+
+Keptn writes an outcome in several places: `data.result`, `data.status`, `data.evaluation.result`, each
+SLI's `status` and each pass target's `violated`. Real events disagree (Keptn's own example of
+`evaluation.finished` says `result: pass` next to `evaluation.result: fail`), so a message that trusted one
+field would call a failed quality gate "passed". Here every field gets its say, the worst one wins, and a
+message can say when the fields disagree. Pure functions over the event's `data`: no template, no I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any, Final, Literal, TypedDict
+
+from notifier.message import Severity
+
+Grade = Literal["pass", "warning", "fail"]
+Counted = Literal["passed", "informational", "missed"]
+
+_RANK: Final = MappingProxyType({"pass": 0, "warning": 1, "fail": 2})
+# Keptn writes pass|warning|fail; other producers spell them differently. Unknown words are no verdict.
+RESULT_GRADES: Final[Mapping[str, Grade]] = MappingProxyType(
+    {
+        "pass": "pass",
+        "passed": "pass",
+        "warning": "warning",
+        "fail": "fail",
+        "failed": "fail",
+        "failure": "fail",
+        "error": "fail",
+        "errored": "fail",
+    }
+)
+# `status` says whether the task ran: `succeeded` and `unknown` tell nothing about the outcome.
+STATUS_GRADES: Final[Mapping[str, Grade]] = MappingProxyType({"errored": "fail", "aborted": "warning"})
+# SLI statuses that count as met; `info` SLIs have no pass criteria and are shown as informational.
+MET_STATUSES: Final = frozenset({"pass", "info"})
+
+
+class VerdictContext(TypedDict):
+    """What templates see as `verdict`."""
+
+    worst: str
+    disagree: bool
+    note: str
+    passed: int
+    informational: int
+    missed: int
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """What one field says about the outcome, e.g. ("evaluation result", "fail", "fail")."""
+
+    field: str
+    said: str
+    grade: Grade
+
+
+@dataclass(frozen=True, slots=True)
+class SliVerdict:
+    """How one SLI counts: passed, informational, or missed (with the grade of the miss)."""
+
+    counted: Counted
+    grade: Grade | None
+    # Set when the SLI's own status says it passed but a pass target is violated: the status alone misleads.
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class WorstOutcome:
+    """Every field's claim, the worst of them (None when no field says anything), and the SLI counts."""
+
+    grade: Grade | None
+    claims: tuple[Claim, ...]
+    passed: int = 0
+    informational: int = 0
+    missed: int = 0
+
+    @property
+    def disagree(self) -> bool:
+        """One field says pass while another does not, or the outcome fields name different outcomes.
+
+        `status` is about how the task ended (errored, aborted): it is worse than a `fail` result without
+        contradicting it, so it only disagrees with a field that says pass.
+        """
+        grades = {claim.grade for claim in self.claims}
+        outcomes = {claim.grade for claim in self.claims if claim.field != "status"}
+        return ("pass" in grades and len(grades) > 1) or len(outcomes) > 1
+
+    @property
+    def note(self) -> str:
+        """One sentence for the message when the fields disagree, else empty."""
+        if not self.disagree or self.grade is None:
+            return ""
+        said = "; ".join(f"{claim.field}: {claim.said}" for claim in self.claims)
+        return f"The event's outcome fields disagree ({said}). This message shows the worst: {self.grade}."
+
+    def as_context(self) -> VerdictContext:
+        return {
+            "worst": self.grade or "",
+            "disagree": self.disagree,
+            "note": self.note,
+            "passed": self.passed,
+            "informational": self.informational,
+            "missed": self.missed,
+        }
+
+
+def worst_outcome(data: Mapping[str, Any]) -> WorstOutcome:
+    """Collect each field's claim about the outcome and keep the worst. Never raises."""
+    claims: list[Claim] = []
+    result = _word(data.get("result"))
+    if result in RESULT_GRADES:
+        claims.append(Claim("result", result, RESULT_GRADES[result]))
+    status = _word(data.get("status"))
+    if status in STATUS_GRADES:
+        claims.append(Claim("status", status, STATUS_GRADES[status]))
+    evaluation = data.get("evaluation")
+    evaluation = evaluation if isinstance(evaluation, Mapping) else {}
+    evaluation_result = _word(evaluation.get("result"))
+    if evaluation_result in RESULT_GRADES:
+        claims.append(Claim("evaluation result", evaluation_result, RESULT_GRADES[evaluation_result]))
+    indicators = evaluation.get("indicatorResults")
+    items = indicators if isinstance(indicators, list) else []
+    slis = [sli_verdict(item) for item in items if isinstance(item, Mapping)]
+    counts = {kind: sum(1 for sli in slis if sli.counted == kind) for kind in ("passed", "informational", "missed")}
+    graded = [sli.grade for sli in slis if sli.grade is not None]
+    if graded:
+        said = f"{counts['missed']} of {len(slis)} missed" if counts["missed"] else f"all {counts['passed']} passed"
+        claims.append(Claim("SLIs", said, worst_of(graded)))
+    grade = worst_of(claim.grade for claim in claims) if claims else None
+    return WorstOutcome(grade, tuple(claims), counts["passed"], counts["informational"], counts["missed"])
+
+
+def sli_verdict(item: Mapping[str, Any]) -> SliVerdict:
+    """An SLI counts as passed only when its status is `pass` (or `info`: informational) and no pass target
+    is violated; any other status (`fail`, `failed`, `error`, empty...) or a violated pass target is a miss.
+    """
+    status = _word(item.get("status"))
+    violated = any(_is_true(target.get("violated")) for target in _targets(item.get("passTargets")))
+    if status in MET_STATUSES and not violated:
+        return SliVerdict("passed", "pass") if status == "pass" else SliVerdict("informational", None)
+    if status == "warning":
+        return SliVerdict("missed", "warning")
+    if status in MET_STATUSES:
+        # Keptn's rule: missing a pass target but meeting every warning target is a warning.
+        warnings = _targets(item.get("warningTargets"))
+        met_warning = bool(warnings) and not any(_is_true(target.get("violated")) for target in warnings)
+        return SliVerdict("missed", "warning" if met_warning else "fail", f"{status}, but a pass target is violated")
+    return SliVerdict("missed", "fail")
+
+
+def worst_of(grades: Any) -> Grade:
+    """The worst of one or more grades."""
+    worst: Grade = "pass"
+    for grade in grades:
+        if _RANK[grade] > _RANK[worst]:
+            worst = grade
+    return worst
+
+
+def headline(worst: WorstOutcome, status: str, message: str) -> tuple[str, Severity, str] | None:
+    """The outcome word, severity and emoji for the worst grade; None when no field says anything.
+
+    The word keeps what `status` adds (errored, timed out, aborted) but never softens the grade.
+    """
+    if worst.grade == "fail":
+        if status == "errored":
+            lowered = message.lower()
+            if "timed out" in lowered or "timeout" in lowered:
+                return "timed out", Severity.FAILURE, "⏰"
+            return "errored", Severity.FAILURE, "💥"
+        if status == "aborted":
+            return "aborted", Severity.FAILURE, "🛑"
+        return "failed", Severity.FAILURE, "❌"
+    if worst.grade == "warning":
+        if status == "aborted":
+            return "aborted", Severity.WARNING, "🛑"
+        return "warning", Severity.WARNING, "⚠️"
+    if worst.grade == "pass":
+        return "passed", Severity.SUCCESS, "✅"
+    return None
+
+
+def _word(value: object) -> str:
+    return value.strip().lower() if isinstance(value, str) else ""
+
+
+def _targets(value: object) -> list[Mapping[str, Any]]:
+    return [item for item in value if isinstance(item, Mapping)] if isinstance(value, list) else []
+
+
+def _is_true(value: object) -> bool:
+    return value is True or (isinstance(value, str) and value.strip().lower() == "true")
+
+
+def result_of(data: Mapping[str, Any]) -> str:
+    """The result a route's `results:` compares: the worst that a result field, the evaluation or an SLI says
+    (so a route for failures gets the event whose message says failed), else `data.result` as written."""
+    grades = [claim.grade for claim in worst_outcome(data).claims if claim.field != "status"]
+    return worst_of(grades) if grades else _word(data.get("result"))

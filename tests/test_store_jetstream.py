@@ -1,0 +1,335 @@
+"""The JetStream store as several replicas see it, on a real nats-server: what the contract suite cannot show.
+
+Server timers (a lease that lapses, a Retry's delay) run in real time here, with short leases; waits are
+bounded polls, never assertions on durations.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import subprocess
+import sys
+import textwrap
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from notifier.clock import Clock, SystemClock
+from notifier.config import ConfigError, load_config
+from notifier.routing import Target
+from notifier.store import Dead, Incoming, Pending, Retention, Retry, Sent, StoreError
+from notifier.store.factory import make_store
+from notifier.store.jetstream import JetStreamStore
+from tests.clock import FakeClock
+from tests.nats_server import NatsServer, free_port, nats_server
+
+__all__ = ["nats_server"]
+
+RETENTION = Retention(window=3600, max_entries=100_000)
+# Real seconds: how long a claim lasts on the server in the tests that let one lapse.
+SHORT_LEASE = 1.0
+# The most any test waits for the server to hand something back.
+WAIT = 15.0
+PREFIXES = (f"replicas{index}" for index in itertools.count())
+A = [Target("a", "r", None)]
+
+
+def incoming(key: str) -> Incoming:
+    return Incoming(key, "sh.keptn.event.evaluation.finished", f"ctx-{key}", b'{"n": "%s"}' % key.encode(), A)
+
+
+class Replicas:
+    """Opens stores that share one prefix: replicas of one service."""
+
+    def __init__(self, url: str, prefix: str) -> None:
+        self.url = url
+        self.prefix = prefix
+        self.opened: list[JetStreamStore] = []
+
+    async def __call__(
+        self, lease: float = 30.0, retention: Retention = RETENTION, clock: Clock | None = None
+    ) -> JetStreamStore:
+        store = JetStreamStore(self.url, self.prefix, clock or SystemClock(), retention, lease=lease)
+        await store.open()
+        self.opened.append(store)
+        return store
+
+
+@pytest.fixture
+async def replicas(nats_server: NatsServer) -> AsyncIterator[Replicas]:
+    made = Replicas(nats_server.url, next(PREFIXES))
+    yield made
+    for store in made.opened:
+        await store.close()
+
+
+async def claim_within(store: JetStreamStore, channel: str, lease: float) -> list[Pending]:
+    """Claim until something comes (the server hands a lapsed or delayed one back in its own time)."""
+    deadline = asyncio.get_running_loop().time() + WAIT
+    while asyncio.get_running_loop().time() < deadline:
+        if claimed := await store.claim(channel, 10, lease):
+            return claimed
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"nothing came back on channel {channel} within {WAIT} s")
+
+
+async def test_two_replicas_claiming_at_once_never_hold_the_same_notification(replicas: Replicas) -> None:
+    one, two = await replicas(), await replicas()
+    assert all(await one.accept([incoming(str(index)) for index in range(60)]))
+    batches = await asyncio.gather(*(store.claim("a", 7, 30.0) for _ in range(6) for store in (one, two)))
+    ids = [p.id for batch in batches for p in batch]
+    assert len(ids) == len(set(ids)) == 60
+    assert await one.claim("a", 10, 30.0) == [] and await two.claim("a", 10, 30.0) == []
+
+
+async def test_the_same_event_at_two_replicas_is_stored_once(replicas: Replicas) -> None:
+    one, two = await replicas(), await replicas()
+    results = await asyncio.gather(one.accept([incoming("same")]), two.accept([incoming("same")]))
+    assert sorted(fresh for (fresh,) in results) == [False, True]
+    assert (await one.stats())["a"].pending == 1
+    (claimed,) = await two.claim("a", 10, 30.0)
+    await two.finish([Sent(claimed.claim, 0.0)])
+    assert await one.accept([incoming("same")]) == [False]
+    assert await one.stats() == {}
+
+
+async def test_the_claims_of_a_replica_that_dies_come_back_to_the_others(
+    replicas: Replicas, nats_server: NatsServer
+) -> None:
+    survivor = await replicas(lease=SHORT_LEASE)
+    await survivor.accept([incoming("1"), incoming("2")])
+    prefix = replicas.prefix
+    # A replica in its own process claims both and is killed before it finishes either.
+    script = textwrap.dedent(
+        f"""
+        import asyncio, os, signal
+        from notifier.clock import Clock, SystemClock
+        from notifier.store import Retention
+        from notifier.store.jetstream import JetStreamStore
+
+        async def main():
+            store = JetStreamStore({nats_server.url!r}, {prefix!r}, SystemClock(), Retention(3600, 100000),
+                                   lease={SHORT_LEASE})
+            await store.open()
+            claimed = await store.claim("a", 10, {SHORT_LEASE})
+            print(" ".join(p.id for p in claimed), flush=True)
+            os.kill(os.getpid(), signal.SIGKILL)
+
+        asyncio.run(main())
+        """
+    )
+    dead = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, cwd=Path(__file__).parent.parent
+    )
+    assert dead.returncode == -9, dead.stderr
+    held = set(dead.stdout.split())
+    assert len(held) == 2
+    came_back: list[Pending] = []
+    while len(came_back) < 2:
+        came_back += await claim_within(survivor, "a", SHORT_LEASE)
+    assert {p.id for p in came_back} == held
+    assert all(p.attempts == 0 for p in came_back)  # a lapsed lease is no attempt
+    await survivor.finish([Sent(p.claim, 0.0) for p in came_back])
+    assert await survivor.stats() == {}
+
+
+async def test_a_retry_waits_for_its_delay_on_the_server_and_counts_the_attempt(replicas: Replicas) -> None:
+    one, two = await replicas(), await replicas()
+    clock = SystemClock()
+    await one.accept([incoming("1")])
+    (first,) = await one.claim("a", 10, 30.0)
+    await one.finish([Retry(first.claim, clock.time() + 2, "server_error: HTTP 500")])
+    assert await one.next_due("a") == pytest.approx(clock.time() + 2, abs=1)
+    # Not due yet for anyone.
+    assert await two.claim("a", 10, 30.0) == []
+    (again,) = await claim_within(two, "a", 30.0)
+    assert (again.id, again.attempts) == (first.id, 1)
+
+
+async def test_accepted_notifications_outlive_a_restart_of_the_nats_server(tmp_path: Path) -> None:
+    server = NatsServer(tmp_path / "nats")
+    server.start()
+    try:
+        store = JetStreamStore(server.url, "restart", SystemClock(), RETENTION, lease=30.0)
+        await store.open()
+        assert await store.accept([incoming(str(index)) for index in range(5)]) == [True] * 5
+        await store.close()
+        server.restart()
+        store = JetStreamStore(server.url, "restart", SystemClock(), RETENTION, lease=30.0)
+        await store.open()
+        try:
+            assert (await store.stats())["a"].pending == 5
+            assert await store.accept([incoming("0")]) == [False]
+            assert [p.body for p in await store.claim("a", 10, 30.0)] == [b'{"n": "%d"}' % index for index in range(5)]
+        finally:
+            await store.close()
+    finally:
+        server.stop()
+
+
+async def health_becomes(store: JetStreamStore, ok: bool) -> str | None:
+    """Poll the store's health until it is `ok` (or not), within WAIT; the last problem, in words."""
+    deadline = asyncio.get_running_loop().time() + WAIT
+    while asyncio.get_running_loop().time() < deadline:
+        health = await store.health()
+        if health.ok == ok:
+            return health.problem
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"the store's health did not become {'ok' if ok else 'not ok'} within {WAIT} s")
+
+
+async def test_an_open_store_says_it_is_not_ready_while_nats_is_away_and_carries_on_after(tmp_path: Path) -> None:
+    server = NatsServer(tmp_path / "nats")
+    server.start()
+    store = JetStreamStore(server.url, "ride", SystemClock(), RETENTION, lease=30.0)
+    await store.open()
+    try:
+        assert await store.accept([incoming(str(index)) for index in range(3)]) == [True] * 3
+        server.stop()
+        problem = await health_becomes(store, ok=False)
+        # Either the client noticed (not connected) or the outbox did not answer: in words, naming NATS.
+        assert problem and "NATS" in problem
+        server.start()
+        await health_becomes(store, ok=True)
+        assert await store.accept([incoming("3"), incoming("0")]) == [True, False]
+        claimed = await store.claim("a", 10, 30.0)
+        assert [p.body for p in claimed] == [b'{"n": "%d"}' % index for index in range(4)]
+    finally:
+        await store.close()
+        server.stop()
+
+
+async def test_a_stream_with_other_settings_stops_start_up_saying_which_and_what_to_do(
+    replicas: Replicas,
+) -> None:
+    await replicas(retention=Retention(window=3600, max_entries=100_000))
+    with pytest.raises(StoreError) as error:
+        await replicas(retention=Retention(window=7200, max_entries=100_000))
+    message = str(error.value)
+    assert "-dedup" in message and "max_age" in message and "NOTIFIER_DEDUP_WINDOW" in message
+    assert "same settings" in message and "nats stream edit" in message
+
+
+async def test_a_consumer_with_another_lease_stops_the_claim_saying_so(replicas: Replicas) -> None:
+    first, second = await replicas(lease=30.0), await replicas(lease=60.0)
+    await first.accept([incoming("1")])
+    assert len(await first.claim("a", 10, 30.0)) == 1
+    with pytest.raises(StoreError, match="ack_wait"):
+        await second.claim("a", 10, 60.0)
+
+
+async def test_the_dedup_bucket_keeps_the_newest_keys_at_its_bound(replicas: Replicas) -> None:
+    store = await replicas(retention=Retention(window=3600, max_entries=100))
+    await store.accept([incoming(str(index)) for index in range(150)])
+    # The bucket dropped the oldest as the new ones came: they are new again; the newest are still duplicates.
+    assert await store.accept([incoming("0"), incoming("49")]) == [True, True]
+    assert await store.accept([incoming("149"), incoming("100")]) == [False, False]
+
+
+async def test_a_pause_set_by_one_replica_holds_for_the_other(replicas: Replicas) -> None:
+    clock = FakeClock()
+    one, two = await replicas(clock=clock), await replicas(clock=clock)
+    assert await one.channel_pause("a", clock.time() + 30) == clock.time() + 30
+    assert await two.channel_pause("a") == clock.time() + 30
+    assert await two.channel_pause("a", clock.time() + 60) == clock.time() + 60
+    assert await one.channel_pause("a") == clock.time() + 60
+    assert await one.channel_pause("b/with odd name") <= clock.time()
+
+
+async def test_an_unreachable_server_is_a_clear_error_not_a_hang() -> None:
+    store = JetStreamStore(f"nats://127.0.0.1:{free_port()}", "x", SystemClock(), RETENTION, lease=30.0)
+    with pytest.raises(StoreError, match="cannot reach NATS at nats://127.0.0.1.*NATS_URL"):
+        await store.open()
+    assert not (await store.health()).ok
+
+
+async def test_the_factory_builds_the_jetstream_store_from_the_settings(
+    nats_server: NatsServer, tmp_path: Path
+) -> None:
+    env = {"NOTIFIER_STORE": "nats", "NATS_URL": nats_server.url, "NOTIFIER_NATS_PREFIX": "factory"}
+    config = load_config(env=env)
+    store = make_store(config.settings, SystemClock())
+    assert isinstance(store, JetStreamStore)
+    await store.open()
+    try:
+        assert (await store.health()).ok
+    finally:
+        await store.close()
+    # A tool that reads a service's outbox creates nothing: another prefix is an error.
+    other = load_config(env={**env, "NOTIFIER_NATS_PREFIX": "nobody"})
+    with pytest.raises(StoreError, match="no stream nobody-outbox"):
+        await make_store(other.settings, SystemClock(), must_exist=True).open()
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "says"),
+    [
+        ("NOTIFIER_STORE", "postgres", "NOTIFIER_STORE"),
+        ("NOTIFIER_NATS_PREFIX", "has.dots", "no dots"),
+        ("NATS_URL", "keptn-nats:4222", "nats://"),
+    ],
+)
+def test_bad_store_settings_are_refused_with_the_variable_named(variable: str, value: str, says: str) -> None:
+    with pytest.raises(ConfigError, match=says):
+        load_config(env={variable: value})
+
+
+async def test_replicas_share_a_channel_rate_one_slot_after_another(replicas: Replicas) -> None:
+    clock = FakeClock()
+    one, two = await replicas(clock=clock), await replicas(clock=clock)
+    start = clock.time()
+    # Slack's one a second with bursts of 3, asked for by two replicas in turn: together they keep to it.
+    slots = [await store.channel_slot("a", 1.0, 3) for store in (one, two, one, two, one)]
+    assert [slot - start for slot in slots] == [0, 0, 0, 1, 2]
+    assert await two.channel_slot("other", 1.0, 3) == start
+    await clock.advance(10)
+    assert await one.channel_slot("a", 1.0, 3) == clock.time()  # quiet for long enough: a burst again
+
+
+async def test_a_channel_name_no_subject_may_hold_still_has_its_own_subject_and_consumer(replicas: Replicas) -> None:
+    store = await replicas()
+    odd, plain = "Ops team/#alerts.prod ü", "Ops"
+    await store.accept([Incoming("k", "t", "c", b"{}", [Target(odd, "r", None), Target(plain, "r", None)])])
+    assert {name: stats.pending for name, stats in (await store.stats()).items()} == {odd: 1, plain: 1}
+    (claimed,) = await store.claim(odd, 10, 30.0)
+    assert claimed.channel == odd
+    await store.finish([Sent(claimed.claim, 0.0)])
+    assert set(await store.stats()) == {plain}
+
+
+def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "notifier", *args],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=Path(__file__).parent.parent,
+    )
+
+
+async def test_the_dead_letter_commands_work_on_the_nats_store_from_any_shell(
+    replicas: Replicas, nats_server: NatsServer
+) -> None:
+    store = await replicas()
+    await store.accept([incoming("1")])
+    (claimed,) = await store.claim("a", 10, 30.0)
+    await store.finish([Dead(claimed.claim, SystemClock().time(), "no_service: HTTP 404")])
+    # A shell without the service's NOTIFIER_DEDUP_WINDOW: the commands only need the streams to be there.
+    env = {
+        "NOTIFIER_STORE": "nats",
+        "NATS_URL": nats_server.url,
+        "NOTIFIER_NATS_PREFIX": replicas.prefix,
+        "NOTIFIER_DEDUP_WINDOW": "5m",
+    }
+    listed = run_cli("dead", "list", env=env)
+    assert listed.returncode == 0 and claimed.id in listed.stdout and "no_service: HTTP 404" in listed.stdout
+    retried = run_cli("dead", "retry", claimed.id, env=env)
+    assert retried.returncode == 0, retried.stderr
+    (again,) = await store.claim("a", 10, 30.0)
+    assert (again.id, again.attempts) == (claimed.id, 0)
+    missing = run_cli("dead", "list", env={**env, "NOTIFIER_NATS_PREFIX": "nobody"})
+    assert missing.returncode == 2 and "no stream nobody-outbox" in missing.stderr and "Traceback" not in missing.stderr
