@@ -37,6 +37,8 @@ DEFAULT_PUBSUB_TOPIC = (
 DEFAULT_STATE_DIR = "./notifier-state"
 # Keptn 0.14 and later run NATS under this name (the variable and default Keptn's own Go services use).
 DEFAULT_NATS_URL = "nats://keptn-nats"
+# Keptn's API gateway as seen from a pod in Keptn's namespace (the Service api-gateway-nginx, path /api).
+DEFAULT_KEPTN_API_ENDPOINT = "http://api-gateway-nginx/api"
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
 _SIZE = re.compile(r"^\s*(\d+)\s*(b|kb|kib|mb|mib)?\s*$", re.IGNORECASE)
@@ -110,6 +112,15 @@ class Settings(BaseModel):
     retry_initial_backoff: float = Field(default=2.0, gt=0)
     retry_max_backoff: float = Field(default=10.0, gt=0)
     shutdown_grace: Annotated[float, Env("NOTIFIER_SHUTDOWN_GRACE")] = Field(default=20.0, ge=0)
+    # Registration with Keptn's control plane (Bridge > Uniform), as the distributor does: only when asked.
+    keptn_register: Annotated[bool, Env("KEPTN_REGISTER")] = False
+    keptn_api_endpoint: Annotated[str, Env("KEPTN_API_ENDPOINT")] = DEFAULT_KEPTN_API_ENDPOINT
+    keptn_api_token: Annotated[str | None, Env("KEPTN_API_TOKEN")] = None
+    # What the registration says about the pod: the distributor's variables, filled in by the downward API.
+    k8s_deployment_name: Annotated[str, Env("K8S_DEPLOYMENT_NAME")] = "keptn-notifier"
+    k8s_namespace: Annotated[str, Env("K8S_NAMESPACE")] = "keptn"
+    k8s_pod_name: Annotated[str, Env("K8S_POD_NAME")] = ""
+    k8s_node_name: Annotated[str, Env("K8S_NODE_NAME")] = ""
 
     @field_validator("project_filter", "stage_filter", "service_filter", mode="before")
     @classmethod
@@ -178,6 +189,14 @@ class Settings(BaseModel):
             raise ValueError("must be the Bridge's http(s) URL, e.g. https://keptn.example.com/bridge")
         return value
 
+    @field_validator("keptn_api_endpoint")
+    @classmethod
+    def _keptn_api(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        if not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError("must be Keptn's API URL, e.g. http://api-gateway-nginx/api")
+        return value
+
     @field_validator("templates_dir")
     @classmethod
     def _templates_dir(cls, value: Path | None) -> Path | None:
@@ -239,8 +258,7 @@ class Config:
 
     def secrets(self) -> list[str]:
         found = [secret for channel in self.channels.values() for secret in channel.secrets()]
-        if self.settings.ingest_token:
-            found.append(self.settings.ingest_token)
+        found.extend(token for token in (self.settings.ingest_token, self.settings.keptn_api_token) if token)
         return found
 
 

@@ -29,6 +29,7 @@ from notifier.pacing import Pacer
 from notifier.pipeline import Pipeline
 from notifier.priority import IntakePriority
 from notifier.redact import Redactor
+from notifier.registration import Registration
 from notifier.route_templates import require_route_templates
 from notifier.store import Health
 from notifier.store.factory import make_store
@@ -53,7 +54,10 @@ class Service:
         intakes: Sequence[IntakeSource] | None = None,
         admin: bool = True,
     ) -> None:
-        """`intakes` None: those the config asks for (HTTP). `admin` False: no /health, /ready, /metrics (replay)."""
+        """`intakes` None: those the config asks for (HTTP).
+
+        `admin` False is a tool's run (replay): no /health, /ready, /metrics, and no registration with Keptn.
+        """
         self.config = config
         self.settings = config.settings
         self.redactor = Redactor(config.secrets())
@@ -76,6 +80,8 @@ class Service:
             list(intakes) if intakes is not None else [HttpIntake(self.settings, self.metrics, self.event_server)]
         )
         self._housekeeping: asyncio.Task[None] | None = None
+        self.registration: Registration | None = None
+        self._registers = admin
         self._state = "starting"
 
     @property
@@ -133,6 +139,10 @@ class Service:
             await server.start()
             log.info("serving %s on %s:%s", " and ".join(server.serves), server.host, server.port)
         self._housekeeping = asyncio.create_task(self._keep_house(), name="housekeeping")
+        if self._registers:
+            self.registration = Registration.from_settings(self.settings, self._session, self.clock, self.redactor)
+        if self.registration is not None:
+            self.registration.start()
         self._state = "running"
         log.info(
             "running with channels: %s",
@@ -175,6 +185,8 @@ class Service:
         self._state = "stopping"
         for intake in self.intakes:
             intake.pause()
+        if self.registration is not None:
+            await self.registration.stop()
         # No more intake to make room for: sends in flight use the grace period at full speed.
         self.priority.close()
         if self.dispatcher is not None:

@@ -211,8 +211,9 @@ def test_every_setting_variable_is_in_the_readme_and_sets_its_setting() -> None:
     section = readme.split("## Configure with environment variables", 1)[1]
     table = section[section.index("\n| variable |") :].split("\n\n", 1)[0]
     knobs = readme[readme.index("\nKnobs (") :].split("\n\n", 1)[0]
-    in_table = {name for row in table.splitlines()[2:] for name in re.findall(r"`([A-Z_]+)`", row.split("|")[1])}
-    assert set(ENV_SETTINGS) == (in_table | set(re.findall(r"`([A-Z_]+)`", knobs))) - NOT_SETTINGS
+    variable_name = r"`([A-Z][A-Z0-9_]*)`"  # K8S_NAMESPACE has a digit
+    in_table = {name for row in table.splitlines()[2:] for name in re.findall(variable_name, row.split("|")[1])}
+    assert set(ENV_SETTINGS) == (in_table | set(re.findall(variable_name, knobs))) - NOT_SETTINGS
     for variable, setting in ENV_SETTINGS.items():
         settings = load_config(env={variable: NOT_DEFAULT[setting]}).settings
         assert getattr(settings, setting) != getattr(Settings(), setting), variable
@@ -240,4 +241,11 @@ NOT_DEFAULT = {
     "dedup_window": "5m",
     "retry_max_age": "5m",
     "shutdown_grace": "5m",
+    "keptn_register": "true",
+    "keptn_api_endpoint": "https://keptn.example.com/api",
+    "keptn_api_token": "keptn-token",
+    "k8s_deployment_name": "notifier-b",
+    "k8s_namespace": "keptn-b",
+    "k8s_pod_name": "notifier-b-1",
+    "k8s_node_name": "node-b",
 }

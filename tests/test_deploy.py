@@ -1,5 +1,9 @@
 """The Kubernetes manifests: valid for the API server as written, and wired the way the service expects.
 
+deploy/ is a kustomize base with two overlays; the checks read what `kubectl kustomize deploy/overlays/<name>`
+renders, which is what `kubectl apply -k` sends. The checks of the pod with the distributor read the `sidecar`
+overlay; those at the end, the `nats` overlay and what both must share.
+
 Schema checks use kubernetes-validate in strict mode (unknown fields are errors, as `kubectl apply` with
 server-side field validation would report them). The wiring checks read the manifests the way the kubelet
 would: env values resolved from literals, the ConfigMap and the Secret, and ConfigMap files mounted where the
@@ -9,6 +13,8 @@ env points, then hand the result to the service's own config loader.
 from __future__ import annotations
 
 import copy
+import functools
+import subprocess
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -22,6 +28,8 @@ from notifier.subjects import SubjectSet
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEPLOY_DIR = REPO_ROOT / "deploy"
+OVERLAYS = ("sidecar", "nats")
+SIDECAR = "sidecar"
 KUSTOMIZATION = "kustomization.yaml"
 SECRET_EXAMPLE = "secret.example.yaml"
 # Keptn 1.x ran on Kubernetes up to 1.27; the newest schema shipped with kubernetes-validate catches removals.
@@ -44,26 +52,46 @@ def _documents(path: Path) -> list[Obj]:
 
 
 def _manifest_files() -> list[Path]:
-    return sorted(path for path in DEPLOY_DIR.glob("*.yaml") if path.name != KUSTOMIZATION)
+    return sorted(path for path in DEPLOY_DIR.rglob("*.yaml") if path.name != KUSTOMIZATION)
+
+
+def _kustomization_dirs() -> list[Path]:
+    return sorted(path.parent for path in DEPLOY_DIR.rglob(KUSTOMIZATION))
+
+
+@functools.cache
+def _rendered(overlay: str) -> tuple[Obj, ...]:
+    """What `kubectl apply -k deploy/overlays/<overlay>` sends: kustomize's output (kubectl must be installed)."""
+    result = subprocess.run(
+        ["kubectl", "kustomize", str(DEPLOY_DIR / "overlays" / overlay)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert result.returncode == 0, f"kubectl kustomize deploy/overlays/{overlay} failed: {result.stderr}"
+    return tuple(doc for doc in yaml.safe_load_all(result.stdout) if doc is not None)
 
 
 def _objects() -> list[tuple[str, Obj]]:
-    return [(path.name, doc) for path in _manifest_files() for doc in _documents(path)]
+    """Every object either overlay renders, by overlay name, and the Secret example, by file name."""
+    rendered = [(overlay, obj) for overlay in OVERLAYS for obj in _rendered(overlay)]
+    return rendered + [(SECRET_EXAMPLE, doc) for doc in _documents(DEPLOY_DIR / SECRET_EXAMPLE)]
 
 
-def _one(kind: str) -> Obj:
-    found = [obj for source, obj in _objects() if obj["kind"] == kind and source != SECRET_EXAMPLE]
-    assert len(found) == 1, f"expected one {kind} in deploy/, found {len(found)}"
+def _one(kind: str, overlay: str = SIDECAR) -> Obj:
+    found = [obj for obj in _rendered(overlay) if obj["kind"] == kind]
+    assert len(found) == 1, f"expected one {kind} in deploy/overlays/{overlay}, found {len(found)}"
     return found[0]
 
 
-def _containers() -> dict[str, Obj]:
-    pod = _one("Deployment")["spec"]["template"]["spec"]
+def _containers(overlay: str = SIDECAR) -> dict[str, Obj]:
+    pod = _one("Deployment", overlay)["spec"]["template"]["spec"]
     return {container["name"]: container for container in pod["containers"]}
 
 
-def _notifier() -> Obj:
-    return _containers()["keptn-notifier"]
+def _notifier(overlay: str = SIDECAR) -> Obj:
+    return _containers(overlay)["keptn-notifier"]
 
 
 def _distributor() -> Obj:
@@ -99,9 +127,10 @@ def _resolve_env(container: Obj, config_map: Obj, secret: Mapping[str, str]) -> 
     return resolved
 
 
-def _mount_config_map(container: Obj, config_map: Obj, root: Path) -> list[tuple[str, Path]]:
+def _mount_config_map(container: Obj, config_map: Obj, root: Path, overlay: str = SIDECAR) -> list[tuple[str, Path]]:
     """Writes the ConfigMap files where the container would see them, under root; returns (mountPath, dir)."""
-    volumes = {volume["name"]: volume for volume in _one("Deployment")["spec"]["template"]["spec"]["volumes"]}
+    pod = _one("Deployment", overlay)["spec"]["template"]["spec"]
+    volumes = {volume["name"]: volume for volume in pod["volumes"]}
     mounted: list[tuple[str, Path]] = []
     for mount in container.get("volumeMounts", []):
         volume = volumes[mount["name"]]
@@ -140,7 +169,7 @@ def _walk(value: object) -> Iterator[tuple[str, object]]:
 # --- every file parses and validates -----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("path", sorted(DEPLOY_DIR.glob("*.yaml")), ids=lambda path: path.name)
+@pytest.mark.parametrize("path", sorted(DEPLOY_DIR.rglob("*.yaml")), ids=lambda path: str(path.relative_to(DEPLOY_DIR)))
 def test_manifest_parses_into_named_objects(path: Path) -> None:
     documents = _documents(path)
     assert documents, f"{path.name} holds no YAML document"
@@ -170,13 +199,18 @@ def test_strict_validation_rejects_a_misspelt_field() -> None:
         kubernetes_validate.validate(deployment, KUBERNETES_VERSIONS[0], strict=True)
 
 
-def test_kustomization_lists_every_manifest_except_the_secret_example() -> None:
-    (kustomization,) = _documents(DEPLOY_DIR / KUSTOMIZATION)
+@pytest.mark.parametrize("directory", _kustomization_dirs(), ids=lambda path: str(path.relative_to(DEPLOY_DIR)))
+def test_kustomization_lists_every_manifest_except_the_secret_example(directory: Path) -> None:
+    (kustomization,) = _documents(directory / KUSTOMIZATION)
     assert kustomization["kind"] == "Kustomization"
-    listed = kustomization["resources"]
-    expected = {path.name for path in _manifest_files()} - {SECRET_EXAMPLE}
+    # Its own files, as resources or patches; a directory entry is the base an overlay builds on.
+    entries = kustomization["resources"] + [patch["path"] for patch in kustomization.get("patches", [])]
+    listed = [entry for entry in entries if entry.endswith(".yaml")]
+    bases = [entry for entry in entries if not entry.endswith(".yaml")]
+    expected = {path.name for path in _manifest_files() if path.parent == directory} - {SECRET_EXAMPLE}
     assert sorted(listed) == sorted(expected)
-    assert all((DEPLOY_DIR / name).is_file() for name in listed)
+    assert all((directory / name).is_file() for name in listed)
+    assert all((directory / base / KUSTOMIZATION).is_file() for base in bases)
 
 
 def test_secret_example_holds_placeholders_and_says_how_to_create_the_secret() -> None:
@@ -264,7 +298,9 @@ def test_single_replica_recreated_because_sqlite_is_on_a_read_write_once_volume(
     assert _one("PersistentVolumeClaim")["spec"]["accessModes"] == ["ReadWriteOnce"]
     assert _one("PersistentVolumeClaim")["spec"]["resources"]["requests"]["storage"] == "1Gi"
     comments = [
-        line for line in (DEPLOY_DIR / "deployment.yaml").read_text(encoding="utf-8").splitlines() if "#" in line
+        line
+        for line in (DEPLOY_DIR / "overlays" / SIDECAR / "deployment.yaml").read_text(encoding="utf-8").splitlines()
+        if "#" in line
     ]
     assert any("ReadWriteOnce" in line for line in comments), "say in a comment why the strategy is Recreate"
 
@@ -429,3 +465,136 @@ def test_example_template_loads_and_renders_without_fallback(tmp_path: Path) -> 
         assert message.template == name, f"{name} fell back: {message.text}"
         assert "carts" in message.title
         assert "Response time p95" in message.text
+
+
+# --- the two overlays: what each adds, what both share ------------------------------------------------------
+
+CREDENTIALS = (*FAKE_SECRET_VALUES, "KEPTN_API_TOKEN")
+REGISTRATION_FIELDS = {
+    "K8S_DEPLOYMENT_NAME": "metadata.labels['app.kubernetes.io/name']",
+    "K8S_POD_NAME": "metadata.name",
+    "K8S_NAMESPACE": "metadata.namespace",
+    "K8S_NODE_NAME": "spec.nodeName",
+}
+
+
+@pytest.mark.parametrize(
+    ("overlay", "kinds"),
+    [
+        ("sidecar", ["ConfigMap", "Deployment", "PersistentVolumeClaim", "Service"]),
+        ("nats", ["ConfigMap", "Deployment", "PodDisruptionBudget", "Service"]),
+    ],
+)
+def test_each_overlay_renders_its_objects_in_keptns_namespace(overlay: str, kinds: list[str]) -> None:
+    rendered = _rendered(overlay)
+    assert sorted(obj["kind"] for obj in rendered) == kinds
+    assert {obj["metadata"]["namespace"] for obj in rendered} == {"keptn"}
+
+
+def test_both_overlays_share_the_config_the_service_and_the_notifier_container() -> None:
+    for kind in ("ConfigMap", "Service"):
+        assert _one(kind, "sidecar") == _one(kind, "nats")
+    sidecar, nats = _notifier("sidecar"), _notifier("nats")
+    for key in ("image", "args", "ports", "livenessProbe", "readinessProbe", "resources", "securityContext"):
+        assert sidecar[key] == nats[key], key
+    shared_env = {name: item for name, item in _env(sidecar).items() if name != "NOTIFIER_STATE_DIR"}
+    assert shared_env.items() <= _env(nats).items()
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_secrets_are_referenced_never_inlined(overlay: str) -> None:
+    rendered = _rendered(overlay)
+    assert "Secret" not in {obj["kind"] for obj in rendered}, "the Secret is created by hand, never applied"
+    env = _env(_notifier(overlay))
+    for name in CREDENTIALS:
+        if name in env:
+            assert "value" not in env[name] and "secretKeyRef" in env[name]["valueFrom"], name
+    literals = " ".join(str(value) for obj in rendered for key, value in _walk(obj) if key == "value")
+    for shape in ("hooks.slack.com", "xox", "sig=", *FAKE_SECRET_VALUES.values()):
+        assert shape not in literals
+
+
+def test_sidecar_leaves_registration_to_the_distributor() -> None:
+    # Two registrations of one integration would only race each other; the distributor's is the one Keptn knows.
+    env = _env(_notifier("sidecar"))
+    assert "KEPTN_REGISTER" not in env and "NOTIFIER_STORE" not in env
+    assert _env(_distributor())["PUBSUB_GROUP"]["valueFrom"]["fieldRef"]
+
+
+def test_nats_runs_three_stateless_replicas_without_a_sidecar_or_a_volume() -> None:
+    deployment = _one("Deployment", "nats")
+    pod = deployment["spec"]["template"]["spec"]
+    assert deployment["spec"]["replicas"] == 3
+    assert list(_containers("nats")) == ["keptn-notifier"], "no distributor"
+    assert all(set(volume) & {"configMap", "emptyDir"} for volume in pod["volumes"]), "no state volume"
+    assert not any(key == "persistentVolumeClaim" for key, _ in _walk(_rendered("nats")))
+    env = _env(_notifier("nats"))
+    assert env["NOTIFIER_STORE"]["value"] == "nats"
+    assert env["NATS_URL"]["value"] == "nats://keptn-nats"
+    assert "NOTIFIER_STATE_DIR" not in env
+    rolling = deployment["spec"]["strategy"]
+    assert rolling["type"] == "RollingUpdate" and rolling["rollingUpdate"]["maxUnavailable"] == 0
+
+
+def test_nats_readiness_is_ready_on_the_admin_port() -> None:
+    # /ready is false while the JetStream store's NATS connection is down (JetStreamStore.health).
+    assert _notifier("nats")["readinessProbe"]["httpGet"] == {"path": "/ready", "port": ADMIN_PORT}
+
+
+def test_nats_disruption_budget_keeps_two_of_three_replicas() -> None:
+    budget = _one("PodDisruptionBudget", "nats")
+    deployment = _one("Deployment", "nats")
+    pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
+    assert budget["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()
+    assert deployment["spec"]["replicas"] - budget["spec"]["maxUnavailable"] >= 2
+
+
+def test_nats_replicas_prefer_one_node_each() -> None:
+    deployment = _one("Deployment", "nats")
+    pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
+    anti = deployment["spec"]["template"]["spec"]["affinity"]["podAntiAffinity"]
+    (term,) = anti["preferredDuringSchedulingIgnoredDuringExecution"]
+    assert term["podAffinityTerm"]["topologyKey"] == "kubernetes.io/hostname"
+    assert term["podAffinityTerm"]["labelSelector"]["matchLabels"].items() <= pod_labels.items()
+
+
+def test_nats_registers_itself_with_the_token_from_keptns_secret() -> None:
+    env = _env(_notifier("nats"))
+    assert env["KEPTN_REGISTER"]["value"] == "true"
+    assert env["KEPTN_API_ENDPOINT"]["value"].startswith("http://api-gateway-nginx")
+    ref = env["KEPTN_API_TOKEN"]["valueFrom"]["secretKeyRef"]
+    assert ref == {"name": "keptn-api-token", "key": "keptn-api-token", "optional": True}
+    for name, field_path in REGISTRATION_FIELDS.items():
+        assert env[name]["valueFrom"]["fieldRef"]["fieldPath"] == field_path
+        assert _env(_distributor())[name]["valueFrom"]["fieldRef"]["fieldPath"] == field_path, "as the sidecar's"
+
+
+def test_nats_pod_environment_loads_in_the_service(tmp_path: Path) -> None:
+    config_map = _one("ConfigMap", "nats")
+    notifier = copy.deepcopy(_notifier("nats"))
+    # Keptn's own Secret: resolved by hand, _resolve_env knows only the notifier's.
+    notifier["env"] = [item for item in notifier["env"] if item["name"] != "KEPTN_API_TOKEN"]
+    mounted = _mount_config_map(notifier, config_map, tmp_path, "nats")
+    env = {
+        name: _to_local(value, mounted)
+        for name, value in _resolve_env(notifier, config_map, FAKE_SECRET_VALUES).items()
+    }
+    env["KEPTN_API_TOKEN"] = "keptn-token-0123456789"
+
+    config = load_config(env=env)
+
+    assert config.settings.store == "nats"
+    assert config.settings.nats_url == "nats://keptn-nats"
+    assert config.settings.keptn_register is True
+    assert config.settings.host == "127.0.0.1" and config.settings.admin_port == ADMIN_PORT
+    assert set(config.channels) == {"prod-slack", "team-hook", "teams"}
+    assert "keptn-token-0123456789" in config.secrets()
+
+
+def test_apply_k_deploy_still_applies_the_sidecar_overlay() -> None:
+    """`kubectl apply -k deploy/` was the documented command before the overlays: it keeps doing what it did."""
+    result = subprocess.run(
+        ["kubectl", "kustomize", str(DEPLOY_DIR)], capture_output=True, text=True, check=False, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert list(yaml.safe_load_all(result.stdout)) == list(_rendered("sidecar"))
