@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from hypothesis import given
@@ -36,26 +37,26 @@ def test_without_a_bound_it_says_so() -> None:
     assert json_size_bound(2**70) == sys.maxsize
 
 
-def test_within_bound_measures_exactly_only_past_the_limit() -> None:
+def measure_within(limit: int) -> tuple[Callable[[Any], int], list[object]]:
+    """`within_bound` over an exact measure that records what it was asked to measure."""
     measured: list[object] = []
 
     def exact(payload: object) -> int:
         measured.append(payload)
         return 10**6
 
-    measure = within_bound(exact, 100)
+    return within_bound(exact, limit), measured
+
+
+def test_within_bound_measures_exactly_only_past_the_limit() -> None:
+    measure, measured = measure_within(100)
     assert measure({"text": "short"}) <= 100 and measured == []
     assert measure({"text": "x" * 200}) == 10**6 and measured == [{"text": "x" * 200}]
 
 
 def test_within_bound_counts_when_six_times_the_compact_size_is_past_the_limit() -> None:
-    measured: list[object] = []
-
-    def exact(payload: object) -> int:
-        measured.append(payload)
-        return 10**6
-
-    measure = within_bound(exact, 100)
+    measure, measured = measure_within(100)
     payload = {"text": "x" * 40}  # 51 compact bytes: 306 > 100 uncounted, 53 counted
     assert measure(payload) == json_size_bound(payload) <= 100 and measured == []
     assert measure({"text": "\ud800"}) == 10**6  # no bound at all: measured
+    assert measured == [{"text": "\ud800"}]
