@@ -210,5 +210,6 @@ class StoreError(Exception):
     """The store cannot do what was asked; the text says what is wrong and what to do."""
 
 
+
 class StoreMissing(StoreError):
     """A tool asked for an existing outbox (`must_exist`) and there is none: nothing ran there yet."""
