@@ -95,6 +95,7 @@ def compile_template(env: TemplateEnvironment, name: str, entry: Traversable) ->
     def field(key: str) -> _Parsed | None:
         return parser.parse(key, document[key], lines[key]) if key in document else None
 
+    # Parsed in the order of old, so that of two broken fields the same one is named.
     title, summary, severity, text, footer = (field(key) for key in ("title", "summary", "severity", "text", "footer"))
     assert title is not None
     facts = _parse_pairs(parser, "facts", document.get("facts"), node, FACT_KEYS)
@@ -199,14 +200,14 @@ class _FieldParser:
     def join(self, order: list[list[nodes.Node] | Gated]) -> Template:
         try:
             return join_fields(self._env, order)
-        except TemplateSyntaxError:
+        except TemplateSyntaxError as joined:
             # An error only compiling finds (an unknown filter or test): compile the fields alone to name it.
             for label, source, line in self._sources:
                 try:
                     self._env.from_string(source)
                 except TemplateSyntaxError as exc:
                     raise self._error(label, line, exc) from None
-            raise
+            raise TemplateError(f"{self.origin}: the fields do not compile together: {joined.message}") from None
 
     def _error(self, label: str, line: int, exc: TemplateSyntaxError) -> TemplateError:
         at = line + (exc.lineno or 1) - 1

@@ -51,7 +51,7 @@ class RenderLimitExceeded(Exception):
 class _DeadlineRange:
     """`range` for templates: checks the render deadline on every step, so nested loops cannot hang."""
 
-    def __init__(self, env: BoundedSandbox, steps: range) -> None:
+    def __init__(self, env: RenderBounds, steps: range) -> None:
         self._env = env
         self._steps = steps
 
@@ -88,18 +88,9 @@ class RenderBounds:
     limits: TemplateLimits
     _clock: threading.local
 
-    def set_up(self, env: Environment, limits: TemplateLimits, bounded_range: Callable[..., Any]) -> None:
-        """The same helpers and filters in every environment: a template that works in one works in the other."""
+    def bound(self, limits: TemplateLimits) -> None:
         self.limits = limits
         self._clock = threading.local()
-        env.auto_reload = False
-        # Only harmless helpers: no lipsum, and no namespace (a mutable object that lets loops accumulate).
-        env.globals.clear()
-        env.globals.update(range=bounded_range, dict=dict, cycler=Cycler, joiner=Joiner)
-        for name in REMOVED_FILTERS:
-            env.filters.pop(name, None)
-        env.filters.update(TEMPLATE_FILTERS)
-        env.tests.update(INTERNAL_TESTS)
 
     def start_deadline(self, seconds: float) -> None:
         """The render on this thread must end within `seconds`; end_deadline when it is over (not a context
@@ -113,6 +104,25 @@ class RenderBounds:
         if time.monotonic() > getattr(self._clock, "deadline", math.inf):
             raise RenderLimitExceeded(f"rendering took longer than {self.limits.max_render_seconds:g} s")
 
+    def bounded_range(self, *args: int) -> _DeadlineRange:
+        """`range` for templates: at most MAX_RANGE steps, each checking the deadline."""
+        steps = range(*args)
+        if len(steps) > MAX_RANGE:
+            raise RenderLimitExceeded(f"range() of {len(steps):,} steps is longer than {MAX_RANGE:,}")
+        return _DeadlineRange(self, steps)
+
+
+def offer_helpers(env: Environment, bounds: RenderBounds) -> None:
+    """The same helpers and filters in every environment: a template that works in one works in the other."""
+    env.auto_reload = False
+    # Only harmless helpers: no lipsum, and no namespace (a mutable object that lets loops accumulate).
+    env.globals.clear()
+    env.globals.update(range=bounds.bounded_range, dict=dict, cycler=Cycler, joiner=Joiner)
+    for name in REMOVED_FILTERS:
+        env.filters.pop(name, None)
+    env.filters.update(TEMPLATE_FILTERS)
+    env.tests.update(INTERNAL_TESTS)
+
 
 class BoundedSandbox(RenderBounds, ImmutableSandboxedEnvironment):
     """The immutable sandbox plus the bounds it lacks: value sizes, a render deadline, no str formatting."""
@@ -121,7 +131,8 @@ class BoundedSandbox(RenderBounds, ImmutableSandboxedEnvironment):
 
     def __init__(self, loader: BaseLoader, limits: TemplateLimits) -> None:
         super().__init__(loader=loader, **TEMPLATE_OPTIONS)
-        self.set_up(self, limits, self._range)
+        self.bound(limits)
+        offer_helpers(self, self)
         self.max_value_size = limits.max_output_chars * INTERMEDIATE_FACTOR
         self._lookups = 0
         self.filters = {name: self._guarded(function) for name, function in self.filters.items()}
@@ -150,12 +161,6 @@ class BoundedSandbox(RenderBounds, ImmutableSandboxedEnvironment):
             return self.check_size(function(*args, **kwargs))
 
         return guarded
-
-    def _range(self, *args: int) -> _DeadlineRange:
-        steps = range(*args)
-        if len(steps) > MAX_RANGE:
-            raise RenderLimitExceeded(f"range() of {len(steps):,} steps is longer than {MAX_RANGE:,}")
-        return _DeadlineRange(self, steps)
 
     def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:
         __self.check_deadline()

@@ -22,13 +22,15 @@ from notifier.templating.sandbox import (
     BoundedSandbox,
     RenderBounds,
     TemplateLimits,
+    offer_helpers,
 )
 
 
 class TrustedEnvironment(RenderBounds, Environment):
     def __init__(self, loader: BaseLoader, limits: TemplateLimits) -> None:
         super().__init__(loader=loader, **TEMPLATE_OPTIONS)
-        self.set_up(self, limits, range)
+        self.bound(limits)
+        offer_helpers(self, self)
 
     def getattr(self, obj: Any, attribute: str) -> Any:
         if type(obj) is dict and attribute in obj and attribute not in DICT_ATTRIBUTES:  # see DICT_ATTRIBUTES
