@@ -28,7 +28,7 @@ from notifier.keptn.details import (
 )
 from notifier.keptn.kinds import LEGACY_PROBLEM, Family, classify, task_label
 from notifier.keptn.outcome import describe_outcome
-from notifier.keptn.values import text
+from notifier.keptn.values import mapping, text
 from notifier.labels import ShownLabels, shown_labels
 from notifier.payload import (
     ActionDetails,
@@ -95,8 +95,8 @@ class TemplateContext(TypedDict):
 
 def template_context(event: KeptnEvent, bridge_url: str = "") -> TemplateContext:
     """Everything a template may use. Never raises, whatever the event holds."""
-    raw = event.raw if isinstance(event.raw, Mapping) else {}
-    data = event.data if isinstance(event.data, Mapping) else {}
+    raw = mapping(event.raw)
+    data = mapping(event.data)
     event_type = text(getattr(event, "type", ""))
     kind = classify(event_type, data)
     project, stage, service = event.project, event.stage, event.service

@@ -13,7 +13,7 @@ from typing import Any
 
 from notifier.mentions import NO_MENTIONS, Mentions
 from notifier.message import Message, Severity
-from notifier.render.budget import Budget, fit, serialized_size
+from notifier.render.budget import Budget, fit, serialized_size, within_bound
 from notifier.render.plaintext import clean, one_line, truncate, web_url
 from notifier.render.teams import escape_markdown
 
@@ -35,15 +35,20 @@ SEVERITY_COLOR = MappingProxyType(
 
 
 def render_messagecard(message: Message, mentions: Mentions = NO_MENTIONS) -> dict[str, Any]:
+    cleaned = clean(message.text)
     return fit(
-        lambda budget: _card(message, budget, mentions), serialized_size, MAX_CARD_BYTES, len(clean(message.text))
+        lambda budget: _card(message, cleaned, budget, mentions),
+        within_bound(serialized_size, MAX_CARD_BYTES),
+        MAX_CARD_BYTES,
+        len(cleaned),
     )
 
 
-def _card(message: Message, budget: Budget, mentions: Mentions) -> dict[str, Any]:
+def _card(message: Message, cleaned: str, budget: Budget, mentions: Mentions) -> dict[str, Any]:
+    """The card for `message` within `budget`; `cleaned` is the message's text, cleaned."""
     title = one_line(message.title) or one_line(message.summary) or message.severity.value.capitalize()
     section: dict[str, Any] = {}
-    text = truncate(clean(message.text).strip(), budget.text)
+    text = truncate(cleaned.strip(), budget.text)
     if text:
         # Markdown needs a blank line (or two trailing spaces) for a line break; keep the author's lines.
         section["text"] = escape_markdown(text).replace("\n", "  \n")

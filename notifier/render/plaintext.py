@@ -19,10 +19,15 @@ _INVISIBLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069
 _URL_REJECTED = re.compile(r"[\\\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]|[^\S ]")
 # Percent-encoded, as browsers do.
 _URL_ENCODED = re.compile(r"[ \"<>^`{|}]")
+# An http(s) URL whose netloc holds no brackets: urlsplit reads that scheme and netloc, and raises nothing.
+_PLAIN_WEB_URL = re.compile(r"https?://([^/?#\[\]]*)(?=[/?#]|\Z)")
 
 
 def clean(text: str) -> str:
     """Normalise newlines and drop control and bidi-override characters, which no platform shows usefully."""
+    # Printable text holds none of them (controls and bidi overrides are not printable): most text is.
+    if text.isprintable() or ("\r" not in text and text.replace("\n", "").replace("\t", "").isprintable()):
+        return text
     return _INVISIBLE.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
 
 
@@ -37,7 +42,7 @@ def identity(text: str) -> str:
 
 def utf16_length(text: str) -> int:
     """Length as JavaScript and most platform limits count it: an emoji outside the BMP counts twice."""
-    return len(text.encode("utf-16-le")) // 2
+    return len(text) if text.isascii() else len(text.encode("utf-16-le")) // 2
 
 
 def truncate(
@@ -67,6 +72,10 @@ def truncate(
     return render(prefix) + ELLIPSIS if prefix else ELLIPSIS
 
 
+def _percent_encoded(match: re.Match[str]) -> str:
+    return f"%{ord(match.group()):02X}"
+
+
 def web_url(url: str) -> str | None:
     """The URL ready for a client if it is an absolute http(s) URL with a host, else None.
 
@@ -75,9 +84,13 @@ def web_url(url: str) -> str | None:
     to disguise a host) reject the URL.
     """
     url = url.strip()
-    if _URL_REJECTED.search(url):
+    # Printable ASCII holds no control character and no whitespace but the space: only the backslash to look for.
+    if (not url.isascii() or not url.isprintable() or "\\" in url) and _URL_REJECTED.search(url):
         return None
-    url = _URL_ENCODED.sub(lambda match: f"%{ord(match.group()):02X}", url)
+    url = _URL_ENCODED.sub(_percent_encoded, url)
+    plain = _PLAIN_WEB_URL.match(url) if url.isascii() else None
+    if plain:  # what urlsplit says of it, without its parse: the host is the netloc's part after "@", before ":"
+        return url if plain[1].rpartition("@")[2].partition(":")[0] else None
     try:
         parts = urlsplit(url)
         hostname = parts.hostname

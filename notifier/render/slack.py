@@ -18,7 +18,7 @@ from typing import Any
 
 from notifier.mentions import NO_MENTIONS, Mentions
 from notifier.message import Fact, Link, Message, Severity
-from notifier.render.budget import Budget, fit
+from notifier.render.budget import Budget, fit, within_bound
 from notifier.render.plaintext import clean, one_line, truncate, utf16_length, web_url
 
 MAX_BLOCKS = 50
@@ -55,22 +55,27 @@ def blocks_size(payload: dict[str, Any]) -> int:
 
 
 def render_slack(message: Message, mentions: Mentions = NO_MENTIONS) -> dict[str, Any]:
+    text = clean(message.text)
     return fit(
-        lambda budget: _payload(message, budget, mentions), blocks_size, MAX_BLOCKS_CHARS, len(clean(message.text))
+        lambda budget: _payload(message, text, budget, mentions),
+        within_bound(blocks_size, MAX_BLOCKS_CHARS),
+        MAX_BLOCKS_CHARS,
+        len(text),
     )
 
 
-def _payload(message: Message, budget: Budget, mentions: Mentions) -> dict[str, Any]:
+def _payload(message: Message, text: str, budget: Budget, mentions: Mentions) -> dict[str, Any]:
+    """The payload for `message` within `budget`; `text` is the message's text, cleaned."""
     header = _header(message, budget)
     ping = [_mrkdwn_section(mentions.slack_markup)] if mentions.slack else []
-    sections = [_mrkdwn_section(chunk) for chunk in _chunks(truncate(clean(message.text), budget.text))]
+    sections = [_mrkdwn_section(chunk) for chunk in _chunks(truncate(text, budget.text))]
     fact_sections = _fact_sections(message.facts[: budget.facts], budget)
     actions = _actions(message.links, budget)
     context = _context(message.footer, budget)
     sections = sections[: MAX_BLOCKS - 1 - len(ping) - len(fact_sections) - len(actions) - len(context)]
     blocks = [header, *ping, *sections, *fact_sections, *actions, *context]
-    text = _fallback(message)
-    return {"text": f"{mentions.slack_markup} {text}" if mentions.slack else text, "blocks": blocks}
+    fallback = _fallback(message)
+    return {"text": f"{mentions.slack_markup} {fallback}" if mentions.slack else fallback, "blocks": blocks}
 
 
 def _fallback(message: Message) -> str:
@@ -99,6 +104,10 @@ def _header(message: Message, budget: Budget) -> dict[str, Any]:
 
 def _chunks(text: str) -> Iterator[str]:
     """Escaped pieces of at most MAX_SECTION_TEXT, split at line ends where a line allows it."""
+    escaped = escape(text)
+    if utf16_length(escaped) <= MAX_SECTION_TEXT:  # the usual case: one piece, as the loop below would make it
+        yield from _non_blank(escaped)
+        return
     lines: list[str] = []
     length = -1  # of the escaped lines joined by newlines
     for line in text.split("\n"):

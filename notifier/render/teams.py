@@ -20,7 +20,7 @@ from typing import Any
 
 from notifier.mentions import NO_MENTIONS, Mentions
 from notifier.message import Fact, Link, Message, Severity
-from notifier.render.budget import Budget, fit, serialized_size
+from notifier.render.budget import Budget, fit, serialized_size, within_bound
 from notifier.render.plaintext import clean, identity, one_line, truncate, web_url
 
 MAX_ENVELOPE_BYTES = 28_000
@@ -46,14 +46,32 @@ _MARKDOWN_CHARACTERS = re.compile(r"([\\`*_\[\]()<>#~&|!])")
 # Block markers that only count at the start of a line: list items, setext headings, ordered lists.
 _LINE_START_MARKER = re.compile(r"^([ \t]*)([-+=])", re.MULTILINE)
 _ORDERED_LIST_MARKER = re.compile(r"^([ \t]*\d+)\.", re.MULTILINE)
+# What those two can start with, besides a digit (\d: any Unicode decimal digit, as str.isdecimal).
+_MARKER_STARTS = frozenset(" \t-+=")
 _AT_TAG = re.compile(r"<(/?at\b)", re.IGNORECASE)
 
 
 def escape_markdown(text: str) -> str:
     """Backslash-escape what Adaptive Card markdown could read as formatting, links, mentions or lists."""
-    text = _MARKDOWN_CHARACTERS.sub(r"\\\1", text)
-    text = _LINE_START_MARKER.sub(r"\1\\\2", text)
-    return _ORDERED_LIST_MARKER.sub(r"\1\\.", text)
+    # Functions, not r"\\\1" templates: re runs Python code to compile a template on every call.
+    text = _MARKDOWN_CHARACTERS.sub(_escaped_character, text)
+    # The markers count only at the start of a line: a one-line text that starts otherwise has none.
+    if "\n" in text or text[:1] in _MARKER_STARTS or text[:1].isdecimal():
+        text = _LINE_START_MARKER.sub(_escaped_marker, text)
+        text = _ORDERED_LIST_MARKER.sub(_escaped_list_number, text)
+    return text
+
+
+def _escaped_character(match: re.Match[str]) -> str:
+    return "\\" + match[1]
+
+
+def _escaped_marker(match: re.Match[str]) -> str:
+    return f"{match[1]}\\{match[2]}"
+
+
+def _escaped_list_number(match: re.Match[str]) -> str:
+    return f"{match[1]}\\."
 
 
 def no_mention(text: str) -> str:
@@ -62,11 +80,12 @@ def no_mention(text: str) -> str:
 
 
 def render_teams(message: Message, mentions: Mentions = NO_MENTIONS) -> dict[str, Any]:
+    text = clean(message.text)
     return fit(
-        lambda budget: envelope(_card(message, budget, mentions)),
-        serialized_size,
+        lambda budget: envelope(_card(message, text, budget, mentions)),
+        within_bound(serialized_size, MAX_ENVELOPE_BYTES),
         MAX_ENVELOPE_BYTES,
-        len(clean(message.text)),
+        len(text),
     )
 
 
@@ -78,14 +97,15 @@ def envelope(card: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _card(message: Message, budget: Budget, mentions: Mentions) -> dict[str, Any]:
+def _card(message: Message, text: str, budget: Budget, mentions: Mentions) -> dict[str, Any]:
+    """The card for `message` within `budget`; `text` is the message's text, cleaned."""
     plain = no_mention if mentions.teams else identity
     links = _links(message.links, budget, plain)
     rows = [links[start : start + MAX_ACTIONS_PER_ROW] for start in range(0, len(links), MAX_ACTIONS_PER_ROW)]
     body = [
         _title(message, budget),
         *([{"type": "TextBlock", "text": mentions.teams_markup, "wrap": True}] if mentions.teams else []),
-        *_paragraphs(truncate(clean(message.text), budget.text), plain),
+        *_paragraphs(truncate(text, budget.text), plain),
         *_fact_set(message.facts[: budget.facts], budget),
     ]
     if len(rows) > 1:

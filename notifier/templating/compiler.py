@@ -15,7 +15,9 @@ import yaml
 from jinja2 import Template, TemplateNotFound, meta, nodes
 from jinja2.exceptions import TemplateSyntaxError
 
-from notifier.templating.sandbox import REMOVED_FILTERS, BoundedSandbox
+from notifier.templating.sandbox import REMOVED_FILTERS
+from notifier.templating.single_pass import Gated, field_body, join_fields
+from notifier.templating.trusted import TemplateEnvironment
 
 TOP_LEVEL_KEYS: Final = ("title", "summary", "severity", "text", "facts", "links", "footer")
 FACT_KEYS: Final = ("name", "value", "when")
@@ -30,11 +32,10 @@ class TemplateError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class TemplateField:
-    """One template string; plain text with no Jinja syntax is kept as it is, not compiled."""
+    """One template string: its name for error messages, and its place among the file's fields."""
 
     label: str
-    template: Template | None
-    constant: str = ""
+    index: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,9 +58,16 @@ class CompiledTemplate:
     footer: TemplateField | None
     facts: tuple[FieldPair, ...]
     links: tuple[FieldPair, ...]
+    # Every field above in one Jinja template, FIELD_END after each (notifier/templating/single_pass.py), in
+    # the order fill_message reads them: title, severity, facts, links, summary, text, footer.
+    template: Template
+    labels: tuple[str, ...]  # the fields, in that order
+    gates: tuple[bool, ...]  # per field: a `when`, whose falsy text leaves out the two fields after it
+    constants: tuple[bool, ...]  # per field: plain text, no Jinja syntax
+    environment: TemplateEnvironment  # where it was compiled, and renders
 
 
-def compile_macro(env: BoundedSandbox, name: str) -> None:
+def compile_macro(env: TemplateEnvironment, name: str) -> None:
     try:
         env.get_template(name)
     except TemplateSyntaxError as exc:
@@ -70,7 +78,7 @@ def compile_macro(env: BoundedSandbox, name: str) -> None:
         raise TemplateError(f"{name}: cannot be read ({exc})") from None
 
 
-def compile_template(env: BoundedSandbox, name: str, entry: Traversable) -> CompiledTemplate:
+def compile_template(env: TemplateEnvironment, name: str, entry: Traversable) -> CompiledTemplate:
     origin = str(entry)
     document, node = _load_yaml(entry)
     if not isinstance(document, dict) or not isinstance(node, yaml.MappingNode):
@@ -82,32 +90,138 @@ def compile_template(env: BoundedSandbox, name: str, entry: Traversable) -> Comp
     _refuse_unknown_keys(origin, document, lines, TOP_LEVEL_KEYS, "", 1)
     if "title" not in document:
         raise TemplateError(f"{origin}: the `title:` key is missing; every template needs a title")
+    parser = _FieldParser(env, origin)
 
-    def field(key: str) -> TemplateField | None:
-        if key not in document:
-            return None
-        return _field(env, origin, key, document[key], lines[key])
+    def field(key: str) -> _Parsed | None:
+        return parser.parse(key, document[key], lines[key]) if key in document else None
 
-    title = field("title")
+    # Parsed in the order of old, so that of two broken fields the same one is named.
+    title, summary, severity, text, footer = (field(key) for key in ("title", "summary", "severity", "text", "footer"))
     assert title is not None
+    facts = _parse_pairs(parser, "facts", document.get("facts"), node, FACT_KEYS)
+    links = _parse_pairs(parser, "links", document.get("links"), node, LINK_KEYS)
+    # Laid out in the order fill_message reads them (see CompiledTemplate.template).
+    layout = _Layout()
+    title_field = layout.add(title)
+    severity_field = layout.add(severity)
+    fact_pairs = tuple(layout.add_pair(pair) for pair in facts)
+    link_pairs = tuple(layout.add_pair(pair) for pair in links)
+    summary_field, text_field, footer_field = layout.add(summary), layout.add(text), layout.add(footer)
+    assert title_field is not None
     return CompiledTemplate(
         name=name,
         origin=origin,
-        title=title,
-        summary=field("summary"),
-        severity=field("severity"),
-        text=field("text"),
-        footer=field("footer"),
-        facts=_compile_pairs(env, origin, "facts", document.get("facts"), node, FACT_KEYS),
-        links=_compile_pairs(env, origin, "links", document.get("links"), node, LINK_KEYS),
+        title=title_field,
+        summary=summary_field,
+        severity=severity_field,
+        text=text_field,
+        footer=footer_field,
+        facts=fact_pairs,
+        links=link_pairs,
+        template=parser.join(layout.parts),
+        labels=tuple(layout.labels),
+        gates=tuple(layout.gates),
+        constants=tuple(layout.constants),
+        environment=env,
     )
 
 
-def _compile_pairs(
-    env: BoundedSandbox, origin: str, key: str, items: object, node: yaml.MappingNode, allowed: tuple[str, ...]
-) -> tuple[FieldPair, ...]:
+@dataclass(frozen=True, slots=True)
+class _Parsed:
+    label: str
+    body: list[nodes.Node]
+    constant: bool
+
+
+@dataclass(frozen=True, slots=True)
+class _ParsedPair:
+    first: _Parsed
+    second: _Parsed
+    when: _Parsed | None
+
+
+class _Layout:
+    """The fields of one file in the joined template's order, each with its place."""
+
+    def __init__(self) -> None:
+        self.parts: list[list[nodes.Node] | Gated] = []
+        self.labels: list[str] = []
+        self.gates: list[bool] = []
+        self.constants: list[bool] = []
+
+    def add(self, parsed: _Parsed | None) -> TemplateField | None:
+        if parsed is None:
+            return None
+        self.parts.append(parsed.body)
+        return self._place(parsed, gate=False)
+
+    def add_pair(self, pair: _ParsedPair) -> FieldPair:
+        if pair.when is None:
+            first, second = self.add(pair.first), self.add(pair.second)
+            assert first is not None and second is not None
+            return FieldPair(first, second, None)
+        self.parts.append(Gated(pair.when.body, pair.first.body, pair.second.body))
+        when = self._place(pair.when, gate=True)
+        return FieldPair(self._place(pair.first, gate=False), self._place(pair.second, gate=False), when)
+
+    def _place(self, parsed: _Parsed, gate: bool) -> TemplateField:
+        self.labels.append(parsed.label)
+        self.gates.append(gate)
+        self.constants.append(parsed.constant)
+        return TemplateField(parsed.label, len(self.labels) - 1)
+
+
+class _FieldParser:
+    """Parses the fields of one file one by one, so that an error names the field and its line, then joins them."""
+
+    def __init__(self, env: TemplateEnvironment, origin: str) -> None:
+        self.origin = origin
+        self._env = env
+        self._sources: list[tuple[str, str, int]] = []
+
+    def parse(self, label: str, value: object, line: int) -> _Parsed:
+        if not isinstance(value, str):
+            raise TemplateError(
+                f"{self.origin} line {line}: `{label}` must be text, not {type(value).__name__}; "
+                "put the value in quotes (YAML reads an unquoted {{ ... }} as a mapping)"
+            )
+        if not any(marker in value for marker in ("{{", "{%", "{#")):
+            return _Parsed(label, field_body(value, None), constant=True)
+        self._sources.append((label, value, line))
+        try:
+            tree = self._env.parse(value)
+            _check_imports(self._env, tree)
+            if tree.find(nodes.Extends) is not None or tree.find(nodes.Block) is not None:
+                raise TemplateSyntaxError("{% extends %} and {% block %} have no use in a template field", 1)
+        except TemplateSyntaxError as exc:
+            raise self._error(label, line, exc) from None
+        return _Parsed(label, field_body(value, tree), constant=False)
+
+    def join(self, order: list[list[nodes.Node] | Gated]) -> Template:
+        try:
+            return join_fields(self._env, order)
+        except TemplateSyntaxError as joined:
+            # An error only compiling finds (an unknown filter or test): compile the fields alone to name it.
+            for label, source, line in self._sources:
+                try:
+                    self._env.from_string(source)
+                except TemplateSyntaxError as exc:
+                    raise self._error(label, line, exc) from None
+            raise TemplateError(f"{self.origin}: the fields do not compile together: {joined.message}") from None
+
+    def _error(self, label: str, line: int, exc: TemplateSyntaxError) -> TemplateError:
+        at = line + (exc.lineno or 1) - 1
+        problem = exc.message or "syntax error"
+        hint = f" (removed for safety: {', '.join(REMOVED_FILTERS)})" if "filter" in problem else ""
+        return TemplateError(f"{self.origin} line {at}: `{label}` is not a valid Jinja template: {problem}{hint}")
+
+
+def _parse_pairs(
+    parser: _FieldParser, key: str, items: object, node: yaml.MappingNode, allowed: tuple[str, ...]
+) -> list[_ParsedPair]:
     if items is None:
-        return ()
+        return []
+    origin = parser.origin
     list_node = next(value for name, value in node.value if name.value == key)
     if not isinstance(items, list) or not isinstance(list_node, yaml.SequenceNode):
         raise TemplateError(f"{origin} line {_line(list_node)}: `{key}` must be a list of mappings")
@@ -126,36 +240,16 @@ def _compile_pairs(
                 raise TemplateError(f"{origin} line {_line(item_node)}: {label} lacks `{required}`")
         when = item.get("when")
         pairs.append(
-            FieldPair(
-                _field(env, origin, f"{label}.{first}", item[first], lines[first]),
-                _field(env, origin, f"{label}.{second}", item[second], lines[second]),
-                None if when is None else _field(env, origin, f"{label}.when", when, lines["when"]),
+            _ParsedPair(
+                parser.parse(f"{label}.{first}", item[first], lines[first]),
+                parser.parse(f"{label}.{second}", item[second], lines[second]),
+                None if when is None else parser.parse(f"{label}.when", when, lines["when"]),
             )
         )
-    return tuple(pairs)
+    return pairs
 
 
-def _field(env: BoundedSandbox, origin: str, label: str, value: object, line: int) -> TemplateField:
-    if not isinstance(value, str):
-        raise TemplateError(
-            f"{origin} line {line}: `{label}` must be text, not {type(value).__name__}; "
-            "put the value in quotes (YAML reads an unquoted {{ ... }} as a mapping)"
-        )
-    if not any(marker in value for marker in ("{{", "{%", "{#")):
-        return TemplateField(label, None, value)
-    try:
-        tree = env.parse(value)
-        _check_imports(env, tree)
-        template = env.from_string(tree)
-    except TemplateSyntaxError as exc:
-        at = line + (exc.lineno or 1) - 1
-        problem = exc.message or "syntax error"
-        hint = f" (removed for safety: {', '.join(REMOVED_FILTERS)})" if "filter" in problem else ""
-        raise TemplateError(f"{origin} line {at}: `{label}` is not a valid Jinja template: {problem}{hint}") from None
-    return TemplateField(label, template)
-
-
-def _check_imports(env: BoundedSandbox, tree: nodes.Template) -> None:
+def _check_imports(env: TemplateEnvironment, tree: nodes.Template) -> None:
     for imported in meta.find_referenced_templates(tree):
         if imported is None:
             continue

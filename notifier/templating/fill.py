@@ -1,4 +1,4 @@
-"""From compiled fields and one event's context to a Message: render every field within the bounds, then tidy.
+"""From a compiled template and one event's context to a Message: render the fields within the bounds, then tidy.
 
 Raises on any failure (a field that raises, a bound passed, an empty title, an unknown severity); the
 template set turns that into the fallback message.
@@ -10,12 +10,14 @@ import re
 from collections.abc import Iterator
 from typing import Final
 
-from jinja2.runtime import Context, new_context
+from jinja2.runtime import new_context
 
 from notifier.keptn.context import TemplateContext
 from notifier.message import Fact, Link, Message, Severity
 from notifier.templating.compiler import CompiledTemplate, FieldPair, TemplateField
-from notifier.templating.sandbox import BoundedSandbox, RenderLimitExceeded
+from notifier.templating.sandbox import RenderLimitExceeded
+from notifier.templating.single_pass import FIELD_END, GATE, Gate
+from notifier.templating.trusted import TemplateEnvironment
 from notifier.urls import is_real_url
 
 # What a rendered `when` may say to leave its fact or link out (compared stripped and lower-cased).
@@ -30,87 +32,108 @@ class _FieldFailed(Exception):
         super().__init__(f"{field}: {type(cause).__name__}: {cause}")
 
 
-class _Budget:
-    """Characters left for one render, shared by all its fields."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.left = limit
-
-    def spend(self, count: int) -> None:
-        self.left -= count
-        if self.left < 0:
-            raise RenderLimitExceeded(f"output is longer than {self.limit:,} characters")
-
-
-def fill_message(env: BoundedSandbox, compiled: CompiledTemplate, context: TemplateContext) -> Message:
-    # One Jinja context for all the fields of this render: making one per field cost more than rendering.
+def fill_message(compiled: CompiledTemplate, context: TemplateContext) -> Message:
+    env = compiled.environment
     # The globals travel as plain variables: a context that names globals makes each `{% import %}` of a
     # macro file compare key sets on every render, in pure Python.
-    jinja_context = new_context(env, compiled.name, {}, {**env.globals, **context}, True)
-    fields = _Fields(env, jinja_context, _Budget(env.limits.max_output_chars))
-    with env.deadline(env.limits.max_render_seconds):
-        title = one_line(fields.emit(compiled.title))
-        if not title:
-            raise ValueError("the title renders empty")
-        severity = fields.emit(compiled.severity).strip().lower() or Severity.INFO.value
-        if severity not in SEVERITIES:
-            raise ValueError(f"severity renders to {severity[:40]!r}, not one of {', '.join(sorted(SEVERITIES))}")
-        facts = tuple(
-            Fact(one_line(label), value.strip())
-            for label, value in fields.pairs(compiled.facts)
-            if one_line(label) and value.strip()
-        )
-        links = tuple(
-            Link(one_line(label) or url.strip(), url.strip())
-            for label, url in fields.pairs(compiled.links)
-            if _is_web_url(url.strip())
-        )
-        return Message(
-            title=title,
-            severity=Severity(severity),
-            summary=one_line(fields.emit(compiled.summary)),
-            text=_tidy(fields.emit(compiled.text)),
-            facts=facts,
-            links=links,
-            footer=_tidy(fields.emit(compiled.footer)),
-            template=compiled.name,
-        )
+    gate = Gate()
+    jinja_context = new_context(env, compiled.name, {}, {**env.globals, **context, GATE: gate}, True)
+    env.start_deadline(env.limits.max_render_seconds)
+    try:
+        fields = _read_fields(env, compiled, compiled.template.root_render_func(jinja_context), gate)
+    finally:
+        env.end_deadline()
+    title = one_line(fields.text(compiled.title))
+    if not title:
+        raise ValueError("the title renders empty")
+    severity = fields.text(compiled.severity).strip().lower() or Severity.INFO.value
+    if severity not in SEVERITIES:
+        raise ValueError(f"severity renders to {severity[:40]!r}, not one of {', '.join(sorted(SEVERITIES))}")
+    facts = []
+    for label, value in fields.pairs(compiled.facts):
+        name, shown = one_line(label), value.strip()
+        if name and shown:
+            facts.append(Fact(name, shown))
+    links = []
+    for label, url in fields.pairs(compiled.links):
+        url = url.strip()
+        if _is_web_url(url):
+            links.append(Link(one_line(label) or url, url))
+    return Message(
+        title=title,
+        severity=Severity(severity),
+        summary=one_line(fields.text(compiled.summary)),
+        text=_tidy(fields.text(compiled.text)),
+        facts=tuple(facts),
+        links=tuple(links),
+        footer=_tidy(fields.text(compiled.footer)),
+        template=compiled.name,
+    )
 
 
 class _Fields:
-    """Renders the fields of one message into one Jinja context, all charged to one output budget."""
+    """The rendered fields of one message; a failed field (and every later one) raises its failure when read.
 
-    def __init__(self, env: BoundedSandbox, context: Context, budget: _Budget) -> None:
-        self._env = env
-        self._context = context
-        self._budget = budget
+    Read in the template's order, which is the order the fields used to be rendered one by one, a failure
+    shows where it did then: after the checks on the fields before it.
+    """
+
+    def __init__(self, texts: list[str | None], failure: Exception | None) -> None:
+        self._texts = texts
+        self._failure = failure
+
+    def text(self, field: TemplateField | None) -> str:
+        if field is None:
+            return ""
+        if field.index >= len(self._texts):
+            assert self._failure is not None
+            raise self._failure
+        return self._texts[field.index] or ""
 
     def pairs(self, pairs: tuple[FieldPair, ...]) -> Iterator[tuple[str, str]]:
         for pair in pairs:
-            if pair.when is not None and self.emit(pair.when).strip().lower() in FALSY_WHEN:
-                continue
-            yield self.emit(pair.first), self.emit(pair.second)
+            if pair.when is not None:
+                self.text(pair.when)
+            first = self.text(pair.first)
+            if self._texts[pair.first.index] is not None:  # None: left out by its `when`
+                yield first, self.text(pair.second)
 
-    def emit(self, field: TemplateField | None) -> str:
-        if field is None:
-            return ""
-        if field.template is None:
-            self._budget.spend(len(field.constant))
-            return field.constant
-        parts: list[str] = []
-        append = parts.append
-        try:
-            # The output cap is checked on every chunk (cheap); the clock on every 32nd (a system call).
-            for count, chunk in enumerate(field.template.root_render_func(self._context), 1):
-                self._budget.spend(len(chunk))
-                if not count & 31:
-                    self._env.check_deadline()
-                append(chunk)
-            self._env.check_deadline()
-        except Exception as exc:
-            raise _FieldFailed(field.label, exc) from exc
-        return "".join(parts)
+
+def _read_fields(env: TemplateEnvironment, compiled: CompiledTemplate, chunks: Iterator[str], gate: Gate) -> _Fields:
+    """Every field's text off the joined template's output, within one output budget; None for a left-out one."""
+    gates, labels = compiled.gates, compiled.labels
+    left = env.limits.max_output_chars
+    texts: list[str | None] = []
+    parts: list[str] = []
+    try:
+        # The output cap is checked on every chunk (cheap, so written out: a template yields a hundred or
+        # more); the clock on every 32nd (a system call).
+        for count, chunk in enumerate(chunks, 1):
+            if chunk is FIELD_END:
+                text = "".join(parts)
+                parts.clear()
+                texts.append(text)
+                if gates[len(texts) - 1]:
+                    # The template asks the gate whether to render the two fields after this `when`.
+                    gate.shown = text.strip().lower() not in FALSY_WHEN
+                    if not gate.shown:
+                        texts += (None, None)
+                continue
+            left -= len(chunk)
+            if left < 0:
+                raise RenderLimitExceeded(f"output is longer than {env.limits.max_output_chars:,} characters")
+            if not count & 31:
+                env.check_deadline()
+            parts.append(chunk)
+        env.check_deadline()
+    except Exception as exc:
+        at = min(len(texts), len(labels) - 1)
+        if compiled.constants[at]:  # plain text can only pass the output cap: said without a field's name, as ever
+            return _Fields(texts, exc)
+        failed = _FieldFailed(labels[at], exc)
+        failed.__cause__ = exc
+        return _Fields(texts, failed)
+    return _Fields(texts, None)
 
 
 def one_line(value: str) -> str:
@@ -120,7 +143,8 @@ def one_line(value: str) -> str:
 def _tidy(value: str) -> str:
     """Trailing spaces off, at most one blank line in a row: Jinja blocks leave gaps behind."""
     lines = [line.rstrip() for line in value.strip().splitlines()]
-    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+    joined = "\n".join(lines)
+    return re.sub(r"\n{3,}", "\n\n", joined).strip() if "\n\n\n" in joined else joined.strip()
 
 
 def _is_web_url(url: str) -> bool:

@@ -11,18 +11,19 @@ import functools
 import math
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any, Final
 
-from jinja2 import BaseLoader, ChainableUndefined
+from jinja2 import BaseLoader, ChainableUndefined, Environment
 from jinja2.exceptions import SecurityError
 from jinja2.runtime import Context
 from jinja2.sandbox import MAX_RANGE, ImmutableSandboxedEnvironment
 from jinja2.utils import Cycler, Joiner
 
 from notifier.templating.filters import TEMPLATE_FILTERS
+from notifier.templating.single_pass import INTERNAL_TESTS
 
 # Filters that build output of a size chosen by a number (a width, a count) or are not deterministic.
 REMOVED_FILTERS: Final = ("center", "format", "indent", "wordwrap", "slice", "random", "urlize", "xmlattr")
@@ -30,6 +31,8 @@ REMOVED_FILTERS: Final = ("center", "format", "indent", "wordwrap", "slice", "ra
 MAX_POWER_BITS: Final = 4096
 # Intermediate values (a string built by `*`, `+` or a filter) may reach this multiple of the output cap.
 INTERMEDIATE_FACTOR: Final = 4
+# Values with a size. A tuple, not `str | bytes | ...`: a union is built anew on every evaluation (20x slower).
+_SIZED: Final = (str, bytes, list, tuple, dict, set, frozenset)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +51,7 @@ class RenderLimitExceeded(Exception):
 class _DeadlineRange:
     """`range` for templates: checks the render deadline on every step, so nested loops cannot hang."""
 
-    def __init__(self, env: BoundedSandbox, steps: range) -> None:
+    def __init__(self, env: RenderBounds, steps: range) -> None:
         self._env = env
         self._steps = steps
 
@@ -69,46 +72,70 @@ class _DeadlineRange:
         return item in self._steps
 
 
-_DICT_ATTRIBUTES = frozenset(dir(dict))
+# `data.project` on a plain dict: Jinja tries the attribute first and reads the item after the AttributeError.
+# Both environments read the item first when it is one and the name is no dict method (`x.items` still finds
+# the method): same answer, no exception. It is the most frequent operation of all, so it is written out.
+DICT_ATTRIBUTES: Final = frozenset(dir(dict))
+# How every template environment is set up: plain text out, missing names render empty, `{% %}` lines vanish.
+TEMPLATE_OPTIONS: Final[Mapping[str, Any]] = MappingProxyType(
+    {"autoescape": False, "undefined": ChainableUndefined, "trim_blocks": True, "lstrip_blocks": True}
+)
 
 
-class BoundedSandbox(ImmutableSandboxedEnvironment):
+class RenderBounds:
+    """What every render keeps, in the sandbox or not: the limits, and the deadline fill.py checks as it reads."""
+
+    limits: TemplateLimits
+    _clock: threading.local
+
+    def bound(self, limits: TemplateLimits) -> None:
+        self.limits = limits
+        self._clock = threading.local()
+
+    def start_deadline(self, seconds: float) -> None:
+        """The render on this thread must end within `seconds`; end_deadline when it is over (not a context
+        manager: one costs a microsecond, per render)."""
+        self._clock.deadline = time.monotonic() + seconds
+
+    def end_deadline(self) -> None:
+        self._clock.deadline = math.inf
+
+    def check_deadline(self) -> None:
+        if time.monotonic() > getattr(self._clock, "deadline", math.inf):
+            raise RenderLimitExceeded(f"rendering took longer than {self.limits.max_render_seconds:g} s")
+
+    def bounded_range(self, *args: int) -> _DeadlineRange:
+        """`range` for templates: at most MAX_RANGE steps, each checking the deadline."""
+        steps = range(*args)
+        if len(steps) > MAX_RANGE:
+            raise RenderLimitExceeded(f"range() of {len(steps):,} steps is longer than {MAX_RANGE:,}")
+        return _DeadlineRange(self, steps)
+
+
+def offer_helpers(env: Environment, bounds: RenderBounds) -> None:
+    """The same helpers and filters in every environment: a template that works in one works in the other."""
+    env.auto_reload = False
+    # Only harmless helpers: no lipsum, and no namespace (a mutable object that lets loops accumulate).
+    env.globals.clear()
+    env.globals.update(range=bounds.bounded_range, dict=dict, cycler=Cycler, joiner=Joiner)
+    for name in REMOVED_FILTERS:
+        env.filters.pop(name, None)
+    env.filters.update(TEMPLATE_FILTERS)
+    env.tests.update(INTERNAL_TESTS)
+
+
+class BoundedSandbox(RenderBounds, ImmutableSandboxedEnvironment):
     """The immutable sandbox plus the bounds it lacks: value sizes, a render deadline, no str formatting."""
 
     intercepted_binops = frozenset({"*", "**", "+", "%"})
 
     def __init__(self, loader: BaseLoader, limits: TemplateLimits) -> None:
-        super().__init__(
-            loader=loader,
-            autoescape=False,
-            undefined=ChainableUndefined,
-            trim_blocks=True,
-            lstrip_blocks=True,
-            auto_reload=False,
-        )
-        self.limits = limits
+        super().__init__(loader=loader, **TEMPLATE_OPTIONS)
+        self.bound(limits)
+        offer_helpers(self, self)
         self.max_value_size = limits.max_output_chars * INTERMEDIATE_FACTOR
-        self._clock = threading.local()
         self._lookups = 0
-        # Only harmless helpers: no lipsum, and no namespace (a mutable object that lets loops accumulate).
-        self.globals.clear()
-        self.globals.update(range=self._range, dict=dict, cycler=Cycler, joiner=Joiner)
-        for name in REMOVED_FILTERS:
-            self.filters.pop(name, None)
-        self.filters.update(TEMPLATE_FILTERS)
         self.filters = {name: self._guarded(function) for name, function in self.filters.items()}
-
-    @contextmanager
-    def deadline(self, seconds: float) -> Iterator[None]:
-        self._clock.deadline = time.monotonic() + seconds
-        try:
-            yield
-        finally:
-            self._clock.deadline = math.inf
-
-    def check_deadline(self) -> None:
-        if time.monotonic() > getattr(self._clock, "deadline", math.inf):
-            raise RenderLimitExceeded(f"rendering took longer than {self.limits.max_render_seconds:g} s")
 
     def sample_deadline(self) -> None:
         """For attribute and item lookups, the most frequent operations: read the clock every 64th time."""
@@ -119,8 +146,7 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
             raise RenderLimitExceeded(f"rendering took longer than {self.limits.max_render_seconds:g} s")
 
     def check_size(self, value: Any) -> Any:
-        sized = isinstance(value, str | bytes | list | tuple | dict | set | frozenset)
-        if sized and len(value) > self.max_value_size:
+        if isinstance(value, _SIZED) and len(value) > self.max_value_size:
             raise RenderLimitExceeded(
                 f"a value of {len(value):,} characters or items is larger than the limit of {self.max_value_size:,}"
             )
@@ -135,12 +161,6 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
             return self.check_size(function(*args, **kwargs))
 
         return guarded
-
-    def _range(self, *args: int) -> _DeadlineRange:
-        steps = range(*args)
-        if len(steps) > MAX_RANGE:
-            raise RenderLimitExceeded(f"range() of {len(steps):,} steps is longer than {MAX_RANGE:,}")
-        return _DeadlineRange(self, steps)
 
     def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:
         __self.check_deadline()
@@ -165,10 +185,11 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
         return self.check_size(super().call_binop(context, operator, left, right))
 
     def getattr(self, obj: Any, attribute: str) -> Any:
-        self.sample_deadline()
-        # `data.project` on a plain dict: the sandbox would try the attribute first and fail with an exception
-        # before reading the item. Same answer, without the exception; dict methods still go the long way.
-        if type(obj) is dict and attribute not in _DICT_ATTRIBUTES and attribute in obj:
+        # The most frequent operation of all: the sampled deadline check is written out, not called.
+        self._lookups += 1
+        if not self._lookups & 63:
+            self.check_deadline()
+        if type(obj) is dict and attribute in obj and attribute not in DICT_ATTRIBUTES:
             return obj[attribute]
         return super().getattr(obj, attribute)
 

@@ -24,9 +24,12 @@ from notifier.templating.fallback import fallback_message
 from notifier.templating.fill import fill_message, one_line
 from notifier.templating.sandbox import DEFAULT_LIMITS, BoundedSandbox, TemplateLimits
 from notifier.templating.sources import MacroLoader, package_folder
+from notifier.templating.trusted import TemplateEnvironment, TrustedEnvironment
 
 # The package's name, as before the split: operators filter logs on it (docs/templates.md).
 LOGGER = logging.getLogger("notifier.templating")
+# Event types whose template choice is remembered: a deployment sends a few dozen.
+CHOICES_KEPT = 1024
 
 
 class TemplateSet:
@@ -34,7 +37,9 @@ class TemplateSet:
 
     def __init__(self, user_dir: Path | None, bridge_url: str = "", limits: TemplateLimits = DEFAULT_LIMITS) -> None:
         self._bridge_url = bridge_url
-        folders = [package_folder("notifier.templates", "templates")]
+        package = package_folder("notifier.templates", "templates")
+        folders: list[Traversable] = [package]
+        user_folder = None
         if user_dir is not None:
             user_folder = Path(user_dir)
             if not user_folder.is_dir():
@@ -43,18 +48,21 @@ class TemplateSet:
                     "create it or fix the templates path in the configuration"
                 )
             folders.insert(0, user_folder)
-        self._env = BoundedSandbox(ChoiceLoader([MacroLoader(folder) for folder in folders]), limits)
-        files: dict[str, Traversable] = {}
+        sandbox = BoundedSandbox(ChoiceLoader([MacroLoader(folder) for folder in folders]), limits)
+        trusted = _trusted_environment(package, user_folder, limits)
+        files: dict[str, tuple[Traversable, TemplateEnvironment]] = {}
         for folder in folders:  # the user's folder first: its file of a name wins, and its errors show first
+            env = trusted if folder is package and trusted is not None else sandbox
             for name, entry in yaml_files(folder).items():
-                files.setdefault(name, entry)
+                files.setdefault(name, (entry, env))
         for folder in folders:
             for macro in MacroLoader(folder).list_templates():
-                compile_macro(self._env, macro)
-        compiled = {name: compile_template(self._env, name, entry) for name, entry in files.items()}
+                compile_macro(sandbox, macro)
+        compiled = {name: compile_template(env, name, entry) for name, (entry, env) in files.items()}
         self._templates = MappingProxyType(dict(sorted(compiled.items())))
         if "default" not in self._templates:
             raise TemplateError("no `default` template: the built-in templates are missing from the install")
+        self._chosen: dict[str, str] = {}
 
     def names(self) -> tuple[str, ...]:
         return tuple(self._templates)
@@ -63,10 +71,12 @@ class TemplateSet:
         return name in self._templates
 
     def select(self, event_type: str) -> str:
-        for name in template_candidates(event_type):
-            if name in self._templates:
-                return name
-        return "default"
+        chosen = self._chosen.get(event_type)
+        if chosen is None:
+            chosen = next((name for name in template_candidates(event_type) if name in self._templates), "default")
+            if len(self._chosen) < CHOICES_KEPT:  # event types come from outside: keep a bounded few
+                self._chosen[event_type] = chosen
+        return chosen
 
     def render(self, event: KeptnEvent, template: str | None = None) -> Message:
         """The message for `event`; on any template failure a plain fallback message and an ERROR log."""
@@ -103,7 +113,18 @@ class TemplateSet:
         compiled = self._templates.get(name)
         if compiled is None:
             raise LookupError(f"there is no template named {name!r}; known: {', '.join(self._templates)}")
-        return fill_message(self._env, compiled, template_context(event, self._bridge_url))
+        return fill_message(compiled, template_context(event, self._bridge_url))
+
+
+def _trusted_environment(
+    package: Traversable, user_folder: Path | None, limits: TemplateLimits
+) -> TrustedEnvironment | None:
+    """The one rule of trust: the built-in templates run outside the sandbox unless the user's folder replaces a
+    built-in macro file (they import it, and would then run the user's file); see notifier/templating/trusted.py."""
+    built_in = set(MacroLoader(package).list_templates())
+    if user_folder is not None and built_in & set(MacroLoader(user_folder).list_templates()):
+        return None
+    return TrustedEnvironment(MacroLoader(package), limits)
 
 
 def _reason(exc: BaseException) -> str:

@@ -1,0 +1,123 @@
+"""Fast paths answer exactly as the slow way does, for any string (property tests): URL checks, Teams escaping."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+from notifier.render.plaintext import _URL_ENCODED, _URL_REJECTED, web_url
+from notifier.render.teams import _LINE_START_MARKER, _MARKDOWN_CHARACTERS, _ORDERED_LIST_MARKER, escape_markdown
+from notifier.urls import _ELLIPSES, _HOST, _split, is_placeholder, is_real_url
+
+PIECES = st.sampled_from(
+    ["http", "https", "HTTP", "://", ":/", "//", "/", "?", "#", "[", "]", "::1", "@", ":", ":80", "%", "a", "Z",
+     "0", ".", "-", "_", "~", "é", "\uff45", "\u2100", " ", "\t", "\x01", "\\", "example.com", "user:pw@", "[::1]"]
+)  # fmt: skip
+URLS = st.lists(PIECES, max_size=12).map("".join) | st.text(max_size=40)
+
+
+def web_url_by_urlsplit(url: str) -> str | None:
+    """web_url as it was before its fast path."""
+    url = url.strip()
+    if _URL_REJECTED.search(url):
+        return None
+    url = _URL_ENCODED.sub(lambda match: f"%{ord(match.group()):02X}", url)
+    try:
+        parts = urlsplit(url)
+        hostname = parts.hostname
+    except ValueError:
+        return None
+    if parts.scheme not in ("http", "https") or not hostname:
+        return None
+    return url
+
+
+@settings(max_examples=3000)
+@given(URLS)
+def test_web_url_answers_as_urlsplit_does(url: str) -> None:
+    assert web_url(url) == web_url_by_urlsplit(url)
+
+
+def test_the_usual_urls_take_the_fast_path_and_the_odd_ones_do_not() -> None:
+    assert web_url("https://bridge.example.com/trace/abc") == "https://bridge.example.com/trace/abc"
+    assert web_url("https://user@:80/x") is None
+    assert web_url("https://[::1]:80/x") == "https://[::1]:80/x"
+    assert web_url("https://[::1/x") is None
+
+
+MARKDOWN_PIECES = st.sampled_from(
+    [" ", "\t", "\n", "\r", "-", "+", "=", "1", "12", ".", "\u0663", "*", "_", "[", "](", "#", "x", "é", "\\", "<at>"]
+)
+TEXTS = st.lists(MARKDOWN_PIECES, max_size=10).map("".join) | st.text(max_size=30)
+
+
+def escape_markdown_slowly(text: str) -> str:
+    """escape_markdown as it was before its fast path: all three substitutions, always."""
+    text = _MARKDOWN_CHARACTERS.sub(r"\\\1", text)
+    text = _LINE_START_MARKER.sub(r"\1\\\2", text)
+    return _ORDERED_LIST_MARKER.sub(r"\1\\.", text)
+
+
+@settings(max_examples=3000)
+@given(TEXTS)
+def test_teams_escaping_skips_the_line_markers_only_where_there_are_none(text: str) -> None:
+    assert escape_markdown(text) == escape_markdown_slowly(text)
+
+
+def split_by_urlsplit(url: str) -> tuple[str, str, str] | str:
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "ValueError"
+    return parts.scheme, parts.netloc, parts.path
+
+
+def split_fast(url: str) -> tuple[str, str, str] | str:
+    try:
+        return _split(url)
+    except ValueError:
+        return "ValueError"
+
+
+def is_placeholder_by_urlsplit(url: str) -> bool:
+    """is_placeholder as it was before the fast path."""
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:
+        return True
+    if not _HOST.fullmatch(parts.netloc.rpartition("@")[2]):
+        return True
+    return "…" in url or any(segment in _ELLIPSES for segment in parts.path.split("/"))
+
+
+def is_real_url_by_urlsplit(url: str) -> bool:
+    """is_real_url as it was before the fast path."""
+    if not url or any(character.isspace() for character in url):
+        return False
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.netloc) and not is_placeholder_by_urlsplit(url)
+
+
+WITH_CONTROLS = st.lists(PIECES | st.sampled_from(["\n", "\r", "\x00", "...", "…", "/..."]), max_size=12).map("".join)
+
+
+@settings(max_examples=3000)
+@given(URLS | WITH_CONTROLS)
+@example("https://a[b]/c")  # urlsplit refuses brackets in a netloc unless they hold an IPv6 address
+@example("https://[::1]:8080/x")
+@example("https://a/b\tc")  # urlsplit drops tabs and line breaks first
+@example("https://a\n.b/c")
+def test_a_link_splits_as_urlsplit_splits_it(url: str) -> None:
+    assert split_fast(url) == split_by_urlsplit(url)
+
+
+@settings(max_examples=3000)
+@given(URLS | WITH_CONTROLS)
+def test_a_link_is_real_or_a_placeholder_as_urlsplit_says(url: str) -> None:
+    assert is_real_url(url) == is_real_url_by_urlsplit(url)
+    assert is_placeholder(url) == is_placeholder_by_urlsplit(url)
