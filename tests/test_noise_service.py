@@ -45,7 +45,10 @@ async def test_a_repeat_within_the_interval_is_not_sent_and_is_counted(
         other = keptn_event("rep-other", service="orders")
         assert (await service.post(other)).status == 202
         await chat_server.wait_for(2, SLACK)
-        assert await service.metric("keptn_notifier_notifications_suppressed_total", route="prod", channel="prod-hook") == 2
+        assert (
+            await service.metric("keptn_notifier_notifications_suppressed_total", route="prod", channel="prod-hook")
+            == 2
+        )
         assert await service.metric("keptn_notifier_notifications_suppressed_total", route="prod", channel="teams") == 2
         # After the interval the same news is sent again.
         await asyncio.sleep(2.1)
