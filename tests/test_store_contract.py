@@ -12,7 +12,19 @@ import pytest
 
 from notifier.message_ref import MessageRef
 from notifier.routing import Target
-from notifier.store import Dead, Incoming, Noise, NoiseVerdict, Release, Retention, Retry, Sent, Store, StoreError
+from notifier.store import (
+    DIGEST_TYPE,
+    Dead,
+    Incoming,
+    Noise,
+    NoiseVerdict,
+    Release,
+    Retention,
+    Retry,
+    Sent,
+    Store,
+    StoreError,
+)
 from notifier.store.jetstream import JetStreamStore
 from notifier.store.memory import FORGET_INTERVAL, MemoryStore
 from notifier.store.sqlite import SQLiteStore
@@ -405,3 +417,20 @@ async def test_sqlite_keeps_held_notifications_and_noise_memory_across_a_restart
         assert orjson.loads(digest.body) == [{"n": 1}] and digest.digest == "digest"
     finally:
         await again.close()
+
+
+async def test_a_dead_digest_is_one_dead_letter_and_comes_back_whole(
+    store: Store, clock: FakeClock, request: pytest.FixtureRequest
+) -> None:
+    no_noise_on_nats(request)
+    due = clock.time() + 10
+    decide = Recorder(NoiseVerdict(True, "digest", due), NoiseVerdict(True, "digest", due))
+    await store.accept([incoming("1", noisy(decide), b'{"n": 1}'), incoming("2", noisy(decide), b'{"n": 2}')])
+    await clock.advance(10)
+    (digest,) = await store.claim("a", 10, LEASE)
+    await store.finish([Dead(digest.claim, clock.time(), "channel_not_found")])
+    (letter,) = await store.dead_letters()
+    assert (letter.event_type, orjson.loads(letter.body)) == (DIGEST_TYPE, [{"n": 1}, {"n": 2}])
+    assert await store.retry_dead(None) == 1
+    (again,) = await store.claim("a", 10, LEASE)
+    assert (again.body, again.digest) == (digest.body, "digest")
