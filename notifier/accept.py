@@ -32,6 +32,7 @@ class Accept:
         self._metrics.events_accepted.inc(accepted)
         self._metrics.events_deduplicated.inc(len(fresh) - accepted)
         for (event, targets), new in zip(wanted, fresh, strict=True):
+            self._count_noise(event, targets)
             log.info(
                 "accepted %s for %s" if new else "duplicate %s dropped (already have it for %s)",
                 event.type,
@@ -39,3 +40,20 @@ class Accept:
                 extra={"keptnContext": event.keptn_context, "eventId": event.id},
             )
         return fresh
+
+    def _count_noise(self, event: KeptnEvent, targets: Sequence[Target]) -> None:
+        """Suppressed and held notifications, by route and channel, as the store applied noise control."""
+        for target in targets:
+            applied = None if target.noise is None else target.noise.applied
+            if applied is None or (applied.keep and not applied.held):
+                continue
+            counter = self._metrics.notifications_held if applied.keep else self._metrics.notifications_suppressed
+            counter.labels(target.route, target.channel).inc()
+            log.info(
+                "%s %s for channel %s (route %s)",
+                "held" if applied.keep else "suppressed as a repeat",
+                event.type,
+                target.channel,
+                target.route,
+                extra={"keptnContext": event.keptn_context, "eventId": event.id, "channel": target.channel},
+            )

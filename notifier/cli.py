@@ -19,10 +19,12 @@ from typing import Any, TypeVar
 import orjson
 
 from notifier import __version__
+from notifier.clock import SystemClock
 from notifier.config import Config, ConfigError, load_config, parse_duration
 from notifier.events import EventError, KeptnEvent, event_from_mapping
 from notifier.logs import logging_restored, setup_logging
 from notifier.mentions import NO_MENTIONS, Mentions, RouteMentions
+from notifier.noise import describe
 from notifier.redact import Redactor
 from notifier.render import RENDERERS, render
 from notifier.route_templates import missing_route_templates
@@ -265,6 +267,7 @@ def _routes(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     if rejection:
         print(f"not accepted: {rejection}")
     reached: list[str] = []
+    route_of = {route.name: route for route in config.routes}
     own_template = {route.name: route.template for route in config.routes}
     mentions = RouteMentions(config.routes)
     for verdict in verdicts:
@@ -275,6 +278,8 @@ def _routes(args: argparse.Namespace, env: Mapping[str, str]) -> int:
             mentioned = mentions.explain(verdict.route, event)
             if mentioned:
                 print(f"    mentions: {mentioned}")
+            for line in describe(route_of[verdict.route], SystemClock().time()):
+                print(f"    noise: {line}")
             reached.extend(channel for channel in verdict.channels if channel not in reached)
         else:
             print(f"  route {verdict.route}: miss ({verdict.reason})")
@@ -500,7 +505,6 @@ async def _replay_events(
 
 
 def _dead(args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    from notifier.clock import SystemClock
     from notifier.store.factory import make_store
     from notifier.store.protocol import StoreMissing
 

@@ -1,22 +1,27 @@
 """From a stored event to a platform payload: parse, template, render, with one render per event and format.
 
-The mentions come from the notification's route, resolved here at send time like the template.
+The mentions come from the notification's route, resolved here at send time like the template. A digest of
+held notifications (noise control) is rendered here too, from the held events, through the same renderers.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Mapping
 from typing import TypeVar
 
 import orjson
 
 from notifier.channels.base import Payload
+from notifier.digest import digest_message
 from notifier.events import EventError, KeptnEvent, event_from_mapping
 from notifier.mentions import RouteMentions
 from notifier.message import Message
 from notifier.metrics import Metrics
+from notifier.noise import HoldReason, hold_reason
+from notifier.noise_config import NoiseRules
 from notifier.render import render
+from notifier.store import Pending
 from notifier.templating import TemplateSet, fallback_message
 
 # Renders kept for channels that send the same event a moment later (fan-out): the template runs once per
@@ -38,11 +43,19 @@ class _Lru(OrderedDict[Hashable, _V]):
 
 class Composer:
     def __init__(
-        self, templates: TemplateSet, metrics: Metrics | None = None, mentions: RouteMentions | None = None
+        self,
+        templates: TemplateSet,
+        metrics: Metrics | None = None,
+        mentions: RouteMentions | None = None,
+        noise: Mapping[str, NoiseRules] | None = None,
+        bridge_url: str = "",
     ) -> None:
+        """`noise`: the rules of each route by name, for the words of its digests; `bridge_url` for their links."""
         self.templates = templates
         self._metrics = metrics
         self._route_mentions = mentions or RouteMentions(())
+        self._noise = dict(noise or {})
+        self._bridge_url = bridge_url
         self._messages: _Lru[Message] = _Lru()
         self._payloads: _Lru[Payload] = _Lru()
 
@@ -65,6 +78,20 @@ class Composer:
             (event, template, fmt, route),
             lambda: render(fmt, message, self._route_mentions.resolve(route, load_event(body))),
         )
+
+    def digest(self, item: Pending, fmt: str) -> Payload:
+        """The one message for the held events of a digest notification; a digest of one is that notification."""
+        try:
+            events = [event_from_mapping(raw) for raw in orjson.loads(item.body)]
+        except (orjson.JSONDecodeError, EventError, TypeError) as exc:
+            raise EventError(f"stored digest cannot be read: {exc}") from None
+        if len(events) == 1:
+            return self.payload(item.event, orjson.dumps(events[0].raw), item.template, fmt, item.route)
+        quiet = HoldReason.QUIET_HOURS.value in item.digest.split(",")
+        reason = hold_reason(
+            self._noise.get(item.route, NoiseRules()), HoldReason.QUIET_HOURS if quiet else HoldReason.DIGEST
+        )
+        return render(fmt, digest_message(events, self._bridge_url, reason))
 
 
 def load_event(body: bytes) -> KeptnEvent:

@@ -24,6 +24,7 @@ from notifier.channels.base import ChannelConfig, EnvChannel, EnvChannelError
 from notifier.config_errors import describe
 from notifier.match import Match, comma_list
 from notifier.mentions import MentionRules
+from notifier.noise_config import NoiseRules
 from notifier.subjects import SubjectSet
 from notifier.subscription_warnings import subscription_warnings
 from notifier.suggest import did_you_mean
@@ -247,7 +248,9 @@ ENV_SETTINGS: Mapping[str, str] = MappingProxyType(
 )
 
 
-class RouteConfig(BaseModel):
+class RouteConfig(NoiseRules):
+    """A route; its noise-control keys (`repeat_interval`, `digest`, `quiet_hours`) come from NoiseRules."""
+
     model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
     name: str = Field(min_length=1)
     match: Match = Field(
@@ -330,6 +333,12 @@ def load_config(
         # PUBSUB_TOPIC has already chosen the events: the one route takes all of them, Keptn's or not.
         routes = (RouteConfig(name="default", match=Match(types=[">"]), channels=list(channels)),)
     _check_routes(routes, channels, lambda loc: _at(origin, document, loc))
+    noisy = [route.name for route in routes if route.active]
+    if noisy and settings.store == "nats":
+        raise ConfigError(
+            f"{origin}: route(s) {', '.join(noisy)} use noise control (repeat_interval, digest, quiet_hours), which "
+            "the NATS store does not keep yet: use NOTIFIER_STORE=sqlite or remove those keys"
+        )
     warnings = (
         *_warnings(channels),
         *subscription_warnings(settings.pubsub_topic, [(route.name, route.match.types) for route in routes]),

@@ -190,7 +190,10 @@ class ChannelWorker:
 
     async def _attempt(self, item: Pending) -> Update:
         try:
-            payload = self._composer.payload(item.event, item.body, item.template, self._channel.format, item.route)
+            if item.digest:
+                payload = self._composer.digest(item, self._channel.format)
+            else:
+                payload = self._composer.payload(item.event, item.body, item.template, self._channel.format, item.route)
         except Exception as exc:  # even the fallback failed: nothing to retry
             return self._park(item, Park("render_failed", self._redact(str(exc)), self._failures))
         try:

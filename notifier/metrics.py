@@ -52,6 +52,18 @@ class Metrics:
             ["channel", "reason"],
             registry=r,
         )
+        self.notifications_suppressed = Counter(
+            f"{PREFIX}_notifications_suppressed",
+            "Notifications not sent as a repeat (repeat_interval); no summary of them is sent.",
+            ["route", "channel"],
+            registry=r,
+        )
+        self.notifications_held = Counter(
+            f"{PREFIX}_notifications_held",
+            "Notifications held for a digest (digest window or quiet hours).",
+            ["route", "channel"],
+            registry=r,
+        )
         self.template_failures = Counter(
             f"{PREFIX}_template_failures",
             "Renders that fell back to the plain message.",

@@ -1,6 +1,7 @@
-"""What every intake's events go through before the sender hears back: bound, subscribe, route, accept, wake.
+"""What every intake's events go through before the sender hears back: bound, subscribe, route, noise, accept, wake.
 
-Each stage is its own small unit (`bounds`, `subscription`, `routing`, `accept`, and a wake-up callable); the
+Each stage is its own small unit (`bounds`, `subscription`, `routing`, `noise_stage`, `accept`, and a wake-up
+callable); the
 pipeline only runs them in order, counts, and tells the intake priority that events are arriving. An intake
 hands its events to `submit` and acknowledges its sender only after `submit` returns.
 """
@@ -16,6 +17,7 @@ from notifier.config import Config
 from notifier.events import KeptnEvent
 from notifier.intake import Summary
 from notifier.metrics import Metrics
+from notifier.noise_stage import NoiseStage
 from notifier.routing import Routes, Target
 from notifier.store import Store
 from notifier.subscription import Subscription
@@ -32,6 +34,7 @@ class Pipeline:
         bound: Bound,
         subscription: Subscription,
         routes: Routes,
+        noise: NoiseStage,
         accept: Accept,
         wake: Wake,
         metrics: Metrics,
@@ -41,6 +44,7 @@ class Pipeline:
         self._bound = bound
         self._subscription = subscription
         self._routes = routes
+        self._noise = noise
         self._accept = accept
         self._wake = wake
         self._metrics = metrics
@@ -52,6 +56,7 @@ class Pipeline:
             Bound(config.settings.input_limits),
             Subscription.from_settings(config.settings),
             Routes(config.routes),
+            NoiseStage(config.routes),
             Accept(store, metrics),
             wake,
             metrics,
@@ -72,7 +77,7 @@ class Pipeline:
         for event in events:
             targets = self._targets(event)
             if targets:
-                wanted.append((event, targets))
+                wanted.append((event, self._noise(event, targets)))
         ignored = len(events) - len(wanted)
         self._metrics.events_ignored.inc(ignored)
         if not wanted:

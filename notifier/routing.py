@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from notifier.config import Config, RouteConfig
 from notifier.events import KeptnEvent
 from notifier.match import CompiledMatch
+from notifier.store import Noise
 from notifier.subscription import Subscription
 
 
@@ -18,6 +19,8 @@ class Target:
     channel: str
     route: str
     template: str | None
+    # Attached by the noise stage for a route with noise control (see noise_stage.py).
+    noise: Noise | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -117,7 +117,13 @@ class Service:
             timeout=aiohttp.ClientTimeout(total=30), connector=aiohttp.TCPConnector(limit=100)
         )
         context = ChannelContext(session=self._session, stdout=self._stdout)
-        composer = Composer(self.templates, self.metrics, RouteMentions(self.config.routes))
+        composer = Composer(
+            self.templates,
+            self.metrics,
+            RouteMentions(self.config.routes),
+            {route.name: route for route in self.config.routes},
+            self.settings.bridge_url,
+        )
         policy = RetryPolicy(
             self.settings.retry_initial_backoff, self.settings.retry_max_backoff, self.settings.retry_max_age
         )

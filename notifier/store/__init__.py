@@ -6,6 +6,7 @@ process; `factory.make_store` picks the one the settings ask for.
 """
 
 from notifier.store.protocol import (
+    DIGEST_TYPE,
     ChannelStats,
     Claim,
     Dead,
@@ -13,6 +14,9 @@ from notifier.store.protocol import (
     Destination,
     Health,
     Incoming,
+    Noise,
+    NoiseDecide,
+    NoiseVerdict,
     NotificationId,
     Pending,
     Release,
@@ -26,6 +30,7 @@ from notifier.store.protocol import (
 )
 
 __all__ = [
+    "DIGEST_TYPE",
     "ChannelStats",
     "Claim",
     "Dead",
@@ -33,6 +38,9 @@ __all__ = [
     "Destination",
     "Health",
     "Incoming",
+    "Noise",
+    "NoiseDecide",
+    "NoiseVerdict",
     "NotificationId",
     "Pending",
     "Release",

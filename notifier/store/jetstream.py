@@ -257,6 +257,9 @@ class JetStreamStore:
     # -- accepting -------------------------------------------------------------------------------------
 
     async def accept(self, items: Sequence[Incoming]) -> list[bool]:
+        if any(destination.noise is not None for item in items for destination in item.destinations):
+            # The configuration refuses noise control with this store; this keeps a held one from being sent.
+            raise StoreError("the NATS store does not keep noise control's state yet: use NOTIFIER_STORE=sqlite")
         _, js = self._connected()
         now = self._clock.time()
         fresh = [False] * len(items)

@@ -15,12 +15,16 @@ from notifier.clock import Clock
 from notifier.message_ref import MessageRef
 from notifier.store.pauses import LocalPauses
 from notifier.store.protocol import (
+    DIGEST_TYPE,
     ChannelStats,
     Claim,
     Dead,
     DeadLetter,
+    Destination,
     Health,
     Incoming,
+    Noise,
+    NoiseVerdict,
     NotificationId,
     Pending,
     Release,
@@ -62,6 +66,9 @@ class _Notification:
     lease_until: float = 0.0
     claims: int = 0
     ref: MessageRef | None = None
+    # Noise control: why it is held ('' when it is not), and the hold words of a digest.
+    held: str = ""
+    digest: str = ""
 
     @property
     def id(self) -> NotificationId:
@@ -80,6 +87,9 @@ class MemoryStore:
         self._numbers = itertools.count(1)
         self._last_forget = -math.inf
         self._pauses = LocalPauses()
+        # Noise control's memory: the digest window per (route, channel), the last send per (route, channel, key).
+        self._windows: dict[tuple[str, str], bytes] = {}
+        self._repeats: dict[tuple[str, str, str], tuple[float, float]] = {}
 
     async def open(self) -> None:
         self._open = True
@@ -104,20 +114,63 @@ class MemoryStore:
                 continue
             event = self._events[item.key] = _Event(next(self._numbers), now, item.type, item.context, item.body)
             for destination in item.destinations:
+                verdict = None if destination.noise is None else self._decide_noise(destination, destination.noise, now)
+                if verdict is not None and not verdict.keep:
+                    continue
                 notification = _Notification(
                     next(self._numbers), event, destination.channel, destination.route, destination.template, now, now
                 )
-                event.notifications.append(notification)
-                self._notifications[notification.id] = notification
-                self._pending.setdefault(notification.channel, {})[notification.id] = notification
+                if verdict is not None and verdict.held:
+                    notification.held, notification.next_at = verdict.held, verdict.held_until
+                self._add(notification)
             fresh.append(True)
         return fresh
+
+    def _add(self, notification: _Notification) -> None:
+        notification.event.notifications.append(notification)
+        self._notifications[notification.id] = notification
+        self._pending.setdefault(notification.channel, {})[notification.id] = notification
+
+    def _decide_noise(self, destination: Destination, noise: Noise, now: float) -> NoiseVerdict:
+        place = (destination.route, destination.channel)
+        repeat = None if noise.key is None else self._repeats.get((*place, noise.key))
+        verdict = noise.decide(now, None if repeat is None else repeat[0], self._windows.get(place))
+        if verdict.window is not None:
+            self._windows[place] = verdict.window
+        if noise.key is not None and verdict.sent_until is not None:
+            self._repeats[(*place, noise.key)] = (now, verdict.sent_until)
+        noise.applied = verdict
+        return verdict
+
+    def _fold_held(self, channel: str, now: float) -> None:
+        """Replace the channel's due held notifications, per route and due time, by one pending digest each."""
+        groups: dict[tuple[str, float], list[_Notification]] = {}
+        for n in self._pending.get(channel, {}).values():
+            if n.held and n.next_at <= now:
+                groups.setdefault((n.route, n.next_at), []).append(n)
+        for (route, _), held in groups.items():
+            held.sort(key=lambda n: n.number)
+            body = b"[" + b",".join(n.event.body for n in held) + b"]"
+            event = _Event(next(self._numbers), now, DIGEST_TYPE, "", body)
+            self._events[f"\x1fdigest\x1f{channel}\x1f{held[0].id}"] = event
+            digest = _Notification(next(self._numbers), event, channel, route, held[0].template, now, now)
+            digest.digest = ",".join(sorted({n.held for n in held}))
+            self._add(digest)
+            for n in held:
+                del self._notifications[n.id]
+                del self._pending[channel][n.id]
+                n.event.notifications.remove(n)
 
     async def claim(self, channel: str, limit: int, lease: float) -> list[Pending]:
         self._check_open()
         now = self._clock.time()
+        self._fold_held(channel, now)
         due = sorted(
-            (n for n in self._pending.get(channel, {}).values() if n.next_at <= now and n.lease_until <= now),
+            (
+                n
+                for n in self._pending.get(channel, {}).values()
+                if not n.held and n.next_at <= now and n.lease_until <= now
+            ),
             key=lambda n: (n.next_at, n.number),
         )[:limit]
         claimed = []
@@ -135,6 +188,7 @@ class MemoryStore:
                     n.created,
                     n.event.body,
                     n.event.context,
+                    n.digest,
                 )
             )
         return claimed
@@ -218,6 +272,9 @@ class MemoryStore:
         for key in doomed[:FORGET_BATCH]:
             for n in self._events.pop(key).notifications:
                 del self._notifications[n.id]
+        for place, (_, until) in list(self._repeats.items()):
+            if until < now:
+                del self._repeats[place]
         return min(len(doomed), FORGET_BATCH)
 
     async def channel_pause(self, channel: str, until: float = 0.0) -> float:

@@ -8,7 +8,7 @@ implementation and no library: a new store is written against it alone (tests/te
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -16,6 +16,44 @@ from notifier.message_ref import MessageRef
 
 # Opaque to callers: compare, print and pass back, never parse.
 NotificationId = str
+
+
+# -- Noise control (repeat, digest, quiet hours): decided inside accept, with the memory the store keeps --------
+
+
+@dataclass(frozen=True, slots=True)
+class NoiseVerdict:
+    """What the store does with one notification under noise control, and what it remembers for the next."""
+
+    # False: suppressed as a repeat, nothing of it is stored.
+    keep: bool
+    # Non-empty: held (the word says why, opaque to the store) until `held_until`, then folded into one digest.
+    held: str = ""
+    held_until: float = 0.0
+    # The (route, channel)'s digest window to remember from now on (opaque); None leaves it as it is.
+    window: bytes | None = None
+    # Not None: remember now as the last send of the repeat key, until then (when it can no longer suppress).
+    sent_until: float | None = None
+
+
+# The event type of a digest's stored event (dead letters show it); its body is the JSON array of held events.
+DIGEST_TYPE = "sh.keptn.notifier.digest"
+
+# Called by the store in accept's transaction: (now, the key's last send or None, the stored window or None).
+NoiseDecide = Callable[[float, float | None, bytes | None], NoiseVerdict]
+
+
+@dataclass(slots=True)
+class Noise:
+    """A destination's noise control: its repeat key (None: no repeats) and the decision to make with the memory."""
+
+    key: str | None
+    decide: NoiseDecide
+    # Set by the store to the verdict it applied (stays None for a duplicate event): for metrics and logs.
+    applied: NoiseVerdict | None = None
+
+
+# -- the outbox --------------------------------------------------------------------------------------------------
 
 
 class Destination(Protocol):
@@ -27,6 +65,10 @@ class Destination(Protocol):
     def route(self) -> str: ...
     @property
     def template(self) -> str | None: ...
+    @property
+    def noise(self) -> Noise | None:
+        """None for a route without noise control (the common case: the store does nothing more)."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +108,9 @@ class Pending:
     created: float
     body: bytes
     keptn_context: str
+    # Non-empty: a digest of held notifications; `body` is then a JSON array of their events, in accepted order,
+    # and this the distinct hold words of them, sorted and comma-separated.
+    digest: str = ""
 
     @property
     def id(self) -> NotificationId:
@@ -152,13 +197,20 @@ class Store(Protocol):
     async def close(self) -> None: ...
 
     async def accept(self, items: Sequence[Incoming]) -> list[bool]:
-        """Store each event with its notifications, durably; False for a key already seen (a duplicate)."""
+        """Store each event with its notifications, durably; False for a key already seen (a duplicate).
+
+        A destination with `noise` is decided in the same transaction: the store calls `noise.decide` with the
+        last send of (route, channel, key) and the window of (route, channel), stores what the verdict says to
+        remember, and stores the notification (pending, held until its time) unless it is suppressed.
+        """
         ...
 
     async def claim(self, channel: str, limit: int, lease: float) -> list[Pending]:
         """Claim up to `limit` of the channel's due notifications for `lease` seconds, oldest due first.
 
-        A claimed notification is nobody else's until its claim is finished or its lease runs out.
+        A claimed notification is nobody else's until its claim is finished or its lease runs out. Held
+        notifications of one route due at one time are first replaced, in one transaction, by one pending
+        digest notification (`Pending.digest`) holding their events; a held one is never claimed itself.
         """
         ...
 

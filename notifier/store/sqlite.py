@@ -29,12 +29,15 @@ from notifier.clock import Clock
 from notifier.message_ref import MessageRef
 from notifier.store.pauses import LocalPauses
 from notifier.store.protocol import (
+    DIGEST_TYPE,
     ChannelStats,
     Claim,
     Dead,
     DeadLetter,
     Health,
     Incoming,
+    Noise,
+    NoiseVerdict,
     NotificationId,
     Pending,
     Release,
@@ -82,6 +85,20 @@ CREATE TABLE IF NOT EXISTS notifications (
 CREATE INDEX IF NOT EXISTS notifications_due ON notifications(channel, next_at) WHERE state = 'pending';
 CREATE INDEX IF NOT EXISTS notifications_event ON notifications(event_seq);
 CREATE INDEX IF NOT EXISTS notifications_dead ON notifications(state, done_at) WHERE state = 'dead';
+CREATE TABLE IF NOT EXISTS noise_windows (
+    route TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    state BLOB NOT NULL,
+    PRIMARY KEY (route, channel)
+);
+CREATE TABLE IF NOT EXISTS noise_repeats (
+    route TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    key TEXT NOT NULL,
+    sent REAL NOT NULL,
+    until REAL NOT NULL,
+    PRIMARY KEY (route, channel, key)
+);
 """
 # Columns added since the first schema; an outbox from before gains them when it is opened.
 ADDED_COLUMNS = (
@@ -89,6 +106,9 @@ ADDED_COLUMNS = (
     ("claims", "INTEGER NOT NULL DEFAULT 0"),
     ("ref_conversation", "TEXT"),
     ("ref_id", "TEXT"),
+    # Noise control: why a notification is held ('' when it is not), and the hold words of a digest.
+    ("held", "TEXT NOT NULL DEFAULT ''"),
+    ("digest", "TEXT NOT NULL DEFAULT ''"),
 )
 # Events whose notifications are all sent, and that are past the dedup window or beyond the size bound.
 FORGETTABLE_EVENTS = """
@@ -186,6 +206,9 @@ class SQLiteStore:
         for name, declaration in ADDED_COLUMNS:
             if name not in present:
                 conn.execute(f"ALTER TABLE notifications ADD COLUMN {name} {declaration}")
+        conn.execute(
+            "CREATE INDEX IF NOT EXISTS notifications_held ON notifications(channel, next_at) WHERE held != ''"
+        )
         if self._lock_fd is not None:
             # Nobody else has the outbox open: every lease left is a dead process's.
             conn.execute("UPDATE notifications SET lease_until = 0 WHERE lease_until > 0")
@@ -292,10 +315,17 @@ class SQLiteStore:
                     fresh.append(False)
                     continue
                 seq = cursor.lastrowid
+                rows = []
+                for d in item.destinations:
+                    verdict = None if d.noise is None else _decide_noise(conn, d.route, d.channel, d.noise, now)
+                    if verdict is None:
+                        rows.append((seq, d.channel, d.route, d.template, now, now, ""))
+                    elif verdict.keep:
+                        rows.append((seq, d.channel, d.route, d.template, now, verdict.held_until or now, verdict.held))
                 conn.executemany(
-                    "INSERT INTO notifications (event_seq, channel, route, template, state, created, next_at)"
-                    " VALUES (?, ?, ?, ?, 'pending', ?, ?)",
-                    [(seq, d.channel, d.route, d.template, now, now) for d in item.destinations],
+                    "INSERT INTO notifications (event_seq, channel, route, template, state, created, next_at, held)"
+                    " VALUES (?, ?, ?, ?, 'pending', ?, ?, ?)",
+                    rows,
                 )
                 fresh.append(True)
             return fresh
@@ -307,11 +337,12 @@ class SQLiteStore:
         until = now + lease
 
         def run(conn: sqlite3.Connection) -> list[Pending]:
+            _fold_held(conn, channel, now)
             rows = conn.execute(
                 "SELECT n.id, n.event_seq, n.channel, n.route, n.template, n.attempts, n.created, e.body, e.context,"
-                " n.claims FROM notifications n JOIN events e ON e.seq = n.event_seq"
-                " WHERE n.channel = ? AND n.state = 'pending' AND n.next_at <= ? AND n.lease_until <= ?"
-                " ORDER BY n.next_at, n.id LIMIT ?",
+                " n.digest, n.claims FROM notifications n JOIN events e ON e.seq = n.event_seq"
+                " WHERE n.channel = ? AND n.state = 'pending' AND n.held = '' AND n.next_at <= ?"
+                " AND n.lease_until <= ? ORDER BY n.next_at, n.id LIMIT ?",
                 (channel, now, now, limit),
             ).fetchall()
             conn.executemany(
@@ -453,7 +484,60 @@ class SQLiteStore:
         return Health()
 
 
+def _decide_noise(conn: sqlite3.Connection, route: str, channel: str, noise: Noise, now: float) -> NoiseVerdict:
+    """Noise control's decision for one notification, with the memory it reads and writes in this transaction."""
+    last_sent = None
+    if noise.key is not None:
+        row = conn.execute(
+            "SELECT sent FROM noise_repeats WHERE route = ? AND channel = ? AND key = ?", (route, channel, noise.key)
+        ).fetchone()
+        last_sent = None if row is None else row[0]
+    row = conn.execute("SELECT state FROM noise_windows WHERE route = ? AND channel = ?", (route, channel)).fetchone()
+    verdict = noise.decide(now, last_sent, None if row is None else bytes(row[0]))
+    if verdict.window is not None:
+        conn.execute(
+            "INSERT OR REPLACE INTO noise_windows (route, channel, state) VALUES (?, ?, ?)",
+            (route, channel, verdict.window),
+        )
+    if noise.key is not None and verdict.sent_until is not None:
+        conn.execute(
+            "INSERT OR REPLACE INTO noise_repeats (route, channel, key, sent, until) VALUES (?, ?, ?, ?, ?)",
+            (route, channel, noise.key, now, verdict.sent_until),
+        )
+    noise.applied = verdict
+    return verdict
+
+
+def _fold_held(conn: sqlite3.Connection, channel: str, now: float) -> None:
+    """Replace the channel's due held notifications, per route and due time, by one pending digest each."""
+    groups = conn.execute(
+        "SELECT DISTINCT route, next_at FROM notifications"
+        " WHERE channel = ? AND state = 'pending' AND held != '' AND next_at <= ?",
+        (channel, now),
+    ).fetchall()
+    for route, due in groups:
+        held = conn.execute(
+            "SELECT n.id, n.held, n.template, e.body FROM notifications n JOIN events e ON e.seq = n.event_seq"
+            " WHERE n.channel = ? AND n.route = ? AND n.next_at = ? AND n.state = 'pending' AND n.held != ''"
+            " ORDER BY n.id",
+            (channel, route, due),
+        ).fetchall()
+        ids = [row[0] for row in held]
+        body = b"[" + b",".join(bytes(row[3]) for row in held) + b"]"
+        seq = conn.execute(
+            "INSERT INTO events (key, received, type, context, body) VALUES (?, ?, ?, '', ?)",
+            (f"\x1fdigest\x1f{channel}\x1f{ids[0]}", now, DIGEST_TYPE, body),
+        ).lastrowid
+        conn.execute(
+            "INSERT INTO notifications (event_seq, channel, route, template, state, created, next_at, digest)"
+            " VALUES (?, ?, ?, ?, 'pending', ?, ?, ?)",
+            (seq, channel, route, held[0][2], now, now, ",".join(sorted({row[1] for row in held}))),
+        )
+        conn.executemany("DELETE FROM notifications WHERE id = ?", [(one,) for one in ids])
+
+
 def _forget(conn: sqlite3.Connection, now: float, window: float, max_entries: int) -> int:
+    conn.execute("DELETE FROM noise_repeats WHERE until < ?", (now,))
     total = conn.execute("SELECT COUNT(*) FROM events").fetchone()[0]
     over = max(0, total - max_entries)
     doomed = [row[0] for row in conn.execute(FORGETTABLE_EVENTS, (now - window, over))]

@@ -1,0 +1,134 @@
+"""The noise stage with a store on the fake clock: quiet hours hold until their end and go out as one digest,
+a digest window that ends in quiet hours joins their digest, and a route without noise control is untouched."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import orjson
+import pytest
+
+from notifier.accept import Accept
+from notifier.compose import Composer
+from notifier.config import RouteConfig
+from notifier.events import event_from_mapping
+from notifier.metrics import Metrics
+from notifier.noise import DigestWindow
+from notifier.noise_stage import NoiseStage, decode_window, encode_window
+from notifier.routing import Routes
+from notifier.store import Pending, Retention, Sent, Store
+from notifier.store.memory import MemoryStore
+from notifier.store.sqlite import SQLiteStore
+from notifier.templating import TemplateSet
+from tests.clock import FakeClock
+from tests.helpers import keptn_event
+
+VIENNA = ZoneInfo("Europe/Vienna")
+QUIET = {"from": "22:00", "to": "07:00", "timezone": "Europe/Vienna"}
+RETENTION = Retention(window=3600, max_entries=10_000)
+
+
+def at_vienna(text: str) -> float:
+    return datetime.fromisoformat(text).replace(tzinfo=VIENNA).timestamp()
+
+
+def route(**noise: Any) -> RouteConfig:
+    return RouteConfig.model_validate({"name": "night", "channels": ["hook"], **noise})
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path, clock: FakeClock) -> Any:
+    made: Store = (
+        MemoryStore(clock, RETENTION) if request.param == "memory" else SQLiteStore(tmp_path, clock, RETENTION)
+    )
+    await made.open()
+    yield made
+    await made.close()
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(wall=at_vienna("2026-11-20T23:00"))
+
+
+async def offer(store: Store, routes: list[RouteConfig], metrics: Metrics, *ids: str, **data: Any) -> None:
+    noise, routing = NoiseStage(routes), Routes(routes)
+    wanted = []
+    for event_id in ids:
+        event = event_from_mapping(keptn_event(event_id, **data))
+        wanted.append((event, noise(event, routing.targets(event))))
+    assert await Accept(store, metrics)(wanted) == [True] * len(ids)
+
+
+async def test_quiet_hours_hold_until_their_end_then_one_digest_says_what_was_held(
+    store: Store, clock: FakeClock
+) -> None:
+    rules = route(quiet_hours=QUIET)
+    metrics = Metrics()
+    await offer(store, [rules], metrics, "q-1", "q-2")
+    await offer(store, [rules], metrics, "q-3", service="orders", result="pass")
+    held = metrics.registry.get_sample_value(
+        "keptn_notifier_notifications_held_total", {"route": "night", "channel": "hook"}
+    )
+    assert held == 3
+    assert await store.claim("hook", 10, 60) == []
+    assert await store.next_due("hook") == at_vienna("2026-11-21T07:00")
+    await clock.advance(at_vienna("2026-11-21T06:59") - clock.time())
+    assert await store.claim("hook", 10, 60) == []
+    await clock.advance(60)
+    (digest,) = await store.claim("hook", 10, 60)
+    assert digest.digest == "quiet_hours"
+    assert [event["id"] for event in orjson.loads(digest.body)] == ["q-1", "q-2", "q-3"]
+    text = rendered(digest, rules)
+    assert "3 notifications held during quiet hours (22:00\N{EN DASH}07:00 Europe/Vienna)" in text
+    assert "carts" in text and "orders" in text
+
+
+async def test_a_digest_window_that_ends_in_quiet_hours_goes_out_with_them(store: Store, clock: FakeClock) -> None:
+    await clock.advance(at_vienna("2026-11-21T21:58") - clock.time())
+    rules = route(quiet_hours=QUIET, digest={"after": 1, "window": "5m"})
+    metrics = Metrics()
+    await offer(store, [rules], metrics, "d-1", "d-2")  # the first is sent, the second waits for the window
+    await clock.advance(180)  # 22:01: quiet now
+    await offer(store, [rules], metrics, "d-3")
+    (sent,) = await store.claim("hook", 10, 60)
+    assert orjson.loads(sent.body)["id"] == "d-1" and sent.digest == ""
+    await store.finish([Sent(sent.claim, clock.time())])
+    await clock.advance(at_vienna("2026-11-22T07:00") - clock.time())
+    (digest,) = await store.claim("hook", 10, 60)
+    assert [event["id"] for event in orjson.loads(digest.body)] == ["d-2", "d-3"]
+    assert digest.digest == "digest,quiet_hours"
+    assert "held during quiet hours" in rendered(digest, rules)
+
+
+async def test_one_held_notification_goes_out_as_itself(store: Store, clock: FakeClock) -> None:
+    rules = route(quiet_hours=QUIET)
+    await offer(store, [rules], Metrics(), "solo-1")
+    await clock.advance(at_vienna("2026-11-21T07:00") - clock.time())
+    (digest,) = await store.claim("hook", 10, 60)
+    text = rendered(digest, rules)
+    assert "held" not in text and "carts" in text
+
+
+async def test_a_route_without_noise_control_passes_through_the_stage_untouched() -> None:
+    plain, noisy = route(), RouteConfig.model_validate({"name": "n", "channels": ["x"], "repeat_interval": "1m"})
+    event = event_from_mapping(keptn_event("p-1"))
+    targets = Routes([plain]).targets(event)
+    assert NoiseStage([plain])(event, targets) is targets
+    assert NoiseStage([plain, noisy])(event, targets) == targets  # only the noisy route's targets change
+    (attached,) = NoiseStage([noisy])(event, Routes([noisy]).targets(event))
+    assert attached.noise is not None and attached.noise.key is not None and len(attached.noise.key) == 64
+
+
+def test_a_stored_window_reads_back_and_an_unreadable_one_opens_a_new_window() -> None:
+    window = DigestWindow(10.0, 310.0, 4)
+    assert decode_window(encode_window(window)) == window
+    assert decode_window(b"not json") is None and decode_window(b'{"a": 1}') is None and decode_window(None) is None
+
+
+def rendered(item: Pending, rules: RouteConfig) -> str:
+    composer = Composer(TemplateSet(None), noise={rules.name: rules})
+    return orjson.dumps(composer.digest(item, "slack")).decode()
