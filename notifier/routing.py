@@ -5,9 +5,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from notifier.channels.base import ChannelConfig
 from notifier.config import Config, Match, RouteConfig
 from notifier.events import KeptnEvent
+from notifier.keptn.details import approval_details
+from notifier.keptn.kinds import classify
 from notifier.subjects import SubjectSet
+
+# A route's default `broadcast`: what the whole channel should see, not only those who open the thread.
+BROADCAST_STATUSES = frozenset({"errored", "aborted"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,6 +23,10 @@ class Target:
     channel: str
     route: str
     template: str | None
+    # Into the thread of the run's run message (the route's `threading`, in a channel that can thread).
+    threaded: bool = False
+    # A thread reply also shown in the channel (the route's `broadcast`).
+    broadcast: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,13 +38,17 @@ class Verdict:
 
 
 @dataclass(frozen=True, slots=True)
-class CompiledRoute:
-    config: RouteConfig
+class CompiledMatch:
+    match: Match
     types: SubjectSet
+
+    @classmethod
+    def of(cls, match: Match) -> CompiledMatch:
+        return cls(match, SubjectSet.parse(match.types))
 
     def miss(self, event: KeptnEvent) -> str | None:
         """Why the event does not match, or None when it does."""
-        match: Match = self.config.match
+        match = self.match
         if not self.types.matches(event.type):
             return f"type {event.type} is not in {self.types}"
         for label, wanted, actual in (
@@ -53,6 +67,41 @@ class CompiledRoute:
         return None
 
 
+@dataclass(frozen=True, slots=True)
+class CompiledRoute:
+    config: RouteConfig
+    match: CompiledMatch
+    # None: the default broadcast (failures, approvals waiting for a human); "off": never.
+    broadcast: CompiledMatch | str | None
+
+    @classmethod
+    def of(cls, route: RouteConfig) -> CompiledRoute:
+        broadcast = route.broadcast
+        compiled = CompiledMatch.of(broadcast) if isinstance(broadcast, Match) else broadcast
+        return cls(route, CompiledMatch.of(route.match), compiled)
+
+    def miss(self, event: KeptnEvent) -> str | None:
+        return self.match.miss(event)
+
+    def broadcasts(self, event: KeptnEvent) -> bool:
+        if isinstance(self.broadcast, CompiledMatch):
+            return self.broadcast.miss(event) is None
+        return self.broadcast is None and is_alarming(event)
+
+    def target(self, channel: str, config: ChannelConfig, event: KeptnEvent) -> Target:
+        route = self.config
+        if route.threading == "off" or not config.can_thread() or not event.keptn_context:
+            return Target(channel, route.name, route.template)
+        return Target(channel, route.name, route.template, threaded=True, broadcast=self.broadcasts(event))
+
+
+def is_alarming(event: KeptnEvent) -> bool:
+    """The default broadcast: result fail, status errored or aborted, an approval that waits for a human."""
+    if event.result == "fail" or event.status in BROADCAST_STATUSES:
+        return True
+    return approval_details(classify(event.type, event.data), event.data, event.result)["needs_manual"]
+
+
 class Router:
     def __init__(self, config: Config) -> None:
         settings = config.settings
@@ -62,7 +111,8 @@ class Router:
             "stage": frozenset(settings.stage_filter),
             "service": frozenset(settings.service_filter),
         }
-        self._routes = tuple(CompiledRoute(route, SubjectSet.parse(route.match.types)) for route in config.routes)
+        self._channels = config.channels
+        self._routes = tuple(CompiledRoute.of(route) for route in config.routes)
 
     def rejection(self, event: KeptnEvent) -> str | None:
         """Why the event is not wanted at all (subscription and the distributor-style filters), or None."""
@@ -82,7 +132,8 @@ class Router:
         for route in self._routes:
             if route.miss(event) is None:
                 for channel in route.config.channels:
-                    found.setdefault(channel, Target(channel, route.config.name, route.config.template))
+                    if channel not in found:
+                        found[channel] = route.target(channel, self._channels[channel], event)
         return list(found.values())
 
     def explain(self, event: KeptnEvent) -> tuple[str | None, list[Verdict]]:

@@ -81,6 +81,9 @@ class SlackConfig(ChannelConfig):
         # Slack allows about one message a second per channel, with short bursts.
         return {"per_second": 1.0, "burst": 3}
 
+    def can_thread(self) -> bool:
+        return self.token is not None
+
     def secrets(self) -> list[str]:
         found = url_secrets(self.webhook_url) if self.webhook_url else []
         if self.token:

@@ -10,5 +10,5 @@ from notifier.store.sqlite import SQLiteStore
 
 def make_store(settings: Settings, clock: Clock, *, must_exist: bool = False) -> Store:
     """Not opened yet. `must_exist` for tools that read a service's outbox: a missing one is an error."""
-    retention = Retention(settings.dedup_window, settings.dedup_max_entries)
+    retention = Retention(settings.dedup_window, settings.dedup_max_entries, settings.thread_max_age)
     return SQLiteStore(settings.state_dir, clock, retention, must_exist=must_exist)
