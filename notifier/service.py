@@ -32,6 +32,7 @@ from notifier.routing import Router
 from notifier.store import Health
 from notifier.store.factory import make_store
 from notifier.templating import TemplateLimits, TemplateSet
+from notifier.threads import RunThreads
 
 log = logging.getLogger("notifier.service")
 HOUSEKEEPING_INTERVAL = 2.0
@@ -91,10 +92,17 @@ class Service:
         )
         workers = {}
         for name, channel_config in self.config.channels.items():
+            channel = build_channel(name, channel_config, context)
+            pacer = Pacer(channel_config.rate_limit, self.clock)
+            threads = None
+            if channel.threads_and_edits:
+                threads = RunThreads(
+                    name, channel, pacer, self.store, self.settings.bridge_url, self.clock, policy.initial
+                )
             workers[name] = ChannelWorker(
                 name,
-                build_channel(name, channel_config, context),
-                Pacer(channel_config.rate_limit, self.clock),
+                channel,
+                pacer,
                 self.store,
                 composer,
                 policy,
@@ -103,6 +111,7 @@ class Service:
                 max_in_flight(channel_config),
                 self.priority,
                 self.clock,
+                threads,
             )
         self.dispatcher = Dispatcher(workers)
         self.pipeline = Pipeline(Router(self.config), self.store, self.dispatcher, self.metrics)

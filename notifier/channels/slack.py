@@ -35,7 +35,8 @@ from notifier.message_ref import MessageRef
 from notifier.redact import Redactor, url_secrets
 
 # The only message fields passed on: never `link_names` or `parse`, which turn event text into mentions.
-MESSAGE_FIELDS = ("text", "blocks", "attachments", "unfurl_links", "unfurl_media")
+# `reply_broadcast` (a thread reply also shown in the channel) is only ever set by the run threads.
+MESSAGE_FIELDS = ("text", "blocks", "attachments", "unfurl_links", "unfurl_media", "reply_broadcast")
 # What chat.update takes of them: an edit keeps the message's unfurl settings.
 UPDATE_FIELDS = ("text", "blocks", "attachments")
 # The parts of a Web API answer worth keeping in a result's detail, for people; the result's ref has them too.
