@@ -96,10 +96,14 @@ class CompiledRoute:
 
 
 def is_alarming(event: KeptnEvent) -> bool:
-    """The default broadcast: result fail, status errored or aborted, an approval that waits for a human."""
-    if event.result == "fail" or event.status in BROADCAST_STATUSES:
+    """The default broadcast: result fail, status errored or aborted, an approval that waits for a human.
+
+    The result a `.triggered` event carries is the previous task's (Keptn copies it forward): not a failure.
+    """
+    kind = classify(event.type, event.data)
+    if kind.phase != "triggered" and (event.result == "fail" or event.status in BROADCAST_STATUSES):
         return True
-    return approval_details(classify(event.type, event.data), event.data, event.result)["needs_manual"]
+    return approval_details(kind, event.data, event.result)["needs_manual"]
 
 
 class Router:
