@@ -177,6 +177,11 @@ class RunThreads:
         except StoreError as exc:
             log.error("channel %s: cannot replace the run message of %s: %s", self.name, context, exc, extra=extra)
 
+    @property
+    def edits_queued(self) -> int:
+        """Run messages with an edit waiting to be sent (for tests and a look from outside)."""
+        return len(self._edits)
+
     def close(self) -> None:
         """The edit loop sends what is queued and returns."""
         self._closing = True
