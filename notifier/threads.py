@@ -1,7 +1,7 @@
 """Run threads: in a channel that can thread, a Keptn run is one run message, edited in place, with its thread.
 
-The first notification of a run (its `shkeptncontext`) in a channel posts the run message (`run_message`), then
-every notification of the run, the first included, is a reply in its thread. After each reply the run message
+The first notification of a run (its `shkeptncontext`) in a channel posts the run message (`run_message`, which
+shows what that notification said), and every later one is a reply in its thread. After each reply the run message
 is edited to the run's new state: edits are coalesced (the newest state wins) and one edit loop per channel
 sends them through the channel's pacer, so at most one edit is in flight per run message. The run message's
 reference and the run's state live in the store (`Store.run_thread`), so a restart continues the same thread,
@@ -56,7 +56,7 @@ class RunThreads:
         return self._locks[hash(context) % LOCK_STRIPES]
 
     async def send(self, item: Pending, payload: Payload) -> SendResult:
-        """Reply with `payload` in the run's thread, posting the run message first when the run has none.
+        """Reply with `payload` in the run's thread; the run's first notification posts the run message instead.
 
         The caller has taken one pacer token; every further request here takes its own.
         """
@@ -65,13 +65,10 @@ class RunThreads:
             thread = await self._store.run_thread(self.name, context)
             before = self._state_of(thread, context)
             state = observe(load_event(item.body)) if before is None else before.merge(observe(load_event(item.body)))
-            reply = dict(payload, reply_broadcast=True) if item.broadcast and isinstance(payload, Mapping) else payload
-            posted_now = thread is None
             if thread is None:
-                thread, refused = await self._post_run_message(context, state, paced=False)
-                if thread is None:
-                    return refused
-                await self._pacer.acquire()
+                # The first notification is the run message's first content: the run message shows what it said.
+                return (await self._post_run_message(context, state, paced=False))[1]
+            reply = dict(payload, reply_broadcast=True) if item.broadcast and isinstance(payload, Mapping) else payload
             result = await self._channel.send(self._view(reply, "reply", context), reply_to=thread.ref)
             if result.outcome is Outcome.DEAD and result.reason in GONE:
                 log.warning(
@@ -81,16 +78,11 @@ class RunThreads:
                     result.reason,
                     extra={"channel": self.name, "keptnContext": context},
                 )
-                thread, refused = await self._post_run_message(context, state, paced=True)
-                if thread is None:
-                    return refused
-                posted_now = True
-                await self._pacer.acquire()
-                result = await self._channel.send(self._view(reply, "reply", context), reply_to=thread.ref)
+                return (await self._post_run_message(context, state, paced=True))[1]
             if result.outcome is not Outcome.SENT:
                 return result
             await self._store.save_run_thread(self.name, context, dataclasses.replace(thread, state=state.to_json()))
-        if not posted_now and state != before:
+        if state != before:
             self._edits[context] = (thread.ref, state)
             self._wake.set()
         return result

@@ -63,7 +63,10 @@ async def post_all(service: RunningService, bodies: list[dict[str, Any]]) -> Non
 
 
 async def settled(chat: FakeChatServer, context: str, replies: int, *shows: str) -> None:
-    """Until the run's thread has `replies` replies and its run message shows every one of `shows`."""
+    """Until the run's thread has `replies` replies and its run message shows every one of `shows`.
+
+    The run's first notification is its run message; every later one a reply: n notifications, n - 1 replies.
+    """
 
     def done() -> bool:
         found = [m for m in chat.top_level() if context in m.shown]
@@ -78,15 +81,15 @@ async def test_a_whole_run_in_two_stages_is_one_run_message_with_every_notificat
     bodies = events(FAILED_RUN)
     async with running_service(tmp_path, bot_config(chat_server.url)) as service:
         await post_all(service, bodies)
-        await settled(chat_server, FAILED_CONTEXT, len(bodies), "delivery, rollback: failed")
+        await settled(chat_server, FAILED_CONTEXT, len(bodies) - 1, "delivery, rollback: failed")
         assert await service.metric("keptn_notifier_notifications_dead_total") == 0
     conversation = chat_server.conversation()
     (run_message,) = chat_server.top_level()
     replies = chat_server.replies(run_message)
-    # every notification, in the order accepted, under the run message's ts (never a reply's)
-    assert len(replies) == len(bodies), conversation
+    # every later notification, in the order accepted, under the run message's ts (never a reply's)
+    assert len(replies) == len(bodies) - 1, conversation
     assert all(reply.thread_ts == run_message.ts for reply in replies)
-    assert ["Sequence delivery triggered" in replies[0].shown, "Sequence rollback" in replies[-1].shown] == [True] * 2
+    assert ["Deployment triggered" in replies[0].shown, "Sequence rollback" in replies[-1].shown] == [True] * 2
     # the run message was edited in place to the run's end: the result, the stages and the score
     assert run_message.edits >= 1, conversation
     shown = run_message.shown
@@ -105,9 +108,9 @@ async def test_twenty_events_of_one_run_posted_at_once_and_out_of_order_give_one
     async with running_service(tmp_path, bot_config(chat_server.url)) as service:
         statuses = await asyncio.gather(*(service.post(body) for body in bodies))
         assert [response.status for response in statuses] == [202] * 20
-        await settled(chat_server, FAILED_CONTEXT, 20, "evaluation passed (score 100)", "test passed")
+        await settled(chat_server, FAILED_CONTEXT, 19, "evaluation passed (score 100)", "test passed")
     (run_message,) = chat_server.top_level()
-    assert len(chat_server.replies(run_message)) == 20, chat_server.conversation()
+    assert len(chat_server.replies(run_message)) == 19, chat_server.conversation()
 
 
 async def test_two_interleaved_runs_give_two_threads(tmp_path: Path, chat_server: FakeChatServer) -> None:
@@ -115,30 +118,33 @@ async def test_two_interleaved_runs_give_two_threads(tmp_path: Path, chat_server
     interleaved = [body for pair in zip(failed, passed, strict=True) for body in pair]
     async with running_service(tmp_path, bot_config(chat_server.url)) as service:
         await post_all(service, interleaved)
-        await settled(chat_server, FAILED_CONTEXT, 12, "evaluation")
-        await settled(chat_server, PASSED_CONTEXT, 12, "evaluation")
+        await settled(chat_server, FAILED_CONTEXT, 11, "evaluation")
+        await settled(chat_server, PASSED_CONTEXT, 11, "evaluation")
     assert len(chat_server.top_level()) == 2, chat_server.conversation()
     for context in (FAILED_CONTEXT, PASSED_CONTEXT):
         _, replies = thread_of(chat_server, context)
-        assert len(replies) == 12 and all(context in reply.shown for reply in replies), chat_server.conversation()
+        assert len(replies) == 11 and all(context in reply.shown for reply in replies), chat_server.conversation()
 
 
 async def test_a_deleted_run_message_is_replaced_and_nothing_is_parked_as_dead(
     tmp_path: Path, chat_server: FakeChatServer
 ) -> None:
-    bodies = events(FAILED_RUN[:3])
+    bodies = events(FAILED_RUN[:4])
     async with running_service(tmp_path, bot_config(chat_server.url)) as service:
         await post_all(service, bodies[:2])
-        await settled(chat_server, FAILED_CONTEXT, 2, "deployment waiting")
+        await settled(chat_server, FAILED_CONTEXT, 1, "deployment waiting")
         (deleted,) = chat_server.top_level()
         chat_server.delete(deleted.channel, deleted.ts)
-        await post_all(service, bodies[2:])
-        await settled(chat_server, FAILED_CONTEXT, 1, "deployment running")
+        # the next reply finds its thread gone: a new run message, which shows what it said
+        await post_all(service, bodies[2:3])
+        await settled(chat_server, FAILED_CONTEXT, 0, "deployment running")
+        (replacement,) = chat_server.top_level()
+        await post_all(service, bodies[3:])
+        await settled(chat_server, FAILED_CONTEXT, 1, "deployment passed")
         assert await service.metric("keptn_notifier_notifications_dead_total") == 0
-    (replacement,) = chat_server.top_level()
-    assert replacement.ts != deleted.ts
+    assert replacement.ts != deleted.ts and chat_server.top_level() == [replacement]
     (reply,) = chat_server.replies(replacement)
-    assert "Deployment started" in reply.shown, chat_server.conversation()
+    assert "Deployment succeeded" in reply.shown, chat_server.conversation()
 
 
 async def test_a_429_on_chat_update_is_honoured_and_the_newest_state_still_wins(
@@ -148,7 +154,7 @@ async def test_a_429_on_chat_update_is_honoured_and_the_newest_state_still_wins(
     bodies = events(FAILED_RUN[:4])
     async with running_service(tmp_path, bot_config(chat_server.url)) as service:
         await post_all(service, bodies)
-        await settled(chat_server, FAILED_CONTEXT, 4, "deployment passed")
+        await settled(chat_server, FAILED_CONTEXT, 3, "deployment passed")
     updates = chat_server.received_on(UPDATE_MESSAGE)
     assert len(updates) >= 2
     # the next edit waited the second Slack asked for, and so did the channel: at most the one reply that was
@@ -156,7 +162,7 @@ async def test_a_429_on_chat_update_is_honoured_and_the_newest_state_still_wins(
     assert updates[1].at - updates[0].at >= 0.95
     meanwhile = [item for item in chat_server.received if 0 < item.at - updates[0].at < 0.95]
     assert len(meanwhile) <= 1, chat_server.conversation()
-    # never more edits than changes of the run (3) and the one refused; the last one shows the newest state
+    # never more edits than replies that changed the run (3) and the one refused; the last shows the newest state
     assert len(updates) <= 4 and "deployment passed" in chat_server.top_level()[0].shown
 
 
@@ -178,16 +184,17 @@ async def test_a_configured_broadcast_replaces_the_default_and_off_turns_it_off(
     route = {"broadcast": {"types": ["sh.keptn.event.deployment.finished"]}}
     async with running_service(tmp_path, bot_config(chat_server.url, **route)) as service:
         await post_all(service, bodies)
-        await settled(chat_server, FAILED_CONTEXT, 4)
+        await settled(chat_server, FAILED_CONTEXT, 3)
     _, replies = thread_of(chat_server, FAILED_CONTEXT)
-    assert [bool(reply.fields.get("reply_broadcast")) for reply in replies] == [False, False, False, True]
+    assert [bool(reply.fields.get("reply_broadcast")) for reply in replies] == [False, False, True]
 
-    failure = events([FAILED_RUN[29]])  # the failed evaluation
+    failure = events([FAILED_RUN[0], FAILED_RUN[29]])  # the failed evaluation, in the thread of its run
     (tmp_path / "off").mkdir()
     async with running_service(tmp_path / "off", bot_config(chat_server.url, broadcast="off")) as service:
         await post_all(service, failure)
-        await eventually(lambda: len(chat_server.received_on("/api/chat.postMessage")) == 7, "run message and reply")
-    assert "reply_broadcast" not in chat_server.received_on("/api/chat.postMessage")[-1].json
+        await eventually(lambda: len(chat_server.received_on("/api/chat.postMessage")) == 6, "run message and reply")
+    last = chat_server.received_on("/api/chat.postMessage")[-1].json
+    assert "thread_ts" in last and "reply_broadcast" not in last
 
 
 async def test_webhook_and_teams_channels_are_not_threaded(tmp_path: Path, chat_server: FakeChatServer) -> None:
@@ -201,7 +208,7 @@ async def test_webhook_and_teams_channels_are_not_threaded(tmp_path: Path, chat_
 
 
 async def test_a_restart_between_two_events_keeps_the_thread(tmp_path: Path, chat_server: FakeChatServer) -> None:
-    bodies = events(FAILED_RUN[:2])
+    bodies = events(FAILED_RUN[:3])
     service = ServiceProcess(bot_config(chat_server.url), tmp_path)
     service.start()
     try:
@@ -214,11 +221,12 @@ async def test_a_restart_between_two_events_keeps_the_thread(tmp_path: Path, cha
                     assert response.status == 202
 
             await post(bodies[0])
+            await post(bodies[1])
             await settled(chat_server, FAILED_CONTEXT, 1)
             service.kill()
             service.start()
-            await post(bodies[1])
-            await settled(chat_server, FAILED_CONTEXT, 2, "deployment waiting")
+            await post(bodies[2])
+            await settled(chat_server, FAILED_CONTEXT, 2, "deployment running")
     finally:
         service.close()
     (run_message,) = chat_server.top_level()
