@@ -141,9 +141,9 @@ class RunThreads:
             await self._pacer.acquire()
             try:
                 result = await self._channel.send(self._run_payload(state, "edit"), replace=ref)
-            except Exception as exc:  # a channel must classify its failures; this is a bug, keep the message
-                result = SendResult.retry("internal_error", f"{type(exc).__name__}: {exc}")
-            await self._edited(context, ref, state, result)
+                await self._edited(context, ref, state, result)
+            except Exception:  # a bug; the next notification of the run shows its whole state again
+                log.exception("channel %s: editing the run message of %s failed", self.name, context)
 
     async def _edited(self, context: str, ref: MessageRef, state: RunState, result: SendResult) -> None:
         if result.outcome is Outcome.SENT:
