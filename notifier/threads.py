@@ -115,15 +115,20 @@ class RunThreads:
         return self._view(render(self._channel.format, run_message(state, self._bridge_url)), how, state.context)
 
     def _view(self, payload: Payload, how: str, context: str) -> Payload:
-        """On a text channel (the console), mark what is a run message, an edit of one, and a reply in a thread."""
+        """On a text channel (the console), mark what is a run message, an edit of one, and a reply in a thread.
+
+        A new message (a run message, a reply) shows as any message does, under a line that says which; an edit
+        is framed (`┃`), so that it reads as the same message changed, not as one more.
+        """
         if not isinstance(payload, str):
             return payload
         short = context[:8]
         if how == "reply":
             return f"↳ in the thread of run {short}\n{payload}"
+        if how == "new":
+            return f"┏━ run message · run {short}\n{payload}"
         framed = "\n".join(f"┃ {line}" for line in payload.rstrip("\n").splitlines())
-        header = "run message" if how == "new" else "run message, edited"
-        return f"┏━ {header} · run {short}\n{framed}"
+        return f"┏━ run message, edited · run {short}\n{framed}"
 
     # -- the edits ------------------------------------------------------------------------------------
 
