@@ -105,20 +105,29 @@ ADDED_COLUMNS = (
 # After the added columns: the head of each run's queue in a channel.
 RUN_INDEX = "CREATE INDEX IF NOT EXISTS notifications_run ON notifications(channel, run, id) WHERE state = 'pending'"
 # Of a run's notifications only the oldest pending one is claimable (and counts for next_due): order within a run.
+# The heads come from one pass over the run index (GROUP BY), the others from the due index, at most LIMIT.
 CLAIM = """
 SELECT n.id, n.event_seq, n.channel, n.route, n.template, n.attempts, n.created, e.body, e.context,
        n.run != '', n.broadcast, n.claims
 FROM notifications n JOIN events e ON e.seq = n.event_seq
-WHERE n.channel = ? AND n.state = 'pending' AND n.next_at <= ? AND n.lease_until <= ?
-  AND (n.run = '' OR n.id = (SELECT MIN(h.id) FROM notifications h
-                             WHERE h.channel = n.channel AND h.run = n.run AND h.state = 'pending'))
-ORDER BY n.next_at, n.id LIMIT ?
+WHERE n.id IN (
+    SELECT id FROM (
+        SELECT id FROM notifications INDEXED BY notifications_due
+        WHERE channel = :channel AND state = 'pending' AND run = '' AND next_at <= :now AND lease_until <= :now
+        ORDER BY next_at, id LIMIT :limit)
+    UNION ALL
+    SELECT MIN(id) FROM notifications
+    WHERE channel = :channel AND state = 'pending' AND run != '' GROUP BY run)
+  AND n.next_at <= :now AND n.lease_until <= :now
+ORDER BY n.next_at, n.id LIMIT :limit
 """
 NEXT_DUE = """
 SELECT MIN(MAX(n.next_at, n.lease_until)) FROM notifications n
-WHERE n.channel = ? AND n.state = 'pending'
-  AND (n.run = '' OR n.id = (SELECT MIN(h.id) FROM notifications h
-                             WHERE h.channel = n.channel AND h.run = n.run AND h.state = 'pending'))
+WHERE n.id IN (
+    SELECT id FROM notifications WHERE channel = :channel AND state = 'pending' AND run = ''
+    UNION ALL
+    SELECT MIN(id) FROM notifications
+    WHERE channel = :channel AND state = 'pending' AND run != '' GROUP BY run)
 """
 # Events whose notifications are all sent, and that are past the dedup window or beyond the size bound.
 FORGETTABLE_EVENTS = """
@@ -338,7 +347,7 @@ class SQLiteStore:
         until = now + lease
 
         def run(conn: sqlite3.Connection) -> list[Pending]:
-            rows = conn.execute(CLAIM, (channel, now, now, limit)).fetchall()
+            rows = conn.execute(CLAIM, {"channel": channel, "now": now, "limit": limit}).fetchall()
             conn.executemany(
                 "UPDATE notifications SET lease_until = ?, claims = claims + 1 WHERE id = ?",
                 [(until, row[0]) for row in rows],
@@ -364,7 +373,7 @@ class SQLiteStore:
 
     async def next_due(self, channel: str) -> float | None:
         def run(conn: sqlite3.Connection) -> float | None:
-            row = conn.execute(NEXT_DUE, (channel,)).fetchone()
+            row = conn.execute(NEXT_DUE, {"channel": channel}).fetchone()
             return None if row is None else row[0]
 
         return await self._run(run, synced=False)
