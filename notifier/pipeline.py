@@ -51,7 +51,7 @@ class Pipeline:
         return cls(
             Bound(config.settings.input_limits),
             Subscription.from_settings(config.settings),
-            Routes(config.routes),
+            Routes(config.routes, config.channels),
             Accept(store, metrics),
             wake,
             metrics,

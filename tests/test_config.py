@@ -240,4 +240,5 @@ NOT_DEFAULT = {
     "dedup_window": "5m",
     "retry_max_age": "5m",
     "shutdown_grace": "5m",
+    "thread_max_age": "2d",
 }

@@ -26,6 +26,7 @@ from notifier.store.protocol import (
     Release,
     Retention,
     Retry,
+    RunThread,
     Sent,
     StoreError,
     Update,
@@ -62,6 +63,9 @@ class _Notification:
     lease_until: float = 0.0
     claims: int = 0
     ref: MessageRef | None = None
+    # The run (context) of a threaded notification, "" for one that is not.
+    run: str = ""
+    broadcast: bool = False
 
     @property
     def id(self) -> NotificationId:
@@ -80,6 +84,7 @@ class MemoryStore:
         self._numbers = itertools.count(1)
         self._last_forget = -math.inf
         self._pauses = LocalPauses()
+        self._threads: dict[tuple[str, str], RunThread] = {}
 
     async def open(self) -> None:
         self._open = True
@@ -105,7 +110,15 @@ class MemoryStore:
             event = self._events[item.key] = _Event(next(self._numbers), now, item.type, item.context, item.body)
             for destination in item.destinations:
                 notification = _Notification(
-                    next(self._numbers), event, destination.channel, destination.route, destination.template, now, now
+                    next(self._numbers),
+                    event,
+                    destination.channel,
+                    destination.route,
+                    destination.template,
+                    now,
+                    now,
+                    run=item.context if destination.threaded else "",
+                    broadcast=destination.broadcast,
                 )
                 event.notifications.append(notification)
                 self._notifications[notification.id] = notification
@@ -117,7 +130,7 @@ class MemoryStore:
         self._check_open()
         now = self._clock.time()
         due = sorted(
-            (n for n in self._pending.get(channel, {}).values() if n.next_at <= now and n.lease_until <= now),
+            (n for n in self._claimable(channel) if n.next_at <= now and n.lease_until <= now),
             key=lambda n: (n.next_at, n.number),
         )[:limit]
         claimed = []
@@ -135,14 +148,37 @@ class MemoryStore:
                     n.created,
                     n.event.body,
                     n.event.context,
+                    bool(n.run),
+                    n.broadcast,
                 )
             )
         return claimed
 
+    def _claimable(self, channel: str) -> list[_Notification]:
+        """Every pending notification of the channel but those of a run that wait behind its oldest one."""
+        heads: dict[str, _Notification] = {}
+        free = []
+        for n in self._pending.get(channel, {}).values():
+            if not n.run:
+                free.append(n)
+            elif n.run not in heads or n.number < heads[n.run].number:
+                heads[n.run] = n
+        return free + list(heads.values())
+
     async def next_due(self, channel: str) -> float | None:
         self._check_open()
-        waiting = self._pending.get(channel, {}).values()
-        return min((max(n.next_at, n.lease_until) for n in waiting), default=None)
+        return min((max(n.next_at, n.lease_until) for n in self._claimable(channel)), default=None)
+
+    async def run_thread(self, channel: str, context: str) -> RunThread | None:
+        self._check_open()
+        found = self._threads.get((channel, context))
+        if found is None or found.started < self._clock.time() - self._retention.thread_max_age:
+            return None
+        return found
+
+    async def save_run_thread(self, channel: str, context: str, thread: RunThread) -> None:
+        self._check_open()
+        self._threads[(channel, context)] = thread
 
     async def finish(self, updates: Sequence[Update]) -> None:
         self._check_open()
@@ -209,6 +245,8 @@ class MemoryStore:
 
     def forget_old(self, now: float, window: float, max_entries: int) -> int:
         """Forget events past the window, or the oldest beyond the bound, whose notifications are all sent."""
+        expired = now - self._retention.thread_max_age
+        self._threads = {key: thread for key, thread in self._threads.items() if thread.started >= expired}
         forgettable = [
             (key, event) for key, event in self._events.items() if all(n.state == "sent" for n in event.notifications)
         ]
