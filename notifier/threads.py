@@ -3,9 +3,10 @@
 The first notification of a run (its `shkeptncontext`) in a channel posts the run message (`run_message`: the
 run as it stands), and every notification of the run, the first included, is a reply in its thread. After each
 reply the run message is edited to the run's new state: edits are coalesced (the newest state wins) and one
-edit loop per channel sends them through the channel's pacer, so at most one edit is in flight per run message. The run message's
-reference and the run's state live in the store (`Store.run_thread`), so a restart continues the same thread,
-and the store hands out one notification of a run at a time (`Store.claim`), so two never race to post it.
+edit loop per channel sends them through the channel's pacer, so at most one edit is in flight per run message.
+The run message's reference and the run's state live in the store (`Store.run_thread`), so a restart continues
+the same thread, and the store hands out one notification of a run at a time (`Store.claim`), so two never race
+to post it.
 """
 
 from __future__ import annotations
