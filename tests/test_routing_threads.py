@@ -48,6 +48,8 @@ def test_threading_off_and_broadcast_off_take_yaml_s_bare_off(tmp_path: Path, of
     ("item", "broadcast"),
     [
         (event("sh.keptn.event.evaluation.finished", result="fail", status="succeeded"), True),
+        # the worst result the event reports, as its message says it: "Evaluation failed" is broadcast
+        (event("sh.keptn.event.evaluation.finished", result="pass", evaluation={"result": "fail"}), True),
         (event("sh.keptn.event.deployment.finished", result="pass", status="errored"), True),
         (event("sh.keptn.event.dev.delivery.finished", result="fail", status="aborted"), True),
         (event("sh.keptn.event.test.finished", result="warning", status="succeeded"), False),
@@ -60,7 +62,9 @@ def test_threading_off_and_broadcast_off_take_yaml_s_bare_off(tmp_path: Path, of
 def test_the_default_broadcast_is_failures_and_approvals_that_wait_for_a_human(
     tmp_path: Path, item: KeptnEvent, broadcast: bool
 ) -> None:
-    assert flags(router(tmp_path, {}), item)["bot"] == (True, broadcast)
+    # a route that posts automatic approvals too (by default no route takes them), to see they are not broadcast
+    route = {"match": {"automatic_approvals": True}}
+    assert flags(router(tmp_path, route), item)["bot"] == (True, broadcast)
 
 
 def test_a_configured_broadcast_match_replaces_the_default(tmp_path: Path) -> None:
