@@ -184,16 +184,18 @@ async def rig(
     await running
 
 
-async def test_the_first_notification_posts_the_run_message_and_every_later_one_is_a_reply_under_it(
+async def test_the_first_notification_posts_the_run_message_and_every_notification_is_a_reply_under_it(
     rig: Rig,
 ) -> None:
     await rig.accept(3)
-    await rig.replies(2)
+    await rig.replies(3)
     await rig.edits_settle()
     (post,) = rig.channel.of("post")
     # the run message shows what the first notification said: the sequence was triggered in dev
     assert post.text.startswith("┏━ run message · run a8e4d2c6") and "dev 🔄 running" in post.text
-    assert rig.channel.reply_titles() == TITLES[1:3]
+    # the first notification is also the first reply, right after the run message: the thread has them all
+    assert [r.kind for r in rig.channel.requests[:2]] == ["post", "reply"]
+    assert rig.channel.reply_titles() == TITLES[:3]
     assert all(r.ref == PARENT for r in rig.channel.of("reply"))
     # edited after each reply that changed the run; the last edit shows the newest state
     edits = rig.channel.of("edit")
@@ -204,9 +206,9 @@ async def test_the_first_notification_posts_the_run_message_and_every_later_one_
 async def test_a_later_notification_of_a_run_never_overtakes_one_that_waits_for_its_retry(rig: Rig) -> None:
     rig.channel.scripts["reply"] = deque([SendResult.retry("server_error", "HTTP 500")] * 2)
     await rig.accept(4)
-    await rig.replies(5)
+    await rig.replies(6)
     # the first reply failed twice and was retried after the backoff; nothing of the run went before it
-    assert rig.channel.reply_titles() == [TITLES[1]] * 3 + TITLES[2:4]
+    assert rig.channel.reply_titles() == [TITLES[0]] * 3 + TITLES[1:4]
     first_retry, second_retry = rig.channel.of("reply")[1:3]
     assert second_retry.at - first_retry.at >= 2.0
     assert len(rig.channel.of("post")) == 1
@@ -215,10 +217,10 @@ async def test_a_later_notification_of_a_run_never_overtakes_one_that_waits_for_
 async def test_order_holds_when_the_run_message_itself_must_be_retried(rig: Rig) -> None:
     rig.channel.scripts["post"] = deque([SendResult.retry("rate_limited", "HTTP 429", retry_after=30)])
     await rig.accept(3)
-    await rig.replies(2)
+    await rig.replies(3)
     assert [r.kind for r in rig.channel.requests[:3]] == ["post", "post", "reply"]
     assert rig.channel.requests[1].at - rig.channel.requests[0].at >= 30
-    assert rig.channel.reply_titles() == TITLES[1:3]
+    assert rig.channel.reply_titles() == TITLES[:3]
 
 
 @pytest.mark.parametrize("edit_takes", [5.0])
@@ -240,25 +242,34 @@ async def test_edits_are_coalesced_one_in_flight_and_the_newest_state_wins(rig: 
 async def test_a_run_message_that_is_gone_on_edit_is_posted_anew_with_the_newest_state(rig: Rig) -> None:
     rig.channel.scripts["edit"] = deque([SendResult.dead("message_not_found", "")])
     await rig.accept(2)
-    await rig.replies(1)
+    await rig.replies(2)
     await rig.edits_settle()
     _, again = rig.channel.of("post")
     assert "deployment waiting" in again.text
     await rig.accept(3)
-    await rig.replies(2)
-    # the thread continues under the new run message (the fake numbers its messages: 1 and 2 went before)
-    assert rig.channel.of("reply")[-1].ref == MessageRef("C1", "3.0")
+    await rig.replies(3)
+    # the thread continues under the new run message (the fake numbers its messages: the run message and the
+    # two replies, 1 to 3, went before)
+    assert rig.channel.of("reply")[-1].ref == MessageRef("C1", "4.0")
 
 
 async def test_a_reply_to_a_deleted_run_message_starts_a_new_one_and_is_not_dead(rig: Rig) -> None:
     rig.channel.scripts["reply"] = deque(
-        [SendResult.sent(ref=MessageRef("C1", "r")), SendResult.dead("thread_not_found")]
+        [
+            SendResult.sent(ref=MessageRef("C1", "r")),
+            SendResult.sent(ref=MessageRef("C1", "r")),
+            SendResult.dead("thread_not_found"),
+        ]
     )
     await rig.accept(3)
-    await rig.clock.run_until(lambda: len(rig.channel.of("post")) == 2)
-    assert [r.kind for r in rig.channel.requests if r.kind != "edit"] == ["post", "reply", "reply", "post"]
-    # the new run message shows the notification that found the old one gone
+    await rig.replies(4)
+    kinds = [r.kind for r in rig.channel.requests if r.kind != "edit"]
+    assert kinds == ["post", "reply", "reply", "reply", "post", "reply"]
+    # the new run message shows the notification that found the old one gone, and that notification is its
+    # first reply (the fake numbered the first run message 1 and the new one 2)
     assert "deployment running" in rig.channel.of("post")[1].text
+    last = rig.channel.of("reply")[-1]
+    assert last.ref == MessageRef("C1", "2.0") and TITLES[2] in last.text
     assert await rig.store.dead_letters() == []
 
 
@@ -266,7 +277,7 @@ async def test_a_new_worker_on_the_same_store_continues_the_thread(
     rig: Rig, clock: FakeClock, store: MemoryStore, templates: TemplateSet
 ) -> None:
     await rig.accept(1)
-    await clock.run_until(lambda: len(rig.channel.of("post")) == 1)
+    await clock.run_until(lambda: len(rig.channel.of("reply")) == 1)
     await rig.worker.stop(0)
     channel = ThreadingChannel(clock)
     worker, _ = make_worker(clock, store, channel, None, templates)
@@ -282,10 +293,12 @@ async def test_a_new_worker_on_the_same_store_continues_the_thread(
 
 async def test_after_thread_max_age_a_run_starts_a_new_run_message(rig: Rig, clock: FakeClock) -> None:
     await rig.accept(1)
-    await clock.run_until(lambda: len(rig.channel.of("post")) == 1)
+    await rig.replies(1)
     await clock.advance(3601)
     await rig.accept(2)
-    await clock.run_until(lambda: len(rig.channel.of("post")) == 2)
+    await rig.replies(2)
     await rig.edits_settle()
-    # nothing more goes under the old run message
-    assert all(r.ref == MessageRef("C1", "2.0") for r in rig.channel.requests if r.kind != "post")
+    # nothing more goes under the old run message (1; its first reply was 2): all after the new one (3) is in it
+    _, new = rig.channel.of("post")
+    later = rig.channel.requests[rig.channel.requests.index(new) + 1 :]
+    assert later and all(r.ref == MessageRef("C1", "3.0") for r in later)
