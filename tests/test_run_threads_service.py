@@ -63,7 +63,8 @@ async def post_all(service: RunningService, bodies: list[dict[str, Any]]) -> Non
 async def settled(chat: FakeChatServer, context: str, replies: int, *shows: str) -> None:
     """Until the run's thread has `replies` replies and its run message shows every one of `shows`.
 
-    The run's first notification is its run message; every later one a reply: n notifications, n - 1 replies.
+    The run's first notification posts its run message, and every notification is a reply: n notifications,
+    n replies.
     """
 
     def done() -> bool:
@@ -79,15 +80,16 @@ async def test_a_whole_run_in_two_stages_is_one_run_message_with_every_notificat
     bodies = events(FAILED_RUN)
     async with running_service(tmp_path, bot_config(chat_server.url)) as service:
         await post_all(service, bodies)
-        await settled(chat_server, FAILED_CONTEXT, len(bodies) - 1, "delivery, rollback: failed")
+        await settled(chat_server, FAILED_CONTEXT, len(bodies), "delivery, rollback: failed")
         assert await service.metric("keptn_notifier_notifications_dead_total") == 0
     conversation = chat_server.conversation()
     (run_message,) = chat_server.top_level()
     replies = chat_server.replies(run_message)
-    # every later notification, in the order accepted, under the run message's ts (never a reply's)
-    assert len(replies) == len(bodies) - 1, conversation
+    # every notification, the first included, in the order accepted, under the run message's ts (never a reply's)
+    assert len(replies) == len(bodies), conversation
     assert all(reply.thread_ts == run_message.ts for reply in replies)
-    assert ["Deployment triggered" in replies[0].shown, "Sequence rollback" in replies[-1].shown] == [True] * 2
+    first, last = replies[0].shown, replies[-1].shown
+    assert ["Sequence delivery triggered" in first, "Sequence rollback" in last] == [True] * 2, conversation
     # the run message was edited in place to the run's end: the result, the stages and the score
     assert run_message.edits >= 1, conversation
     shown = run_message.shown
@@ -106,9 +108,9 @@ async def test_twenty_events_of_one_run_posted_at_once_and_out_of_order_give_one
     async with running_service(tmp_path, bot_config(chat_server.url)) as service:
         statuses = await asyncio.gather(*(service.post(body) for body in bodies))
         assert [response.status for response in statuses] == [202] * 20
-        await settled(chat_server, FAILED_CONTEXT, 19, "evaluation passed (score 100)", "test passed")
+        await settled(chat_server, FAILED_CONTEXT, 20, "evaluation passed (score 100)", "test passed")
     (run_message,) = chat_server.top_level()
-    assert len(chat_server.replies(run_message)) == 19, chat_server.conversation()
+    assert len(chat_server.replies(run_message)) == 20, chat_server.conversation()
 
 
 async def test_two_interleaved_runs_give_two_threads(tmp_path: Path, chat_server: FakeChatServer) -> None:
@@ -116,12 +118,12 @@ async def test_two_interleaved_runs_give_two_threads(tmp_path: Path, chat_server
     interleaved = [body for pair in zip(failed, passed, strict=True) for body in pair]
     async with running_service(tmp_path, bot_config(chat_server.url)) as service:
         await post_all(service, interleaved)
-        await settled(chat_server, FAILED_CONTEXT, 11, "evaluation")
-        await settled(chat_server, PASSED_CONTEXT, 11, "evaluation")
+        await settled(chat_server, FAILED_CONTEXT, 12, "evaluation")
+        await settled(chat_server, PASSED_CONTEXT, 12, "evaluation")
     assert len(chat_server.top_level()) == 2, chat_server.conversation()
     for context in (FAILED_CONTEXT, PASSED_CONTEXT):
         _, replies = thread_of(chat_server, context)
-        assert len(replies) == 11 and all(context in reply.shown for reply in replies), chat_server.conversation()
+        assert len(replies) == 12 and all(context in reply.shown for reply in replies), chat_server.conversation()
 
 
 async def test_a_deleted_run_message_is_replaced_and_nothing_is_parked_as_dead(
@@ -130,19 +132,20 @@ async def test_a_deleted_run_message_is_replaced_and_nothing_is_parked_as_dead(
     bodies = events(FAILED_RUN[:4])
     async with running_service(tmp_path, bot_config(chat_server.url)) as service:
         await post_all(service, bodies[:2])
-        await settled(chat_server, FAILED_CONTEXT, 1, "deployment waiting")
+        await settled(chat_server, FAILED_CONTEXT, 2, "deployment waiting")
         (deleted,) = chat_server.top_level()
         chat_server.delete(deleted.channel, deleted.ts)
-        # the next reply finds its thread gone: a new run message, which shows what it said
+        # the next reply finds its thread gone: a new run message, which shows what it said, with it as a reply
         await post_all(service, bodies[2:3])
-        await settled(chat_server, FAILED_CONTEXT, 0, "deployment running")
+        await settled(chat_server, FAILED_CONTEXT, 1, "deployment running")
         (replacement,) = chat_server.top_level()
         await post_all(service, bodies[3:])
-        await settled(chat_server, FAILED_CONTEXT, 1, "deployment passed")
+        await settled(chat_server, FAILED_CONTEXT, 2, "deployment passed")
         assert await service.metric("keptn_notifier_notifications_dead_total") == 0
     assert replacement.ts != deleted.ts and chat_server.top_level() == [replacement]
-    (reply,) = chat_server.replies(replacement)
-    assert "Deployment succeeded" in reply.shown, chat_server.conversation()
+    replies = [reply.shown for reply in chat_server.replies(replacement)]
+    assert len(replies) == 2, chat_server.conversation()
+    assert ["Deployment started" in replies[0], "Deployment succeeded" in replies[1]] == [True] * 2, replies
 
 
 async def test_a_429_on_chat_update_is_honoured_and_the_newest_state_still_wins(
@@ -152,7 +155,7 @@ async def test_a_429_on_chat_update_is_honoured_and_the_newest_state_still_wins(
     bodies = events(FAILED_RUN[:4])
     async with running_service(tmp_path, bot_config(chat_server.url)) as service:
         await post_all(service, bodies)
-        await settled(chat_server, FAILED_CONTEXT, 3, "deployment passed")
+        await settled(chat_server, FAILED_CONTEXT, 4, "deployment passed")
     updates = chat_server.received_on(UPDATE_MESSAGE)
     assert len(updates) >= 2
     # the next edit waited the second Slack asked for, and so did the channel: at most the one reply that was
@@ -182,15 +185,16 @@ async def test_a_configured_broadcast_replaces_the_default_and_off_turns_it_off(
     route = {"broadcast": {"types": ["sh.keptn.event.deployment.finished"]}}
     async with running_service(tmp_path, bot_config(chat_server.url, **route)) as service:
         await post_all(service, bodies)
-        await settled(chat_server, FAILED_CONTEXT, 3)
+        await settled(chat_server, FAILED_CONTEXT, 4)
     _, replies = thread_of(chat_server, FAILED_CONTEXT)
-    assert [bool(reply.fields.get("reply_broadcast")) for reply in replies] == [False, False, True]
+    assert [bool(reply.fields.get("reply_broadcast")) for reply in replies] == [False, False, False, True]
 
     failure = events([FAILED_RUN[0], FAILED_RUN[29]])  # the failed evaluation, in the thread of its run
     (tmp_path / "off").mkdir()
     async with running_service(tmp_path / "off", bot_config(chat_server.url, broadcast="off")) as service:
         await post_all(service, failure)
-        await eventually(lambda: len(chat_server.received_on("/api/chat.postMessage")) == 6, "run message and reply")
+        # 5 before (the run message and its 4 replies), then this run message and its 2 replies
+        await eventually(lambda: len(chat_server.received_on("/api/chat.postMessage")) == 8, "run message, 2 replies")
     last = chat_server.received_on("/api/chat.postMessage")[-1].json
     assert "thread_ts" in last and "reply_broadcast" not in last
 
@@ -220,12 +224,12 @@ async def test_a_restart_between_two_events_keeps_the_thread(tmp_path: Path, cha
 
             await post(bodies[0])
             await post(bodies[1])
-            await settled(chat_server, FAILED_CONTEXT, 1)
+            await settled(chat_server, FAILED_CONTEXT, 2)
             service.kill()
             service.start()
             await post(bodies[2])
-            await settled(chat_server, FAILED_CONTEXT, 2, "deployment running")
+            await settled(chat_server, FAILED_CONTEXT, 3, "deployment running")
     finally:
         service.close()
     (run_message,) = chat_server.top_level()
-    assert [reply.thread_ts for reply in chat_server.replies(run_message)] == [run_message.ts] * 2
+    assert [reply.thread_ts for reply in chat_server.replies(run_message)] == [run_message.ts] * 3
