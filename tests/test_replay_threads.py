@@ -29,11 +29,11 @@ def test_replay_of_a_shipped_run_shows_the_run_message_as_it_changes_and_the_rep
     assert run.returncode == 0, run
     kinds = [line for line in run.stdout.splitlines() if line.startswith(("┏━", "↳"))]
     blocks = re.split(r"\n\n(?=┏━|↳)", run.stdout.strip())
-    # the default subscription takes 5 of the 36 events: the first is the run message, the others replies,
-    # each followed by the run message edited to the new state
+    # the default subscription takes 5 of the 36 events: the first posts the run message and is its first
+    # reply; the others are replies, each followed by the run message edited to the new state
     assert (
         kinds
-        == [f"┏━ run message · run {CONTEXT[:8]}"]
+        == [f"┏━ run message · run {CONTEXT[:8]}", f"↳ in the thread of run {CONTEXT[:8]}"]
         + [
             f"↳ in the thread of run {CONTEXT[:8]}",
             f"┏━ run message, edited · run {CONTEXT[:8]}",
@@ -44,7 +44,9 @@ def test_replay_of_a_shipped_run_shows_the_run_message_as_it_changes_and_the_rep
     assert "❌ sockshop/carts delivery, rollback: failed" in final
     assert "Evaluation score: dev 100, staging 33.33" in final
     replies = [block for block in blocks if block.startswith("↳")]
-    assert "Evaluation failed: sockshop/staging/carts" in replies[1] and "Response time P95" in replies[1]
+    # the first notification's own details are in the thread: the first evaluation and its SLIs
+    assert "Evaluation passed: sockshop/dev/carts" in replies[0] and "All 3 SLIs passed" in replies[0]
+    assert "Evaluation failed: sockshop/staging/carts" in replies[2] and "Response time P95" in replies[2]
     assert "5 accepted, 31 ignored" in run.stderr and "0 dead, 0 still pending" in run.stderr
 
 
