@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 import orjson
 
 from notifier import __version__
+from notifier.channels.console import ConsoleConfig
 from notifier.clock import SystemClock
 from notifier.config import Config, ConfigError, load_config, parse_duration
 from notifier.events import EventError, KeptnEvent, event_from_mapping
@@ -431,12 +432,23 @@ def _replay(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         events += [(f"{path}" + (f" #{n}" if len(in_file) > 1 else ""), event) for n, event in enumerate(in_file, 1)]
     timeout = parse_duration(args.timeout)
     with tempfile.TemporaryDirectory(prefix="keptn-notifier-replay-") as scratch:
-        config = _config(args, env, state_dir=args.state_dir or scratch)
+        config = _console_threads(_config(args, env, state_dir=args.state_dir or scratch))
         setup_logging(
             config.settings.log_level if config.settings.log_level == "DEBUG" else "WARNING",
             Redactor(config.secrets()),
         )
         return _run(_replay_events(config, _templates(config), events, timeout, dedup=not args.no_dedup))
+
+
+def _console_threads(config: Config) -> Config:
+    """Replay shows each run as a Slack bot channel would, on every console that does not say `threads: false`."""
+    channels = {
+        name: channel.model_copy(update={"threads": True})
+        if isinstance(channel, ConsoleConfig) and "threads" not in channel.model_fields_set
+        else channel
+        for name, channel in config.channels.items()
+    }
+    return dataclasses.replace(config, channels=channels)
 
 
 async def _replay_events(

@@ -132,6 +132,8 @@ class Settings(BaseModel):
     k8s_namespace: Annotated[str, Env("K8S_NAMESPACE")] = "keptn"
     k8s_pod_name: Annotated[str, Env("K8S_POD_NAME")] = ""
     k8s_node_name: Annotated[str, Env("K8S_NODE_NAME")] = ""
+    # How long a run's thread is continued: a notification of an older run starts a new run message.
+    thread_max_age: Annotated[float, Env("NOTIFIER_THREAD_MAX_AGE")] = Field(default=14 * 86400.0, gt=0)
 
     @field_validator("project_filter", "stage_filter", "service_filter", mode="before")
     @classmethod
@@ -144,6 +146,7 @@ class Settings(BaseModel):
         "retry_initial_backoff",
         "retry_max_backoff",
         "shutdown_grace",
+        "thread_max_age",
         mode="before",
     )
     @classmethod
@@ -259,11 +262,21 @@ class RouteConfig(NoiseRules):
     channels: list[str] = Field(min_length=1, examples=[["prod-slack", "teams"]])
     template: str | None = None
     mentions: MentionRules = ()
+    # `sequence`: in a channel that can thread, a Keptn run's notifications go into the thread of its run message.
+    threading: Literal["sequence", "off"] = "sequence"
+    # Thread replies also shown in the channel: None is the default (failures, approvals waiting for a human).
+    broadcast: Match | Literal["off"] | None = None
 
     @field_validator("channels", mode="before")
     @classmethod
     def _split(cls, value: object) -> object:
         return comma_list(value)
+
+    @field_validator("threading", "broadcast", mode="before")
+    @classmethod
+    def _off(cls, value: object) -> object:
+        # YAML reads a bare `off` as false.
+        return "off" if value is False or (isinstance(value, str) and value.strip().lower() == "off") else value
 
 
 class FileConfig(BaseModel):

@@ -22,6 +22,7 @@ from notifier.pacing import Pacer
 from notifier.priority import IntakePriority
 from notifier.redact import Redactor
 from notifier.store import Dead, Pending, Release, Retry, Sent, Store, StoreError, Update
+from notifier.threads import RunThreads
 
 log = logging.getLogger("notifier.delivery")
 FETCH_BATCH = 128
@@ -46,7 +47,9 @@ class ChannelWorker:
         max_in_flight: int,
         priority: IntakePriority,
         clock: Clock,
+        threads: RunThreads | None = None,
     ) -> None:
+        """`threads` for a channel that can thread: its threaded notifications go through it."""
         self.name = name
         self._channel = channel
         self._pacer = pacer
@@ -58,6 +61,7 @@ class ChannelWorker:
         self._max_in_flight = max_in_flight
         self._priority = priority
         self._clock = clock
+        self._threads = threads
         self._wake = asyncio.Event()
         self._refilling = asyncio.Lock()
         self._stopping = False
@@ -76,6 +80,8 @@ class ChannelWorker:
             asyncio.create_task(self._send_loop(), name=f"send-{self.name}-{index}")
             for index in range(self._max_in_flight)
         ]
+        if self._threads is not None:
+            self._senders.append(asyncio.create_task(self._threads.run_edits(), name=f"edit-{self.name}"))
         await asyncio.gather(*self._senders, return_exceptions=True)
 
     async def _send_loop(self) -> None:
@@ -197,7 +203,10 @@ class ChannelWorker:
         except Exception as exc:  # even the fallback failed: nothing to retry
             return self._park(item, Park("render_failed", self._redact(str(exc)), self._failures))
         try:
-            result = await self._channel.send(payload)
+            if item.threaded and self._threads is not None:
+                result = await self._threads.send(item, payload)
+            else:
+                result = await self._channel.send(payload)
         except Exception as exc:  # a channel must classify its failures; this is a bug, keep the message
             result = SendResult.retry("internal_error", self._redact(f"{type(exc).__name__}: {exc}"))
         now = self._clock.time()
@@ -265,6 +274,8 @@ class ChannelWorker:
         """Stop taking work; give sends in flight `grace` seconds; give back the rest to the store."""
         self._stopping = True
         self._wake.set()
+        if self._threads is not None:
+            self._threads.close()
         if self._senders:
             _, late = await asyncio.wait(self._senders, timeout=grace)
             for task in late:

@@ -55,7 +55,7 @@ class Pipeline:
         return cls(
             Bound(config.settings.input_limits),
             Subscription.from_settings(config.settings),
-            Routes(config.routes),
+            Routes(config.routes, config.channels),
             NoiseStage(config.routes),
             Accept(store, metrics),
             wake,

@@ -34,6 +34,7 @@ from notifier.route_templates import require_route_templates
 from notifier.store import Health
 from notifier.store.factory import make_store
 from notifier.templating import TemplateLimits, TemplateSet
+from notifier.threads import RunThreads
 from notifier.web import WebServer, listeners
 
 log = logging.getLogger("notifier.service")
@@ -129,10 +130,17 @@ class Service:
         )
         workers = {}
         for name, channel_config in self.config.channels.items():
+            channel = build_channel(name, channel_config, context)
+            pacer = Pacer(channel_config.rate_limit, self.clock)
+            threads = None
+            if channel.threads_and_edits:
+                threads = RunThreads(
+                    name, channel, pacer, self.store, self.settings.bridge_url, self.clock, policy.initial
+                )
             workers[name] = ChannelWorker(
                 name,
-                build_channel(name, channel_config, context),
-                Pacer(channel_config.rate_limit, self.clock),
+                channel,
+                pacer,
                 self.store,
                 composer,
                 policy,
@@ -141,6 +149,7 @@ class Service:
                 max_in_flight(channel_config),
                 self.priority,
                 self.clock,
+                threads,
             )
         self.dispatcher = Dispatcher(workers)
         self.pipeline = Pipeline.build(

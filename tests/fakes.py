@@ -12,6 +12,13 @@ that process over HTTP: `POST /_fake/replies` with `{"path": "/slack/x", "replie
 Paths: `/slack/<anything>` is an incoming webhook (200 `ok`), `/teams/<anything>` a Workflows webhook
 (202, empty body), `/api/chat.postMessage` and `/api/chat.update` the Web API (both check `Authorization:
 Bearer xoxb-...`; a post answers the channel ID and a new `ts`, an update knows only what was posted).
+
+The Web API keeps its messages by channel ID and `ts` (`messages`), as Slack does: a post with `thread_ts`
+is a reply kept under its parent (`thread_not_found` for an unknown parent; a reply's own `ts` is refused as
+`fake_thread_ts_is_a_reply`, which Slack would quietly accept and no caller should send), `chat.update`
+answers `message_not_found` for an unknown `ts` and `cant_update_message` for a message another token
+posted. `delete` removes a message as a person would; `conversation()` prints what a reader would see.
+Any path can answer 429 with Retry-After: `on(path, Reply.api_error("ratelimited", 429, retry_after=1))`.
 """
 
 from __future__ import annotations
@@ -56,6 +63,35 @@ class Received:
         record = asdict(self)
         record["body"] = self.body.decode("utf-8", "replace")
         return json.dumps(record, sort_keys=True)
+
+
+@dataclass(slots=True)
+class SlackMessage:
+    """One message the fake Web API holds: what it shows now, who posted it, and its replies' ts."""
+
+    channel: str
+    ts: str
+    token: str
+    fields: dict[str, Any]
+    thread_ts: str | None = None
+    edits: int = 0
+    replies: list[str] = field(default_factory=list)
+
+    @property
+    def shown(self) -> str:
+        """The text a reader sees: the fallback text, then every text in the blocks (escapes undone)."""
+        parts = [str(self.fields.get("text", "")), *_texts(self.fields.get("blocks", []))]
+        text = "\n".join(part for part in parts if part)
+        return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+def _texts(value: Any) -> list[str]:
+    if isinstance(value, dict):
+        found = [value["text"]] if isinstance(value.get("text"), str) else []
+        return found + [text for item in value.values() for text in _texts(item)]
+    if isinstance(value, list):
+        return [text for item in value for text in _texts(item)]
+    return []
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,8 +153,10 @@ class FakeChatServer:
         self._arrived = asyncio.Condition()
         self._closing = asyncio.Event()
         self._next_ts = 0
-        # (channel ID, ts) of every message posted through the Web API, for chat.update.
-        self._posted: set[tuple[str, str]] = set()
+        # Every message posted through the Web API, by (channel ID, ts), in the order posted.
+        self.messages: dict[tuple[str, str], SlackMessage] = {}
+        # The channel ID each channel asked for (an ID or a #name) is kept in; the first is FAKE_CHANNEL_ID.
+        self._channel_ids: dict[str, str] = {}
         self._listeners = list(on_received)
         self._runner: web.AppRunner | None = None
         self.app = web.Application(client_max_size=4 * 1024 * 1024)
@@ -133,6 +171,28 @@ class FakeChatServer:
 
     def received_on(self, path: str) -> list[Received]:
         return [item for item in self.received if item.path == path]
+
+    def top_level(self, channel: str = FAKE_CHANNEL_ID) -> list[SlackMessage]:
+        """The channel's messages that are not replies (run messages and plain posts), oldest first."""
+        return [m for m in self.messages.values() if m.channel == channel and m.thread_ts is None]
+
+    def replies(self, parent: SlackMessage) -> list[SlackMessage]:
+        return [self.messages[(parent.channel, ts)] for ts in parent.replies]
+
+    def delete(self, channel: str, ts: str) -> None:
+        """What a person deleting a message does: it is gone, updates and replies to it fail."""
+        del self.messages[(channel, ts)]
+
+    def conversation(self, channel: str = FAKE_CHANNEL_ID) -> str:
+        """The channel as a reader sees it: each top-level message, then its thread's replies indented."""
+        lines = []
+        for message in self.top_level(channel):
+            edited = f" (edited {message.edits}x)" if message.edits else ""
+            lines.append(f"[{message.ts}]{edited} " + message.shown.replace("\n", "\n    "))
+            for reply in self.replies(message):
+                shown = " (also sent to the channel)" if reply.fields.get("reply_broadcast") else ""
+                lines.append(f"  ↳ [{reply.ts}]{shown} " + reply.shown.replace("\n", "\n      "))
+        return "\n".join(lines)
 
     async def wait_for(self, count: int, path: str | None = None, timeout: float = 10) -> None:
         """Wait until at least `count` requests arrived (on `path`, if given)."""
@@ -225,22 +285,43 @@ class FakeChatServer:
             return web.json_response({"ok": False, "error": "unknown_method"})
         return web.Response(status=404, text="no fake endpoint here", content_type="text/plain")
 
+    def _channel_id(self, requested: str) -> str:
+        if requested in self._channel_ids.values():
+            return requested
+        if requested not in self._channel_ids:
+            self._channel_ids[requested] = f"C{int(FAKE_CHANNEL_ID[1:]) + len(self._channel_ids):04d}"
+        return self._channel_ids[requested]
+
     def _post_message(self, item: Received) -> web.Response:
         fields, refused = _api_call(item)
         if refused is not None:
             return refused
+        channel = self._channel_id(str(fields["channel"]))
+        thread_ts = fields.get("thread_ts") or None
+        parent = self.messages.get((channel, str(thread_ts))) if thread_ts else None
+        if thread_ts and parent is None:
+            return web.json_response({"ok": False, "error": "thread_not_found"})
+        if parent is not None and parent.thread_ts is not None:
+            return web.json_response({"ok": False, "error": "fake_thread_ts_is_a_reply"})
         self._next_ts += 1
         ts = f"{1_700_000_000 + self._next_ts}.{self._next_ts:06d}"
-        self._posted.add((FAKE_CHANNEL_ID, ts))
-        return web.json_response({"ok": True, "channel": FAKE_CHANNEL_ID, "ts": ts, "message": fields})
+        self.messages[(channel, ts)] = SlackMessage(channel, ts, _token(item), dict(fields), thread_ts)
+        if parent is not None:
+            parent.replies.append(ts)
+        return web.json_response({"ok": True, "channel": channel, "ts": ts, "message": fields})
 
     def _update_message(self, item: Received) -> web.Response:
         fields, refused = _api_call(item)
         if refused is not None:
             return refused
         # Slack needs the channel ID here (not a #name), and knows only messages that were posted.
-        if (fields.get("channel"), fields.get("ts")) not in self._posted:
+        message = self.messages.get((str(fields.get("channel")), str(fields.get("ts"))))
+        if message is None:
             return web.json_response({"ok": False, "error": "message_not_found"})
+        if message.token != _token(item):
+            return web.json_response({"ok": False, "error": "cant_update_message"})
+        message.fields = {**message.fields, **{k: v for k, v in fields.items() if k not in ("channel", "ts")}}
+        message.edits += 1
         return web.json_response(
             {"ok": True, "channel": fields["channel"], "ts": fields["ts"], "text": fields.get("text", "")}
         )
@@ -268,6 +349,10 @@ def _api_call(item: Received) -> tuple[dict[str, Any], web.Response | None]:
     if not (fields.get("text") or fields.get("blocks") or fields.get("attachments")):
         return fields, web.json_response({"ok": False, "error": "no_text"})
     return fields, None
+
+
+def _token(item: Received) -> str:
+    return item.headers.get("Authorization", "").removeprefix("Bearer ")
 
 
 def _parse_body(content_type: str, body: bytes) -> Any:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+import itertools
 import json
 import logging
 import os
@@ -49,6 +50,8 @@ EXAMPLES = REPO / "examples" / "events"
 SAMPLE = EXAMPLES / "evaluation-finished-fail.json"
 # Where each message starts in the text the console channel prints.
 MESSAGE_START = re.compile(r"^\[(SUCCESS|INFO|WARNING|FAILURE)\] ", re.MULTILINE)
+# The line a threading console prints above a new run message (an edit of one says "run message, edited").
+NEW_RUN_MESSAGE = "┏━ run message · run "
 STRUCTURED = "application/cloudevents+json"
 CONSOLE_SCRIPT = Path(sys.executable).with_name("keptn-notifier")
 # Variables the CLI reads: cleared so that the developer's shell cannot change what a test sees.
@@ -322,6 +325,31 @@ class Run:
 
     def __str__(self) -> str:
         return f"exit {self.code}\n--- stdout\n{self.stdout}\n--- stderr\n{self.stderr}"
+
+
+@dataclass(frozen=True)
+class Printed:
+    """What a console printed: the severity of each notification, in order, and how many run messages."""
+
+    notifications: list[str]
+    run_messages: int
+
+
+def printed(stdout: str) -> Printed:
+    """The message starts in a console's text, the run messages (under the line that announces one) apart.
+
+    On a threading console (as `replay` makes it) every notification is a message and each run's first one
+    also posts the run message; an edit of a run message is framed (`┃`), so it is neither.
+    """
+    notifications: list[str] = []
+    run_messages = 0
+    for above, line in itertools.pairwise(["", *stdout.splitlines()]):
+        start = MESSAGE_START.match(line)
+        if start and above.startswith(NEW_RUN_MESSAGE):
+            run_messages += 1
+        elif start:
+            notifications.append(start.group(1))
+    return Printed(notifications, run_messages)
 
 
 def cli_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:

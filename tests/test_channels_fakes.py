@@ -163,3 +163,41 @@ async def _drive_standalone(url: str) -> None:
         assert (await post(session, url + "/teams/y", json={}))[0] == 503
         async with session.get(url + "/_fake/received") as received:
             assert [r["path"] for r in await received.json()] == ["/slack/x", "/teams/y"]
+
+
+async def test_the_web_api_keeps_threads_refuses_what_slack_refuses_and_prints_the_conversation(
+    chat_server: FakeChatServer, http_session: aiohttp.ClientSession
+) -> None:
+    api = chat_server.url + "/api/"
+    ours, theirs = {"Authorization": "Bearer xoxb-ours"}, {"Authorization": "Bearer xoxb-theirs"}
+
+    async def call(method: str, headers: dict[str, str], **fields: object) -> dict[str, object]:
+        _, _, body = await post(http_session, api + method, json=fields, headers=headers)
+        answer = json.loads(body)
+        assert isinstance(answer, dict)
+        return answer
+
+    parent = await call("chat.postMessage", ours, channel="#prod", text="run &lt;1&gt;")
+    channel, ts = parent["channel"], parent["ts"]
+    reply = await call("chat.postMessage", ours, channel=channel, text="first", thread_ts=ts, reply_broadcast=True)
+    assert reply["ok"] is True
+    assert (await call("chat.postMessage", ours, channel=channel, text="x", thread_ts=reply["ts"]))["error"] == (
+        "fake_thread_ts_is_a_reply"
+    )
+    assert (await call("chat.postMessage", ours, channel=channel, text="x", thread_ts="9.9"))["error"] == (
+        "thread_not_found"
+    )
+    assert (await call("chat.update", theirs, channel=channel, ts=ts, text="x"))["error"] == "cant_update_message"
+    assert (await call("chat.update", ours, channel=channel, ts=ts, text="run 2"))["ok"] is True
+    assert chat_server.conversation() == (
+        f"[{ts}] (edited 1x) run 2\n  ↳ [{reply['ts']}] (also sent to the channel) first"
+    )
+    assert [m.shown for m in chat_server.replies(chat_server.top_level()[0])] == ["first"]
+    chat_server.delete(str(channel), str(ts))
+    assert (await call("chat.update", ours, channel=channel, ts=ts, text="x"))["error"] == "message_not_found"
+    assert (await call("chat.postMessage", ours, channel=channel, text="x", thread_ts=ts))["error"] == (
+        "thread_not_found"
+    )
+    # a second channel gets its own ID
+    other = await call("chat.postMessage", ours, channel="#other", text="elsewhere")
+    assert (channel, other["channel"]) == (FAKE_CHANNEL_ID, "C0124")

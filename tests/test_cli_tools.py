@@ -18,7 +18,7 @@ import yaml
 from notifier.config import DEFAULT_PUBSUB_TOPIC
 from notifier.subjects import SubjectSet
 from tests.fakes import FakeChatServer, Reply
-from tests.helpers import EXAMPLES, REPO, Cli, free_port, in_process_cli, keptn_event, running_service
+from tests.helpers import EXAMPLES, REPO, Cli, Printed, free_port, in_process_cli, keptn_event, printed, running_service
 
 MESSAGE_START = re.compile(r"^\[(SUCCESS|INFO|WARNING|FAILURE)\] ", re.MULTILINE)
 SUMMARY = re.compile(r"replayed (\d+) event\(s\): (\d+) accepted, (\d+) ignored, (\d+) duplicate\(s\)")
@@ -63,7 +63,7 @@ def test_replay_names_each_ignored_file_and_why(cli: Cli) -> None:
         if not subscription.matches(event_type)
     ]
     assert notes == expected and len(notes) == ignored > 0, run
-    assert len(MESSAGE_START.findall(run.stdout)) == accepted == total - ignored
+    assert len(printed(run.stdout).notifications) == accepted == total - ignored
     # The topic, long as it is, is shown once, with the way to replay everything.
     assert run.stderr.count("PUBSUB_TOPIC is sh.keptn.event.*.*.finished,") == 1, run
     assert "to replay every event, set PUBSUB_TOPIC='>'" in run.stderr, run
@@ -111,7 +111,8 @@ def test_replay_names_duplicates_and_no_dedup_treats_every_file_as_new(cli: Cli,
         f"duplicate {second} (sh.keptn.event.evaluation.finished): the same source and id as {first}; "
         "--no-dedup replays every file as new"
     ) in run.stderr.splitlines(), run
-    assert len(MESSAGE_START.findall(run.stdout)) == 1
+    # one notification, the first of its run: the run message and, in its thread, the notification
+    assert printed(run.stdout) == Printed(["FAILURE"], 1), run
 
     rendered = cli("render", SAMPLE).stdout.strip()
     both = cli("replay", tmp_path, "--no-dedup")
@@ -145,7 +146,7 @@ def test_the_readme_replay_tip_shows_every_example(cli: Cli) -> None:
     assert run.code == 0, run
     files = sorted(EXAMPLES.glob("*.json"))
     assert counts(run.stderr) == (len(files), len(files), 0, 0), run
-    assert len(MESSAGE_START.findall(run.stdout)) == len(files), run
+    assert len(printed(run.stdout).notifications) == len(files), run
 
 
 # -- render ----------------------------------------------------------------------------------------------

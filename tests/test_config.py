@@ -252,6 +252,7 @@ NOT_DEFAULT = {
     "k8s_namespace": "keptn-b",
     "k8s_pod_name": "notifier-b-1",
     "k8s_node_name": "node-b",
+    "thread_max_age": "2d",
 }
 
 

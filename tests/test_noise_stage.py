@@ -12,6 +12,7 @@ import orjson
 import pytest
 
 from notifier.accept import Accept
+from notifier.channels.console import ConsoleConfig
 from notifier.compose import Composer
 from notifier.config import RouteConfig
 from notifier.events import event_from_mapping
@@ -54,8 +55,13 @@ def clock() -> FakeClock:
     return FakeClock(wall=at_vienna("2026-11-20T23:00"))
 
 
+def channels_of(routes: list[RouteConfig]) -> dict[str, ConsoleConfig]:
+    """Every channel the routes name, as a console (which does not thread)."""
+    return {name: ConsoleConfig(type="console") for route in routes for name in route.channels}
+
+
 async def offer(store: Store, routes: list[RouteConfig], metrics: Metrics, *ids: str, **data: Any) -> None:
-    noise, routing = NoiseStage(routes), Routes(routes)
+    noise, routing = NoiseStage(routes), Routes(routes, channels_of(routes))
     wanted = []
     for event_id in ids:
         event = event_from_mapping(keptn_event(event_id, **data))
@@ -116,10 +122,10 @@ async def test_one_held_notification_goes_out_as_itself(store: Store, clock: Fak
 async def test_a_route_without_noise_control_passes_through_the_stage_untouched() -> None:
     plain, noisy = route(), RouteConfig.model_validate({"name": "n", "channels": ["x"], "repeat_interval": "1m"})
     event = event_from_mapping(keptn_event("p-1"))
-    targets = Routes([plain]).targets(event)
+    targets = Routes([plain], channels_of([plain])).targets(event)
     assert NoiseStage([plain])(event, targets) is targets
     assert NoiseStage([plain, noisy])(event, targets) == targets  # only the noisy route's targets change
-    (attached,) = NoiseStage([noisy])(event, Routes([noisy]).targets(event))
+    (attached,) = NoiseStage([noisy])(event, Routes([noisy], channels_of([noisy])).targets(event))
     assert attached.noise is not None and attached.noise.key is not None and len(attached.noise.key) == 64
 
 

@@ -299,7 +299,9 @@ async def test_not_in_channel_is_parked_and_retried_as_setup_md_says(
     # The bot was invited: the fake answers ok now, and the next run on this state sends the retried one.
     again = await run_cli("replay", sample, "--state-dir", state, env=env)
     assert again.code == 0 and "0 dead, 0 still pending" in again.stderr, again
-    assert len(chat_server.received_on("/api/chat.postMessage")) == 3
+    # send-test and the parked run message were refused; then the run message and, in its thread, the notification
+    posts = [request.json for request in chat_server.received_on("/api/chat.postMessage")]
+    assert len(posts) == 4 and "thread_ts" not in posts[2] and "thread_ts" in posts[3], posts
     empty = await run_cli("dead", "list", "--state-dir", state, env=env)
     assert empty.stdout.strip() == "no dead letters" and "`no dead letters`" in page, empty
 

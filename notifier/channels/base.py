@@ -108,6 +108,10 @@ class ChannelConfig(BaseModel):
     def default_rate_limit(cls) -> dict[str, float] | None:
         return None
 
+    def can_thread(self) -> bool:
+        """Whether the channel built from this config replies in threads and edits (its `threads_and_edits`)."""
+        return False
+
     def secrets(self) -> list[str]:
         """Strings that must never appear in logs, metrics, CLI output or errors."""
         return []

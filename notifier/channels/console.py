@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import sys
 from collections.abc import Iterator, Mapping
 from typing import IO, Literal
@@ -23,6 +24,11 @@ from notifier.message_ref import MessageRef
 class ConsoleConfig(ChannelConfig):
     type: Literal["console"]
     stream: Literal["stdout", "stderr"] = "stdout"
+    # Show each Keptn run as a Slack bot channel does: its run message, each edit of it, and its thread's replies.
+    threads: bool = False
+
+    def can_thread(self) -> bool:
+        return self.threads
 
 
 def console_format(config: ConsoleConfig) -> str:
@@ -35,21 +41,23 @@ def console_from_env(env: Mapping[str, str]) -> Iterator[EnvChannel]:
 
 
 def build_console(name: str, config: ConsoleConfig, context: ChannelContext) -> Channel:
-    return ConsoleChannel(name, context.stdout if config.stream == "stdout" else sys.stderr)
+    return ConsoleChannel(name, context.stdout if config.stream == "stdout" else sys.stderr, config.threads)
 
 
 class ConsoleChannel:
     format = "text"
-    threads_and_edits = False
 
-    def __init__(self, name: str, stream: IO[str]) -> None:
+    def __init__(self, name: str, stream: IO[str], threads: bool = False) -> None:
         self.name = name
         self._stream = stream
+        # With threads, a reply or an edit is printed like a new message: the run threads say what it is.
+        self.threads_and_edits = threads
+        self._numbers = itertools.count(1)
 
     async def send(
         self, payload: Payload, *, reply_to: MessageRef | None = None, replace: MessageRef | None = None
     ) -> SendResult:
-        if refused := unsupported_follow_up(reply_to, replace):
+        if not self.threads_and_edits and (refused := unsupported_follow_up(reply_to, replace)):
             return refused
         text = payload if isinstance(payload, str) else orjson.dumps(payload, option=orjson.OPT_INDENT_2).decode()
         try:
@@ -58,4 +66,6 @@ class ConsoleChannel:
             self._stream.flush()
         except (OSError, ValueError) as exc:  # a closed stream or a broken pipe will not heal by retrying
             return SendResult.dead("write_error", f"{type(exc).__name__}: {exc}")
-        return SendResult.sent()
+        if not self.threads_and_edits:
+            return SendResult.sent()
+        return SendResult.sent(ref=replace or MessageRef(self.name, str(next(self._numbers))))

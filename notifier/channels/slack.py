@@ -35,7 +35,8 @@ from notifier.message_ref import MessageRef
 from notifier.redact import Redactor, url_secrets
 
 # The only message fields passed on: never `link_names` or `parse`, which turn event text into mentions.
-MESSAGE_FIELDS = ("text", "blocks", "attachments", "unfurl_links", "unfurl_media")
+# `reply_broadcast` (a thread reply also shown in the channel) is only ever set by the run threads.
+MESSAGE_FIELDS = ("text", "blocks", "attachments", "unfurl_links", "unfurl_media", "reply_broadcast")
 # What chat.update takes of them: an edit keeps the message's unfurl settings.
 UPDATE_FIELDS = ("text", "blocks", "attachments")
 # The parts of a Web API answer worth keeping in a result's detail, for people; the result's ref has them too.
@@ -80,6 +81,9 @@ class SlackConfig(ChannelConfig):
     def default_rate_limit(cls) -> dict[str, float] | None:
         # Slack allows about one message a second per channel, with short bursts.
         return {"per_second": 1.0, "burst": 3}
+
+    def can_thread(self) -> bool:
+        return self.token is not None
 
     def secrets(self) -> list[str]:
         found = url_secrets(self.webhook_url) if self.webhook_url else []

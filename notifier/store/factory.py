@@ -10,7 +10,7 @@ from notifier.store.protocol import Retention, Store
 
 def make_store(settings: Settings, clock: Clock, *, must_exist: bool = False) -> Store:
     """Not opened yet. `must_exist` for tools that read a service's outbox: a missing one is an error."""
-    retention = Retention(settings.dedup_window, settings.dedup_max_entries)
+    retention = Retention(settings.dedup_window, settings.dedup_max_entries, settings.thread_max_age)
     if settings.store == "nats":
         # Imported here: only a service that uses NATS loads the NATS client.
         from notifier.store.jetstream import JetStreamStore

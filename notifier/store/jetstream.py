@@ -20,6 +20,7 @@ A channel's pause (Retry-After, backoff) and its rate are shared through a bucke
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import hashlib
 import logging
@@ -64,6 +65,7 @@ from notifier.store.protocol import (
     Release,
     Retention,
     Retry,
+    RunThread,
     Sent,
     StoreError,
     Update,
@@ -203,7 +205,7 @@ class JetStreamStore:
             with self._talking("prepare the JetStream streams"):
                 await ensure_streams(self._js, self._layout, create=self._create)
                 layout = self._layout
-                for bucket in (layout.dedup, layout.refs, layout.attempts, layout.pauses):
+                for bucket in (layout.dedup, layout.refs, layout.attempts, layout.pauses, layout.threads):
                     self._buckets[bucket] = await self._js.key_value(bucket)
         except StoreError:
             await self.close()
@@ -342,6 +344,8 @@ class JetStreamStore:
                 "context": item.context,
                 "created": claimed.at,
                 "generation": 0,
+                "threaded": destination.threaded,
+                "broadcast": destination.broadcast,
             }
             acks.append(
                 await js.publish_async(
@@ -391,6 +395,8 @@ class JetStreamStore:
                             meta["created"],
                             body,
                             meta["context"],
+                            bool(meta.get("threaded")),
+                            bool(meta.get("broadcast")),
                         )
                     )
                 return claimed
@@ -527,6 +533,30 @@ class JetStreamStore:
             assert isinstance(update, Release)
             await nc.request(token, NAK, timeout=REQUEST_TIMEOUT)
             waiting[held.claim.id] = now
+
+    async def run_thread(self, channel: str, context: str) -> RunThread | None:
+        self._connected()
+        with self._talking("read a run's thread"):
+            try:
+                entry = await self._bucket(self._layout.threads).get(_thread_key(channel, context))
+            except (KeyNotFoundError, InvalidKeyError):
+                return None
+        found = orjson.loads(entry.value or b"{}")
+        if not found or found["started"] < self._clock.time() - self._retention.thread_max_age:
+            return None
+        ref = MessageRef(found["conversation"], found["id"])
+        return RunThread(ref, base64.b64decode(found["state"]), found["started"])
+
+    async def save_run_thread(self, channel: str, context: str, thread: RunThread) -> None:
+        self._connected()
+        document = {
+            "conversation": thread.ref.conversation,
+            "id": thread.ref.id,
+            "state": base64.b64encode(thread.state).decode(),
+            "started": thread.started,
+        }
+        with self._talking("save a run's thread"):
+            await self._bucket(self._layout.threads).put(_thread_key(channel, context), orjson.dumps(document))
 
     async def message_ref(self, notification: NotificationId) -> MessageRef | None:
         self._connected()
@@ -683,6 +713,11 @@ class JetStreamStore:
                     continue
                 return answer
         raise StoreError(f"cannot {what}: {CAS_TRIES} other replicas changed it meanwhile")
+
+
+def _thread_key(channel: str, context: str) -> str:
+    """A KV key for any channel name and context: key characters are limited, so both go base64url-encoded."""
+    return base64.urlsafe_b64encode(f"{channel}\0{context}".encode()).decode().rstrip("=")
 
 
 def _encode(meta: dict[str, Any], body: bytes) -> bytes:

@@ -79,6 +79,10 @@ class Layout:
     def pauses(self) -> str:
         return f"{self.prefix}-pauses"
 
+    @property
+    def threads(self) -> str:
+        return f"{self.prefix}-threads"
+
     def outbox_subject(self, channel: str) -> str:
         return f"{self.prefix}.outbox.{channel_token(channel)}"
 
@@ -137,6 +141,8 @@ class Layout:
             (_bucket(self.refs, ttl=window), "NOTIFIER_DEDUP_WINDOW"),
             (_bucket(self.attempts, ttl=ATTEMPTS_TTL), "fixed by the service"),
             (_bucket(self.pauses, ttl=PAUSE_TTL), "fixed by the service"),
+            # A run's thread is shared by every replica; the bucket forgets it when the store would.
+            (_bucket(self.threads, ttl=max(self.retention.thread_max_age, 1.0)), "NOTIFIER_THREAD_MAX_AGE"),
         ]
 
 

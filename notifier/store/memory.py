@@ -30,6 +30,7 @@ from notifier.store.protocol import (
     Release,
     Retention,
     Retry,
+    RunThread,
     Sent,
     StoreError,
     Update,
@@ -69,6 +70,9 @@ class _Notification:
     # Noise control: why it is held ('' when it is not), and the hold words of a digest.
     held: str = ""
     digest: str = ""
+    # The run (context) of a threaded notification, "" for one that is not.
+    run: str = ""
+    broadcast: bool = False
 
     @property
     def id(self) -> NotificationId:
@@ -90,6 +94,7 @@ class MemoryStore:
         # Noise control's memory: the digest window per (route, channel), the last send per (route, channel, key).
         self._windows: dict[tuple[str, str], bytes] = {}
         self._repeats: dict[tuple[str, str, str], tuple[float, float]] = {}
+        self._threads: dict[tuple[str, str], RunThread] = {}
 
     async def open(self) -> None:
         self._open = True
@@ -118,10 +123,20 @@ class MemoryStore:
                 if verdict is not None and not verdict.keep:
                     continue
                 notification = _Notification(
-                    next(self._numbers), event, destination.channel, destination.route, destination.template, now, now
+                    next(self._numbers),
+                    event,
+                    destination.channel,
+                    destination.route,
+                    destination.template,
+                    now,
+                    now,
+                    run=item.context if destination.threaded else "",
+                    broadcast=destination.broadcast,
                 )
                 if verdict is not None and verdict.held:
+                    # Held for a digest: never threaded, so that it does not hold up its run.
                     notification.held, notification.next_at = verdict.held, verdict.held_until
+                    notification.run, notification.broadcast = "", False
                 self._add(notification)
             fresh.append(True)
         return fresh
@@ -166,11 +181,7 @@ class MemoryStore:
         now = self._clock.time()
         self._fold_held(channel, now)
         due = sorted(
-            (
-                n
-                for n in self._pending.get(channel, {}).values()
-                if not n.held and n.next_at <= now and n.lease_until <= now
-            ),
+            (n for n in self._claimable(channel) if not n.held and n.next_at <= now and n.lease_until <= now),
             key=lambda n: (n.next_at, n.number),
         )[:limit]
         claimed = []
@@ -188,15 +199,38 @@ class MemoryStore:
                     n.created,
                     n.event.body,
                     n.event.context,
+                    bool(n.run),
+                    n.broadcast,
                     n.digest,
                 )
             )
         return claimed
 
+    def _claimable(self, channel: str) -> list[_Notification]:
+        """Every pending notification of the channel but those of a run that wait behind its oldest one."""
+        heads: dict[str, _Notification] = {}
+        free = []
+        for n in self._pending.get(channel, {}).values():
+            if not n.run:
+                free.append(n)
+            elif n.run not in heads or n.number < heads[n.run].number:
+                heads[n.run] = n
+        return free + list(heads.values())
+
     async def next_due(self, channel: str) -> float | None:
         self._check_open()
-        waiting = self._pending.get(channel, {}).values()
-        return min((max(n.next_at, n.lease_until) for n in waiting), default=None)
+        return min((max(n.next_at, n.lease_until) for n in self._claimable(channel)), default=None)
+
+    async def run_thread(self, channel: str, context: str) -> RunThread | None:
+        self._check_open()
+        found = self._threads.get((channel, context))
+        if found is None or found.started < self._clock.time() - self._retention.thread_max_age:
+            return None
+        return found
+
+    async def save_run_thread(self, channel: str, context: str, thread: RunThread) -> None:
+        self._check_open()
+        self._threads[(channel, context)] = thread
 
     async def finish(self, updates: Sequence[Update]) -> None:
         self._check_open()
@@ -263,6 +297,8 @@ class MemoryStore:
 
     def forget_old(self, now: float, window: float, max_entries: int) -> int:
         """Forget events past the window, or the oldest beyond the bound, whose notifications are all sent."""
+        expired = now - self._retention.thread_max_age
+        self._threads = {key: thread for key, thread in self._threads.items() if thread.started >= expired}
         forgettable = [
             (key, event) for key, event in self._events.items() if all(n.state == "sent" for n in event.notifications)
         ]

@@ -66,6 +66,14 @@ class Destination(Protocol):
     @property
     def template(self) -> str | None: ...
     @property
+    def threaded(self) -> bool:
+        """Sent in the order accepted within its run (`Incoming.context`) and channel: see `Store.claim`."""
+        ...
+
+    @property
+    def broadcast(self) -> bool: ...
+
+    @property
     def noise(self) -> Noise | None:
         """None for a route without noise control (the common case: the store does nothing more)."""
         ...
@@ -108,6 +116,9 @@ class Pending:
     created: float
     body: bytes
     keptn_context: str
+    # Into the thread of its run's run message, and shown in the channel too (Destination's fields).
+    threaded: bool = False
+    broadcast: bool = False
     # Non-empty: a digest of held notifications; `body` is then a JSON array of their events, in accepted order,
     # and this the distinct hold words of them, sorted and comma-separated.
     digest: str = ""
@@ -190,6 +201,19 @@ class Retention:
 
     window: float
     max_entries: int
+    # How long a run's thread is continued (RunThread.started onwards); then the run starts a new run message.
+    thread_max_age: float = 14 * 86400.0
+
+
+@dataclass(frozen=True, slots=True)
+class RunThread:
+    """One Keptn run's thread in one channel: its run message, and the run's state as last recorded there."""
+
+    ref: MessageRef
+    # The run state document (notifier.runs.RunState.to_json); opaque to the store.
+    state: bytes
+    # When the run message was posted: the entry is forgotten `Retention.thread_max_age` later.
+    started: float
 
 
 class Store(Protocol):
@@ -210,12 +234,23 @@ class Store(Protocol):
 
         A claimed notification is nobody else's until its claim is finished or its lease runs out. Held
         notifications of one route due at one time are first replaced, in one transaction, by one pending
-        digest notification (`Pending.digest`) holding their events; a held one is never claimed itself.
+        digest notification (`Pending.digest`) holding their events; a held one is never claimed itself, and
+        never threaded. Of the `threaded` notifications of one run (context) in the channel only the oldest
+        pending one is ever handed out, due or not: a later one never overtakes it, and never two of a run are
+        in flight at once.
         """
         ...
 
     async def next_due(self, channel: str) -> float | None:
         """When the channel's next notification may be claimed (a retry's time, a lease's end), None if none."""
+        ...
+
+    async def run_thread(self, channel: str, context: str) -> RunThread | None:
+        """The run's thread in the channel; None if there is none, or it is older than `thread_max_age`."""
+        ...
+
+    async def save_run_thread(self, channel: str, context: str, thread: RunThread) -> None:
+        """Record (or replace) the run's thread in the channel, durably enough to survive the process."""
         ...
 
     async def finish(self, updates: Sequence[Update]) -> None:
@@ -260,7 +295,6 @@ class Store(Protocol):
 
 class StoreError(Exception):
     """The store cannot do what was asked; the text says what is wrong and what to do."""
-
 
 
 class StoreMissing(StoreError):

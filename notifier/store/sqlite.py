@@ -43,6 +43,7 @@ from notifier.store.protocol import (
     Release,
     Retention,
     Retry,
+    RunThread,
     Sent,
     StoreError,
     StoreMissing,
@@ -99,6 +100,16 @@ CREATE TABLE IF NOT EXISTS noise_repeats (
     until REAL NOT NULL,
     PRIMARY KEY (route, channel, key)
 );
+CREATE TABLE IF NOT EXISTS run_threads (
+    channel TEXT NOT NULL,
+    context TEXT NOT NULL,
+    conversation TEXT NOT NULL,
+    message TEXT NOT NULL,
+    state BLOB NOT NULL,
+    started REAL NOT NULL,
+    PRIMARY KEY (channel, context)
+);
+CREATE INDEX IF NOT EXISTS run_threads_started ON run_threads(started);
 """
 # Columns added since the first schema; an outbox from before gains them when it is opened.
 ADDED_COLUMNS = (
@@ -109,7 +120,38 @@ ADDED_COLUMNS = (
     # Noise control: why a notification is held ('' when it is not), and the hold words of a digest.
     ("held", "TEXT NOT NULL DEFAULT ''"),
     ("digest", "TEXT NOT NULL DEFAULT ''"),
+    # The run (context) of a threaded notification, '' for one that is not: see `claim`.
+    ("run", "TEXT NOT NULL DEFAULT ''"),
+    ("broadcast", "INTEGER NOT NULL DEFAULT 0"),
 )
+# After the added columns: the head of each run's queue in a channel.
+RUN_INDEX = "CREATE INDEX IF NOT EXISTS notifications_run ON notifications(channel, run, id) WHERE state = 'pending'"
+# Of a run's notifications only the oldest pending one is claimable (and counts for next_due): order within a run.
+# The heads come from one pass over the run index (GROUP BY), the others from the due index, at most LIMIT.
+CLAIM = """
+SELECT n.id, n.event_seq, n.channel, n.route, n.template, n.attempts, n.created, e.body, e.context,
+       n.run != '', n.broadcast, n.claims, n.digest
+FROM notifications n JOIN events e ON e.seq = n.event_seq
+WHERE n.id IN (
+    SELECT id FROM (
+        SELECT id FROM notifications INDEXED BY notifications_due
+        WHERE channel = :channel AND state = 'pending' AND run = '' AND held = '' AND next_at <= :now
+          AND lease_until <= :now
+        ORDER BY next_at, id LIMIT :limit)
+    UNION ALL
+    SELECT MIN(id) FROM notifications
+    WHERE channel = :channel AND state = 'pending' AND run != '' GROUP BY run)
+  AND n.next_at <= :now AND n.lease_until <= :now
+ORDER BY n.next_at, n.id LIMIT :limit
+"""
+NEXT_DUE = """
+SELECT MIN(MAX(n.next_at, n.lease_until)) FROM notifications n
+WHERE n.id IN (
+    SELECT id FROM notifications WHERE channel = :channel AND state = 'pending' AND run = ''
+    UNION ALL
+    SELECT MIN(id) FROM notifications
+    WHERE channel = :channel AND state = 'pending' AND run != '' GROUP BY run)
+"""
 # Events whose notifications are all sent, and that are past the dedup window or beyond the size bound.
 FORGETTABLE_EVENTS = """
 SELECT seq FROM events
@@ -209,6 +251,7 @@ class SQLiteStore:
         conn.execute(
             "CREATE INDEX IF NOT EXISTS notifications_held ON notifications(channel, next_at) WHERE held != ''"
         )
+        conn.execute(RUN_INDEX)
         if self._lock_fd is not None:
             # Nobody else has the outbox open: every lease left is a dead process's.
             conn.execute("UPDATE notifications SET lease_until = 0 WHERE lease_until > 0")
@@ -301,7 +344,7 @@ class SQLiteStore:
             # Queued ahead of this accept, so keys it forgets are new again for it; nobody waits for it.
             self._last_forget = now
             retention = self._retention
-            forgetting = self._submit(lambda conn: _forget(conn, now, retention.window, retention.max_entries), False)
+            forgetting = self._submit(lambda conn: _forget(conn, now, retention), False)
             forgetting.add_done_callback(_log_failed_forget)
 
         def run(conn: sqlite3.Connection) -> list[bool]:
@@ -318,13 +361,30 @@ class SQLiteStore:
                 rows = []
                 for d in item.destinations:
                     verdict = None if d.noise is None else _decide_noise(conn, d.route, d.channel, d.noise, now)
+                    # A held notification is never threaded: it goes out in a digest, and it must not hold up its run.
+                    run = item.context if d.threaded else ""
                     if verdict is None:
-                        rows.append((seq, d.channel, d.route, d.template, now, now, ""))
+                        rows.append((seq, d.channel, d.route, d.template, now, now, "", run, d.broadcast))
+                    elif verdict.keep and verdict.held:
+                        rows.append(
+                            (
+                                seq,
+                                d.channel,
+                                d.route,
+                                d.template,
+                                now,
+                                verdict.held_until or now,
+                                verdict.held,
+                                "",
+                                False,
+                            )
+                        )
                     elif verdict.keep:
-                        rows.append((seq, d.channel, d.route, d.template, now, verdict.held_until or now, verdict.held))
+                        rows.append((seq, d.channel, d.route, d.template, now, now, "", run, d.broadcast))
                 conn.executemany(
-                    "INSERT INTO notifications (event_seq, channel, route, template, state, created, next_at, held)"
-                    " VALUES (?, ?, ?, ?, 'pending', ?, ?, ?)",
+                    "INSERT INTO notifications"
+                    " (event_seq, channel, route, template, state, created, next_at, held, run, broadcast)"
+                    " VALUES (?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?)",
                     rows,
                 )
                 fresh.append(True)
@@ -338,30 +398,34 @@ class SQLiteStore:
 
         def run(conn: sqlite3.Connection) -> list[Pending]:
             _fold_held(conn, channel, now)
-            rows = conn.execute(
-                "SELECT n.id, n.event_seq, n.channel, n.route, n.template, n.attempts, n.created, e.body, e.context,"
-                " n.digest, n.claims FROM notifications n JOIN events e ON e.seq = n.event_seq"
-                " WHERE n.channel = ? AND n.state = 'pending' AND n.held = '' AND n.next_at <= ?"
-                " AND n.lease_until <= ? ORDER BY n.next_at, n.id LIMIT ?",
-                (channel, now, now, limit),
-            ).fetchall()
+            rows = conn.execute(CLAIM, {"channel": channel, "now": now, "limit": limit}).fetchall()
             conn.executemany(
                 "UPDATE notifications SET lease_until = ?, claims = claims + 1 WHERE id = ?",
                 [(until, row[0]) for row in rows],
             )
             return [
-                Pending(Claim(str(row_id), str(claims + 1), until), str(seq), *fields)
-                for row_id, seq, *fields, claims in rows
+                Pending(
+                    Claim(str(row[0]), str(row[11] + 1), until),
+                    str(row[1]),
+                    row[2],
+                    row[3],
+                    row[4],
+                    row[5],
+                    row[6],
+                    row[7],
+                    row[8],
+                    bool(row[9]),
+                    bool(row[10]),
+                    row[12],
+                )
+                for row in rows
             ]
 
         return await self._run(run, synced=False)
 
     async def next_due(self, channel: str) -> float | None:
         def run(conn: sqlite3.Connection) -> float | None:
-            row = conn.execute(
-                "SELECT MIN(MAX(next_at, lease_until)) FROM notifications WHERE channel = ? AND state = 'pending'",
-                (channel,),
-            ).fetchone()
+            row = conn.execute(NEXT_DUE, {"channel": channel}).fetchone()
             return None if row is None else row[0]
 
         return await self._run(run, synced=False)
@@ -409,6 +473,32 @@ class SQLiteStore:
             return None if row is None else MessageRef(*row)
 
         return await self._run(run, synced=False)
+
+    async def run_thread(self, channel: str, context: str) -> RunThread | None:
+        since = self._clock.time() - self._retention.thread_max_age
+
+        def run(conn: sqlite3.Connection) -> RunThread | None:
+            row = conn.execute(
+                "SELECT conversation, message, state, started FROM run_threads"
+                " WHERE channel = ? AND context = ? AND started >= ?",
+                (channel, context, since),
+            ).fetchone()
+            return None if row is None else RunThread(MessageRef(row[0], row[1]), bytes(row[2]), row[3])
+
+        return await self._run(run, synced=False)
+
+    async def save_run_thread(self, channel: str, context: str, thread: RunThread) -> None:
+        row = (channel, context, thread.ref.conversation, thread.ref.id, thread.state, thread.started)
+
+        def run(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT OR REPLACE INTO run_threads (channel, context, conversation, message, state, started)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                row,
+            )
+
+        # Like a send's outcome: it survives the process (kill -9), and the next synced commit the machine.
+        await self._run(run, synced=False)
 
     async def stats(self) -> dict[str, ChannelStats]:
         def run(conn: sqlite3.Connection) -> dict[str, ChannelStats]:
@@ -460,7 +550,8 @@ class SQLiteStore:
 
         Accepting calls it on its own every FORGET_INTERVAL with the store's retention; public for tests.
         """
-        return await self._run(lambda conn: _forget(conn, now, window, max_entries), synced=False)
+        retention = Retention(window, max_entries, self._retention.thread_max_age)
+        return await self._run(lambda conn: _forget(conn, now, retention), synced=False)
 
     async def channel_pause(self, channel: str, until: float = 0.0) -> float:
         return self._pauses.extend(channel, until)
@@ -536,11 +627,12 @@ def _fold_held(conn: sqlite3.Connection, channel: str, now: float) -> None:
         conn.executemany("DELETE FROM notifications WHERE id = ?", [(one,) for one in ids])
 
 
-def _forget(conn: sqlite3.Connection, now: float, window: float, max_entries: int) -> int:
+def _forget(conn: sqlite3.Connection, now: float, retention: Retention) -> int:
     conn.execute("DELETE FROM noise_repeats WHERE until < ?", (now,))
+    conn.execute("DELETE FROM run_threads WHERE started < ?", (now - retention.thread_max_age,))
     total = conn.execute("SELECT COUNT(*) FROM events").fetchone()[0]
-    over = max(0, total - max_entries)
-    doomed = [row[0] for row in conn.execute(FORGETTABLE_EVENTS, (now - window, over))]
+    over = max(0, total - retention.max_entries)
+    doomed = [row[0] for row in conn.execute(FORGETTABLE_EVENTS, (now - retention.window, over))]
     conn.executemany("DELETE FROM notifications WHERE event_seq = ?", [(seq,) for seq in doomed])
     conn.executemany("DELETE FROM events WHERE seq = ?", [(seq,) for seq in doomed])
     return len(doomed)

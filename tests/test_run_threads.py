@@ -1,0 +1,304 @@
+"""Run threads in a channel worker on the memory store, a scripted threading channel and a fake clock."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections import deque
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import pytest
+
+from notifier.channels.base import Payload, RateLimit, SendResult
+from notifier.compose import Composer
+from notifier.decide import RetryPolicy
+from notifier.delivery import ChannelWorker
+from notifier.message_ref import MessageRef
+from notifier.metrics import Metrics
+from notifier.pacing import Pacer
+from notifier.priority import IntakePriority
+from notifier.redact import Redactor
+from notifier.routing import Target
+from notifier.store import Incoming, Retention
+from notifier.store.memory import MemoryStore
+from notifier.templating import TemplateLimits, TemplateSet
+from notifier.threads import RunThreads
+from tests.clock import FakeClock
+from tests.helpers import RUNS
+
+CHANNEL = "fake"
+FILES = sorted((RUNS / "evaluation-failed").glob("*.json"))
+# The reply titles of the run's first six events, in the order they happened.
+TITLES = [
+    "Sequence delivery triggered",
+    "Deployment triggered",
+    "Deployment started",
+    "Deployment succeeded",
+    "Tests triggered",
+    "Tests started",
+]
+
+
+@dataclass
+class Request:
+    at: float
+    kind: str  # post, reply or edit
+    ref: MessageRef | None
+    text: str
+
+
+@dataclass
+class ThreadingChannel:
+    """Posts, replies and edits as a Slack bot channel would; each kind answers its script, then `sent`."""
+
+    clock: FakeClock
+    edit_takes: float = 0.0
+    scripts: dict[str, deque[SendResult]] = field(default_factory=dict)
+    requests: list[Request] = field(default_factory=list)
+    edits_in_flight: int = 0
+    most_edits_in_flight: int = 0
+    name: str = CHANNEL
+    format: str = "text"
+    threads_and_edits: bool = True
+    _numbers: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+
+    async def send(
+        self, payload: Payload, *, reply_to: MessageRef | None = None, replace: MessageRef | None = None
+    ) -> SendResult:
+        assert isinstance(payload, str)
+        kind = "edit" if replace else "reply" if reply_to else "post"
+        self.requests.append(Request(self.clock.monotonic(), kind, replace or reply_to, payload))
+        if kind == "edit":
+            self.edits_in_flight += 1
+            self.most_edits_in_flight = max(self.most_edits_in_flight, self.edits_in_flight)
+            await self.clock.sleep(self.edit_takes)
+            self.edits_in_flight -= 1
+        script = self.scripts.get(kind)
+        if script:
+            return script.popleft()
+        return SendResult.sent(ref=replace or MessageRef("C1", f"{next(self._numbers)}.0"))
+
+    def of(self, kind: str) -> list[Request]:
+        return [request for request in self.requests if request.kind == kind]
+
+    def reply_titles(self) -> list[str]:
+        return [next(title for title in TITLES if title in r.text) for r in self.of("reply")]
+
+
+@dataclass
+class Rig:
+    clock: FakeClock
+    store: MemoryStore
+    channel: ThreadingChannel
+    worker: ChannelWorker
+
+    async def accept(self, count: int) -> None:
+        items = [
+            Incoming(f"key-{path.name}", "t", "a8e4d2c6-1f3b-4e5a-8c7d-9b0e2f4a6c18", path.read_bytes(), THREADED)
+            for path in FILES[:count]
+        ]
+        await self.store.accept(items)
+        self.worker.wake()
+
+    async def replies(self, count: int) -> None:
+        await self.clock.run_until(lambda: len(self.channel.of("reply")) >= count)
+
+    async def edits_settle(self) -> None:
+        """Until no edit is queued or in flight (call it once the replies are in)."""
+        threads = self.worker_threads
+        await self.clock.run_until(lambda: not threads.edits_queued and self.channel.edits_in_flight == 0)
+
+    worker_threads: RunThreads
+
+
+THREADED = [Target(CHANNEL, "r", None, threaded=True)]
+# What the fake answers for the first message it is sent: the run message, in the tests below.
+PARENT = MessageRef("C1", "1.0")
+
+
+@pytest.fixture
+def rate_limit() -> RateLimit | None:
+    return None
+
+
+@pytest.fixture
+def edit_takes() -> float:
+    return 0.0
+
+
+@pytest.fixture(scope="module")
+def templates() -> TemplateSet:
+    return TemplateSet(None, "", TemplateLimits())
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+async def store(clock: FakeClock) -> MemoryStore:
+    store = MemoryStore(clock, Retention(3600, 100_000, thread_max_age=3600))
+    await store.open()
+    return store
+
+
+def make_worker(
+    clock: FakeClock,
+    store: MemoryStore,
+    channel: ThreadingChannel,
+    rate_limit: RateLimit | None,
+    templates: TemplateSet,
+) -> tuple[ChannelWorker, RunThreads]:
+    metrics = Metrics()
+    pacer = Pacer(rate_limit, clock)
+    threads = RunThreads(CHANNEL, channel, pacer, store, "", clock, pause=2.0)
+    policy = RetryPolicy(initial=2.0, maximum=10.0, max_age=3600.0)
+    worker = ChannelWorker(
+        CHANNEL,
+        channel,
+        pacer,
+        store,
+        Composer(templates, metrics),
+        policy,
+        metrics,
+        Redactor([]),
+        1,
+        IntakePriority(clock),
+        clock,
+        threads,
+    )
+    return worker, threads
+
+
+@pytest.fixture
+async def rig(
+    clock: FakeClock, store: MemoryStore, rate_limit: RateLimit | None, edit_takes: float, templates: TemplateSet
+) -> AsyncIterator[Rig]:
+    channel = ThreadingChannel(clock, edit_takes)
+    worker, threads = make_worker(clock, store, channel, rate_limit, templates)
+    running = asyncio.create_task(worker.run())
+    yield Rig(clock, store, channel, worker, threads)
+    await worker.stop(0)
+    await running
+
+
+async def test_the_first_notification_posts_the_run_message_and_every_notification_is_a_reply_under_it(
+    rig: Rig,
+) -> None:
+    await rig.accept(3)
+    await rig.replies(3)
+    await rig.edits_settle()
+    (post,) = rig.channel.of("post")
+    # the run message shows what the first notification said: the sequence was triggered in dev
+    assert post.text.startswith("┏━ run message · run a8e4d2c6") and "dev 🔄 running" in post.text
+    # the first notification is also the first reply, right after the run message: the thread has them all
+    assert [r.kind for r in rig.channel.requests[:2]] == ["post", "reply"]
+    assert rig.channel.reply_titles() == TITLES[:3]
+    assert all(r.ref == PARENT for r in rig.channel.of("reply"))
+    # edited after each reply that changed the run; the last edit shows the newest state
+    edits = rig.channel.of("edit")
+    assert edits and all(edit.ref == PARENT for edit in edits)
+    assert "deployment running" in edits[-1].text
+
+
+async def test_a_later_notification_of_a_run_never_overtakes_one_that_waits_for_its_retry(rig: Rig) -> None:
+    rig.channel.scripts["reply"] = deque([SendResult.retry("server_error", "HTTP 500")] * 2)
+    await rig.accept(4)
+    await rig.replies(6)
+    # the first reply failed twice and was retried after the backoff; nothing of the run went before it
+    assert rig.channel.reply_titles() == [TITLES[0]] * 3 + TITLES[1:4]
+    first_retry, second_retry = rig.channel.of("reply")[1:3]
+    assert second_retry.at - first_retry.at >= 2.0
+    assert len(rig.channel.of("post")) == 1
+
+
+async def test_order_holds_when_the_run_message_itself_must_be_retried(rig: Rig) -> None:
+    rig.channel.scripts["post"] = deque([SendResult.retry("rate_limited", "HTTP 429", retry_after=30)])
+    await rig.accept(3)
+    await rig.replies(3)
+    assert [r.kind for r in rig.channel.requests[:3]] == ["post", "post", "reply"]
+    assert rig.channel.requests[1].at - rig.channel.requests[0].at >= 30
+    assert rig.channel.reply_titles() == TITLES[:3]
+
+
+@pytest.mark.parametrize("edit_takes", [5.0])
+@pytest.mark.parametrize("rate_limit", [RateLimit(per_second=1, burst=1)])
+async def test_edits_are_coalesced_one_in_flight_and_the_newest_state_wins(rig: Rig) -> None:
+    await rig.accept(6)
+    await rig.replies(5)
+    await rig.edits_settle()
+    edits = rig.channel.of("edit")
+    # five replies changed the run; while one edit was in flight the next states were folded into one
+    assert 1 <= len(edits) < 5
+    assert rig.channel.most_edits_in_flight == 1
+    assert "deployment passed, test running" in edits[-1].text
+    # paced with the channel: never two requests within the rate's second
+    times = [request.at for request in rig.channel.requests]
+    assert all(later - earlier >= 1.0 - 1e-9 for earlier, later in itertools.pairwise(times))
+
+
+async def test_a_run_message_that_is_gone_on_edit_is_posted_anew_with_the_newest_state(rig: Rig) -> None:
+    rig.channel.scripts["edit"] = deque([SendResult.dead("message_not_found", "")])
+    await rig.accept(2)
+    await rig.replies(2)
+    await rig.edits_settle()
+    _, again = rig.channel.of("post")
+    assert "deployment waiting" in again.text
+    await rig.accept(3)
+    await rig.replies(3)
+    # the thread continues under the new run message (the fake numbers its messages: the run message and the
+    # two replies, 1 to 3, went before)
+    assert rig.channel.of("reply")[-1].ref == MessageRef("C1", "4.0")
+
+
+async def test_a_reply_to_a_deleted_run_message_starts_a_new_one_and_is_not_dead(rig: Rig) -> None:
+    rig.channel.scripts["reply"] = deque(
+        [
+            SendResult.sent(ref=MessageRef("C1", "r")),
+            SendResult.sent(ref=MessageRef("C1", "r")),
+            SendResult.dead("thread_not_found"),
+        ]
+    )
+    await rig.accept(3)
+    await rig.replies(4)
+    kinds = [r.kind for r in rig.channel.requests if r.kind != "edit"]
+    assert kinds == ["post", "reply", "reply", "reply", "post", "reply"]
+    # the new run message shows the notification that found the old one gone, and that notification is its
+    # first reply (the fake numbered the first run message 1 and the new one 2)
+    assert "deployment running" in rig.channel.of("post")[1].text
+    last = rig.channel.of("reply")[-1]
+    assert last.ref == MessageRef("C1", "2.0") and TITLES[2] in last.text
+    assert await rig.store.dead_letters() == []
+
+
+async def test_a_new_worker_on_the_same_store_continues_the_thread(
+    rig: Rig, clock: FakeClock, store: MemoryStore, templates: TemplateSet
+) -> None:
+    await rig.accept(1)
+    await clock.run_until(lambda: len(rig.channel.of("reply")) == 1)
+    await rig.worker.stop(0)
+    channel = ThreadingChannel(clock)
+    worker, _ = make_worker(clock, store, channel, None, templates)
+    running = asyncio.create_task(worker.run())
+    try:
+        await rig.accept(2)
+        await clock.run_until(lambda: len(channel.of("reply")) == 1)
+    finally:
+        await worker.stop(0)
+        await running
+    assert channel.of("post") == [] and channel.of("reply")[0].ref == PARENT
+
+
+async def test_after_thread_max_age_a_run_starts_a_new_run_message(rig: Rig, clock: FakeClock) -> None:
+    await rig.accept(1)
+    await rig.replies(1)
+    await clock.advance(3601)
+    await rig.accept(2)
+    await rig.replies(2)
+    await rig.edits_settle()
+    # nothing more goes under the old run message (1; its first reply was 2): all after the new one (3) is in it
+    _, new = rig.channel.of("post")
+    later = rig.channel.requests[rig.channel.requests.index(new) + 1 :]
+    assert later and all(r.ref == MessageRef("C1", "3.0") for r in later)
