@@ -123,9 +123,7 @@ class Service:
                 self.clock,
             )
         self.dispatcher = Dispatcher(workers)
-        self.pipeline = Pipeline.build(
-            self.config, self.store, self.dispatcher.wake, self.metrics, self.priority.arrived
-        )
+        self.pipeline = Pipeline.build(self.config, self.store, self.dispatcher.wake, self.metrics, self.priority)
         self.dispatcher.start()
         for intake in self.intakes:
             await intake.start(self.pipeline)
