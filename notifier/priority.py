@@ -11,6 +11,9 @@ yields only while requests actually queue up, and never for long:
   enough that sends take at most `share(age)` of the wall time, where age is how old the notification was:
   `share(age) = min(max_share, base_share * 2 ** (age / doubling))`. A young backlog (a burst) yields almost
   everything to the intake; an old one gets up to `max_share`, and the intake keeps the rest.
+- Even when it is not contended, at most `per_round` sends start in one round of the event loop. Sends finish
+  together (one store commit answers them all at once), and 32 renders back to back would keep the loop from
+  reading requests for 15 ms: that stall alone would make the intake contended.
 
 docs/design.md ("Scheduling") says why this keeps both promises.
 """
@@ -32,6 +35,8 @@ QUIET_AFTER = 0.02
 BASE_SHARE = 0.2
 DOUBLING = 10.0
 MAX_SHARE = 0.5
+# Sends that may start in one round of the event loop (between two looks at the sockets).
+PER_ROUND = 4
 # The longest pause after one send, so that one slow platform cannot hold every channel for long.
 MAX_PAUSE = 0.5
 
@@ -51,6 +56,7 @@ class IntakePriority:
         contended_at: int = CONTENDED_AT,
         doubling: float = DOUBLING,
         max_share: float = MAX_SHARE,
+        per_round: int = PER_ROUND,
     ) -> None:
         self._clock = clock
         self._quiet_after = quiet_after
@@ -59,6 +65,9 @@ class IntakePriority:
         self._max_share = max(share, max_share)
         self._max_pause = max_pause
         self._contended_at = contended_at
+        self._per_round = per_round
+        self._started_this_round = 0
+        self._next_round: asyncio.Future[None] | None = None
         self._in_flight = 0
         self._last_contended = -math.inf
         self._quiet = asyncio.Event()
@@ -132,6 +141,7 @@ class IntakePriority:
                     self._wake_one()
                 raise
         if not self.busy:
+            await self._round_turn()
             return False
         self._slot_taken = True
         self._slot_share = delivery_share(
@@ -155,6 +165,23 @@ class IntakePriority:
         self._next_slot = now + min(self._max_pause, (now - started) * pause_factor)
         self._slot_taken = False
         self._wake_one()
+
+    async def _round_turn(self) -> None:
+        """Wait for a round of the event loop in which fewer than `per_round` sends have started."""
+        while self._started_this_round >= self._per_round:
+            if self._next_round is None:
+                self._next_round = asyncio.get_running_loop().create_future()
+            # Resolved by the reset that the round's first start scheduled: the loop looks at its sockets first.
+            await asyncio.shield(self._next_round)
+        if self._started_this_round == 0:
+            asyncio.get_running_loop().call_soon(self._new_round)
+        self._started_this_round += 1
+
+    def _new_round(self) -> None:
+        self._started_this_round = 0
+        if self._next_round is not None:
+            self._next_round.set_result(None)
+            self._next_round = None
 
     def _wake_one(self) -> None:
         while self._waiting:

@@ -237,3 +237,25 @@ async def test_waiting_senders_go_at_once_when_contention_ends() -> None:
     waited = await clock.run_until(lambda: all(task.done() for task in waiting), within=1.0)
     assert waited == pytest.approx(20 * MS)
     assert [task.result() for task in waiting] == [False] * 5
+
+
+async def test_without_contention_at_most_per_round_sends_start_in_one_round_of_the_loop() -> None:
+    priority = IntakePriority(SystemClock(), per_round=4)
+    rounds = 0
+    started_in: list[int] = []
+
+    def count_rounds() -> None:
+        nonlocal rounds
+        rounds += 1
+        if len(started_in) < 32:
+            asyncio.get_running_loop().call_soon(count_rounds)
+
+    async def sender() -> None:
+        assert await priority.turn(now()) is False
+        started_in.append(rounds)
+
+    asyncio.get_running_loop().call_soon(count_rounds)
+    await asyncio.wait_for(asyncio.gather(*(sender() for _ in range(32))), 1)
+    per_round = {index: started_in.count(index) for index in set(started_in)}
+    assert max(per_round.values()) <= 4, per_round
+    assert len(per_round) >= 8, per_round  # 32 sends over at least 8 rounds, none lost
