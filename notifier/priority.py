@@ -26,8 +26,9 @@ from collections import deque
 
 from notifier.clock import Clock, wait_for_event
 
-# Requests in flight from which the intake counts as contended: more than a steady stream below capacity keeps.
-CONTENDED_AT = 4
+# Requests in flight from which the intake counts as contended: far more than a stream below capacity keeps
+# (about 1 at 400 events/s), fewer than a burst does (the distributor sends many at once).
+CONTENDED_AT = 8
 # How long contention lasts after requests in flight were last at CONTENDED_AT or more.
 QUIET_AFTER = 0.02
 # Delivery's share of the time while contended, for a fresh backlog; it doubles every DOUBLING seconds of the

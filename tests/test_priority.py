@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from notifier.clock import SystemClock
-from notifier.priority import BASE_SHARE, DOUBLING, MAX_SHARE, IntakePriority, delivery_share
+from notifier.priority import BASE_SHARE, CONTENDED_AT, DOUBLING, MAX_SHARE, IntakePriority, delivery_share
 from tests.clock import FakeClock
 from tests.fakes import FakeChatServer
 from tests.helpers import every_route, keptn_event, running_service, slack_hook
@@ -116,9 +116,10 @@ async def test_a_steady_stream_of_events_never_starves_delivery(tmp_path: Path, 
         end = time.monotonic() + 3
         sent = 0
         while time.monotonic() < end:
-            statuses = await asyncio.gather(*(svc.post_json(keptn_event(f"s{sent + i}")) for i in range(4)))
+            # As many at once as make the intake contended (CONTENDED_AT in flight).
+            statuses = await asyncio.gather(*(svc.post_json(keptn_event(f"s{sent + i}")) for i in range(CONTENDED_AT)))
             assert all(status == 202 for status, _ in statuses)
-            sent += 4
+            sent += CONTENDED_AT
         during = len(chat_server.received_on("/slack/hook"))
         await chat_server.wait_for(sent, "/slack/hook", timeout=60)
     assert during > 0, "nothing was delivered while events kept arriving"
