@@ -93,7 +93,7 @@ class ChannelWorker:
                 await self._pacer.acquire()
                 await self._wait_for_shared_turn()
                 # After the pacer: a paced channel waiting for its next token must not hold the busy-time slot.
-                slot = await self._priority.turn()
+                slot = await self._priority.turn(item.created)
             except asyncio.CancelledError:
                 self._buffer.appendleft(item)  # not sent: `stop` gives it back
                 raise

@@ -1,8 +1,8 @@
 """What every intake's events go through before the sender hears back: bound, subscribe, route, noise, accept, wake.
 
 Each stage is its own small unit (`bounds`, `subscription`, `routing`, `noise_stage`, `accept`, and a wake-up
-callable); the
-pipeline only runs them in order, counts, and tells the intake priority that events are arriving. An intake
+callable); the pipeline only runs them in order, counts, and tells the intake priority how many submits are in
+flight. An intake
 hands its events to `submit` and acknowledges its sender only after `submit` returns.
 """
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Collection, Sequence
+from typing import Protocol
 
 from notifier.accept import Accept
 from notifier.bounds import Bound
@@ -28,6 +29,14 @@ log = logging.getLogger("notifier.pipeline")
 Wake = Callable[[Collection[str]], None]
 
 
+class IntakeLoad(Protocol):
+    """Hears when a submit starts and when it is answered: the intake priority (priority.py) counts them."""
+
+    def arrived(self) -> None: ...
+
+    def answered(self) -> None: ...
+
+
 class Pipeline:
     def __init__(
         self,
@@ -38,9 +47,9 @@ class Pipeline:
         accept: Accept,
         wake: Wake,
         metrics: Metrics,
-        arrived: Callable[[], None],
+        load: IntakeLoad,
     ) -> None:
-        """`arrived` is called once per submit: the intake-first priority (see priority.py) hears of every intake."""
+        """`load` hears of every submit, from any intake, when it starts and when it returns."""
         self._bound = bound
         self._subscription = subscription
         self._routes = routes
@@ -48,10 +57,10 @@ class Pipeline:
         self._accept = accept
         self._wake = wake
         self._metrics = metrics
-        self._arrived = arrived
+        self._load = load
 
     @classmethod
-    def build(cls, config: Config, store: Store, wake: Wake, metrics: Metrics, arrived: Callable[[], None]) -> Pipeline:
+    def build(cls, config: Config, store: Store, wake: Wake, metrics: Metrics, load: IntakeLoad) -> Pipeline:
         return cls(
             Bound(config.settings.input_limits),
             Subscription.from_settings(config.settings),
@@ -60,7 +69,7 @@ class Pipeline:
             Accept(store, metrics),
             wake,
             metrics,
-            arrived,
+            load,
         )
 
     async def submit(self, events: Sequence[KeptnEvent], size: int | None = None) -> Summary:
@@ -70,7 +79,13 @@ class Pipeline:
         Raises EventError when an event is beyond the input limits (then nothing of the batch is stored), and
         StoreError when the store cannot be written.
         """
-        self._arrived()
+        self._load.arrived()
+        try:
+            return await self._submit(events, size)
+        finally:
+            self._load.answered()
+
+    async def _submit(self, events: Sequence[KeptnEvent], size: int | None) -> Summary:
         events = self._bound(events, size)
         self._metrics.events_received.inc(len(events))
         wanted: list[tuple[KeptnEvent, Sequence[Target]]] = []

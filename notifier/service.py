@@ -152,9 +152,7 @@ class Service:
                 threads,
             )
         self.dispatcher = Dispatcher(workers)
-        self.pipeline = Pipeline.build(
-            self.config, self.store, self.dispatcher.wake, self.metrics, self.priority.arrived
-        )
+        self.pipeline = Pipeline.build(self.config, self.store, self.dispatcher.wake, self.metrics, self.priority)
         self.dispatcher.start()
         for intake in self.intakes:
             await intake.start(self.pipeline)

@@ -145,3 +145,18 @@ async def until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
         if condition():
             return
         await asyncio.sleep(0.02)
+
+
+def test_send_cost_harness_sends_every_variant_to_the_sink_and_reports_its_cpu(tmp_path: Path) -> None:
+    result_path = tmp_path / "send_cost.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.send_cost", "--sends", "20", "--rounds", "2", "--json", str(result_path)],
+        cwd=REPO, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(done.stdout)
+    assert report == json.loads(result_path.read_text())
+    assert set(report["us_per_send"]) == {"slack-sdk", "slack-webhook", "teams"}
+    assert all(len(samples) == 2 for samples in report["samples_us"].values())
+    assert all(value > 0 for value in report["us_per_send"].values())
+    assert "us CPU per send" in done.stderr

@@ -45,12 +45,16 @@ class Recorder:
     def __init__(self) -> None:
         self.woken: list[set[str]] = []
         self.arrivals = 0
+        self.answers = 0
 
     def wake(self, channels: Collection[str]) -> None:
         self.woken.append(set(channels))
 
     def arrived(self) -> None:
         self.arrivals += 1
+
+    def answered(self) -> None:
+        self.answers += 1
 
 
 @pytest.fixture
@@ -75,7 +79,7 @@ def metrics() -> Metrics:
 def pipeline(tmp_path: Path, store: MemoryStore, recorder: Recorder, metrics: Metrics) -> Pipeline:
     path = tmp_path / "notifier.yaml"
     path.write_text(yaml.safe_dump(CONFIG))
-    return Pipeline.build(load_config(path, env={}), store, recorder.wake, metrics, recorder.arrived)
+    return Pipeline.build(load_config(path, env={}), store, recorder.wake, metrics, recorder)
 
 
 def count(metrics: Metrics, name: str) -> float | None:
@@ -156,3 +160,13 @@ async def test_a_store_that_cannot_write_fails_the_submit(pipeline: Pipeline, st
     await store.close()
     with pytest.raises(StoreError):
         await pipeline.submit([event("lost")])
+
+
+async def test_every_submit_is_answered_to_the_intake_priority_even_when_it_raises(
+    pipeline: Pipeline, recorder: Recorder
+) -> None:
+    await pipeline.submit([event("a", stage="dev")])
+    with pytest.raises(EventError):
+        await pipeline.submit([event("deep", nested={"a": {"b": {"c": {"d": {"e": {"f": {"g": {}}}}}}}})])
+    # Requests in flight go back to zero: a refused batch must not leave the intake looking contended.
+    assert recorder.arrivals == recorder.answers == 2

@@ -1,5 +1,5 @@
-"""Slack: an incoming webhook, or a bot token posting with chat.postMessage (and replying in threads and
-editing with chat.update), both through slack-sdk."""
+"""Slack: an incoming webhook, posted straight through the shared session, or a bot token posting with
+chat.postMessage (and replying in threads and editing with chat.update) through slack-sdk's Web API client."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_v
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
-from slack_sdk.webhook.async_client import AsyncWebhookClient
+from yarl import URL
 
 from notifier.channels.base import (
     Channel,
@@ -31,6 +31,7 @@ from notifier.channels.base import (
     unsupported_follow_up,
 )
 from notifier.channels.http_errors import classify_exception, classify_response, platform_code
+from notifier.channels.http_post import post_json
 from notifier.message_ref import MessageRef
 from notifier.redact import Redactor, url_secrets
 
@@ -127,6 +128,8 @@ def build_slack(name: str, config: SlackConfig, context: ChannelContext) -> Chan
 
 
 class SlackWebhookChannel:
+    """A webhook post is one JSON body and an `ok` answer: no client library, one orjson serialisation."""
+
     format = "slack"
     # A webhook's answer is `ok`, no message ts: nothing to reply under or edit later.
     threads_and_edits = False
@@ -134,40 +137,32 @@ class SlackWebhookChannel:
     def __init__(self, name: str, config: SlackConfig, context: ChannelContext) -> None:
         assert config.webhook_url is not None
         self.name = name
+        self._url = URL(config.webhook_url)
         self._timeout = config.timeout
+        self._session = context.session
         self._redactor = Redactor(config.secrets())
-        # No retry handlers: the outbox owns retries and pacing; slack-sdk would sleep inside the call.
-        self._client = AsyncWebhookClient(
-            config.webhook_url,
-            timeout=math.ceil(config.timeout),
-            session=context.session,
-            logger=_sdk_logger(name, self._redactor),
-            retry_handlers=[],
-        )
-        # slack-sdk reads HTTPS_PROXY itself and ignores NO_PROXY; the shared session decides instead.
-        self._client.proxy = None
 
     async def send(
         self, payload: Payload, *, reply_to: MessageRef | None = None, replace: MessageRef | None = None
     ) -> SendResult:
         if refused := unsupported_follow_up(reply_to, replace):
             return refused
+        body = orjson.dumps(_message_fields(payload))
         try:
-            # slack-sdk applies its own timeout only to sessions it creates.
+            # Redirects are followed, as slack-sdk did; aiohttp gives up on a loop (TooManyRedirects).
             async with asyncio.timeout(self._timeout):
-                response = await self._client.send_dict(_message_fields(payload))
+                answer = await post_json(self._session, self._url, body, allow_redirects=True)
         except Exception as exc:
             return classify_exception(exc, self._redactor, timeout=self._timeout)
-        body = response.body or ""
-        delivered = 200 <= response.status_code < 300 and body.strip() == "ok"
+        status = answer.status
         return classify_response(
-            response.status_code,
-            body,
-            _headers(response.headers),
+            status,
+            answer.body,
+            answer.headers,
             self._redactor,
-            delivered=delivered,
+            delivered=200 <= status < 300 and answer.body.strip() == "ok",
             # Slack answers a webhook failure with its code as the whole body; a redirect's body is no code.
-            code=platform_code(body) if not 300 <= response.status_code < 400 else None,
+            code=platform_code(answer.body) if not 300 <= status < 400 else None,
         )
 
 

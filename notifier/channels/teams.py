@@ -23,11 +23,10 @@ from notifier.channels.base import (
     unsupported_follow_up,
 )
 from notifier.channels.http_errors import classify_exception, classify_response
+from notifier.channels.http_post import post_json
 from notifier.message_ref import MessageRef
 from notifier.redact import Redactor, url_secrets
 
-# Enough of an answer to explain a failure; Workflows answers 202 with an empty body.
-MAX_ANSWER_BYTES = 4096
 _RENDERERS: Mapping[str, str] = MappingProxyType({"adaptive": "teams", "messagecard": "messagecard"})
 
 
@@ -110,14 +109,10 @@ class TeamsChannel:
         # A str payload is JSON already serialised by the renderer.
         body = payload.encode() if isinstance(payload, str) else orjson.dumps(payload)
         try:
-            async with (
-                asyncio.timeout(self._timeout),
-                self._session.post(
-                    self._url, data=body, headers={"Content-Type": "application/json"}, allow_redirects=False
-                ) as response,
-            ):
-                answer = (await response.content.read(MAX_ANSWER_BYTES)).decode("utf-8", "replace")
-                status, headers = response.status, response.headers
+            # Never redirected: a message goes only where the config says.
+            async with asyncio.timeout(self._timeout):
+                answer = await post_json(self._session, self._url, body, allow_redirects=False)
         except Exception as exc:
             return classify_exception(exc, self._redactor, timeout=self._timeout)
-        return classify_response(status, answer, headers, self._redactor, delivered=200 <= status < 300)
+        status = answer.status
+        return classify_response(status, answer.body, answer.headers, self._redactor, delivered=200 <= status < 300)
