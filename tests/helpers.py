@@ -431,15 +431,7 @@ async def dead_letters(state_dir: Path, config: Path | None = None) -> list[dict
 
 
 # `notifier.cli.main` in this process with pytest's capsys: the environment the CLI reads is cleared first,
-# and the root logger is put back afterwards.
-@dataclass(frozen=True)
-class Ran:
-    code: int
-    stdout: str
-    stderr: str
-
-    def __str__(self) -> str:
-        return f"exit {self.code}\n--- stdout\n{self.stdout}\n--- stderr\n{self.stderr}"
+# and the root logger is put back afterwards. It answers a `Run`, as `run_cli` does.
 
 
 class Cli:
@@ -455,13 +447,13 @@ class Cli:
         for name, value in variables.items():
             self._monkeypatch.setenv(name, value)
 
-    def __call__(self, *args: str | Path) -> Ran:
+    def __call__(self, *args: str | Path) -> Run:
         self._capsys.readouterr()
         code = main([str(arg) for arg in args])
         out, err = self._capsys.readouterr()
-        return Ran(code, out, err)
+        return Run(code, out, err)
 
-    async def in_thread(self, *args: str | Path) -> Ran:
+    async def in_thread(self, *args: str | Path) -> Run:
         """For async tests whose loop serves a fake platform: `main` runs its own loop, so not on this one."""
         return await asyncio.to_thread(self, *args)
 
