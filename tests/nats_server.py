@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import nats
 import pytest
 
 # How long a start may take before the test fails (a cold start is well under a second).
@@ -88,3 +89,15 @@ def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer
     server.start()
     yield server
     server.stop()
+
+
+async def drop_streams(url: str, prefix: str) -> None:
+    """Each store reserves its streams' max_bytes on the server: the module's tests would run it out of room."""
+    connection = await nats.connect(url)
+    try:
+        js = connection.jetstream()
+        for name in [info.config.name for info in await js.streams_info()]:
+            if name and (name.startswith(prefix + "-") or name.startswith(f"KV_{prefix}-")):
+                await js.delete_stream(name)
+    finally:
+        await connection.close()

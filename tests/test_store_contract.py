@@ -30,7 +30,7 @@ from notifier.store.jetstream import JetStreamStore
 from notifier.store.memory import FORGET_INTERVAL, MemoryStore
 from notifier.store.sqlite import SQLiteStore
 from tests.clock import FakeClock
-from tests.nats_server import NatsServer, nats_server
+from tests.nats_server import NatsServer, drop_streams, nats_server
 
 __all__ = ["nats_server"]  # the fixture, one NATS server for the module
 
@@ -57,6 +57,7 @@ def clock() -> FakeClock:
 async def make_store(request: pytest.FixtureRequest, tmp_path: Path, clock: FakeClock) -> AsyncIterator[MakeStore]:
     opened: list[Store] = []
     prefix = next(PREFIXES)
+    servers: list[str] = []
 
     def make(retention: Retention = RETENTION) -> Store:
         store: Store
@@ -64,6 +65,7 @@ async def make_store(request: pytest.FixtureRequest, tmp_path: Path, clock: Fake
             store = SQLiteStore(tmp_path / f"state-{len(opened)}", clock, retention)
         elif request.param == "jetstream":
             server: NatsServer = request.getfixturevalue("nats_server")
+            servers.append(server.url)
             store = JetStreamStore(server.url, prefix, clock, retention, lease=LEASE)
         else:
             store = MemoryStore(clock, retention)
@@ -73,6 +75,8 @@ async def make_store(request: pytest.FixtureRequest, tmp_path: Path, clock: Fake
     yield make
     for store in opened:
         await store.close()
+    if servers:
+        await drop_streams(servers[0], prefix)
 
 
 def jetstream_differs(request: pytest.FixtureRequest, why: str) -> None:

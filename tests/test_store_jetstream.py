@@ -24,7 +24,7 @@ from notifier.store import Dead, Incoming, Pending, Retention, Retry, Sent, Stor
 from notifier.store.factory import make_store
 from notifier.store.jetstream import JetStreamStore
 from tests.clock import FakeClock
-from tests.nats_server import NatsServer, free_port, nats_server
+from tests.nats_server import NatsServer, drop_streams, free_port, nats_server
 
 __all__ = ["nats_server"]
 
@@ -64,6 +64,7 @@ async def replicas(nats_server: NatsServer) -> AsyncIterator[Replicas]:
     yield made
     for store in made.opened:
         await store.close()
+    await drop_streams(nats_server.url, made.prefix)
 
 
 async def claim_within(store: JetStreamStore, channel: str, lease: float) -> list[Pending]:
