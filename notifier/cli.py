@@ -209,6 +209,7 @@ def _render(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     config = _config(args, env)
     templates = _templates(config)
     event = _one_event(args.event)
+    router = Router(config)
     fmt = args.format or "text"
     mentions = NO_MENTIONS
     if args.channel:
@@ -217,7 +218,7 @@ def _render(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         from notifier.channels import channel_format
 
         fmt = channel_format(config.channels[args.channel])
-        mentions = _channel_mentions(config, event, args.channel)
+        mentions = _channel_mentions(config, router, event, args.channel)
     if args.template and not templates.has(args.template):
         raise CliError(f"unknown template {args.template!r}; templates: {', '.join(templates.names())}")
     if args.builder_link and fmt != "slack":
@@ -231,15 +232,14 @@ def _render(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         return EXIT_OK
     print(payload if isinstance(payload, str) else json.dumps(payload, indent=2, ensure_ascii=False))
     # On stderr, so that stdout stays exactly the payload: what `serve` would do with this event.
-    for note in _serve_notes(config, event, args.channel):
+    for note in _serve_notes(config, router, event, args.channel):
         print(f"note: {note}", file=sys.stderr)
     return EXIT_OK
 
 
-def _serve_notes(config: Config, event: KeptnEvent, channel: str | None) -> list[str]:
+def _serve_notes(config: Config, router: Router, event: KeptnEvent, channel: str | None) -> list[str]:
     from notifier.ignored import why_ignored
 
-    router = Router(config)
     ignored = why_ignored(config.settings, router, event)
     if ignored is not None:
         topic = f" (PUBSUB_TOPIC={config.settings.subscription})" if ignored.unsubscribed else ""
@@ -250,9 +250,9 @@ def _serve_notes(config: Config, event: KeptnEvent, channel: str | None) -> list
     return []
 
 
-def _channel_mentions(config: Config, event: KeptnEvent, channel: str) -> Mentions:
+def _channel_mentions(config: Config, router: Router, event: KeptnEvent, channel: str) -> Mentions:
     """The mentions of the route that brings the event to `channel`, as `serve` adds them."""
-    route = next((target.route for target in Router(config).targets(event) if target.channel == channel), None)
+    route = next((target.route for target in router.targets(event) if target.channel == channel), None)
     return NO_MENTIONS if route is None else RouteMentions(config.routes).resolve(route, event)
 
 

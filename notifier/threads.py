@@ -65,7 +65,8 @@ class RunThreads:
         async with self._lock(context):
             thread = await self._store.run_thread(self.name, context)
             before = self._state_of(thread, context)
-            state = observe(load_event(item.body)) if before is None else before.merge(observe(load_event(item.body)))
+            seen = observe(load_event(item.body))
+            state = seen if before is None else before.merge(seen)
             paced = False
             if thread is None:
                 # The run message shows the run as it stands; the notification itself is its first reply, so
@@ -75,9 +76,10 @@ class RunThreads:
                     return refused
                 before, paced = state, True
             reply = dict(payload, reply_broadcast=True) if item.broadcast and isinstance(payload, Mapping) else payload
+            reply = self._view(reply, "reply", context)
             if paced:
                 await self._pacer.acquire()
-            result = await self._channel.send(self._view(reply, "reply", context), reply_to=thread.ref)
+            result = await self._channel.send(reply, reply_to=thread.ref)
             if result.outcome is Outcome.DEAD and result.reason in GONE:
                 log.warning(
                     "channel %s: the run message of %s is gone (%s); starting a new one",
@@ -91,7 +93,7 @@ class RunThreads:
                     return refused
                 before = state
                 await self._pacer.acquire()
-                result = await self._channel.send(self._view(reply, "reply", context), reply_to=thread.ref)
+                result = await self._channel.send(reply, reply_to=thread.ref)
             if result.outcome is not Outcome.SENT:
                 return result
             await self._store.save_run_thread(self.name, context, dataclasses.replace(thread, state=state.to_json()))

@@ -79,16 +79,20 @@ async def make_store(request: pytest.FixtureRequest, tmp_path: Path, clock: Fake
         await drop_streams(servers[0], prefix)
 
 
+def on_jetstream(request: pytest.FixtureRequest) -> bool:
+    return bool(request.node.callspec.params.get("make_store") == "jetstream")
+
+
 def jetstream_differs(request: pytest.FixtureRequest, why: str) -> None:
     """Skip for the JetStream store what it leaves to the NATS server: timers that keep real time, not the fake
     clock, and the dedup bucket's own bound. tests/test_store_jetstream.py checks both the server's way."""
-    if request.node.callspec.params.get("make_store") == "jetstream":
+    if on_jetstream(request):
         pytest.skip(f"JetStream: {why}")
 
 
 def jetstream_lacks(request: pytest.FixtureRequest, what: str) -> None:
     """Not built in the JetStream store yet (issue 13 stays open for it): a skip that says so, never a pass."""
-    if request.node.callspec.params.get("make_store") == "jetstream":
+    if on_jetstream(request):
         pytest.skip(f"JetStream store does not have this yet: {what}")
 
 
@@ -329,8 +333,7 @@ def noisy(recorder: Recorder, key: str | None = "k", channel: str = "a") -> list
 
 
 def no_noise_on_nats(request: pytest.FixtureRequest) -> None:
-    if request.node.callspec.params.get("make_store") == "jetstream":
-        pytest.skip("JetStream: noise control's state is not kept there yet (the config refuses it)")
+    jetstream_differs(request, "noise control's state is not kept there yet (the config refuses it)")
 
 
 async def test_noise_decides_with_the_memory_it_asked_the_store_to_keep(
@@ -402,7 +405,7 @@ async def test_held_notifications_wait_and_go_out_as_one_digest_per_route_and_ti
 async def test_nats_store_refuses_noise_control_rather_than_sending_what_should_wait(
     store: Store, request: pytest.FixtureRequest
 ) -> None:
-    if request.node.callspec.params.get("make_store") != "jetstream":
+    if not on_jetstream(request):
         pytest.skip("only the JetStream store lacks noise control")
     with pytest.raises(StoreError, match="NOTIFIER_STORE=sqlite"):
         await store.accept([incoming("1", noisy(Recorder(NoiseVerdict(True))))])
