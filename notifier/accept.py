@@ -31,14 +31,16 @@ class Accept:
         accepted = sum(fresh)
         self._metrics.events_accepted.inc(accepted)
         self._metrics.events_deduplicated.inc(len(fresh) - accepted)
+        logged = log.isEnabledFor(logging.INFO)  # spares the channel list and `extra` for every event
         for (event, targets), new in zip(wanted, fresh, strict=True):
             self._count_noise(event, targets)
-            log.info(
-                "accepted %s for %s" if new else "duplicate %s dropped (already have it for %s)",
-                event.type,
-                ", ".join(target.channel for target in targets),
-                extra={"keptnContext": event.keptn_context, "eventId": event.id},
-            )
+            if logged:
+                log.info(
+                    "accepted %s for %s" if new else "duplicate %s dropped (already have it for %s)",
+                    event.type,
+                    ", ".join(target.channel for target in targets),
+                    extra={"keptnContext": event.keptn_context, "eventId": event.id},
+                )
         return fresh
 
     def _count_noise(self, event: KeptnEvent, targets: Sequence[Target]) -> None:

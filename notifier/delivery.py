@@ -57,6 +57,9 @@ class ChannelWorker:
         self._composer = composer
         self._policy = policy
         self._metrics = metrics
+        # The children of this channel's label, looked up once: `labels()` costs a lock and a dict per call.
+        self._sent = metrics.notifications_sent.labels(name)
+        self._latency = metrics.delivery_latency.labels(name)
         self._redact = redactor
         self._max_in_flight = max_in_flight
         self._priority = priority
@@ -225,14 +228,15 @@ class ChannelWorker:
         if decision.pause > 0:
             await self._shared_pause(now + decision.pause)
         if isinstance(decision, Delivered):
-            self._metrics.notifications_sent.labels(self.name).inc()
-            self._metrics.delivery_latency.labels(self.name).observe(max(0.0, now - item.created))
-            log.info(
-                "sent notification %s to channel %s",
-                item.id,
-                self.name,
-                extra={"channel": self.name, "route": item.route, "keptnContext": item.keptn_context},
-            )
+            self._sent.inc()
+            self._latency.observe(max(0.0, now - item.created))
+            if log.isEnabledFor(logging.INFO):  # spares building `extra` for every send
+                log.info(
+                    "sent notification %s to channel %s",
+                    item.id,
+                    self.name,
+                    extra={"channel": self.name, "route": item.route, "keptnContext": item.keptn_context},
+                )
             return Sent(item.claim, now, decision.detail, decision.ref)
         self._metrics.notifications_failed.labels(self.name, result.reason).inc()
         if isinstance(decision, Park):

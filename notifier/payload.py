@@ -79,6 +79,8 @@ def problem_info(data: Mapping[str, Any], legacy: bool = False) -> ProblemInfo:
     `severity`, `impact` or `startsAt` next to the title.
     """
     source = data if legacy else _mapping(data.get("problem"))
+    if not source:  # most events: nothing to look for
+        return {"severity": "", "impact": "", "started": ""}
     top = {str(key).lower(): value for key, value in source.items()}
     nested = {str(key).lower(): value for key, value in _mapping(top.get("problemdetails")).items()}
 

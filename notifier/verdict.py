@@ -9,7 +9,7 @@ message can say when the fields disagree. Pure functions over the event's `data`
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Final, Literal, TypedDict
@@ -99,18 +99,31 @@ class WorstOutcome:
         return f"The event's outcome fields disagree ({said}). This message shows the worst: {self.grade}."
 
     def as_context(self) -> VerdictContext:
+        note = self.note
         return {
             "worst": self.grade or "",
-            "disagree": self.disagree,
-            "note": self.note,
+            # The same as `disagree`, read once: without a grade there is no claim, so nothing to disagree.
+            "disagree": bool(note),
+            "note": note,
             "passed": self.passed,
             "informational": self.informational,
             "missed": self.missed,
         }
 
 
-def worst_outcome(data: Mapping[str, Any]) -> WorstOutcome:
-    """Collect each field's claim about the outcome and keep the worst. Never raises."""
+def sli_verdicts(data: Mapping[str, Any]) -> list[SliVerdict]:
+    """How each SLI of `data.evaluation.indicatorResults` counts, in order (entries that are no object skipped)."""
+    evaluation = data.get("evaluation")
+    indicators = evaluation.get("indicatorResults") if isinstance(evaluation, Mapping) else None
+    items = indicators if isinstance(indicators, list) else []
+    return [sli_verdict(item) for item in items if isinstance(item, Mapping)]
+
+
+def worst_outcome(data: Mapping[str, Any], slis: Sequence[SliVerdict] | None = None) -> WorstOutcome:
+    """Collect each field's claim about the outcome and keep the worst. Never raises.
+
+    `slis`: `sli_verdicts(data)`, when the caller has them already (the template context reads them once).
+    """
     claims: list[Claim] = []
     result = _word(data.get("result"))
     if result in RESULT_GRADES:
@@ -123,9 +136,8 @@ def worst_outcome(data: Mapping[str, Any]) -> WorstOutcome:
     evaluation_result = _word(evaluation.get("result"))
     if evaluation_result in RESULT_GRADES:
         claims.append(Claim("evaluation result", evaluation_result, RESULT_GRADES[evaluation_result]))
-    indicators = evaluation.get("indicatorResults")
-    items = indicators if isinstance(indicators, list) else []
-    slis = [sli_verdict(item) for item in items if isinstance(item, Mapping)]
+    if slis is None:
+        slis = sli_verdicts(data)
     counts = {kind: sum(1 for sli in slis if sli.counted == kind) for kind in ("passed", "informational", "missed")}
     graded = [sli.grade for sli in slis if sli.grade is not None]
     if graded:

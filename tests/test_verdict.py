@@ -18,7 +18,7 @@ from notifier.message import Fact, Message, Severity
 from notifier.render import render
 from notifier.render.teams import SEVERITY_STYLE
 from notifier.templating import TemplateSet
-from notifier.verdict import SliVerdict, headline, sli_verdict, worst_outcome
+from notifier.verdict import SliVerdict, headline, sli_verdict, sli_verdicts, worst_outcome
 
 # ---- the rule, one field at a time -------------------------------------------------------------------------
 
@@ -101,6 +101,22 @@ def test_the_worst_field_wins(data: dict[str, Any], grade: str | None, disagree:
     worst = worst_outcome(data)
     assert (worst.grade, worst.disagree) == (grade, disagree)
     assert bool(worst.note) is disagree
+
+
+def test_verdicts_read_once_give_the_same_outcome() -> None:
+    """The template context reads the SLI verdicts once and hands them to `worst_outcome`: the same answer."""
+    indicators = [
+        {"status": "pass", "passTargets": [{"violated": True}], "warningTargets": [{"violated": False}]},
+        {"status": "info"},
+        "not an object",
+        {"status": "fail"},
+    ]
+    data = {"result": "pass", "evaluation": {"result": "warning", "indicatorResults": indicators}}
+    slis = sli_verdicts(data)
+    assert [sli.counted for sli in slis] == ["missed", "informational", "missed"]
+    given_once = worst_outcome(data, slis)
+    assert given_once == worst_outcome(data)
+    assert given_once.as_context()["disagree"] is given_once.disagree is True
 
 
 def test_headline_keeps_what_status_adds_without_softening_the_grade() -> None:

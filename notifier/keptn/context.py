@@ -41,7 +41,7 @@ from notifier.payload import (
     requested_slis,
     strategy_of_tests,
 )
-from notifier.verdict import VerdictContext, worst_outcome
+from notifier.verdict import VerdictContext, sli_verdicts, worst_outcome
 
 
 class KindFields(TypedDict):
@@ -105,7 +105,9 @@ def template_context(event: KeptnEvent, bridge_url: str = "") -> TemplateContext
     keptn_context = event.keptn_context
     problem = problem_details(data, legacy=event_type == LEGACY_PROBLEM)
     approval = approval_details(kind, data, result)
-    worst = worst_outcome(data)
+    # Read once for both: the evaluation's SLIs and the worst of the outcome fields count the same verdicts.
+    slis = sli_verdicts(data)
+    worst = worst_outcome(data, slis)
     outcome, severity, emoji = describe_outcome(
         kind, status, message, problem["state"], approval["needs_manual"], worst
     )
@@ -138,7 +140,7 @@ def template_context(event: KeptnEvent, bridge_url: str = "") -> TemplateContext
             "phase": kind.phase,
         },
         "task_label": task_label(kind),
-        "evaluation": evaluation_details(data),
+        "evaluation": evaluation_details(data, slis),
         "problem": problem,
         "problem_info": problem_info(data, legacy=event_type == LEGACY_PROBLEM),
         "action": action_details(data),

@@ -6,7 +6,7 @@ same keys as the table in docs/templates.md (tests/test_keptn_context.py holds t
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, TypedDict
 from urllib.parse import quote
 
@@ -22,7 +22,7 @@ from notifier.keptn.values import (
     strings,
     text,
 )
-from notifier.verdict import sli_verdict
+from notifier.verdict import SliVerdict, sli_verdict
 
 
 class Indicator(TypedDict):
@@ -105,12 +105,14 @@ class BridgeLinks(TypedDict, total=False):
     sequence: str
 
 
-def evaluation_details(data: Mapping[str, Any]) -> Evaluation:
+def evaluation_details(data: Mapping[str, Any], slis: Sequence[SliVerdict] | None = None) -> Evaluation:
+    """`slis`: `notifier.verdict.sli_verdicts(data)`, when the caller has them already."""
     evaluation = mapping(data.get("evaluation"))
     score = number(evaluation.get("score"))
     items = sequence_of_mappings(evaluation.get("indicatorResults"))
     indicators = [indicator(item) for item in items]
-    slis = [sli_verdict(item) for item in items]
+    if slis is None:
+        slis = [sli_verdict(item) for item in items]
     compared = evaluation.get("comparedEvents")
     return {
         "present": bool(evaluation),
