@@ -84,16 +84,10 @@ def on_jetstream(request: pytest.FixtureRequest) -> bool:
 
 
 def jetstream_differs(request: pytest.FixtureRequest, why: str) -> None:
-    """Skip for the JetStream store what it leaves to the NATS server: timers that keep real time, not the fake
-    clock, and the dedup bucket's own bound. tests/test_store_jetstream.py checks both the server's way."""
+    """Skip for the JetStream store what it leaves to the NATS server: the dedup bucket's own bound.
+    tests/test_store_jetstream.py checks it the server's way."""
     if on_jetstream(request):
         pytest.skip(f"JetStream: {why}")
-
-
-def jetstream_lacks(request: pytest.FixtureRequest, what: str) -> None:
-    """Not built in the JetStream store yet (issue 13 stays open for it): a skip that says so, never a pass."""
-    if on_jetstream(request):
-        pytest.skip(f"JetStream store does not have this yet: {what}")
 
 
 @pytest.fixture
@@ -173,10 +167,7 @@ async def test_two_consumers_claiming_at_once_never_hold_the_same_notification(s
     assert len(ids) == len(set(ids)) == 50
 
 
-async def test_finishing_ends_the_claim_sent_retry_dead_and_release(
-    store: Store, clock: FakeClock, request: pytest.FixtureRequest
-) -> None:
-    jetstream_differs(request, "a Retry's delay is the server's nak delay")
+async def test_finishing_ends_the_claim_sent_retry_dead_and_release(store: Store, clock: FakeClock) -> None:
     await store.accept([incoming(key) for key in ("sent", "retry", "dead", "release")])
     sent, retry, dead, release = await store.claim("a", 4, LEASE)
     await store.finish(
@@ -209,10 +200,7 @@ async def test_finishing_ends_the_claim_sent_retry_dead_and_release(
     assert letter.event_type == "sh.keptn.event.evaluation.finished" and letter.body == b"{}"
 
 
-async def test_next_due_is_the_earliest_retry_or_lease_end(
-    store: Store, clock: FakeClock, request: pytest.FixtureRequest
-) -> None:
-    jetstream_differs(request, "a Retry's delay is the server's nak delay")
+async def test_next_due_is_the_earliest_retry_or_lease_end(store: Store, clock: FakeClock) -> None:
     assert await store.next_due("a") is None
     await store.accept([incoming("1"), incoming("2")])
     one, two = await store.claim("a", 2, LEASE)
@@ -459,10 +447,7 @@ def of_run(key: str, run: str, destinations: list[Target] = THREADED) -> Incomin
     return Incoming(key, "sh.keptn.event.test.finished", run, key.encode(), destinations)
 
 
-async def test_only_the_oldest_pending_notification_of_a_run_is_handed_out(
-    store: Store, request: pytest.FixtureRequest, clock: FakeClock
-) -> None:
-    jetstream_lacks(request, "the order of a run's notifications across replicas")
+async def test_only_the_oldest_pending_notification_of_a_run_is_handed_out(store: Store, clock: FakeClock) -> None:
     both = [Target("a", "r", None, threaded=True, broadcast=True), Target("b", "r", None)]
     await store.accept([of_run("1", "run-x", both), of_run("2", "run-x"), of_run("3", "run-y"), incoming("4")])
     await store.accept([of_run("5", "run-x")])
@@ -486,9 +471,8 @@ async def test_only_the_oldest_pending_notification_of_a_run_is_handed_out(
 
 
 async def test_a_later_notification_of_a_run_never_overtakes_one_that_waits_for_its_retry(
-    store: Store, request: pytest.FixtureRequest, clock: FakeClock
+    store: Store, clock: FakeClock
 ) -> None:
-    jetstream_lacks(request, "the order of a run's notifications across replicas")
     await store.accept([of_run(str(index), "run-x") for index in range(3)] + [of_run("other", "run-y")])
     head, other = await store.claim("a", 10, LEASE)
     await store.finish([Retry(head.claim, clock.time() + 60, "server_error"), Sent(other.claim, clock.time())])
@@ -503,10 +487,7 @@ async def test_a_later_notification_of_a_run_never_overtakes_one_that_waits_for_
     assert [p.body for p in await store.claim("a", 10, LEASE)] == [b"1"]
 
 
-async def test_twenty_claims_at_once_of_one_run_hand_out_one_notification(
-    store: Store, request: pytest.FixtureRequest
-) -> None:
-    jetstream_lacks(request, "the order of a run's notifications across replicas")
+async def test_twenty_claims_at_once_of_one_run_hand_out_one_notification(store: Store) -> None:
     await store.accept([of_run(str(index), "run-x") for index in range(20)])
     batches = await asyncio.gather(*(store.claim("a", 5, LEASE) for _ in range(20)))
     assert [p.body for batch in batches for p in batch] == [b"0"]

@@ -86,6 +86,77 @@ async def test_two_replicas_claiming_at_once_never_hold_the_same_notification(re
     assert await one.claim("a", 10, 30.0) == [] and await two.claim("a", 10, 30.0) == []
 
 
+THREADED = [Target("a", "r", None, threaded=True)]
+
+
+def of_run(run: str, index: int) -> Incoming:
+    return Incoming(f"{run}-{index}", "sh.keptn.event.test.finished", run, b"%d" % index, THREADED)
+
+
+async def test_two_replicas_never_hold_two_of_a_run_and_send_each_run_in_order(replicas: Replicas) -> None:
+    one, two = await replicas(), await replicas()
+    runs = [f"run-{index}" for index in range(6)]
+    # Accepted interleaved, by both replicas, with notifications that take no thread among them.
+    for index in range(4):
+        store = (one, two)[index % 2]
+        await store.accept([of_run(run, index) for run in runs] + [incoming(f"plain-{index}")])
+    sent: dict[str, list[bytes]] = {run: [] for run in runs}
+    plain = 0
+    for _ in range(20):
+        # Both claim at once, a few at a time, so that each pulls notifications of runs the other holds.
+        claimers = (one, two, one, two)
+        batches = await asyncio.gather(*(store.claim("a", 4, 30.0) for store in claimers))
+        held = [(store, pending) for store, batch in zip(claimers, batches, strict=True) for pending in batch]
+        threaded = [pending.keptn_context for _, pending in held if pending.threaded]
+        assert len(threaded) == len(set(threaded)), f"two of one run held at once: {sorted(threaded)}"
+        for store, pending in held:
+            if pending.threaded:
+                sent[pending.keptn_context].append(pending.body)
+            else:
+                plain += 1
+            await store.finish([Sent(pending.claim, 0.0)])
+        if plain == 4 and all(len(bodies) == 4 for bodies in sent.values()):
+            break
+    assert sent == {run: [b"0", b"1", b"2", b"3"] for run in runs} and plain == 4
+    assert await one.stats() == {}
+
+
+async def test_a_run_follows_on_the_replica_that_kept_it_and_is_not_lost_when_that_one_closes(
+    replicas: Replicas,
+) -> None:
+    one, two = await replicas(), await replicas()
+    await one.accept([of_run("run-x", index) for index in range(3)])
+    (first,) = await two.claim("a", 1, 30.0)
+    # The rest of the run is pulled by the other replica, which keeps it behind the head the first holds.
+    assert await one.claim("a", 10, 30.0) == [] and await two.claim("a", 10, 30.0) == []
+    await two.finish([Sent(first.claim, 0.0)])
+    (second,) = await one.claim("a", 10, 30.0)
+    assert (first.body, second.body) == (b"0", b"1")
+    assert await two.claim("a", 10, 30.0) == []
+    # The replica that holds the second and keeps the third goes away: both come back to the other, in order.
+    await one.close()
+    (again,) = await claim_within(two, "a", 30.0)
+    assert again.body == b"1"
+    await two.finish([Sent(again.claim, 0.0)])
+    (third,) = await two.claim("a", 10, 30.0)
+    assert third.body == b"2"
+
+
+async def test_a_kept_notification_stays_with_its_replica_past_the_lease_it_came_with(replicas: Replicas) -> None:
+    lease = 2.0
+    one, two = await replicas(lease=lease), await replicas(lease=lease)
+    await one.accept([of_run("run-x", 0), of_run("run-x", 1)])
+    (first,) = await one.claim("a", 10, lease)
+    # The second is kept behind the first; its lease on the server is renewed at half of it, so the server
+    # does not hand it to the other replica when the lease it was delivered with runs out.
+    await asyncio.sleep(lease * 0.6)
+    await one.finish([Sent(first.claim, 0.0)])
+    await asyncio.sleep(lease * 0.6)
+    assert await two.claim("a", 10, lease) == []
+    (second,) = await one.claim("a", 10, lease)
+    assert second.body == b"1"
+
+
 async def test_the_same_event_at_two_replicas_is_stored_once(replicas: Replicas) -> None:
     one, two = await replicas(), await replicas()
     results = await asyncio.gather(one.accept([incoming("same")]), two.accept([incoming("same")]))
@@ -137,7 +208,7 @@ async def test_the_claims_of_a_replica_that_dies_come_back_to_the_others(
     assert await survivor.stats() == {}
 
 
-async def test_a_retry_waits_for_its_delay_on_the_server_and_counts_the_attempt(replicas: Replicas) -> None:
+async def test_a_retry_waits_for_its_delay_then_goes_to_any_replica_and_counts_the_attempt(replicas: Replicas) -> None:
     one, two = await replicas(), await replicas()
     clock = SystemClock()
     await one.accept([incoming("1")])

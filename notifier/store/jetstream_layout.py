@@ -9,6 +9,7 @@ that disagree on, say, the dedup window would otherwise quietly use whichever cr
 from __future__ import annotations
 
 import base64
+import hashlib
 import re
 from dataclasses import dataclass
 
@@ -31,6 +32,10 @@ BUCKET_MAX_BYTES = 256 * 1024**2
 PAUSE_TTL = DAY
 # Retry counts live as long as their notification can wait in the outbox.
 ATTEMPTS_TTL = OUTBOX_MAX_AGE
+# The last token of an unthreaded notification's subject (a run's token is hex, so never this).
+NO_RUN = "_"
+# Hex digits of a run token: 128 bits of the context's sha256, so two runs never share a subject.
+RUN_TOKEN_LENGTH = 32
 
 
 def channel_token(channel: str) -> str:
@@ -83,8 +88,23 @@ class Layout:
     def threads(self) -> str:
         return f"{self.prefix}-threads"
 
-    def outbox_subject(self, channel: str) -> str:
-        return f"{self.prefix}.outbox.{channel_token(channel)}"
+    def outbox_subject(self, channel: str, run: str | None) -> str:
+        """A notification's subject: its channel's, then its run's (`run`: the context of a threaded one).
+
+        A subject token cannot hold `.`, `*`, `>` or spaces, so the run is a hash of the context: the oldest
+        message on a run's subject is the oldest pending notification of that run in that channel.
+        """
+        token = NO_RUN if run is None else hashlib.sha256(run.encode()).hexdigest()[:RUN_TOKEN_LENGTH]
+        return f"{self.channel_subjects(channel)[:-1]}{token}"
+
+    def channel_subjects(self, channel: str) -> str:
+        """Every subject of one channel's notifications: its consumer's filter."""
+        return f"{self.prefix}.outbox.{channel_token(channel)}.>"
+
+    @staticmethod
+    def channel_of_subject(subject: str) -> str:
+        """The channel of an outbox subject (`<prefix>.outbox.<channel>.<run>`; a prefix holds no `.`)."""
+        return channel_from_token(subject.split(".")[2])
 
     def dead_subject(self, notification: str) -> str:
         return f"{self.prefix}.dead.{notification}"
@@ -100,7 +120,7 @@ class Layout:
             (
                 StreamConfig(
                     name=self.outbox,
-                    description="keptn-notifier: notifications to send, one subject per channel",
+                    description="keptn-notifier: notifications to send, one subject per channel and run",
                     subjects=[f"{self.prefix}.outbox.>"],
                     retention=RetentionPolicy.WORK_QUEUE,
                     storage=StorageType.FILE,
