@@ -320,14 +320,7 @@ def noisy(recorder: Recorder, key: str | None = "k", channel: str = "a") -> list
     return [Target(channel, "r", None, noise=Noise(key, recorder))]
 
 
-def no_noise_on_nats(request: pytest.FixtureRequest) -> None:
-    jetstream_differs(request, "noise control's state is not kept there yet (the config refuses it)")
-
-
-async def test_noise_decides_with_the_memory_it_asked_the_store_to_keep(
-    store: Store, clock: FakeClock, request: pytest.FixtureRequest
-) -> None:
-    no_noise_on_nats(request)
+async def test_noise_decides_with_the_memory_it_asked_the_store_to_keep(store: Store, clock: FakeClock) -> None:
     decide = Recorder(
         NoiseVerdict(True, window=b"w1", sent_until=clock.time() + 60),
         NoiseVerdict(False),
@@ -353,9 +346,8 @@ def decide_verdict(targets: list[Target]) -> NoiseVerdict | None:
 
 
 async def test_held_notifications_wait_and_go_out_as_one_digest_per_route_and_time(
-    store: Store, clock: FakeClock, request: pytest.FixtureRequest
+    store: Store, clock: FakeClock
 ) -> None:
-    no_noise_on_nats(request)
     due = clock.time() + 30
     decide = Recorder(
         NoiseVerdict(True),
@@ -390,15 +382,6 @@ async def test_held_notifications_wait_and_go_out_as_one_digest_per_route_and_ti
     assert await store.stats() == {}
 
 
-async def test_nats_store_refuses_noise_control_rather_than_sending_what_should_wait(
-    store: Store, request: pytest.FixtureRequest
-) -> None:
-    if not on_jetstream(request):
-        pytest.skip("only the JetStream store lacks noise control")
-    with pytest.raises(StoreError, match="NOTIFIER_STORE=sqlite"):
-        await store.accept([incoming("1", noisy(Recorder(NoiseVerdict(True))))])
-
-
 async def test_sqlite_keeps_held_notifications_and_noise_memory_across_a_restart(
     tmp_path: Path, clock: FakeClock
 ) -> None:
@@ -421,10 +404,7 @@ async def test_sqlite_keeps_held_notifications_and_noise_memory_across_a_restart
         await again.close()
 
 
-async def test_a_dead_digest_is_one_dead_letter_and_comes_back_whole(
-    store: Store, clock: FakeClock, request: pytest.FixtureRequest
-) -> None:
-    no_noise_on_nats(request)
+async def test_a_dead_digest_is_one_dead_letter_and_comes_back_whole(store: Store, clock: FakeClock) -> None:
     due = clock.time() + 10
     decide = Recorder(NoiseVerdict(True, "digest", due), NoiseVerdict(True, "digest", due))
     await store.accept([incoming("1", noisy(decide), b'{"n": 1}'), incoming("2", noisy(decide), b'{"n": 2}')])

@@ -15,12 +15,13 @@ import textwrap
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import orjson
 import pytest
 
 from notifier.clock import Clock, SystemClock
 from notifier.config import ConfigError, load_config
 from notifier.routing import Target
-from notifier.store import Dead, Incoming, Pending, Retention, Retry, Sent, StoreError
+from notifier.store import Dead, Incoming, Noise, NoiseVerdict, Pending, Retention, Retry, Sent, StoreError
 from notifier.store.factory import make_store
 from notifier.store.jetstream import JetStreamStore
 from tests.clock import FakeClock
@@ -155,6 +156,39 @@ async def test_a_kept_notification_stays_with_its_replica_past_the_lease_it_came
     assert await two.claim("a", 10, lease) == []
     (second,) = await one.claim("a", 10, lease)
     assert second.body == b"1"
+
+
+async def test_noise_control_is_shared_by_replicas_and_its_held_ones_outlive_the_one_that_took_them(
+    replicas: Replicas,
+) -> None:
+    clock = FakeClock()
+    one, two, three = await replicas(clock=clock), await replicas(clock=clock), await replicas(clock=clock)
+    due = clock.time() + 30
+    seen: list[tuple[float | None, bytes | None]] = []
+
+    def hold(now: float, last_sent: float | None, window: bytes | None) -> NoiseVerdict:
+        seen.append((last_sent, window))
+        return NoiseVerdict(True, "digest", due, b"window-%d" % len(seen), clock.time() + 60)
+
+    def noisy(key: str) -> Incoming:
+        target = Target("a", "r", None, noise=Noise("same news", hold))
+        return Incoming(key, "sh.keptn.event.test.finished", f"ctx-{key}", b'{"n": "%s"}' % key.encode(), [target])
+
+    assert await one.accept([noisy("1")]) == [True]
+    await one.close()
+    # The other replica decides with what the first remembered, and its held one joins the first's.
+    assert await two.accept([noisy("2")]) == [True]
+    assert seen == [(None, None), (clock.time(), b"window-1")]
+    assert await two.claim("a", 10, 30.0) == [] and await three.claim("a", 10, 30.0) == []
+    await clock.advance(30)
+    # One digest of both, by whichever replica holds the oldest; the other has nothing to send.
+    both = await asyncio.gather(two.claim("a", 10, 30.0), three.claim("a", 10, 30.0))
+    (digest,) = [pending for batch in both for pending in batch]
+    assert (digest.digest, orjson.loads(digest.body)) == ("digest", [{"n": "1"}, {"n": "2"}])
+    for store in (two, three):
+        await store.finish([Sent(digest.claim, 0.0)])  # only its holder's counts
+    assert await two.stats() == {}
+    assert await two.claim("a", 10, 30.0) == [] and await three.claim("a", 10, 30.0) == []
 
 
 async def test_the_same_event_at_two_replicas_is_stored_once(replicas: Replicas) -> None:

@@ -61,12 +61,16 @@ from notifier.store.jetstream_layout import (
 )
 from notifier.store.pauses import next_slot
 from notifier.store.protocol import (
+    DIGEST_TYPE,
     ChannelStats,
     Claim,
     Dead,
     DeadLetter,
+    Destination,
     Health,
     Incoming,
+    Noise,
+    NoiseVerdict,
     NotificationId,
     Pending,
     Release,
@@ -126,6 +130,16 @@ class _Delivery:
     def threaded(self) -> bool:
         return bool(self.meta.get("threaded"))
 
+    @property
+    def held_until(self) -> float | None:
+        """Not None for a notification held for a digest: when the digest of its route and time is due."""
+        return None if not self.meta.get("held") else float(self.meta["held_until"])
+
+    @property
+    def grouped(self) -> bool:
+        """On a subject where only the oldest message may go: a run's, or a held group's (its digest)."""
+        return self.threaded or self.held_until is not None
+
 
 @dataclass(slots=True)
 class _Held:
@@ -135,10 +149,11 @@ class _Held:
     channel: str
     attempts: int
     delivery: _Delivery
-
-    @property
-    def meta(self) -> dict[str, Any]:
-        return self.delivery.meta
+    # What was handed out: the delivery's own, or for a digest its metadata and the JSON array of its events.
+    meta: dict[str, Any]
+    body: bytes
+    # A digest's other held notifications (sequence, id): deleted once the digest is sent or dead.
+    folded: tuple[tuple[int, NotificationId], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,7 +269,7 @@ class JetStreamStore:
             with self._talking("prepare the JetStream streams"):
                 await ensure_streams(self._js, self._layout, create=self._create)
                 layout = self._layout
-                for bucket in (layout.dedup, layout.refs, layout.attempts, layout.pauses, layout.threads):
+                for bucket in (layout.dedup, layout.refs, layout.attempts, layout.pauses, layout.threads, layout.noise):
                     self._buckets[bucket] = await self._js.key_value(bucket)
         except StoreError:
             await self.close()
@@ -320,9 +335,6 @@ class JetStreamStore:
     # -- accepting -------------------------------------------------------------------------------------
 
     async def accept(self, items: Sequence[Incoming]) -> list[bool]:
-        if any(destination.noise is not None for item in items for destination in item.destinations):
-            # The configuration refuses noise control with this store; this keeps a held one from being sent.
-            raise StoreError("the NATS store does not keep noise control's state yet: use NOTIFIER_STORE=sqlite")
         _, js = self._connected()
         now = self._clock.time()
         fresh = [False] * len(items)
@@ -338,7 +350,8 @@ class JetStreamStore:
                 if claimed is None:
                     continue
                 fresh[index] = claimed.new
-                published.append((claimed, await self._publish_notifications(js, items[index], claimed)))
+                verdicts = await self._decide_noise(items[index], claimed, now)
+                published.append((claimed, await self._publish_notifications(js, items[index], claimed, verdicts)))
             await asyncio.wait_for(asyncio.gather(*(ack for _, acks in published for ack in acks)), REQUEST_TIMEOUT)
             await asyncio.gather(
                 *(self._mark_stored(claimed, [ack.result().seq for ack in acks]) for claimed, acks in published)
@@ -388,12 +401,65 @@ class JetStreamStore:
                 return True
         return False
 
+    async def _decide_noise(self, item: Incoming, claimed: _Claimed, now: float) -> list[NoiseVerdict | None]:
+        """Each destination's noise verdict (None: no noise control), in order, each with the memory so far."""
+        verdicts: list[NoiseVerdict | None] = []
+        for index, destination in enumerate(item.destinations):
+            noise = destination.noise
+            if noise is not None:
+                noise.applied = await self._decide_one(destination, noise, f"{claimed.revision}-{index}", now)
+            verdicts.append(None if noise is None else noise.applied)
+        return verdicts
+
+    async def _decide_one(self, destination: Destination, noise: Noise, notification: str, now: float) -> NoiseVerdict:
+        """Decide with the (route, channel)'s memory and write what the verdict says to remember, by
+        compare-and-set: replicas deciding at once for one route and channel decide one after the other.
+
+        A repeat key remembers the notification that set it: deciding that one again (its replica died before
+        storing it) must not find it a repeat of itself.
+        """
+        bucket = self._bucket(self._layout.noise)
+        key = _pair_key(destination.route, destination.channel)
+        for _ in range(CAS_TRIES):
+            try:
+                entry = await bucket.get(key)
+                memory, revision = orjson.loads(entry.value or b"{}"), entry.revision or 0
+            except KeyNotFoundError:
+                memory, revision = {}, 0
+            repeats = {name: sent for name, sent in memory.get("repeats", {}).items() if sent[1] >= now}
+            window = memory.get("window")
+            last = None if noise.key is None else repeats.get(noise.key)
+            verdict = noise.decide(
+                now,
+                None if last is None or last[2] == notification else last[0],
+                None if window is None else base64.b64decode(window),
+            )
+            if verdict.window is not None:
+                window = base64.b64encode(verdict.window).decode()
+            if noise.key is not None and verdict.sent_until is not None:
+                repeats[noise.key] = [now, verdict.sent_until, notification]
+            value = orjson.dumps({"window": window, "repeats": repeats})
+            try:
+                if revision:
+                    await bucket.update(key, value, last=revision)
+                else:
+                    await bucket.create(key, value)
+            except KeyWrongLastSequenceError:
+                continue
+            return verdict
+        raise StoreError(
+            f"cannot decide noise control for route {destination.route}, channel {destination.channel}: "
+            f"{CAS_TRIES} other replicas changed its memory meanwhile"
+        )
+
     async def _publish_notifications(
-        self, js: JetStreamContext, item: Incoming, claimed: _Claimed
+        self, js: JetStreamContext, item: Incoming, claimed: _Claimed, verdicts: list[NoiseVerdict | None]
     ) -> list[asyncio.Future[PubAck]]:
         revision = claimed.revision
         acks = []
-        for index, destination in enumerate(item.destinations):
+        for index, (destination, verdict) in enumerate(zip(item.destinations, verdicts, strict=True)):
+            if verdict is not None and not verdict.keep:
+                continue  # a repeat: nothing of it is stored
             notification = f"{revision}-{index}"
             meta = {
                 "id": notification,
@@ -408,12 +474,14 @@ class JetStreamStore:
                 "threaded": destination.threaded,
                 "broadcast": destination.broadcast,
             }
+            subject = self._layout.outbox_subject(destination.channel, item.context if destination.threaded else None)
+            if verdict is not None and verdict.held:
+                # Held for a digest: never threaded, so that it does not hold up its run; on the subject of its
+                # route and time, whose oldest message becomes the digest of them all when the time comes.
+                meta.update(threaded=False, broadcast=False, held=verdict.held, held_until=verdict.held_until)
+                subject = self._layout.held_subject(destination.channel, destination.route, verdict.held_until)
             acks.append(
-                await js.publish_async(
-                    self._layout.outbox_subject(destination.channel, item.context if destination.threaded else None),
-                    _encode(meta, item.body),
-                    headers={"Nats-Msg-Id": notification},
-                )
+                await js.publish_async(subject, _encode(meta, item.body), headers={"Nats-Msg-Id": notification})
             )
         return acks
 
@@ -458,13 +526,19 @@ class JetStreamStore:
 
         The others are kept, each knowing its run's head (the oldest message on its subject, the server's answer).
         """
-        runs = sorted({delivery.subject for delivery in deliveries if delivery.threaded})
+        runs = sorted({delivery.subject for delivery in deliveries if delivery.grouped})
         firsts = await asyncio.gather(*(self._first_of(js, subject) for subject in runs))
         head = dict(zip(runs, firsts, strict=True))
         ready: list[_Delivery] = []
+        now = self._clock.time()
         for delivery in deliveries:
             first = head.get(delivery.subject)
-            if len(ready) < limit and (not delivery.threaded or (first is not None and first[0] == delivery.seq)):
+            is_head = not delivery.grouped or (first is not None and first[0] == delivery.seq)
+            held_until = delivery.held_until
+            if is_head and held_until is not None and held_until > now:
+                delivery.due, delivery.head = held_until, None  # its digest is not due yet
+                state.kept[delivery.id] = delivery
+            elif is_head and len(ready) < limit:
                 state.kept.pop(delivery.id, None)
                 ready.append(delivery)
             else:
@@ -483,11 +557,14 @@ class JetStreamStore:
         return first.seq or 0, str(meta["id"])
 
     async def _hand_out(self, channel: str, state: _Channel, delivery: _Delivery, now: float, lease: float) -> Pending:
-        meta = delivery.meta
+        meta, body = delivery.meta, delivery.body
+        folded: tuple[tuple[int, NotificationId], ...] = ()
+        if delivery.held_until is not None:
+            meta, body, folded = await self._fold(delivery)
         attempts = await self._attempts(meta) if delivery.redelivered else 0
         # The server's lease runs from the delivery, also for one that was kept for a while.
         claim = Claim(delivery.id, delivery.reply, min(now + lease, delivery.leased + self._lease))
-        self._held[claim.id] = _Held(claim, channel, attempts, delivery)
+        self._held[claim.id] = _Held(claim, channel, attempts, delivery, meta, body, folded)
         state.waiting.pop(claim.id, None)
         return Pending(
             claim,
@@ -497,11 +574,36 @@ class JetStreamStore:
             meta["template"],
             attempts,
             meta["created"],
-            delivery.body,
+            body,
             meta["context"],
             delivery.threaded,
             bool(meta.get("broadcast")),
+            meta.get("digest", ""),
         )
+
+    async def _fold(self, head: _Delivery) -> tuple[dict[str, Any], bytes, tuple[tuple[int, NotificationId], ...]]:
+        """The digest of a held group whose time came, made by whoever holds its oldest message: the metadata,
+        the JSON array of the held events in accepted order, and the others it stands for.
+
+        Read again at each attempt; the others are deleted only once it is sent (or dead), so nothing held is
+        lost and, as only one replica holds the oldest, no two digests of one group go out at once.
+        """
+        _, js = self._connected()
+        bodies, words, folded = [head.body], {str(head.meta["held"])}, []
+        seq = head.seq + 1
+        while True:
+            try:
+                message = await js.get_msg(self._layout.outbox, seq=seq, subject=head.subject, next=True)
+            except NotFoundError:
+                break
+            meta, body = _decode(message.data)
+            bodies.append(body)
+            words.add(str(meta["held"]))
+            folded.append((message.seq or seq, str(meta["id"])))
+            seq = (message.seq or seq) + 1
+        meta = {key: value for key, value in head.meta.items() if key not in ("held", "held_until")}
+        meta.update(type=DIGEST_TYPE, context="", digest=",".join(sorted(words)))
+        return meta, b"[" + b",".join(bodies) + b"]", tuple(folded)
 
     async def _tend_kept(self) -> None:
         """Tend the kept deliveries as their times come: renew the server's lease at half of it, and give a Retry
@@ -684,6 +786,7 @@ class JetStreamStore:
             if update.ref is not None:
                 ref = orjson.dumps({"conversation": update.ref.conversation, "id": update.ref.id})
                 await self._bucket(self._layout.refs).put(held.claim.id, ref)
+            await self._drop_folded(js, held)
             await nc.request(token, ACK, timeout=REQUEST_TIMEOUT)
         elif isinstance(update, Retry):
             await self._bucket(self._layout.attempts).put(_attempts_key(held.meta), str(held.attempts + 1).encode())
@@ -695,20 +798,29 @@ class JetStreamStore:
             letter = {**held.meta, "reason": update.reason, "attempts": held.attempts + 1, "died": update.at}
             await js.publish(
                 self._layout.dead_subject(held.claim.id),
-                _encode(letter, held.delivery.body),
+                _encode(letter, held.body),
                 headers={"Nats-Msg-Id": f"{_attempts_key(held.meta)}.dead"},
             )
+            await self._drop_folded(js, held)
             await nc.request(token, ACK, timeout=REQUEST_TIMEOUT)
         else:
             assert isinstance(update, Release)
             await nc.request(token, NAK, timeout=REQUEST_TIMEOUT)
             waiting[held.claim.id] = now
 
+    async def _drop_folded(self, js: JetStreamContext, held: _Held) -> None:
+        """Delete the held notifications a digest stood for (another replica may keep one: it is gone for it too)."""
+        kept = self._channel(held.channel).kept
+        for seq, notification in held.folded:
+            kept.pop(notification, None)
+            with contextlib.suppress(NotFoundError):
+                await js.delete_msg(self._layout.outbox, seq)
+
     async def run_thread(self, channel: str, context: str) -> RunThread | None:
         self._connected()
         with self._talking("read a run's thread"):
             try:
-                entry = await self._bucket(self._layout.threads).get(_thread_key(channel, context))
+                entry = await self._bucket(self._layout.threads).get(_pair_key(channel, context))
             except (KeyNotFoundError, InvalidKeyError):
                 return None
         found = orjson.loads(entry.value or b"{}")
@@ -726,7 +838,7 @@ class JetStreamStore:
             "started": thread.started,
         }
         with self._talking("save a run's thread"):
-            await self._bucket(self._layout.threads).put(_thread_key(channel, context), orjson.dumps(document))
+            await self._bucket(self._layout.threads).put(_pair_key(channel, context), orjson.dumps(document))
 
     async def message_ref(self, notification: NotificationId) -> MessageRef | None:
         self._connected()
@@ -894,9 +1006,10 @@ def _nak(delay: float) -> bytes:
     return NAK + b" " + orjson.dumps({"delay": int(delay * 1e9)}) if delay > 0 else NAK
 
 
-def _thread_key(channel: str, context: str) -> str:
-    """A KV key for any channel name and context: key characters are limited, so both go base64url-encoded."""
-    return base64.urlsafe_b64encode(f"{channel}\0{context}".encode()).decode().rstrip("=")
+def _pair_key(first: str, second: str) -> str:
+    """A KV key for any two names (channel and context, route and channel): key characters are limited, so both
+    go base64url-encoded."""
+    return base64.urlsafe_b64encode(f"{first}\0{second}".encode()).decode().rstrip("=")
 
 
 def _encode(meta: dict[str, Any], body: bytes) -> bytes:

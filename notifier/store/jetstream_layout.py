@@ -36,6 +36,10 @@ ATTEMPTS_TTL = OUTBOX_MAX_AGE
 NO_RUN = "_"
 # Hex digits of a run token: 128 bits of the context's sha256, so two runs never share a subject.
 RUN_TOKEN_LENGTH = 32
+# The first letter of a held group's token (never a hex digit, so never a run's).
+HELD = "h"
+# Noise control's memory is rewritten at each decision; past a week unused it is forgotten.
+NOISE_TTL = OUTBOX_MAX_AGE
 
 
 def channel_token(channel: str) -> str:
@@ -88,6 +92,10 @@ class Layout:
     def threads(self) -> str:
         return f"{self.prefix}-threads"
 
+    @property
+    def noise(self) -> str:
+        return f"{self.prefix}-noise"
+
     def outbox_subject(self, channel: str, run: str | None) -> str:
         """A notification's subject: its channel's, then its run's (`run`: the context of a threaded one).
 
@@ -96,6 +104,11 @@ class Layout:
         """
         token = NO_RUN if run is None else hashlib.sha256(run.encode()).hexdigest()[:RUN_TOKEN_LENGTH]
         return f"{self.channel_subjects(channel)[:-1]}{token}"
+
+    def held_subject(self, channel: str, route: str, until: float) -> str:
+        """The subject of the notifications of one route held until one time: the digest that replaces them."""
+        group = hashlib.sha256(f"{route}\0{until!r}".encode()).hexdigest()[: RUN_TOKEN_LENGTH - 1]
+        return f"{self.channel_subjects(channel)[:-1]}{HELD}{group}"
 
     def channel_subjects(self, channel: str) -> str:
         """Every subject of one channel's notifications: its consumer's filter."""
@@ -163,6 +176,8 @@ class Layout:
             (_bucket(self.pauses, ttl=PAUSE_TTL), "fixed by the service"),
             # A run's thread is shared by every replica; the bucket forgets it when the store would.
             (_bucket(self.threads, ttl=max(self.retention.thread_max_age, 1.0)), "NOTIFIER_THREAD_MAX_AGE"),
+            # Noise control's memory, one key per (route, channel): its digest window and its repeat keys' sends.
+            (_bucket(self.noise, ttl=NOISE_TTL), "fixed by the service"),
         ]
 
 
