@@ -346,12 +346,6 @@ def load_config(
         # PUBSUB_TOPIC has already chosen the events: the one route takes all of them, Keptn's or not.
         routes = (RouteConfig(name="default", match=Match(types=[">"]), channels=list(channels)),)
     _check_routes(routes, channels, lambda loc: _at(origin, document, loc))
-    noisy = [route.name for route in routes if route.active]
-    if noisy and settings.store == "nats":
-        raise ConfigError(
-            f"{origin}: route(s) {', '.join(noisy)} use noise control (repeat_interval, digest, quiet_hours), which "
-            "the NATS store does not keep yet: use NOTIFIER_STORE=sqlite or remove those keys"
-        )
     warnings = (
         *_warnings(channels),
         *subscription_warnings(settings.pubsub_topic, [(route.name, route.match.types) for route in routes]),

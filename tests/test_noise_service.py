@@ -12,7 +12,7 @@ import orjson
 import pytest
 
 from notifier.cli import main
-from notifier.config import ConfigError, load_config
+from notifier.config import load_config
 from tests.fakes import FakeChatServer
 from tests.helpers import keptn_event, running_service, slack_hook, teams_hook, write_event, write_yaml
 
@@ -135,13 +135,14 @@ def test_routes_says_when_a_route_would_hold_or_suppress(tmp_path: Path, capsys:
     assert lines[5] == "  route plain: MATCH -> log"
 
 
-def test_the_nats_store_refuses_noise_control_at_start_up(tmp_path: Path) -> None:
+def test_the_nats_store_takes_noise_control_as_sqlite_does(tmp_path: Path) -> None:
     config = write_yaml(
         tmp_path / "notifier.yaml",
         {
             "channels": {"log": {"type": "console"}},
-            "routes": [{"name": "p", "channels": ["log"], "repeat_interval": "1m"}],
+            "routes": [{"name": "p", "channels": ["log"], "repeat_interval": "1m", "digest": {"after": 2, "window": "1m"}}],
         },
     )
-    with pytest.raises(ConfigError, match=r"route\(s\) p use noise control .* NOTIFIER_STORE=sqlite"):
-        load_config(config, env={"NOTIFIER_STORE": "nats"})
+    loaded = load_config(config, env={"NOTIFIER_STORE": "nats"})
+    assert loaded.settings.store == "nats"
+    assert [(route.name, route.active) for route in loaded.routes] == [("p", True)]

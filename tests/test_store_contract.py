@@ -84,16 +84,10 @@ def on_jetstream(request: pytest.FixtureRequest) -> bool:
 
 
 def jetstream_differs(request: pytest.FixtureRequest, why: str) -> None:
-    """Skip for the JetStream store what it leaves to the NATS server: timers that keep real time, not the fake
-    clock, and the dedup bucket's own bound. tests/test_store_jetstream.py checks both the server's way."""
+    """Skip for the JetStream store what it leaves to the NATS server: the dedup bucket's own bound.
+    tests/test_store_jetstream.py checks it the server's way."""
     if on_jetstream(request):
         pytest.skip(f"JetStream: {why}")
-
-
-def jetstream_lacks(request: pytest.FixtureRequest, what: str) -> None:
-    """Not built in the JetStream store yet (issue 13 stays open for it): a skip that says so, never a pass."""
-    if on_jetstream(request):
-        pytest.skip(f"JetStream store does not have this yet: {what}")
 
 
 @pytest.fixture
@@ -173,10 +167,7 @@ async def test_two_consumers_claiming_at_once_never_hold_the_same_notification(s
     assert len(ids) == len(set(ids)) == 50
 
 
-async def test_finishing_ends_the_claim_sent_retry_dead_and_release(
-    store: Store, clock: FakeClock, request: pytest.FixtureRequest
-) -> None:
-    jetstream_differs(request, "a Retry's delay is the server's nak delay")
+async def test_finishing_ends_the_claim_sent_retry_dead_and_release(store: Store, clock: FakeClock) -> None:
     await store.accept([incoming(key) for key in ("sent", "retry", "dead", "release")])
     sent, retry, dead, release = await store.claim("a", 4, LEASE)
     await store.finish(
@@ -209,10 +200,7 @@ async def test_finishing_ends_the_claim_sent_retry_dead_and_release(
     assert letter.event_type == "sh.keptn.event.evaluation.finished" and letter.body == b"{}"
 
 
-async def test_next_due_is_the_earliest_retry_or_lease_end(
-    store: Store, clock: FakeClock, request: pytest.FixtureRequest
-) -> None:
-    jetstream_differs(request, "a Retry's delay is the server's nak delay")
+async def test_next_due_is_the_earliest_retry_or_lease_end(store: Store, clock: FakeClock) -> None:
     assert await store.next_due("a") is None
     await store.accept([incoming("1"), incoming("2")])
     one, two = await store.claim("a", 2, LEASE)
@@ -332,14 +320,7 @@ def noisy(recorder: Recorder, key: str | None = "k", channel: str = "a") -> list
     return [Target(channel, "r", None, noise=Noise(key, recorder))]
 
 
-def no_noise_on_nats(request: pytest.FixtureRequest) -> None:
-    jetstream_differs(request, "noise control's state is not kept there yet (the config refuses it)")
-
-
-async def test_noise_decides_with_the_memory_it_asked_the_store_to_keep(
-    store: Store, clock: FakeClock, request: pytest.FixtureRequest
-) -> None:
-    no_noise_on_nats(request)
+async def test_noise_decides_with_the_memory_it_asked_the_store_to_keep(store: Store, clock: FakeClock) -> None:
     decide = Recorder(
         NoiseVerdict(True, window=b"w1", sent_until=clock.time() + 60),
         NoiseVerdict(False),
@@ -365,9 +346,8 @@ def decide_verdict(targets: list[Target]) -> NoiseVerdict | None:
 
 
 async def test_held_notifications_wait_and_go_out_as_one_digest_per_route_and_time(
-    store: Store, clock: FakeClock, request: pytest.FixtureRequest
+    store: Store, clock: FakeClock
 ) -> None:
-    no_noise_on_nats(request)
     due = clock.time() + 30
     decide = Recorder(
         NoiseVerdict(True),
@@ -402,15 +382,6 @@ async def test_held_notifications_wait_and_go_out_as_one_digest_per_route_and_ti
     assert await store.stats() == {}
 
 
-async def test_nats_store_refuses_noise_control_rather_than_sending_what_should_wait(
-    store: Store, request: pytest.FixtureRequest
-) -> None:
-    if not on_jetstream(request):
-        pytest.skip("only the JetStream store lacks noise control")
-    with pytest.raises(StoreError, match="NOTIFIER_STORE=sqlite"):
-        await store.accept([incoming("1", noisy(Recorder(NoiseVerdict(True))))])
-
-
 async def test_sqlite_keeps_held_notifications_and_noise_memory_across_a_restart(
     tmp_path: Path, clock: FakeClock
 ) -> None:
@@ -433,10 +404,7 @@ async def test_sqlite_keeps_held_notifications_and_noise_memory_across_a_restart
         await again.close()
 
 
-async def test_a_dead_digest_is_one_dead_letter_and_comes_back_whole(
-    store: Store, clock: FakeClock, request: pytest.FixtureRequest
-) -> None:
-    no_noise_on_nats(request)
+async def test_a_dead_digest_is_one_dead_letter_and_comes_back_whole(store: Store, clock: FakeClock) -> None:
     due = clock.time() + 10
     decide = Recorder(NoiseVerdict(True, "digest", due), NoiseVerdict(True, "digest", due))
     await store.accept([incoming("1", noisy(decide), b'{"n": 1}'), incoming("2", noisy(decide), b'{"n": 2}')])
@@ -459,10 +427,7 @@ def of_run(key: str, run: str, destinations: list[Target] = THREADED) -> Incomin
     return Incoming(key, "sh.keptn.event.test.finished", run, key.encode(), destinations)
 
 
-async def test_only_the_oldest_pending_notification_of_a_run_is_handed_out(
-    store: Store, request: pytest.FixtureRequest, clock: FakeClock
-) -> None:
-    jetstream_lacks(request, "the order of a run's notifications across replicas")
+async def test_only_the_oldest_pending_notification_of_a_run_is_handed_out(store: Store, clock: FakeClock) -> None:
     both = [Target("a", "r", None, threaded=True, broadcast=True), Target("b", "r", None)]
     await store.accept([of_run("1", "run-x", both), of_run("2", "run-x"), of_run("3", "run-y"), incoming("4")])
     await store.accept([of_run("5", "run-x")])
@@ -486,9 +451,8 @@ async def test_only_the_oldest_pending_notification_of_a_run_is_handed_out(
 
 
 async def test_a_later_notification_of_a_run_never_overtakes_one_that_waits_for_its_retry(
-    store: Store, request: pytest.FixtureRequest, clock: FakeClock
+    store: Store, clock: FakeClock
 ) -> None:
-    jetstream_lacks(request, "the order of a run's notifications across replicas")
     await store.accept([of_run(str(index), "run-x") for index in range(3)] + [of_run("other", "run-y")])
     head, other = await store.claim("a", 10, LEASE)
     await store.finish([Retry(head.claim, clock.time() + 60, "server_error"), Sent(other.claim, clock.time())])
@@ -503,10 +467,7 @@ async def test_a_later_notification_of_a_run_never_overtakes_one_that_waits_for_
     assert [p.body for p in await store.claim("a", 10, LEASE)] == [b"1"]
 
 
-async def test_twenty_claims_at_once_of_one_run_hand_out_one_notification(
-    store: Store, request: pytest.FixtureRequest
-) -> None:
-    jetstream_lacks(request, "the order of a run's notifications across replicas")
+async def test_twenty_claims_at_once_of_one_run_hand_out_one_notification(store: Store) -> None:
     await store.accept([of_run(str(index), "run-x") for index in range(20)])
     batches = await asyncio.gather(*(store.claim("a", 5, LEASE) for _ in range(20)))
     assert [p.body for batch in batches for p in batch] == [b"0"]

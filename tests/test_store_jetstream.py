@@ -15,12 +15,13 @@ import textwrap
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import orjson
 import pytest
 
 from notifier.clock import Clock, SystemClock
 from notifier.config import ConfigError, load_config
 from notifier.routing import Target
-from notifier.store import Dead, Incoming, Pending, Retention, Retry, Sent, StoreError
+from notifier.store import Dead, Incoming, Noise, NoiseVerdict, Pending, Retention, Retry, Sent, StoreError
 from notifier.store.factory import make_store
 from notifier.store.jetstream import JetStreamStore
 from tests.clock import FakeClock
@@ -86,6 +87,110 @@ async def test_two_replicas_claiming_at_once_never_hold_the_same_notification(re
     assert await one.claim("a", 10, 30.0) == [] and await two.claim("a", 10, 30.0) == []
 
 
+THREADED = [Target("a", "r", None, threaded=True)]
+
+
+def of_run(run: str, index: int) -> Incoming:
+    return Incoming(f"{run}-{index}", "sh.keptn.event.test.finished", run, b"%d" % index, THREADED)
+
+
+async def test_two_replicas_never_hold_two_of_a_run_and_send_each_run_in_order(replicas: Replicas) -> None:
+    one, two = await replicas(), await replicas()
+    runs = [f"run-{index}" for index in range(6)]
+    # Accepted interleaved, by both replicas, with notifications that take no thread among them.
+    for index in range(4):
+        store = (one, two)[index % 2]
+        await store.accept([of_run(run, index) for run in runs] + [incoming(f"plain-{index}")])
+    sent: dict[str, list[bytes]] = {run: [] for run in runs}
+    plain = 0
+    for _ in range(20):
+        # Both claim at once, a few at a time, so that each pulls notifications of runs the other holds.
+        claimers = (one, two, one, two)
+        batches = await asyncio.gather(*(store.claim("a", 4, 30.0) for store in claimers))
+        held = [(store, pending) for store, batch in zip(claimers, batches, strict=True) for pending in batch]
+        threaded = [pending.keptn_context for _, pending in held if pending.threaded]
+        assert len(threaded) == len(set(threaded)), f"two of one run held at once: {sorted(threaded)}"
+        for store, pending in held:
+            if pending.threaded:
+                sent[pending.keptn_context].append(pending.body)
+            else:
+                plain += 1
+            await store.finish([Sent(pending.claim, 0.0)])
+        if plain == 4 and all(len(bodies) == 4 for bodies in sent.values()):
+            break
+    assert sent == {run: [b"0", b"1", b"2", b"3"] for run in runs} and plain == 4
+    assert await one.stats() == {}
+
+
+async def test_a_run_follows_on_the_replica_that_kept_it_and_is_not_lost_when_that_one_closes(
+    replicas: Replicas,
+) -> None:
+    one, two = await replicas(), await replicas()
+    await one.accept([of_run("run-x", index) for index in range(3)])
+    (first,) = await two.claim("a", 1, 30.0)
+    # The rest of the run is pulled by the other replica, which keeps it behind the head the first holds.
+    assert await one.claim("a", 10, 30.0) == [] and await two.claim("a", 10, 30.0) == []
+    await two.finish([Sent(first.claim, 0.0)])
+    (second,) = await one.claim("a", 10, 30.0)
+    assert (first.body, second.body) == (b"0", b"1")
+    assert await two.claim("a", 10, 30.0) == []
+    # The replica that holds the second and keeps the third goes away: both come back to the other, in order.
+    await one.close()
+    (again,) = await claim_within(two, "a", 30.0)
+    assert again.body == b"1"
+    await two.finish([Sent(again.claim, 0.0)])
+    (third,) = await two.claim("a", 10, 30.0)
+    assert third.body == b"2"
+
+
+async def test_a_kept_notification_stays_with_its_replica_past_the_lease_it_came_with(replicas: Replicas) -> None:
+    lease = 2.0
+    one, two = await replicas(lease=lease), await replicas(lease=lease)
+    await one.accept([of_run("run-x", 0), of_run("run-x", 1)])
+    (first,) = await one.claim("a", 10, lease)
+    # The second is kept behind the first; its lease on the server is renewed at half of it, so the server
+    # does not hand it to the other replica when the lease it was delivered with runs out.
+    await asyncio.sleep(lease * 0.6)
+    await one.finish([Sent(first.claim, 0.0)])
+    await asyncio.sleep(lease * 0.6)
+    assert await two.claim("a", 10, lease) == []
+    (second,) = await one.claim("a", 10, lease)
+    assert second.body == b"1"
+
+
+async def test_noise_control_is_shared_by_replicas_and_its_held_ones_outlive_the_one_that_took_them(
+    replicas: Replicas,
+) -> None:
+    clock = FakeClock()
+    one, two, three = await replicas(clock=clock), await replicas(clock=clock), await replicas(clock=clock)
+    due = clock.time() + 30
+    seen: list[tuple[float | None, bytes | None]] = []
+
+    def hold(now: float, last_sent: float | None, window: bytes | None) -> NoiseVerdict:
+        seen.append((last_sent, window))
+        return NoiseVerdict(True, "digest", due, b"window-%d" % len(seen), clock.time() + 60)
+
+    def noisy(key: str) -> Incoming:
+        target = Target("a", "r", None, noise=Noise("same news", hold))
+        return Incoming(key, "sh.keptn.event.test.finished", f"ctx-{key}", b'{"n": "%s"}' % key.encode(), [target])
+
+    assert await one.accept([noisy("1")]) == [True]
+    await one.close()
+    # The other replica decides with what the first remembered, and its held one joins the first's.
+    assert await two.accept([noisy("2")]) == [True]
+    assert seen == [(None, None), (clock.time(), b"window-1")]
+    assert await two.claim("a", 10, 30.0) == [] and await three.claim("a", 10, 30.0) == []
+    await clock.advance(30)
+    # One digest of both, by whichever replica holds the oldest; the other has nothing to send.
+    both = await asyncio.gather(two.claim("a", 10, 30.0), three.claim("a", 10, 30.0))
+    (digest,) = [pending for batch in both for pending in batch]
+    assert (digest.digest, orjson.loads(digest.body)) == ("digest", [{"n": "1"}, {"n": "2"}])
+    for store in (two, three):
+        await store.finish([Sent(digest.claim, 0.0)])  # only its holder's counts
+    assert await two.stats() == {}
+    assert await two.claim("a", 10, 30.0) == [] and await three.claim("a", 10, 30.0) == []
+
+
 async def test_the_same_event_at_two_replicas_is_stored_once(replicas: Replicas) -> None:
     one, two = await replicas(), await replicas()
     results = await asyncio.gather(one.accept([incoming("same")]), two.accept([incoming("same")]))
@@ -137,7 +242,7 @@ async def test_the_claims_of_a_replica_that_dies_come_back_to_the_others(
     assert await survivor.stats() == {}
 
 
-async def test_a_retry_waits_for_its_delay_on_the_server_and_counts_the_attempt(replicas: Replicas) -> None:
+async def test_a_retry_waits_for_its_delay_then_goes_to_any_replica_and_counts_the_attempt(replicas: Replicas) -> None:
     one, two = await replicas(), await replicas()
     clock = SystemClock()
     await one.accept([incoming("1")])

@@ -15,6 +15,14 @@ forgotten once none of its notifications waits in the outbox or among the dead l
 
 A channel's pause (Retry-After, backoff) and its rate are shared through a bucket too: `channel_pause` and
 `channel_slot`, each one number changed by compare-and-set.
+
+Order within a run: each threaded notification has its run's subject in its channel, so the oldest pending one
+of a run is what the server answers for the first message on that subject. A claim hands out a threaded one
+only when it is that one; the others it pulled it *keeps*: its deliveries still (so no other replica gets them,
+and they do not come back at once), checked again at each claim, their lease on the server renewed at half of
+it so that the server never hands them to another replica meanwhile. A Retry is kept the same way until its
+time on the store's clock, then given back (nak) for any replica to pull; it stays the oldest of its run, so
+its followers wait for it. `close()` gives back what the store holds and keeps.
 """
 
 from __future__ import annotations
@@ -43,23 +51,26 @@ from nats.js.errors import (
 )
 from nats.js.kv import KeyValue
 
-from notifier.clock import Clock
+from notifier.clock import Clock, wait_for_event
 from notifier.message_ref import MessageRef
 from notifier.store.jetstream_layout import (
     OUTBOX_MAX_BYTES,
     Layout,
-    channel_from_token,
     channel_token,
     ensure_streams,
 )
 from notifier.store.pauses import next_slot
 from notifier.store.protocol import (
+    DIGEST_TYPE,
     ChannelStats,
     Claim,
     Dead,
     DeadLetter,
+    Destination,
     Health,
     Incoming,
+    Noise,
+    NoiseVerdict,
     NotificationId,
     Pending,
     Release,
@@ -82,7 +93,52 @@ OTHERS_RECHECK = 1.0
 # Compare-and-set tries on a shared pause before giving up (only many replicas pausing at once retry).
 CAS_TRIES = 8
 ACCEPTING, STORED = "accepting", "stored"
-ACK, NAK = b"+ACK", b"-NAK"
+ACK, NAK, PROGRESS = b"+ACK", b"-NAK", b"+WPI"
+
+
+@dataclass(slots=True)
+class _Delivery:
+    """One delivery of a notification by its channel's consumer, this store's until acked or nak'ed."""
+
+    # The delivery's ack subject.
+    reply: str
+    seq: int
+    subject: str
+    meta: dict[str, Any]
+    body: bytes
+    # When the server's lease on it began (its delivery, or a renewal), on the store's clock: the server hands it
+    # to another consumer `lease` later.
+    leased: float
+    redelivered: bool
+    # While kept (not handed out): the Retry's time, or None while it waits behind its run's `head`.
+    due: float | None = None
+    head: NotificationId | None = None
+
+    @classmethod
+    def of(cls, message: Msg, now: float) -> _Delivery:
+        meta, body = _decode(message.data)
+        metadata = message.metadata
+        return cls(
+            message.reply, metadata.sequence.stream, message.subject, meta, body, now, metadata.num_delivered > 1
+        )
+
+    @property
+    def id(self) -> NotificationId:
+        return str(self.meta["id"])
+
+    @property
+    def threaded(self) -> bool:
+        return bool(self.meta.get("threaded"))
+
+    @property
+    def held_until(self) -> float | None:
+        """Not None for a notification held for a digest: when the digest of its route and time is due."""
+        return None if not self.meta.get("held") else float(self.meta["held_until"])
+
+    @property
+    def grouped(self) -> bool:
+        """On a subject where only the oldest message may go: a run's, or a held group's (its digest)."""
+        return self.threaded or self.held_until is not None
 
 
 @dataclass(slots=True)
@@ -92,8 +148,12 @@ class _Held:
     claim: Claim
     channel: str
     attempts: int
+    delivery: _Delivery
+    # What was handed out: the delivery's own, or for a digest its metadata and the JSON array of its events.
     meta: dict[str, Any]
     body: bytes
+    # A digest's other held notifications (sequence, id): deleted once the digest is sent or dead.
+    folded: tuple[tuple[int, NotificationId], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +192,8 @@ class _Channel:
     consumer_ready: bool = False
     # Notifications this store gave back or put off, by id: when they are due again (for next_due).
     waiting: dict[NotificationId, float] = field(default_factory=dict)
+    # Deliveries this store keeps without handing them out (behind their run's head, or until a Retry's time).
+    kept: dict[NotificationId, _Delivery] = field(default_factory=dict)
 
 
 class JetStreamStore:
@@ -158,6 +220,8 @@ class JetStreamStore:
         self._buckets: dict[str, KeyValue] = {}
         self._held: dict[NotificationId, _Held] = {}
         self._channels: dict[str, _Channel] = {}
+        self._kept_changed = asyncio.Event()
+        self._tending: asyncio.Task[None] | None = None
 
     # -- connection ------------------------------------------------------------------------------------
 
@@ -205,21 +269,33 @@ class JetStreamStore:
             with self._talking("prepare the JetStream streams"):
                 await ensure_streams(self._js, self._layout, create=self._create)
                 layout = self._layout
-                for bucket in (layout.dedup, layout.refs, layout.attempts, layout.pauses, layout.threads):
+                for bucket in (layout.dedup, layout.refs, layout.attempts, layout.pauses, layout.threads, layout.noise):
                     self._buckets[bucket] = await self._js.key_value(bucket)
         except StoreError:
             await self.close()
             raise
+        self._tending = asyncio.create_task(self._tend_kept())
 
     async def close(self) -> None:
         nc, self._nc, self._js = self._nc, None, None
+        if self._tending is not None:
+            self._tending.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._tending
+            self._tending = None
         if nc is None:
             return
-        # Give back what is still held, so that another replica need not wait for the lease to run out.
-        held, self._held = list(self._held.values()), {}
+        # Give back what is still held or kept, so that another replica need not wait for the lease to run out;
+        # a Retry with what is left of its delay.
+        now = self._clock.time()
+        naks = [(item.claim.token, 0.0) for item in self._held.values()]
+        for state in self._channels.values():
+            naks.extend((kept.reply, (kept.due or now) - now) for kept in state.kept.values())
+            state.kept.clear()
+        self._held = {}
         with contextlib.suppress(Exception):
-            for item in held:
-                await nc.publish(item.claim.token, NAK)
+            for reply, delay in naks:
+                await nc.publish(reply, _nak(delay))
             await nc.flush(timeout=1)
         with contextlib.suppress(Exception):
             await nc.close()
@@ -259,9 +335,6 @@ class JetStreamStore:
     # -- accepting -------------------------------------------------------------------------------------
 
     async def accept(self, items: Sequence[Incoming]) -> list[bool]:
-        if any(destination.noise is not None for item in items for destination in item.destinations):
-            # The configuration refuses noise control with this store; this keeps a held one from being sent.
-            raise StoreError("the NATS store does not keep noise control's state yet: use NOTIFIER_STORE=sqlite")
         _, js = self._connected()
         now = self._clock.time()
         fresh = [False] * len(items)
@@ -277,7 +350,8 @@ class JetStreamStore:
                 if claimed is None:
                     continue
                 fresh[index] = claimed.new
-                published.append((claimed, await self._publish_notifications(js, items[index], claimed)))
+                verdicts = await self._decide_noise(items[index], claimed, now)
+                published.append((claimed, await self._publish_notifications(js, items[index], claimed, verdicts)))
             await asyncio.wait_for(asyncio.gather(*(ack for _, acks in published for ack in acks)), REQUEST_TIMEOUT)
             await asyncio.gather(
                 *(self._mark_stored(claimed, [ack.result().seq for ack in acks]) for claimed, acks in published)
@@ -327,12 +401,65 @@ class JetStreamStore:
                 return True
         return False
 
+    async def _decide_noise(self, item: Incoming, claimed: _Claimed, now: float) -> list[NoiseVerdict | None]:
+        """Each destination's noise verdict (None: no noise control), in order, each with the memory so far."""
+        verdicts: list[NoiseVerdict | None] = []
+        for index, destination in enumerate(item.destinations):
+            noise = destination.noise
+            if noise is not None:
+                noise.applied = await self._decide_one(destination, noise, f"{claimed.revision}-{index}", now)
+            verdicts.append(None if noise is None else noise.applied)
+        return verdicts
+
+    async def _decide_one(self, destination: Destination, noise: Noise, notification: str, now: float) -> NoiseVerdict:
+        """Decide with the (route, channel)'s memory and write what the verdict says to remember, by
+        compare-and-set: replicas deciding at once for one route and channel decide one after the other.
+
+        A repeat key remembers the notification that set it: deciding that one again (its replica died before
+        storing it) must not find it a repeat of itself.
+        """
+        bucket = self._bucket(self._layout.noise)
+        key = _pair_key(destination.route, destination.channel)
+        for _ in range(CAS_TRIES):
+            try:
+                entry = await bucket.get(key)
+                memory, revision = orjson.loads(entry.value or b"{}"), entry.revision or 0
+            except KeyNotFoundError:
+                memory, revision = {}, 0
+            repeats = {name: sent for name, sent in memory.get("repeats", {}).items() if sent[1] >= now}
+            window = memory.get("window")
+            last = None if noise.key is None else repeats.get(noise.key)
+            verdict = noise.decide(
+                now,
+                None if last is None or last[2] == notification else last[0],
+                None if window is None else base64.b64decode(window),
+            )
+            if verdict.window is not None:
+                window = base64.b64encode(verdict.window).decode()
+            if noise.key is not None and verdict.sent_until is not None:
+                repeats[noise.key] = [now, verdict.sent_until, notification]
+            value = orjson.dumps({"window": window, "repeats": repeats})
+            try:
+                if revision:
+                    await bucket.update(key, value, last=revision)
+                else:
+                    await bucket.create(key, value)
+            except KeyWrongLastSequenceError:
+                continue
+            return verdict
+        raise StoreError(
+            f"cannot decide noise control for route {destination.route}, channel {destination.channel}: "
+            f"{CAS_TRIES} other replicas changed its memory meanwhile"
+        )
+
     async def _publish_notifications(
-        self, js: JetStreamContext, item: Incoming, claimed: _Claimed
+        self, js: JetStreamContext, item: Incoming, claimed: _Claimed, verdicts: list[NoiseVerdict | None]
     ) -> list[asyncio.Future[PubAck]]:
         revision = claimed.revision
         acks = []
-        for index, destination in enumerate(item.destinations):
+        for index, (destination, verdict) in enumerate(zip(item.destinations, verdicts, strict=True)):
+            if verdict is not None and not verdict.keep:
+                continue  # a repeat: nothing of it is stored
             notification = f"{revision}-{index}"
             meta = {
                 "id": notification,
@@ -347,12 +474,14 @@ class JetStreamStore:
                 "threaded": destination.threaded,
                 "broadcast": destination.broadcast,
             }
+            subject = self._layout.outbox_subject(destination.channel, item.context if destination.threaded else None)
+            if verdict is not None and verdict.held:
+                # Held for a digest: never threaded, so that it does not hold up its run; on the subject of its
+                # route and time, whose oldest message becomes the digest of them all when the time comes.
+                meta.update(threaded=False, broadcast=False, held=verdict.held, held_until=verdict.held_until)
+                subject = self._layout.held_subject(destination.channel, destination.route, verdict.held_until)
             acks.append(
-                await js.publish_async(
-                    self._layout.outbox_subject(destination.channel),
-                    _encode(meta, item.body),
-                    headers={"Nats-Msg-Id": notification},
-                )
+                await js.publish_async(subject, _encode(meta, item.body), headers={"Nats-Msg-Id": notification})
             )
         return acks
 
@@ -370,36 +499,163 @@ class JetStreamStore:
         # One pull at a time per channel in this process; the server keeps replicas apart.
         async with state.lock:
             now = self._clock.time()
-            until = now + min(lease, self._lease)
             with self._talking(f"claim notifications of channel {channel}"):
                 await self._give_back_lapsed(nc, channel, now)
+                await self._tend_due(channel, state)  # a Retry whose time came goes back before the pull
                 await self._ensure_consumer(js, channel, state)
-                messages = await self._pull(nc, channel, limit)
-                claimed = []
-                for message in messages:
-                    meta, body = _decode(message.data)
-                    attempts = 0
-                    if message.metadata.num_delivered > 1:
-                        attempts = await self._attempts(meta)
-                    claim = Claim(meta["id"], message.reply, until)
-                    self._held[claim.id] = _Held(claim, channel, attempts, meta, body)
-                    state.waiting.pop(claim.id, None)
-                    claimed.append(
-                        Pending(
-                            claim,
-                            meta["event"],
-                            channel,
-                            meta["route"],
-                            meta["template"],
-                            attempts,
-                            meta["created"],
-                            body,
-                            meta["context"],
-                            bool(meta.get("threaded")),
-                            bool(meta.get("broadcast")),
-                        )
-                    )
-                return claimed
+                # Those kept behind their run's head first: they are older than anything a pull brings.
+                behind = sorted((kept for kept in state.kept.values() if kept.due is None), key=lambda k: k.seq)
+                ready = await self._heads_of_their_runs(js, state, behind, limit)
+                if len(ready) < limit:
+                    pulled = [
+                        _Delivery.of(message, now) for message in await self._pull(nc, channel, limit - len(ready))
+                    ]
+                    for delivery in pulled:
+                        state.kept.pop(delivery.id, None)  # the server gave it again: this delivery is the one
+                    ready += await self._heads_of_their_runs(js, state, pulled, limit - len(ready))
+                self._kept_changed.set()
+                return [
+                    await self._hand_out(channel, state, delivery, now, lease)
+                    for delivery in sorted(ready, key=lambda d: d.seq)
+                ]
+
+    async def _heads_of_their_runs(
+        self, js: JetStreamContext, state: _Channel, deliveries: list[_Delivery], limit: int
+    ) -> list[_Delivery]:
+        """The deliveries that may go now: unthreaded ones, and threaded ones that are the oldest of their run.
+
+        The others are kept, each knowing its run's head (the oldest message on its subject, the server's answer).
+        """
+        runs = sorted({delivery.subject for delivery in deliveries if delivery.grouped})
+        firsts = await asyncio.gather(*(self._first_of(js, subject) for subject in runs))
+        head = dict(zip(runs, firsts, strict=True))
+        ready: list[_Delivery] = []
+        now = self._clock.time()
+        for delivery in deliveries:
+            first = head.get(delivery.subject)
+            is_head = not delivery.grouped or (first is not None and first[0] == delivery.seq)
+            held_until = delivery.held_until
+            if is_head and held_until is not None and held_until > now:
+                delivery.due, delivery.head = held_until, None  # its digest is not due yet
+                state.kept[delivery.id] = delivery
+            elif is_head and len(ready) < limit:
+                state.kept.pop(delivery.id, None)
+                ready.append(delivery)
+            else:
+                delivery.due = None
+                delivery.head = None if first is None else first[1]
+                state.kept[delivery.id] = delivery
+        return ready
+
+    async def _first_of(self, js: JetStreamContext, subject: str) -> tuple[int, NotificationId] | None:
+        """The sequence and id of the oldest message on a subject, None if none is left."""
+        try:
+            first = await js.get_msg(self._layout.outbox, seq=1, subject=subject, next=True)
+        except NotFoundError:
+            return None
+        meta, _ = _decode(first.data)
+        return first.seq or 0, str(meta["id"])
+
+    async def _hand_out(self, channel: str, state: _Channel, delivery: _Delivery, now: float, lease: float) -> Pending:
+        meta, body = delivery.meta, delivery.body
+        folded: tuple[tuple[int, NotificationId], ...] = ()
+        if delivery.held_until is not None:
+            meta, body, folded = await self._fold(delivery)
+        attempts = await self._attempts(meta) if delivery.redelivered else 0
+        # The server's lease runs from the delivery, also for one that was kept for a while.
+        claim = Claim(delivery.id, delivery.reply, min(now + lease, delivery.leased + self._lease))
+        self._held[claim.id] = _Held(claim, channel, attempts, delivery, meta, body, folded)
+        state.waiting.pop(claim.id, None)
+        return Pending(
+            claim,
+            meta["event"],
+            channel,
+            meta["route"],
+            meta["template"],
+            attempts,
+            meta["created"],
+            body,
+            meta["context"],
+            delivery.threaded,
+            bool(meta.get("broadcast")),
+            meta.get("digest", ""),
+        )
+
+    async def _fold(self, head: _Delivery) -> tuple[dict[str, Any], bytes, tuple[tuple[int, NotificationId], ...]]:
+        """The digest of a held group whose time came, made by whoever holds its oldest message: the metadata,
+        the JSON array of the held events in accepted order, and the others it stands for.
+
+        Read again at each attempt; the others are deleted only once it is sent (or dead), so nothing held is
+        lost and, as only one replica holds the oldest, no two digests of one group go out at once.
+        """
+        _, js = self._connected()
+        bodies, words, folded = [head.body], {str(head.meta["held"])}, []
+        seq = head.seq + 1
+        while True:
+            try:
+                message = await js.get_msg(self._layout.outbox, seq=seq, subject=head.subject, next=True)
+            except NotFoundError:
+                break
+            meta, body = _decode(message.data)
+            bodies.append(body)
+            words.add(str(meta["held"]))
+            folded.append((message.seq or seq, str(meta["id"])))
+            seq = (message.seq or seq) + 1
+        meta = {key: value for key, value in head.meta.items() if key not in ("held", "held_until")}
+        meta.update(type=DIGEST_TYPE, context="", digest=",".join(sorted(words)))
+        return meta, b"[" + b",".join(bodies) + b"]", tuple(folded)
+
+    async def _tend_kept(self) -> None:
+        """Tend the kept deliveries as their times come: renew the server's lease at half of it, and give a Retry
+        back (nak) at its time, for whichever replica pulls it first. Runs as long as the store is open.
+
+        Renewed, so that the server never hands a kept one to another replica while this store keeps it.
+        """
+        while True:
+            self._kept_changed.clear()
+            times = [self._tend_at(kept) for state in self._channels.values() for kept in state.kept.values()]
+            if not times:
+                await self._kept_changed.wait()
+                continue
+            wait = min(times) - self._clock.time()
+            if wait > 0:
+                await wait_for_event(self._clock, self._kept_changed, wait)
+                continue
+            now = self._clock.time()
+            for name, state in list(self._channels.items()):
+                if all(self._tend_at(kept) > now for kept in state.kept.values()):
+                    continue
+                async with state.lock:
+                    try:
+                        await self._tend_due(name, state)
+                    except StoreError as exc:
+                        log.warning("%s", exc)
+
+    def _tend_at(self, kept: _Delivery) -> float:
+        renew = kept.leased + self._lease / 2
+        return renew if kept.due is None else min(kept.due, renew)
+
+    async def _tend_due(self, channel: str, state: _Channel) -> None:
+        nc, _ = self._connected()
+        now = self._clock.time()
+        try:
+            await self._tend_due_ones(nc, channel, state, now)
+        except StoreError:
+            # Let go of them: they come back to some replica when the server's lease runs out (a nak or renewal
+            # later, once the server gave one to another replica, would take it from that one).
+            state.kept.clear()
+            raise
+
+    async def _tend_due_ones(self, nc: Client, channel: str, state: _Channel, now: float) -> None:
+        with self._talking(f"keep notifications of channel {channel}"):
+            for kept in [kept for kept in state.kept.values() if self._tend_at(kept) <= now]:
+                if kept.due is not None and kept.due <= now:
+                    del state.kept[kept.id]
+                    await nc.request(kept.reply, NAK, timeout=REQUEST_TIMEOUT)
+                    state.waiting[kept.id] = now
+                else:
+                    await nc.request(kept.reply, PROGRESS, timeout=REQUEST_TIMEOUT)
+                    kept.leased = now
 
     async def _give_back_lapsed(self, nc: Client, channel: str, now: float) -> None:
         lapsed = [h for h in self._held.values() if h.channel == channel and h.claim.until <= now]
@@ -411,7 +667,7 @@ class JetStreamStore:
         if state.consumer_ready:
             return
         name = self._layout.consumer(channel)
-        subject = self._layout.outbox_subject(channel)
+        subject = self._layout.channel_subjects(channel)
         try:
             existing = (await js.consumer_info(self._layout.outbox, name)).config
         except NotFoundError:
@@ -477,18 +733,34 @@ class JetStreamStore:
         state.waiting = {id_: at for id_, at in state.waiting.items() if at > now - self._lease}
         known = [h.claim.until for h in self._held.values() if h.channel == channel]
         known.extend(state.waiting.values())
+        known.extend(self._kept_due(state, kept, now) for kept in state.kept.values())
         with self._talking(f"read the outbox of channel {channel}"):
             try:
                 info = await js.consumer_info(self._layout.outbox, self._layout.consumer(channel))
             except NotFoundError:
                 # Nobody claimed on this channel yet: all it holds is due.
-                count = await self._subject_counts(js, self._layout.outbox_subject(channel))
+                count = await self._subject_counts(js, self._layout.channel_subjects(channel))
                 return now if count else min(known, default=None)
         if info.num_pending and (info.num_ack_pending or 0) < MAX_ACK_PENDING:
             return now
         if (info.num_ack_pending or 0) > len(known):
             known.append(now + OTHERS_RECHECK)
         return min(known, default=None)
+
+    def _kept_due(self, state: _Channel, kept: _Delivery, now: float) -> float:
+        """When a kept one may go: a Retry at its time; one behind its run's head when the head is done, which
+        is known here only for a head this store holds or keeps."""
+        if kept.due is not None:
+            return kept.due
+        if kept.head == kept.id:
+            return now  # the oldest of its run, kept only because the claim that pulled it had enough
+        if kept.head in self._held:
+            return self._held[kept.head].claim.until
+        if kept.head in state.kept:
+            return self._kept_due(state, state.kept[kept.head], now)
+        if kept.head in state.waiting:
+            return state.waiting[kept.head]
+        return now + OTHERS_RECHECK
 
     async def _subject_counts(self, js: JetStreamContext, subjects: str) -> dict[str, int]:
         info = await js.stream_info(self._layout.outbox, subjects_filter=subjects)
@@ -514,13 +786,14 @@ class JetStreamStore:
             if update.ref is not None:
                 ref = orjson.dumps({"conversation": update.ref.conversation, "id": update.ref.id})
                 await self._bucket(self._layout.refs).put(held.claim.id, ref)
+            await self._drop_folded(js, held)
             await nc.request(token, ACK, timeout=REQUEST_TIMEOUT)
         elif isinstance(update, Retry):
             await self._bucket(self._layout.attempts).put(_attempts_key(held.meta), str(held.attempts + 1).encode())
-            delay = max(0.0, update.next_at - now)
-            payload = NAK + b" " + orjson.dumps({"delay": int(delay * 1e9)}) if delay else NAK
-            await nc.request(token, payload, timeout=REQUEST_TIMEOUT)
-            waiting[held.claim.id] = update.next_at
+            # Kept until its time on the store's clock (still first of its run); the timer gives it back then.
+            held.delivery.due = update.next_at
+            self._channel(held.channel).kept[held.claim.id] = held.delivery
+            self._kept_changed.set()
         elif isinstance(update, Dead):
             letter = {**held.meta, "reason": update.reason, "attempts": held.attempts + 1, "died": update.at}
             await js.publish(
@@ -528,17 +801,26 @@ class JetStreamStore:
                 _encode(letter, held.body),
                 headers={"Nats-Msg-Id": f"{_attempts_key(held.meta)}.dead"},
             )
+            await self._drop_folded(js, held)
             await nc.request(token, ACK, timeout=REQUEST_TIMEOUT)
         else:
             assert isinstance(update, Release)
             await nc.request(token, NAK, timeout=REQUEST_TIMEOUT)
             waiting[held.claim.id] = now
 
+    async def _drop_folded(self, js: JetStreamContext, held: _Held) -> None:
+        """Delete the held notifications a digest stood for (another replica may keep one: it is gone for it too)."""
+        kept = self._channel(held.channel).kept
+        for seq, notification in held.folded:
+            kept.pop(notification, None)
+            with contextlib.suppress(NotFoundError):
+                await js.delete_msg(self._layout.outbox, seq)
+
     async def run_thread(self, channel: str, context: str) -> RunThread | None:
         self._connected()
         with self._talking("read a run's thread"):
             try:
-                entry = await self._bucket(self._layout.threads).get(_thread_key(channel, context))
+                entry = await self._bucket(self._layout.threads).get(_pair_key(channel, context))
             except (KeyNotFoundError, InvalidKeyError):
                 return None
         found = orjson.loads(entry.value or b"{}")
@@ -556,7 +838,7 @@ class JetStreamStore:
             "started": thread.started,
         }
         with self._talking("save a run's thread"):
-            await self._bucket(self._layout.threads).put(_thread_key(channel, context), orjson.dumps(document))
+            await self._bucket(self._layout.threads).put(_pair_key(channel, context), orjson.dumps(document))
 
     async def message_ref(self, notification: NotificationId) -> MessageRef | None:
         self._connected()
@@ -573,15 +855,19 @@ class JetStreamStore:
     async def stats(self) -> dict[str, ChannelStats]:
         _, js = self._connected()
         with self._talking("read the outbox"):
-            counts = await self._subject_counts(js, f"{self._layout.prefix}.outbox.>")
+            counts: dict[str, int] = {}
+            for subject, count in (await self._subject_counts(js, f"{self._layout.prefix}.outbox.>")).items():
+                channel = self._layout.channel_of_subject(subject)
+                counts[channel] = counts.get(channel, 0) + count
             stats = {}
-            for subject, count in counts.items():
+            for channel, count in counts.items():
+                subjects = self._layout.channel_subjects(channel)
                 try:
-                    oldest = await js.get_msg(self._layout.outbox, seq=1, subject=subject, next=True)
+                    oldest = await js.get_msg(self._layout.outbox, seq=1, subject=subjects, next=True)
                 except NotFoundError:
                     continue  # sent since it was counted
                 meta, _ = _decode(oldest.data)
-                stats[channel_from_token(subject.rsplit(".", 1)[1])] = ChannelStats(count, meta["created"])
+                stats[channel] = ChannelStats(count, meta["created"])
         return stats
 
     async def _dead_messages(self) -> list[RawStreamMsg]:
@@ -633,7 +919,7 @@ class JetStreamStore:
                 # A new generation: its attempts count from zero, and its publish is not a repeat of the first.
                 meta.update(created=now, generation=message.seq)
                 await js.publish(
-                    self._layout.outbox_subject(meta["channel"]),
+                    self._layout.outbox_subject(meta["channel"], meta["context"] if meta.get("threaded") else None),
                     _encode(meta, body),
                     headers={"Nats-Msg-Id": _attempts_key(meta)},
                 )
@@ -715,9 +1001,15 @@ class JetStreamStore:
         raise StoreError(f"cannot {what}: {CAS_TRIES} other replicas changed it meanwhile")
 
 
-def _thread_key(channel: str, context: str) -> str:
-    """A KV key for any channel name and context: key characters are limited, so both go base64url-encoded."""
-    return base64.urlsafe_b64encode(f"{channel}\0{context}".encode()).decode().rstrip("=")
+def _nak(delay: float) -> bytes:
+    """A nak that makes the server hand the message out again in `delay` seconds (at once when none)."""
+    return NAK + b" " + orjson.dumps({"delay": int(delay * 1e9)}) if delay > 0 else NAK
+
+
+def _pair_key(first: str, second: str) -> str:
+    """A KV key for any two names (channel and context, route and channel): key characters are limited, so both
+    go base64url-encoded."""
+    return base64.urlsafe_b64encode(f"{first}\0{second}".encode()).decode().rstrip("=")
 
 
 def _encode(meta: dict[str, Any], body: bytes) -> bytes:

@@ -9,6 +9,7 @@ that disagree on, say, the dedup window would otherwise quietly use whichever cr
 from __future__ import annotations
 
 import base64
+import hashlib
 import re
 from dataclasses import dataclass
 
@@ -31,6 +32,14 @@ BUCKET_MAX_BYTES = 256 * 1024**2
 PAUSE_TTL = DAY
 # Retry counts live as long as their notification can wait in the outbox.
 ATTEMPTS_TTL = OUTBOX_MAX_AGE
+# The last token of an unthreaded notification's subject (a run's token is hex, so never this).
+NO_RUN = "_"
+# Hex digits of a run token: 128 bits of the context's sha256, so two runs never share a subject.
+RUN_TOKEN_LENGTH = 32
+# The first letter of a held group's token (never a hex digit, so never a run's).
+HELD = "h"
+# Noise control's memory is rewritten at each decision; past a week unused it is forgotten.
+NOISE_TTL = OUTBOX_MAX_AGE
 
 
 def channel_token(channel: str) -> str:
@@ -83,8 +92,32 @@ class Layout:
     def threads(self) -> str:
         return f"{self.prefix}-threads"
 
-    def outbox_subject(self, channel: str) -> str:
-        return f"{self.prefix}.outbox.{channel_token(channel)}"
+    @property
+    def noise(self) -> str:
+        return f"{self.prefix}-noise"
+
+    def outbox_subject(self, channel: str, run: str | None) -> str:
+        """A notification's subject: its channel's, then its run's (`run`: the context of a threaded one).
+
+        A subject token cannot hold `.`, `*`, `>` or spaces, so the run is a hash of the context: the oldest
+        message on a run's subject is the oldest pending notification of that run in that channel.
+        """
+        token = NO_RUN if run is None else hashlib.sha256(run.encode()).hexdigest()[:RUN_TOKEN_LENGTH]
+        return f"{self.channel_subjects(channel)[:-1]}{token}"
+
+    def held_subject(self, channel: str, route: str, until: float) -> str:
+        """The subject of the notifications of one route held until one time: the digest that replaces them."""
+        group = hashlib.sha256(f"{route}\0{until!r}".encode()).hexdigest()[: RUN_TOKEN_LENGTH - 1]
+        return f"{self.channel_subjects(channel)[:-1]}{HELD}{group}"
+
+    def channel_subjects(self, channel: str) -> str:
+        """Every subject of one channel's notifications: its consumer's filter."""
+        return f"{self.prefix}.outbox.{channel_token(channel)}.>"
+
+    @staticmethod
+    def channel_of_subject(subject: str) -> str:
+        """The channel of an outbox subject (`<prefix>.outbox.<channel>.<run>`; a prefix holds no `.`)."""
+        return channel_from_token(subject.split(".")[2])
 
     def dead_subject(self, notification: str) -> str:
         return f"{self.prefix}.dead.{notification}"
@@ -100,7 +133,7 @@ class Layout:
             (
                 StreamConfig(
                     name=self.outbox,
-                    description="keptn-notifier: notifications to send, one subject per channel",
+                    description="keptn-notifier: notifications to send, one subject per channel and run",
                     subjects=[f"{self.prefix}.outbox.>"],
                     retention=RetentionPolicy.WORK_QUEUE,
                     storage=StorageType.FILE,
@@ -143,6 +176,8 @@ class Layout:
             (_bucket(self.pauses, ttl=PAUSE_TTL), "fixed by the service"),
             # A run's thread is shared by every replica; the bucket forgets it when the store would.
             (_bucket(self.threads, ttl=max(self.retention.thread_max_age, 1.0)), "NOTIFIER_THREAD_MAX_AGE"),
+            # Noise control's memory, one key per (route, channel): its digest window and its repeat keys' sends.
+            (_bucket(self.noise, ttl=NOISE_TTL), "fixed by the service"),
         ]
 
 
