@@ -174,9 +174,14 @@ def reply_times(chat: FakeChatServer) -> list[float]:
     )
 
 
-def posted_at(chat: FakeChatServer, text: str) -> list[float]:
-    """When the posts (replies and run messages) that show `text` arrived."""
-    return [item.at for item in chat.received_on(POST_MESSAGE) if text in item.body.decode()]
+def posted_at(chat: FakeChatServer, key: str) -> list[float]:
+    """When the posts of `key` arrived: the replies of a notification's mark, or the run messages of a context."""
+    reply = MARK.fullmatch(key) is not None
+    return [
+        item.at
+        for item in chat.received_on(POST_MESSAGE)
+        if key in item.body.decode() and isinstance(item.json, dict) and bool(item.json.get("thread_ts")) == reply
+    ]
 
 
 def extra(counts: Counter[str]) -> int:
