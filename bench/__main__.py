@@ -7,6 +7,7 @@ or the floor should have delivered did not arrive (speed targets are only report
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -21,10 +22,10 @@ from typing import Any
 
 from bench.procs import StartError, python_module, spawn, stop, wait_for_port_file
 from bench.procstat import core_split, cpu_seconds, machine_busy_seconds
-from bench.report import ALERTMANAGER, FLOOR, SERVICE, goals, ratios, summarise, table
+from bench.report import ALERTMANAGER, FLOOR, goals, ratios, replica_ratios, summarise, table
 from bench.scenarios import NAMES, Harness, Scenario, run_once, scenarios
 from bench.stats import median
-from bench.targets import AlertmanagerTarget, FloorTarget, ServiceTarget, Target
+from bench.targets import AlertmanagerTarget, FloorTarget, NatsReplicasTarget, ServiceTarget, Target
 
 REPO = Path(__file__).resolve().parent.parent
 EXIT_OK, EXIT_LOST, EXIT_BROKEN = 0, 1, 2
@@ -79,7 +80,11 @@ def _say(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
-def _targets(scenario: Scenario, alertmanager: bool) -> list[Callable[[], Target]]:
+def _targets(scenario: Scenario, alertmanager: bool, harness: Harness) -> list[Callable[[], Target]]:
+    if scenario.replicas:
+        # The floor takes the same events over HTTP: the least any service could do with them.
+        replicas = [functools.partial(NatsReplicasTarget, count, harness.harness_cores) for count in scenario.replicas]
+        return [*replicas, FloorTarget]
     chosen: list[Callable[[], Target]] = [lambda: ServiceTarget(dict(scenario.service_settings)), FloorTarget]
     if scenario.with_alertmanager and alertmanager:
         chosen.append(AlertmanagerTarget)
@@ -92,7 +97,7 @@ def _run_scenario(
     """A B A B ...: the targets take turns, so drift on the machine hits each of them alike."""
     runs: dict[str, list[dict[str, Any]]] = {}
     for round_index in range(rounds):
-        for make in _targets(scenario, alertmanager):
+        for make in _targets(scenario, alertmanager, harness):
             target = make()
             workdir = root / f"{scenario.name}-{target.name}-{round_index}"
             workdir.mkdir(parents=True)
@@ -105,6 +110,7 @@ def _run_scenario(
             )
             shutil.rmtree(workdir / "state", ignore_errors=True)
             shutil.rmtree(workdir / "alertmanager-data", ignore_errors=True)
+            shutil.rmtree(workdir / "nats", ignore_errors=True)
     return runs
 
 
@@ -153,8 +159,11 @@ def _report(
             "ratios": ratios(targets),
             "ratios_to_alertmanager": ratios(targets, ALERTMANAGER),
         }
-        for name in (SERVICE, FLOOR):
-            if targets.get(name, {}).get("lost"):
+        if scenario.replicas:
+            by_scenario[scenario.name]["replicas"] = list(scenario.replicas)
+            by_scenario[scenario.name]["replica_ratios"] = replica_ratios(targets)
+        for name in targets:
+            if name != ALERTMANAGER and targets[name].get("lost"):
                 lost_detail.setdefault(scenario.name, {})[name] = targets[name]["lost"]
     any_burst = any(scenario.with_alertmanager for scenario in chosen)
     if not alertmanager:
@@ -192,6 +201,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     rounds = args.rounds or (1 if args.short else 3)
     chosen = scenarios(args.short, args.scenario)
+    if not NatsReplicasTarget.installed() and any(scenario.replicas for scenario in chosen):
+        _say("nats-server is not installed (pip install -e '.[test]'): the nats scenario is skipped")
+        chosen = [scenario for scenario in chosen if not scenario.replicas]
     cores = core_split()
     alertmanager = AlertmanagerTarget.installed()
     if not cores[0]:

@@ -7,6 +7,10 @@ so the target's own speed sets the rate. With `--rate R`, an open loop: event i 
 the target answers (at most MAX_IN_FLIGHT unanswered at once), as a busy Keptn sends them, and how late the
 generator itself was is reported. It also samples the target's memory from /proc as the count passes the
 `--rss-at` marks, and reports its own CPU use so that a saturated generator can be told from a slow target.
+
+With `--kind nats` the URL is a NATS server's and the events are published as Keptn publishes them: core NATS,
+subject = the event's type, body = the event. A publish has no answer, so there is no ingest latency and no
+accepted rate: every event flushed to the server counts as accepted, and delivery is what is measured.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
+import nats
 import orjson
 
 from bench.loop import run
@@ -29,7 +34,7 @@ from bench.procstat import memory_kib
 from bench.stats import percentile
 from bench.workload import MARKER_HEADER, BodyFactory, marker
 
-CONTENT_TYPES = {"keptn": "application/cloudevents+json", "alert": "application/json"}
+CONTENT_TYPES = {"keptn": "application/cloudevents+json", "alert": "application/json", "nats": ""}
 REQUEST_TIMEOUT = 30.0
 # Unanswered requests the open loop allows before it waits (a target that stops answering cannot pile up sockets).
 MAX_IN_FLIGHT = 512
@@ -107,6 +112,47 @@ class Load:
             self.rss_kib_at[self.rss_marks.pop(0)] = memory_kib(self.target_pid, "VmRSS")
 
 
+async def publish(args: argparse.Namespace) -> dict[str, Any]:
+    """`--kind nats`: publish every event (at `--rate`, or as fast as the client writes), then flush."""
+    factory = BodyFactory("keptn", args.run_id)
+    subject = orjson.loads(factory.body(0, 0))["type"]
+    deadline = time.monotonic() + args.deadline
+    lag_ns: list[int] = []
+    connection = await nats.connect(args.url, connect_timeout=5, max_reconnect_attempts=3)
+    cpu_before = resource.getrusage(resource.RUSAGE_SELF)
+    first_send_ns = time.monotonic_ns()
+    sent = 0
+    try:
+        while sent < args.count and time.monotonic() < deadline:
+            if args.rate:
+                due_ns = first_send_ns + int(sent * 1e9 / args.rate)
+                if (wait_ns := due_ns - time.monotonic_ns()) > 0:
+                    await asyncio.sleep(wait_ns / 1e9)
+                lag_ns.append(max(0, time.monotonic_ns() - due_ns))
+            await connection.publish(subject, factory.body(sent, time.monotonic_ns()))
+            sent += 1
+        await connection.flush(timeout=int(REQUEST_TIMEOUT))
+    finally:
+        await connection.close()
+    end_ns = time.monotonic_ns()
+    cpu_after = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
+    return {
+        "sent": sent,
+        "accepted": sent,
+        "errors": {},
+        "first_send_ns": first_send_ns,
+        "last_ok_ns": first_send_ns,  # no answers: accepted_per_s stays unmeasured
+        "ingest_p50_ms": None,
+        "ingest_p99_ms": None,
+        "send_lag_p99_ms": percentile([value / 1e6 for value in lag_ns], 0.99),
+        "rss_kib_at": {},
+        "target_hwm_kib": memory_kib(args.target_pid, "VmHWM"),
+        "cpu_s": cpu,
+        "cpu_busy": cpu / max(1e-9, (end_ns - first_send_ns) / 1e9),
+    }
+
+
 async def generate(args: argparse.Namespace) -> dict[str, Any]:
     load = Load(
         url=args.url,
@@ -163,7 +209,8 @@ def main() -> None:
     parser.add_argument("--rss-at", type=_marks, default=[], help="comma list of counts at which to sample VmRSS")
     parser.add_argument("--rate", type=float, default=0.0, help="events a second, open loop (default: closed loop)")
     parser.add_argument("--deadline", type=float, default=600.0, help="stop sending after this many seconds")
-    result = run(generate(parser.parse_args()))
+    args = parser.parse_args()
+    result = run(publish(args) if args.kind == "nats" else generate(args))
     sys.stdout.write(orjson.dumps(result).decode() + "\n")
 
 

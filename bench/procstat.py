@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import resource
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,22 +56,31 @@ def pin_to(cores: frozenset[int]) -> None:
 
 @dataclass(frozen=True, slots=True)
 class CpuSnapshot:
-    """CPU seconds used so far: by the machine, the target, the sink, and this process with its reaped children."""
+    """CPU seconds used so far: by the machine, the target's processes, the sink, the NATS server (when a
+    scenario runs one), and this process with its reaped children."""
 
     at: float
     machine: float
     target: float
     sink: float
+    nats: float
     ours: float
 
     @classmethod
-    def take(cls, target_pid: int, sink_pid: int) -> CpuSnapshot:
+    def take(cls, target_pids: Sequence[int], sink_pid: int, nats_pid: int | None = None) -> CpuSnapshot:
         mine = resource.getrusage(resource.RUSAGE_SELF)
         children = resource.getrusage(resource.RUSAGE_CHILDREN)
         ours = mine.ru_utime + mine.ru_stime + children.ru_utime + children.ru_stime
-        return cls(time.monotonic(), machine_busy_seconds(), cpu_seconds(target_pid), cpu_seconds(sink_pid), ours)
+        target = sum(cpu_seconds(pid) for pid in target_pids)
+        nats = cpu_seconds(nats_pid) if nats_pid is not None else 0.0
+        return cls(time.monotonic(), machine_busy_seconds(), target, cpu_seconds(sink_pid), nats, ours)
 
     def others_busy_since(self, earlier: CpuSnapshot) -> float:
         """Cores that processes outside the benchmark kept busy between two snapshots."""
-        ours = (self.target - earlier.target) + (self.sink - earlier.sink) + (self.ours - earlier.ours)
+        ours = (
+            (self.target - earlier.target)
+            + (self.sink - earlier.sink)
+            + (self.nats - earlier.nats)
+            + (self.ours - earlier.ours)
+        )
         return max(0.0, self.machine - earlier.machine - ours) / max(1e-9, self.at - earlier.at)

@@ -29,10 +29,13 @@ FIGURES = (
     ("target_cpu_busy", "target CPU busy (cores)"),
     ("loadgen_cpu_busy", "load generator CPU busy (cores)"),
     ("sink_cpu_busy", "sink CPU busy (cores)"),
+    ("nats_cpu_busy", "NATS server CPU busy (cores)"),
     ("other_cpu_busy", "other processes' CPU busy (cores; ~0 = quiet)"),
 )
 COUNTS = ("sent", "accepted", "expected", "delivered", "lost", "duplicates", "unmarked")
 SERVICE, FLOOR, ALERTMANAGER = "service", "floor", "alertmanager"
+# The targets of the nats scenario: `nats-<replicas>`.
+NATS_PREFIX = "nats-"
 PEAK_RSS_LIMIT_MIB = 120.0
 STARTUP_LIMIT_S = 1.5
 
@@ -78,15 +81,30 @@ def summarise(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     return summary
 
 
-def ratios(targets: Mapping[str, Mapping[str, Any]], against: str = FLOOR) -> dict[str, float | None]:
-    """service / `against` for every figure; empty when either did not run."""
-    service, floor = targets.get(SERVICE), targets.get(against)
+def ratios(
+    targets: Mapping[str, Mapping[str, Any]], against: str = FLOOR, of: str = SERVICE
+) -> dict[str, float | None]:
+    """`of` (the service) / `against` for every figure; empty when either did not run."""
+    service, floor = targets.get(of), targets.get(against)
     if service is None or floor is None:
         return {}
     found: dict[str, float | None] = {}
     for key, _ in FIGURES:
         mine, theirs = service.get(key), floor.get(key)
         found[key] = mine / theirs if mine is not None and theirs else None
+    return found
+
+
+def replica_ratios(targets: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, float | None]]:
+    """Each replica count's figures / the floor's, and its delivered/s / one replica's (`scaling`)."""
+    found: dict[str, dict[str, float | None]] = {}
+    one = targets.get(f"{NATS_PREFIX}1", {}).get("delivered_per_s")
+    for name, figures in targets.items():
+        if not name.startswith(NATS_PREFIX):
+            continue
+        found[name] = ratios(targets, FLOOR, name)
+        delivered = figures.get("delivered_per_s")
+        found[name]["scaling"] = delivered / one if delivered is not None and one else None
     return found
 
 
@@ -106,7 +124,9 @@ def goals(scenarios: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
         lost = scenarios["fanout"]["targets"].get(SERVICE, {}).get("lost")
         judged.append(_judge("fan-out: every notification delivered (lost)", lost, 0, True))
     for name, scenario in scenarios.items():
-        peak = scenario["targets"].get(SERVICE, {}).get("peak_rss_mib")
+        if SERVICE not in scenario["targets"]:
+            continue  # the nats scenario's replicas: figures only, no targets yet
+        peak = scenario["targets"][SERVICE].get("peak_rss_mib")
         judged.append(_judge(f"{name}: peak RSS < {PEAK_RSS_LIMIT_MIB:g} MiB", peak, PEAK_RSS_LIMIT_MIB, True))
     startups = [run["startup_s"] for s in scenarios.values() for run in s["targets"].get(SERVICE, {}).get("rounds", [])]
     judged.append(_judge(f"startup to /ready < {STARTUP_LIMIT_S:g} s", median(startups), STARTUP_LIMIT_S, True))
@@ -135,8 +155,12 @@ def table(report: Mapping[str, Any]) -> str:
     lines = [f"keptn-notifier benchmark ({report['mode']}, {report['rounds']} round(s), commit {report['commit']})"]
     for name, scenario in report["scenarios"].items():
         targets: Mapping[str, Mapping[str, Any]] = scenario["targets"]
-        versus = [scenario["ratios"]]
-        columns = [*targets, "service/floor"]
+        versus = [scenario["ratios"]] if scenario["ratios"] else []
+        columns = [*targets, "service/floor"] if versus else [*targets]
+        replicas = scenario.get("replica_ratios", {})
+        for replica_target, replica in replicas.items():
+            versus.append(replica)
+            columns.append(f"{replica_target}/floor")
         if scenario.get("ratios_to_alertmanager"):
             versus.append(scenario["ratios_to_alertmanager"])
             columns.append("service/AM")
@@ -151,6 +175,10 @@ def table(report: Mapping[str, Any]) -> str:
         for key in ("expected", "delivered", "lost", "duplicates"):
             values = [targets[target].get(key) for target in targets]
             lines.append(f"  {key:42}" + "".join(f"{_cell(value):>15}" for value in values))
+        if replicas:
+            values = [replicas.get(target, {}).get("scaling") for target in targets]
+            label = "delivered/s / nats-1 (scaling)"
+            lines.append(f"  {label:42}" + "".join(f"{_cell(value):>15}" for value in values))
     lines.append("")
     lines.append("targets:")
     for goal in report["goals"]:

@@ -37,6 +37,8 @@ class Scenario:
     # run) for `seconds`, instead of `events` as fast as the target answers.
     rate_fraction: float = 0.0
     seconds: float = 0.0
+    # Instead of the one service: this many replicas on NATS JetStream (intake and store), one target each.
+    replicas: tuple[int, ...] = ()
 
     def events_at(self, rate: float | None) -> int:
         return max(1, round(rate * self.seconds)) if rate else self.events
@@ -49,6 +51,7 @@ FULL = (
     Scenario("slow", 2_000, sink_delay=0.2),
     Scenario("outage", 10_000, outage=30.0, drain_timeout=300.0),
     Scenario("soak", 100_000, rss_marks=(10_000, 50_000, 100_000), drain_timeout=300.0),
+    Scenario("nats", 5_000, replicas=(1, 2, 3)),
 )
 SHORT = (
     Scenario("burst", 400, with_alertmanager=True, drain_timeout=20.0),
@@ -59,6 +62,7 @@ SHORT = (
     # is lost. The full run measures the drain with the default backoff.
     Scenario("outage", 300, outage=3.0, drain_timeout=20.0, service_settings=(("retry_max_backoff", "1s"),)),
     Scenario("soak", 1_000, rss_marks=(100, 500, 1_000), drain_timeout=20.0),
+    Scenario("nats", 300, replicas=(1, 2, 3), drain_timeout=20.0),
 )
 NAMES = tuple(scenario.name for scenario in FULL)
 
@@ -93,17 +97,19 @@ def run_once(
     harness.sink("reset", {})
     harness.sink("mode", {"status": 503 if scenario.outage else 200, "delay": scenario.sink_delay})
     startup = target.start(harness.sink_urls(scenario.channels), workdir, harness.target_cores)
+    nats_pid = target.nats_pid
     events = scenario.events_at(rate)
     try:
-        before = CpuSnapshot.take(target.pid, harness.sink_pid)
+        before = CpuSnapshot.take(target.pids, harness.sink_pid, nats_pid)
         load, recovered_ns = _send(scenario, events, rate, target, harness, run_id)
         expected = load["accepted"] * scenario.channels
         # What the target still owed when the last event had been answered: its queue at the end of the load.
         backlog = expected - int(harness.sink("stats")["delivered"])
         sink = _wait_for_deliveries(harness, expected, scenario.drain_timeout)
-        after = CpuSnapshot.take(target.pid, harness.sink_pid)
-        peak_kib = max(memory_kib(target.pid, "VmHWM"), load["target_hwm_kib"])
-        end_rss_kib = memory_kib(target.pid, "VmRSS")
+        after = CpuSnapshot.take(target.pids, harness.sink_pid, nats_pid)
+        # Of several processes (replicas), the largest: each is a pod of its own.
+        peak_kib = max(load["target_hwm_kib"], *(memory_kib(pid, "VmHWM") for pid in target.pids))
+        end_rss_kib = max(memory_kib(pid, "VmRSS") for pid in target.pids)
     finally:
         target.stop()
     cpu = after.target - before.target
@@ -117,6 +123,8 @@ def run_once(
     seconds = (max(load["last_ok_ns"], sink["last_ns"]) - load["first_send_ns"]) / NS
     figures["target_cpu_busy"] = cpu / seconds if seconds > 0 else None
     figures["sink_cpu_busy"] = (after.sink - before.sink) / seconds if seconds > 0 else None
+    if nats_pid is not None:
+        figures["nats_cpu_busy"] = (after.nats - before.nats) / seconds if seconds > 0 else None
     # Well above 0, other processes competed for the cores and the run's figures are not to be trusted.
     figures["other_cpu_busy"] = after.others_busy_since(before)
     return figures

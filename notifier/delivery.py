@@ -210,6 +210,8 @@ class ChannelWorker:
                 result = await self._threads.send(item, payload)
             else:
                 result = await self._channel.send(payload)
+        except StoreError as exc:  # a run's thread could not be read or saved: the store is away for now
+            result = SendResult.retry("store_unavailable", self._redact(str(exc)))
         except Exception as exc:  # a channel must classify its failures; this is a bug, keep the message
             result = SendResult.retry("internal_error", self._redact(f"{type(exc).__name__}: {exc}"))
         now = self._clock.time()

@@ -203,6 +203,50 @@ def run_event(
     return event_from_mapping(raw)
 
 
+# The ten events of `keptn_run`: (type after `sh.keptn.event.`, source, data beyond the common fields).
+_RUN_STEPS: tuple[tuple[str, str, dict[str, Any]], ...] = (
+    ("dev.delivery.triggered", "shipyard-controller", {}),
+    ("deployment.triggered", "shipyard-controller", {}),
+    ("deployment.started", "helm-service", {"status": "succeeded"}),
+    ("deployment.finished", "helm-service", {"status": "succeeded", "result": "pass"}),
+    ("test.triggered", "shipyard-controller", {}),
+    ("test.started", "jmeter-service", {"status": "succeeded"}),
+    ("test.finished", "jmeter-service", {"status": "succeeded", "result": "pass"}),
+    ("evaluation.triggered", "shipyard-controller", {}),
+    ("evaluation.started", "lighthouse-service", {"status": "succeeded"}),
+    ("dev.delivery.finished", "shipyard-controller", {"status": "succeeded", "result": "pass"}),
+)
+
+
+def keptn_run(number: int, message: str = "step {step}") -> list[dict[str, Any]]:
+    """The ten events of one Keptn delivery run in stage dev, as JSON, in the order they happen.
+
+    Each has its own id and the run's shkeptncontext (`number` in it); `message` is formatted with `step`
+    (0 to 9) into each event's data.message, so that a test can tell every notification apart.
+    """
+    context = f"{number:08d}-0000-4000-8000-{number:012d}"
+    return [
+        {
+            "specversion": "1.0",
+            "id": f"{context}-{step}",
+            "source": source,
+            "type": f"sh.keptn.event.{suffix}",
+            "time": f"2026-11-20T09:{step:02d}:00Z",
+            "shkeptncontext": context,
+            "triggeredid": "",
+            "shkeptnspecversion": "0.2.4",
+            "data": {
+                "project": "sockshop",
+                "stage": "dev",
+                "service": "carts",
+                "message": message.format(step=step),
+                **data,
+            },
+        }
+        for step, (suffix, source, data) in enumerate(_RUN_STEPS)
+    ]
+
+
 def shipped_run(name: str) -> list[KeptnEvent]:
     """The events of an example run, in the order of their file names (the order they happened)."""
     files = sorted((RUNS / name).glob("*.json"))
@@ -243,6 +287,12 @@ class ServiceProcess:
     def start(self, timeout: float = 20) -> float:
         """Start and wait for /ready; returns the seconds it took."""
         started = time.monotonic()
+        self.spawn()
+        self.wait_ready(timeout)
+        return time.monotonic() - started
+
+    def spawn(self) -> None:
+        """Start, without waiting: several processes start side by side, then `wait_ready` for each."""
         with self.stdout_path.open("a") as out, self.stderr_path.open("a") as err:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "notifier", "serve", "--config", str(self.config_path)],
@@ -251,17 +301,25 @@ class ServiceProcess:
                 env=self.env,
                 text=True,
             )
-        deadline = started + timeout
+
+    def wait_ready(self, timeout: float = 20) -> None:
+        assert self.proc is not None
+        deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"service exited with {self.proc.returncode}: {self.stderr()}")
-            try:
-                with urllib.request.urlopen(self.url + "/ready", timeout=1) as response:
-                    if response.status == 200:
-                        return time.monotonic() - started
-            except OSError:
-                time.sleep(0.05)
+            if self.is_ready():
+                return
+            time.sleep(0.05)
         raise TimeoutError(f"service not ready in {timeout}s: {self.stderr()}")
+
+    def is_ready(self) -> bool:
+        """Whether /ready answers 200 now (a 503, or no answer, is False)."""
+        try:
+            with urllib.request.urlopen(self.url + "/ready", timeout=1) as response:
+                return bool(response.status == 200)
+        except OSError:
+            return False
 
     def kill(self) -> None:
         assert self.proc is not None

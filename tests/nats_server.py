@@ -13,9 +13,12 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import nats
+import orjson
 import pytest
+from nats.js.api import StreamConfig
 
 # How long a start may take before the test fails (a cold start is well under a second).
 START_WAIT = 20.0
@@ -101,3 +104,28 @@ async def drop_streams(url: str, prefix: str) -> None:
                 await js.delete_stream(name)
     finally:
         await connection.close()
+
+
+async def errors_ignored(exc: Exception) -> None:
+    """For a test's own connections: a server stopped on purpose is no error worth a log line."""
+
+
+async def keptn_stream(url: str) -> None:
+    """Keptn's stream as the shipyard-controller makes it: a name and its subjects, every other setting left."""
+    nc = await nats.connect(url, error_cb=errors_ignored)
+    try:
+        await nc.jetstream().add_stream(StreamConfig(name="keptn", subjects=["sh.keptn.>"]))
+    finally:
+        await nc.close()
+
+
+async def publish(url: str, *messages: dict[str, Any] | tuple[str, bytes]) -> None:
+    """As Keptn publishes: core NATS, subject = the event's type, body = the event (or a subject and raw bytes)."""
+    nc = await nats.connect(url, error_cb=errors_ignored)
+    try:
+        for message in messages:
+            subject, body = message if isinstance(message, tuple) else (message["type"], orjson.dumps(message))
+            await nc.publish(subject, body)
+        await nc.flush()
+    finally:
+        await nc.close()

@@ -73,6 +73,30 @@ def test_short_mode_delivers_everything_and_reports_every_figure(tmp_path: Path)
     assert "targets:" in finished.stderr, "the readable table goes to stderr"
 
 
+def test_short_nats_scenario_runs_one_two_and_three_replicas_against_the_floor() -> None:
+    finished = subprocess.run(
+        [sys.executable, "-m", "bench", "--short", "--scenario", "nats"],
+        cwd=REPO, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    report = json.loads(finished.stdout)
+    assert report["nothing_lost"] is True and set(report["scenarios"]) == {"nats"}
+    nats = report["scenarios"]["nats"]
+    assert nats["replicas"] == [1, 2, 3] and set(nats["targets"]) == {"nats-1", "nats-2", "nats-3", "floor"}
+    for name, figures in nats["targets"].items():
+        assert figures["expected"] == figures["delivered"] == 300, name
+        assert figures["lost"] == 0 and figures["duplicates"] == 0 and figures["unmarked"] == 0, name
+        assert figures["delivered_per_s"] > 0 and figures["e2e_p99_ms"] is not None, name
+    for name in ("nats-1", "nats-2", "nats-3"):
+        figures = nats["targets"][name]
+        # a publish has no answer: no accepted rate, and the NATS server's CPU on its own
+        assert figures["accepted_per_s"] is None and figures["nats_cpu_busy"] > 0, name
+        assert figures["cpu_s_per_1k_delivered"] > 0, name
+        assert nats["replica_ratios"][name]["delivered_per_s"] > 0, name
+    assert nats["replica_ratios"]["nats-1"]["scaling"] == 1.0 and nats["replica_ratios"]["nats-3"]["scaling"] > 0
+    assert "nats-3/floor" in finished.stderr and "scaling" in finished.stderr
+
+
 def test_thread_cpu_harness_runs_the_service_and_reports_each_thread() -> None:
     done = subprocess.run(
         ["bash", str(REPO / "bench" / "thread_cpu.sh"), "0", "60", "1"],

@@ -20,13 +20,13 @@ from typing import Any
 import nats
 import orjson
 import pytest
-from nats.js.api import ConsumerConfig, ConsumerInfo, DeliverPolicy, StreamConfig
+from nats.js.api import ConsumerConfig, ConsumerInfo, DeliverPolicy
 
 from notifier.config import ConfigError, load_config
 from notifier.service import Service
 from tests.fakes import FakeChatServer
 from tests.helpers import RunningService, every_route, keptn_event, running_service, slack_hook, write_yaml
-from tests.nats_server import NatsServer, free_port
+from tests.nats_server import NatsServer, errors_ignored, free_port, keptn_stream, publish
 
 # The longest any test waits for something to happen.
 WAIT = 20.0
@@ -39,31 +39,6 @@ def nats_server(tmp_path: Path) -> Iterator[NatsServer]:
     server.start()
     yield server
     server.stop()
-
-
-async def errors_ignored(exc: Exception) -> None:
-    pass
-
-
-async def keptn_stream(url: str) -> None:
-    """Keptn's stream as the shipyard-controller makes it: a name and its subjects, every other setting left."""
-    nc = await nats.connect(url, error_cb=errors_ignored)
-    try:
-        await nc.jetstream().add_stream(StreamConfig(name="keptn", subjects=["sh.keptn.>"]))
-    finally:
-        await nc.close()
-
-
-async def publish(url: str, *messages: dict[str, Any] | tuple[str, bytes]) -> None:
-    """As Keptn publishes: core NATS, subject = the event's type, body = the event (or a subject and raw bytes)."""
-    nc = await nats.connect(url, error_cb=errors_ignored)
-    try:
-        for message in messages:
-            subject, body = message if isinstance(message, tuple) else (message["type"], orjson.dumps(message))
-            await nc.publish(subject, body)
-        await nc.flush()
-    finally:
-        await nc.close()
 
 
 async def consumer(url: str, name: str = "keptn-notifier") -> ConsumerInfo:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ from notifier.pacing import Pacer
 from notifier.priority import IntakePriority
 from notifier.redact import Redactor
 from notifier.routing import Target
-from notifier.store import Incoming, Retention
+from notifier.store import Incoming, Retention, RunThread, StoreError
 from notifier.store.memory import MemoryStore
 from notifier.templating import TemplateLimits, TemplateSet
 from notifier.threads import RunThreads
@@ -302,3 +303,24 @@ async def test_after_thread_max_age_a_run_starts_a_new_run_message(rig: Rig, clo
     _, new = rig.channel.of("post")
     later = rig.channel.requests[rig.channel.requests.index(new) + 1 :]
     assert later and all(r.ref == MessageRef("C1", "3.0") for r in later)
+
+
+async def test_a_run_thread_the_store_cannot_read_is_retried_as_the_stores_failure_not_a_bug(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    read = rig.store.run_thread
+    failures = [StoreError("cannot read a run's thread: NATS NoRespondersError: nats: no responders")]
+
+    async def away_once(channel: str, context: str) -> RunThread | None:
+        if failures:
+            raise failures.pop()
+        return await read(channel, context)
+
+    # What a NATS store answers while its server restarts.
+    monkeypatch.setattr(rig.store, "run_thread", away_once)
+    with caplog.at_level(logging.WARNING, "notifier.delivery"):
+        await rig.accept(1)
+        await rig.replies(1)
+    (retried,) = [record.getMessage() for record in caplog.records if "retrying" in record.getMessage()]
+    assert retried.startswith(f"channel {CHANNEL}: store_unavailable, retrying notification"), retried
+    assert len(rig.channel.of("post")) == 1 and rig.channel.reply_titles() == TITLES[:1]

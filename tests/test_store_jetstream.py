@@ -51,9 +51,13 @@ class Replicas:
         self.opened: list[JetStreamStore] = []
 
     async def __call__(
-        self, lease: float = 30.0, retention: Retention = RETENTION, clock: Clock | None = None
+        self,
+        lease: float = 30.0,
+        retention: Retention = RETENTION,
+        clock: Clock | None = None,
+        ack_wait: float | None = None,
     ) -> JetStreamStore:
-        store = JetStreamStore(self.url, self.prefix, clock or SystemClock(), retention, lease=lease)
+        store = JetStreamStore(self.url, self.prefix, clock or SystemClock(), retention, lease=lease, ack_wait=ack_wait)
         await store.open()
         self.opened.append(store)
         return store
@@ -439,3 +443,19 @@ async def test_the_dead_letter_commands_work_on_the_nats_store_from_any_shell(
     assert (again.id, again.attempts) == (claimed.id, 0)
     missing = run_cli("dead", "list", env={**env, "NOTIFIER_NATS_PREFIX": "nobody"})
     assert missing.returncode == 2 and "no stream nobody-outbox" in missing.stderr and "Traceback" not in missing.stderr
+
+
+async def test_a_live_holder_keeps_its_claims_past_a_short_ack_wait_and_gives_them_back_on_close(
+    replicas: Replicas,
+) -> None:
+    holder, other = await replicas(ack_wait=SHORT_LEASE), await replicas(ack_wait=SHORT_LEASE)
+    await holder.accept([incoming("1"), incoming("2")])
+    held = await holder.claim("a", 10, 30.0)
+    assert len(held) == 2
+    # Three times the consumers' ack_wait: without the holder's progress acks the server would hand them on.
+    await asyncio.sleep(3 * SHORT_LEASE)
+    assert await other.claim("a", 10, 30.0) == []
+    await holder.finish([Sent(held[0].claim, 0.0)])
+    await holder.close()  # what a replica that stops does; one that is killed stops the progress acks instead
+    (back,) = await claim_within(other, "a", 30.0)
+    assert back.id == held[1].id

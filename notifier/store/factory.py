@@ -13,11 +13,17 @@ def make_store(settings: Settings, clock: Clock, *, must_exist: bool = False) ->
     retention = Retention(settings.dedup_window, settings.dedup_max_entries, settings.thread_max_age)
     if settings.store == "nats":
         # Imported here: only a service that uses NATS loads the NATS client.
-        from notifier.store.jetstream import JetStreamStore
+        from notifier.store.jetstream import SERVICE_ACK_WAIT, JetStreamStore
 
-        # The workers' lease is the consumers' ack_wait: how soon a dead replica's claims come back.
+        # The workers' lease; the short ack_wait, kept alive while held, is how soon a dead replica's claims come back.
         return JetStreamStore(
-            settings.nats_url, settings.nats_prefix, clock, retention, lease=LEASE, create=not must_exist
+            settings.nats_url,
+            settings.nats_prefix,
+            clock,
+            retention,
+            lease=LEASE,
+            create=not must_exist,
+            ack_wait=SERVICE_ACK_WAIT,
         )
     from notifier.store.sqlite import SQLiteStore
 

@@ -1,11 +1,13 @@
 """The shared store: the outbox, the dedup memory and the dead letters in NATS JetStream, for several replicas.
 
 The outbox is a work-queue stream with one subject and one durable pull consumer per channel; the consumer's
-`ack_wait` is the lease, so a claim is one delivery, exclusive across every replica, and the claims of a replica
-that dies come back to the others by themselves. A claim's token is its delivery's ack subject: Sent acks it,
-Retry naks it with the delay (the server keeps the time), Release naks it at once, Dead copies it to the
-dead-letter stream, then acks it. A lease that runs out on the store's clock is given back at the next claim,
-so that the holder's own clock, not only the server's, ends it; a holder finishes only what it still holds.
+`ack_wait` ends a claim, so a claim is one delivery, exclusive across every replica, and the claims of a replica
+that dies come back to the others by themselves. The service's store keeps a short `ack_wait` alive with progress
+acks while it holds a claim, so a dead replica's claims come back within seconds, not after the whole lease.
+A claim's token is its delivery's ack subject: Sent acks it, Retry naks it with the delay (the server keeps the
+time), Release naks it at once, Dead copies it to the dead-letter stream, then acks it. A lease that runs out on
+the store's clock is given back at the next claim, so that the holder's own clock, not only the server's, ends
+it; a holder finishes only what it still holds.
 
 Dedup is a key-value bucket: `create(key)` is the atomic claim of an event across replicas. An entry says
 "accepting" until every notification is stored; an event seen again in that state is published again with the
@@ -19,8 +21,8 @@ A channel's pause (Retry-After, backoff) and its rate are shared through a bucke
 Order within a run: each threaded notification has its run's subject in its channel, so the oldest pending one
 of a run is what the server answers for the first message on that subject. A claim hands out a threaded one
 only when it is that one; the others it pulled it *keeps*: its deliveries still (so no other replica gets them,
-and they do not come back at once), checked again at each claim, their lease on the server renewed at half of
-it so that the server never hands them to another replica meanwhile. A Retry is kept the same way until its
+and they do not come back at once), checked again at each claim, their lease on the server renewed every third
+of `ack_wait` so that the server never hands them to another replica meanwhile. A Retry is kept the same way until its
 time on the store's clock, then given back (nak) for any replica to pull; it stays the oldest of its run, so
 its followers wait for it. `close()` gives back what the store holds and keeps.
 """
@@ -94,6 +96,8 @@ OTHERS_RECHECK = 1.0
 CAS_TRIES = 8
 ACCEPTING, STORED = "accepting", "stored"
 ACK, NAK, PROGRESS = b"+ACK", b"-NAK", b"+WPI"
+# The service's ack_wait (see JetStreamStore's `ack_wait`): a replica that dies hands its claims on after this.
+SERVICE_ACK_WAIT = 6.0
 
 
 @dataclass(slots=True)
@@ -107,7 +111,7 @@ class _Delivery:
     meta: dict[str, Any]
     body: bytes
     # When the server's lease on it began (its delivery, or a renewal), on the store's clock: the server hands it
-    # to another consumer `lease` later.
+    # to another consumer `ack_wait` later.
     leased: float
     redelivered: bool
     # While kept (not handed out): the Retry's time, or None while it waits behind its run's `head`.
@@ -206,14 +210,22 @@ class JetStreamStore:
         *,
         lease: float,
         create: bool = True,
+        ack_wait: float | None = None,
     ) -> None:
-        """`prefix` as validated by the settings (NOTIFIER_NATS_PREFIX); `lease` is the consumers' ack_wait (no
-        claim lasts longer); `create=False` for tools that read a service's outbox: nothing missing is created."""
+        """`prefix` as validated by the settings (NOTIFIER_NATS_PREFIX); `lease`: no claim lasts longer;
+        `create=False` for tools that read a service's outbox: nothing missing is created.
+
+        `ack_wait` (the consumers' own, default the lease): when shorter than the lease, the store sends a progress
+        ack for each claim it holds every third of it, so that the server hands a claim to another replica only
+        once its holder is gone (killed, or cut off from NATS), `ack_wait` seconds later, and never while the
+        claim waits its turn in a worker's buffer."""
         self._url = url
         self._layout = Layout(prefix, retention)
         self._clock = clock
         self._retention = retention
         self._lease = lease
+        self._ack_wait = min(lease, ack_wait or lease)
+        self._keeping: asyncio.Task[None] | None = None
         self._create = create
         self._nc: Client | None = None
         self._js: JetStreamContext | None = None
@@ -275,14 +287,29 @@ class JetStreamStore:
             await self.close()
             raise
         self._tending = asyncio.create_task(self._tend_kept())
+        if self._ack_wait < self._lease:
+            self._keeping = asyncio.create_task(self._keep_claims(), name="keep-nats-claims")
+
+    async def _keep_claims(self) -> None:
+        """Progress acks for the claims held, while this process lives: see `ack_wait`."""
+        while (nc := self._nc) is not None:
+            now = self._clock.time()
+            if nc.is_connected:
+                with contextlib.suppress(nats.errors.Error, OSError):
+                    for held in list(self._held.values()):
+                        # A claim near its lease is left to lapse on the server too.
+                        if held.claim.until - now > self._ack_wait:
+                            await nc.publish(held.claim.token, PROGRESS)
+            await self._clock.sleep(self._ack_wait / 3)
 
     async def close(self) -> None:
         nc, self._nc, self._js = self._nc, None, None
-        if self._tending is not None:
-            self._tending.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._tending
-            self._tending = None
+        for task in (self._tending, self._keeping):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._tending = self._keeping = None
         if nc is None:
             return
         # Give back what is still held or kept, so that another replica need not wait for the lease to run out;
@@ -606,8 +633,8 @@ class JetStreamStore:
         return meta, b"[" + b",".join(bodies) + b"]", tuple(folded)
 
     async def _tend_kept(self) -> None:
-        """Tend the kept deliveries as their times come: renew the server's lease at half of it, and give a Retry
-        back (nak) at its time, for whichever replica pulls it first. Runs as long as the store is open.
+        """Tend the kept deliveries as their times come: renew the server's lease every third of `ack_wait`, and
+        give a Retry back (nak) at its time, for whichever replica pulls it first. Runs as long as the store is open.
 
         Renewed, so that the server never hands a kept one to another replica while this store keeps it.
         """
@@ -632,7 +659,7 @@ class JetStreamStore:
                         log.warning("%s", exc)
 
     def _tend_at(self, kept: _Delivery) -> float:
-        renew = kept.leased + self._lease / 2
+        renew = kept.leased + self._ack_wait / 3
         return renew if kept.due is None else min(kept.due, renew)
 
     async def _tend_due(self, channel: str, state: _Channel) -> None:
@@ -679,16 +706,16 @@ class JetStreamStore:
                     filter_subject=subject,
                     deliver_policy=DeliverPolicy.ALL,
                     ack_policy=AckPolicy.EXPLICIT,
-                    ack_wait=self._lease,
+                    ack_wait=self._ack_wait,
                     max_deliver=-1,
                     max_ack_pending=MAX_ACK_PENDING,
                 ),
             )
         else:
-            if existing.filter_subject != subject or abs((existing.ack_wait or 0) - self._lease) > 0.001:
+            if existing.filter_subject != subject or abs((existing.ack_wait or 0) - self._ack_wait) > 0.001:
                 raise StoreError(
                     f"NATS consumer {name} already exists with other settings: ack_wait {existing.ack_wait} s and "
-                    f"filter {existing.filter_subject}, but this service wants {self._lease} s and {subject}. "
+                    f"filter {existing.filter_subject}, but this service wants {self._ack_wait:g} s and {subject}. "
                     f"Delete it (nats consumer rm {self._layout.outbox} {name}); its notifications stay"
                 )
         state.consumer_ready = True
