@@ -12,7 +12,7 @@ import io
 import logging
 import re
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -26,19 +26,18 @@ from notifier.config import ConfigError, load_config
 from notifier.service import Service
 from tests.fakes import FakeChatServer
 from tests.helpers import RunningService, every_route, keptn_event, running_service, slack_hook, write_yaml
-from tests.nats_server import NatsServer, errors_ignored, free_port, keptn_stream, publish
+from tests.nats_server import NatsServer, errors_ignored, free_port, keptn_stream, own_nats_server, publish
 
 # The longest any test waits for something to happen.
 WAIT = 20.0
 HOOK = "/slack/hook"
 
+__all__ = ["own_nats_server"]  # the fixture: a server per test
+
 
 @pytest.fixture
-def nats_server(tmp_path: Path) -> Iterator[NatsServer]:
-    server = NatsServer(tmp_path / "nats")
-    server.start()
-    yield server
-    server.stop()
+def nats_server(own_nats_server: NatsServer) -> NatsServer:
+    return own_nats_server
 
 
 async def consumer(url: str, name: str = "keptn-notifier") -> ConsumerInfo:

@@ -17,7 +17,7 @@ import re
 import signal
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +28,7 @@ import pytest
 
 from tests.fakes import POST_MESSAGE, FakeChatServer
 from tests.helpers import ServiceProcess, keptn_run
-from tests.nats_server import NatsServer, errors_ignored, keptn_stream, publish
+from tests.nats_server import NatsServer, errors_ignored, keptn_stream, own_nats_server, publish
 
 REPLICAS = 3
 RUNS = 200  # of 10 events each: 2,000 events
@@ -68,13 +68,12 @@ class Cluster:
     def stderr(self) -> str:
         return "\n".join(f"--- replica {n}:\n{replica.stderr()[-3000:]}" for n, replica in enumerate(self.replicas))
 
+__all__ = ["own_nats_server"]  # the fixture: a server per test
+
 
 @pytest.fixture
-def nats_server(tmp_path: Path) -> Iterator[NatsServer]:
-    server = NatsServer(tmp_path / "nats")
-    server.start()
-    yield server
-    server.stop()
+def nats_server(own_nats_server: NatsServer) -> NatsServer:
+    return own_nats_server
 
 
 @asynccontextmanager
