@@ -16,6 +16,7 @@ import aiohttp
 from notifier.admin import Admin
 from notifier.channels import build_channel
 from notifier.channels.base import ChannelConfig, ChannelContext
+from notifier.channels.http_post import shared_session
 from notifier.clock import SystemClock
 from notifier.compose import Composer
 from notifier.config import Config
@@ -115,9 +116,7 @@ class Service:
     async def start(self) -> None:
         require_route_templates(self.config, self.templates)
         await self.store.open()
-        self._session = aiohttp.ClientSession(
-            timeout=aiohttp.ClientTimeout(total=30), connector=aiohttp.TCPConnector(limit=100)
-        )
+        self._session = shared_session()
         context = ChannelContext(session=self._session, stdout=self._stdout)
         composer = Composer(
             self.templates,
