@@ -25,6 +25,8 @@ class InputLimits:
 
 
 TRUNCATION_MARKER = "…[truncated]"
+# A tuple, not `dict | list`: that expression builds a union object on every evaluation, once per value walked.
+_CONTAINERS = (dict, list)
 
 
 class Bound:
@@ -71,7 +73,7 @@ def _check_shape(root: Mapping[str, Any], limits: InputLimits) -> None:
         if items > limits.max_keys:
             raise EventError(f"the event holds more than {limits.max_keys} keys and items; send less data")
         for value in node.values() if isinstance(node, dict) else node:
-            if isinstance(value, dict | list):
+            if isinstance(value, _CONTAINERS):
                 stack.append((value, depth + 1))
 
 

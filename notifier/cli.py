@@ -382,6 +382,7 @@ def _send_test(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     setup_logging("WARNING", redact)
     from notifier.channels import build_channel, channel_format
     from notifier.channels.base import ChannelContext, Outcome
+    from notifier.channels.http_post import shared_session
     from notifier.message import Fact, Message, Severity
 
     message = Message(
@@ -394,9 +395,7 @@ def _send_test(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     channel_config = config.channels[args.channel]
 
     async def send() -> Any:
-        import aiohttp
-
-        async with aiohttp.ClientSession() as session:
+        async with shared_session() as session:
             channel = build_channel(args.channel, channel_config, ChannelContext(session, sys.stdout))
             return await channel.send(render(channel_format(channel_config), message))
 

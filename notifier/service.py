@@ -16,6 +16,7 @@ import aiohttp
 from notifier.admin import Admin
 from notifier.channels import build_channel
 from notifier.channels.base import ChannelConfig, ChannelContext
+from notifier.channels.http_post import shared_session
 from notifier.clock import SystemClock
 from notifier.compose import Composer
 from notifier.config import Config
@@ -40,6 +41,8 @@ from notifier.web import WebServer, listeners
 
 log = logging.getLogger("notifier.service")
 HOUSEKEEPING_INTERVAL = 2.0
+# Net allocations of container objects between two young collections (Python's default is 700).
+YOUNG_COLLECTION_THRESHOLD = 10_000
 
 
 def max_in_flight(channel: ChannelConfig) -> int:
@@ -115,9 +118,7 @@ class Service:
     async def start(self) -> None:
         require_route_templates(self.config, self.templates)
         await self.store.open()
-        self._session = aiohttp.ClientSession(
-            timeout=aiohttp.ClientTimeout(total=30), connector=aiohttp.TCPConnector(limit=100)
-        )
+        self._session = shared_session()
         context = ChannelContext(session=self._session, stdout=self._stdout)
         composer = Composer(
             self.templates,
@@ -250,6 +251,10 @@ async def serve(config: Config, templates: TemplateSet | None = None) -> None:
     # What start-up made (modules, compiled templates, config) lives as long as the process: out of the
     # collector's sight, a full collection under load walks only what the traffic made.
     gc.freeze()
+    # Young collections far less often: an event leaves about a dozen container objects behind for the
+    # collector (reference counting frees the rest), and at the default threshold their collections cost 3 to
+    # 4 us of CPU per event under load; at this one they are rare, and at most 10,000 objects wait for one.
+    gc.set_threshold(YOUNG_COLLECTION_THRESHOLD)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -1,4 +1,4 @@
-"""One JSON POST through the service's shared aiohttp session, for the webhook channels (Slack, Teams).
+"""The service's shared aiohttp session, and one JSON POST through it for the webhook channels (Slack, Teams).
 
 A webhook post needs no client library: the body is serialised once with orjson, the answer read up to a bound,
 and the channels classify it with the shared rules (http_errors.py). Exceptions propagate for them to classify.
@@ -13,10 +13,19 @@ from types import MappingProxyType
 import aiohttp
 from yarl import URL
 
+# Connections kept to the platforms at most, over all channels.
+MAX_CONNECTIONS = 100
 # Enough of an answer to explain a failure; Slack answers `ok`, Workflows 202 with an empty body.
 MAX_ANSWER_BYTES = 4096
 # JSON is UTF-8 by definition (RFC 8259): no charset parameter.
 JSON_HEADERS: Mapping[str, str] = MappingProxyType({"Content-Type": "application/json"})
+
+
+def shared_session() -> aiohttp.ClientSession:
+    """The one session every channel, the registration and `send-test` post through. It has no timeout of its
+    own: each request is bounded by its caller alone (a channel's `timeout`, up to 120 s, or the registration's),
+    where a session-wide total would cut a longer channel timeout short. Call it with the event loop running."""
+    return aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(), connector=aiohttp.TCPConnector(limit=MAX_CONNECTIONS))
 
 
 @dataclass(frozen=True, slots=True)
