@@ -166,6 +166,17 @@ def slack_hook(base_url: str, name: str = "hook") -> dict[str, Any]:
     return {"type": "slack", "webhook_url": f"{base_url}/slack/{name}", "rate_limit": "off"}
 
 
+def slack_bot(base_url: str, token: str, rate_limit: Any = "off") -> dict[str, Any]:
+    """A Slack bot channel posting to `#prod` on the fake Slack Web API at `base_url`."""
+    return {
+        "type": "slack",
+        "token": token,
+        "channel": "#prod",
+        "api_url": f"{base_url}/api/",
+        "rate_limit": rate_limit,
+    }
+
+
 def teams_hook(base_url: str, name: str = "teams") -> dict[str, Any]:
     return {"type": "teams", "webhook_url": f"{base_url}/teams/{name}?sig=SIGSECRET0123456789", "rate_limit": "off"}
 

@@ -27,7 +27,7 @@ import nats
 import pytest
 
 from tests.fakes import POST_MESSAGE, FakeChatServer
-from tests.helpers import ServiceProcess, keptn_run
+from tests.helpers import ServiceProcess, keptn_run, slack_bot
 from tests.nats_server import NatsServer, errors_ignored, keptn_stream, own_nats_server, publish
 
 REPLICAS = 3
@@ -45,15 +45,7 @@ MARK = re.compile(r"m-r\d{4}-e\d{2}")
 
 def replica_config(chat_url: str) -> dict[str, Any]:
     return {
-        "channels": {
-            "prod": {
-                "type": "slack",
-                "token": TOKEN,
-                "channel": "#prod",
-                "api_url": f"{chat_url}/api/",
-                "rate_limit": RATE,
-            }
-        },
+        "channels": {"prod": slack_bot(chat_url, TOKEN, RATE)},
         "routes": [{"name": "all", "match": {"types": ["sh.keptn.>"]}, "channels": ["prod"]}],
         "settings": {"pubsub_topic": "sh.keptn.>", "nats_prefix": PREFIX, "log_level": "warning"},
     }
@@ -67,6 +59,7 @@ class Cluster:
 
     def stderr(self) -> str:
         return "\n".join(f"--- replica {n}:\n{replica.stderr()[-3000:]}" for n, replica in enumerate(self.replicas))
+
 
 __all__ = ["own_nats_server"]  # the fixture: a server per test
 

@@ -13,7 +13,7 @@ import aiohttp
 import orjson
 
 from tests.fakes import UPDATE_MESSAGE, FakeChatServer, Reply, SlackMessage
-from tests.helpers import RUNS, RunningService, ServiceProcess, running_service, teams_hook
+from tests.helpers import RUNS, RunningService, ServiceProcess, running_service, slack_bot, teams_hook
 
 FAILED_RUN = sorted((RUNS / "evaluation-failed").glob("*.json"))  # dev and staging, 36 events
 PASSED_RUN = sorted((RUNS / "delivery-passed").glob("*.json"))  # dev, staging and production, 45 events
@@ -26,15 +26,7 @@ TITLES = ["Sequence delivery triggered", "Deployment triggered", "Deployment sta
 
 def bot_config(url: str, **route: Any) -> dict[str, Any]:
     return {
-        "channels": {
-            "prod": {
-                "type": "slack",
-                "token": TOKEN,
-                "channel": "#prod",
-                "api_url": f"{url}/api/",
-                "rate_limit": {"per_second": 1000, "burst": 50},
-            }
-        },
+        "channels": {"prod": slack_bot(url, TOKEN, {"per_second": 1000, "burst": 50})},
         "routes": [{"name": "all", "match": {"types": ["sh.keptn.>"]}, "channels": ["prod"], **route}],
         "settings": {"pubsub_topic": "sh.keptn.>"},
     }
