@@ -459,3 +459,21 @@ async def test_a_live_holder_keeps_its_claims_past_a_short_ack_wait_and_gives_th
     await holder.close()  # what a replica that stops does; one that is killed stops the progress acks instead
     (back,) = await claim_within(other, "a", 30.0)
     assert back.id == held[1].id
+
+
+async def test_a_claim_that_lapsed_under_progress_acks_is_let_go_not_taken_back_from_its_new_holder(
+    replicas: Replicas,
+) -> None:
+    first, second = await replicas(ack_wait=SHORT_LEASE), await replicas(ack_wait=SHORT_LEASE)
+    await first.accept([incoming("1")])
+    (held,) = await first.claim("a", 10, 2 * SHORT_LEASE)
+    # Its progress acks stop an ack_wait before the claim's end, so the server hands it on by then.
+    (taken,) = await claim_within(second, "a", 30.0)
+    assert taken.id == held.id
+    # The first holder's next claim lets its lapsed claim go; a nak now would take it from the second.
+    assert await first.claim("a", 10, 30.0) == []
+    await second.finish([Sent(taken.claim, 0.0)])
+    await asyncio.sleep(2 * SHORT_LEASE)
+    assert await first.claim("a", 10, 30.0) == [] and await second.claim("a", 10, 30.0) == []
+    await first.finish([Sent(held.claim, 0.0)])  # too late: it is no longer the first's to finish
+    assert await second.stats() == {}

@@ -315,7 +315,7 @@ class JetStreamStore:
         # Give back what is still held or kept, so that another replica need not wait for the lease to run out;
         # a Retry with what is left of its delay.
         now = self._clock.time()
-        naks = [(item.claim.token, 0.0) for item in self._held.values()]
+        naks = [(item.claim.token, 0.0) for item in self._held.values() if self._still_ours(item, now)]
         for state in self._channels.values():
             naks.extend((kept.reply, (kept.due or now) - now) for kept in state.kept.values())
             state.kept.clear()
@@ -685,10 +685,21 @@ class JetStreamStore:
                     kept.leased = now
 
     async def _give_back_lapsed(self, nc: Client, channel: str, now: float) -> None:
+        """Forget the claims whose lease ran out on the store's clock, and give back those still ours."""
         lapsed = [h for h in self._held.values() if h.channel == channel and h.claim.until <= now]
         for held in lapsed:
             del self._held[held.claim.id]
-            await nc.request(held.claim.token, NAK, timeout=REQUEST_TIMEOUT)
+            if self._still_ours(held, now):
+                await nc.request(held.claim.token, NAK, timeout=REQUEST_TIMEOUT)
+
+    def _still_ours(self, held: _Held, now: float) -> bool:
+        """Whether the server still counts a held claim as this store's delivery, so that a nak gives it back.
+
+        Under progress acks (`ack_wait` shorter than the lease) the acks stop an `ack_wait` before a claim's end,
+        so the server has handed a lapsed one on by then: a nak would take it from its new holder. Without them
+        the server's lease is the claim's own, and the nak makes a lapsed one claimable at once.
+        """
+        return held.claim.until > now or self._ack_wait >= self._lease
 
     async def _ensure_consumer(self, js: JetStreamContext, channel: str, state: _Channel) -> None:
         if state.consumer_ready:
