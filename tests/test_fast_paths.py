@@ -1,12 +1,15 @@
-"""Fast paths answer exactly as the slow way does, for any string (property tests): URL checks, Teams escaping."""
+"""Fast paths answer exactly as the slow way does (property tests): URL checks, Teams escaping, the 202 body."""
 
 from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+from aiohttp import web
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from notifier.intake import Summary
+from notifier.intake_http import accepted_response
 from notifier.render.plaintext import _URL_ENCODED, _URL_REJECTED, web_url
 from notifier.render.teams import _LINE_START_MARKER, _MARKDOWN_CHARACTERS, _ORDERED_LIST_MARKER, escape_markdown
 from notifier.urls import _ELLIPSES, _HOST, _split, is_placeholder, is_real_url
@@ -121,3 +124,10 @@ def test_a_link_splits_as_urlsplit_splits_it(url: str) -> None:
 def test_a_link_is_real_or_a_placeholder_as_urlsplit_says(url: str) -> None:
     assert is_real_url(url) == is_real_url_by_urlsplit(url)
     assert is_placeholder(url) == is_placeholder_by_urlsplit(url)
+
+
+@given(st.integers(min_value=0), st.integers(min_value=0), st.integers(min_value=0))
+def test_the_202_is_the_json_response_of_the_summary(accepted: int, ignored: int, duplicates: int) -> None:
+    summary = Summary(accepted=accepted, ignored=ignored, duplicates=duplicates)
+    fast, slow = accepted_response(summary), web.json_response(summary.as_json(), status=202)
+    assert (fast.status, fast.body, dict(fast.headers)) == (slow.status, slow.body, dict(slow.headers))
