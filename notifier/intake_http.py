@@ -30,8 +30,14 @@ def accepted_response(summary: Summary) -> web.Response:
 
 async def _read_body(request: web.Request, limit: int) -> bytes | None:
     """The body, or None as soon as it is longer than `limit`."""
-    body = bytearray()
-    while chunk := await request.content.readany():
+    content = request.content
+    first = await content.readany()
+    if content.at_eof():  # the usual request: its whole body came in one read, so no copy and no second read
+        return first if len(first) <= limit else None
+    body = bytearray(first)
+    if len(body) > limit:
+        return None
+    while chunk := await content.readany():
         body.extend(chunk)
         if len(body) > limit:
             return None
