@@ -29,8 +29,11 @@ class Accept:
             [Incoming(e.dedup_key, e.type, e.keptn_context, orjson.dumps(e.raw), targets) for e, targets in wanted]
         )
         accepted = sum(fresh)
-        self._metrics.events_accepted.inc(accepted)
-        self._metrics.events_deduplicated.inc(len(fresh) - accepted)
+        # A counter's inc(0) still takes its lock: only what changes.
+        if accepted:
+            self._metrics.events_accepted.inc(accepted)
+        if accepted < len(fresh):
+            self._metrics.events_deduplicated.inc(len(fresh) - accepted)
         logged = log.isEnabledFor(logging.INFO)  # spares the channel list and `extra` for every event
         for (event, targets), new in zip(wanted, fresh, strict=True):
             self._count_noise(event, targets)

@@ -6,7 +6,9 @@ imports mentions.py: the model lives below both.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from operator import attrgetter
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -54,35 +56,50 @@ class Match(BaseModel):
         return [item.lower() for item in value]
 
 
+def _result(event: KeptnEvent) -> str:
+    return result_of(event.data)
+
+
+# The dimensions of a Match in the order `miss` tries them: label, the Match's field, how to read it off an event.
+_DIMENSIONS: tuple[tuple[str, str, Callable[[KeptnEvent], str]], ...] = (
+    ("project", "projects", attrgetter("project")),
+    ("stage", "stages", attrgetter("stage")),
+    ("service", "services", attrgetter("service")),
+    ("result", "results", _result),
+    ("status", "statuses", attrgetter("status")),
+)
+
+
 @dataclass(frozen=True, slots=True)
 class CompiledMatch:
-    """A Match with its type patterns parsed once, at start-up."""
+    """A Match with its type patterns parsed once, at start-up, and only its set dimensions to test: an empty
+    one matches everything, so the event's field for it is never read (routes usually set one or two)."""
 
     match: Match
     types: SubjectSet
+    dimensions: tuple[tuple[str, list[str], Callable[[KeptnEvent], str]], ...]
 
     @classmethod
     def of(cls, match: Match) -> CompiledMatch:
-        return cls(match, SubjectSet.parse(match.types))
+        dimensions = tuple(
+            (label, getattr(match, field), read) for label, field, read in _DIMENSIONS if getattr(match, field)
+        )
+        return cls(match, SubjectSet.parse(match.types), dimensions)
 
     def miss(self, event: KeptnEvent) -> str | None:
         """Why the event does not match, or None when it does."""
         match = self.match
         if not self.types.matches(event.type):
             return f"type {event.type} is not in {self.types}"
-        for label, wanted, actual in (
-            ("project", match.projects, event.project),
-            ("stage", match.stages, event.stage),
-            ("service", match.services, event.service),
-            ("result", match.results, result_of(event.data) if match.results else ""),
-            ("status", match.statuses, event.status),
-        ):
-            if wanted and actual not in wanted:
+        for label, wanted, read in self.dimensions:
+            actual = read(event)
+            if actual not in wanted:
                 return f"{label} {actual or '(none)'!r} is not one of {', '.join(wanted)}"
-        labels = event.labels
-        for key, value in match.labels.items():
-            if labels.get(key) != value:
-                return f"label {key!r} is {labels.get(key, '(absent)')!r}, not {value!r}"
+        if match.labels:
+            labels = event.labels
+            for key, value in match.labels.items():
+                if labels.get(key) != value:
+                    return f"label {key!r} is {labels.get(key, '(absent)')!r}, not {value!r}"
         if not match.automatic_approvals and is_automatic_approval(event.type, event.data):
             return "an automatic approval needs nobody to act (set automatic_approvals: true in match to post it)"
         return None

@@ -7,6 +7,7 @@ The distributor's own rules, applied here for every intake: `PUBSUB_TOPIC` (NATS
 from __future__ import annotations
 
 from collections.abc import Collection
+from operator import attrgetter
 
 from notifier.config import Settings
 from notifier.events import KeptnEvent
@@ -23,11 +24,9 @@ class Subscription:
     ) -> None:
         """An empty filter lets every value through, as the distributor's does."""
         self.topic = topic
-        self._filters = (
-            ("project", frozenset(projects)),
-            ("stage", frozenset(stages)),
-            ("service", frozenset(services)),
-        )
+        # Only the filters that are set: an empty one passes everything, so its field need not be read at all.
+        filters = (("project", frozenset(projects)), ("stage", frozenset(stages)), ("service", frozenset(services)))
+        self._filters = tuple((label, attrgetter(label), allowed) for label, allowed in filters if allowed)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Subscription:
@@ -37,7 +36,8 @@ class Subscription:
         """Why the event is not wanted at all, or None when it is."""
         if not self.topic.matches(event.type):
             return f"type {event.type} is not subscribed (PUBSUB_TOPIC={self.topic})"
-        for (label, allowed), actual in zip(self._filters, (event.project, event.stage, event.service), strict=True):
-            if allowed and actual not in allowed:
+        for label, field, allowed in self._filters:
+            actual = field(event)
+            if actual not in allowed:
                 return f"{label} {actual or '(none)'!r} is filtered out by {label.upper()}_FILTER"
         return None

@@ -1,15 +1,22 @@
-"""Fast paths answer exactly as the slow way does, for any string (property tests): URL checks, Teams escaping."""
+"""Fast paths answer exactly as the slow way does (property tests): URL checks, Teams escaping, the 202, route matches."""
 
 from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+from aiohttp import web
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from notifier.events import KeptnEvent, event_from_mapping
+from notifier.intake import Summary
+from notifier.intake_http import accepted_response
+from notifier.match import CompiledMatch, Match
+from notifier.payload import is_automatic_approval
 from notifier.render.plaintext import _URL_ENCODED, _URL_REJECTED, web_url
 from notifier.render.teams import _LINE_START_MARKER, _MARKDOWN_CHARACTERS, _ORDERED_LIST_MARKER, escape_markdown
 from notifier.urls import _ELLIPSES, _HOST, _split, is_placeholder, is_real_url
+from notifier.verdict import result_of
 
 PIECES = st.sampled_from(
     ["http", "https", "HTTP", "://", ":/", "//", "/", "?", "#", "[", "]", "::1", "@", ":", ":80", "%", "a", "Z",
@@ -121,3 +128,72 @@ def test_a_link_splits_as_urlsplit_splits_it(url: str) -> None:
 def test_a_link_is_real_or_a_placeholder_as_urlsplit_says(url: str) -> None:
     assert is_real_url(url) == is_real_url_by_urlsplit(url)
     assert is_placeholder(url) == is_placeholder_by_urlsplit(url)
+
+
+@given(st.integers(min_value=0), st.integers(min_value=0), st.integers(min_value=0))
+def test_the_202_is_the_json_response_of_the_summary(accepted: int, ignored: int, duplicates: int) -> None:
+    summary = Summary(accepted=accepted, ignored=ignored, duplicates=duplicates)
+    fast, slow = accepted_response(summary), web.json_response(summary.as_json(), status=202)
+    assert (fast.status, fast.body, dict(fast.headers)) == (slow.status, slow.body, dict(slow.headers))
+
+
+def miss_slowly(compiled: CompiledMatch, event: KeptnEvent) -> str | None:
+    """CompiledMatch.miss as it was before it skipped the dimensions a Match leaves empty: every one read."""
+    match = compiled.match
+    if not compiled.types.matches(event.type):
+        return f"type {event.type} is not in {compiled.types}"
+    for label, wanted, actual in (
+        ("project", match.projects, event.project),
+        ("stage", match.stages, event.stage),
+        ("service", match.services, event.service),
+        ("result", match.results, result_of(event.data) if match.results else ""),
+        ("status", match.statuses, event.status),
+    ):
+        if wanted and actual not in wanted:
+            return f"{label} {actual or '(none)'!r} is not one of {', '.join(wanted)}"
+    labels = event.labels
+    for key, value in match.labels.items():
+        if labels.get(key) != value:
+            return f"label {key!r} is {labels.get(key, '(absent)')!r}, not {value!r}"
+    if not match.automatic_approvals and is_automatic_approval(event.type, event.data):
+        return "an automatic approval needs nobody to act (set automatic_approvals: true in match to post it)"
+    return None
+
+
+VALUES = st.sampled_from(["a", "b", "", "Pass", "fail", "FAILED", "succeeded", "errored"])
+FIELD_VALUES = VALUES | st.none() | st.integers(-1, 1) | st.lists(VALUES, max_size=1)
+TYPES = st.sampled_from(
+    ["sh.keptn.event.evaluation.finished", "sh.keptn.event.approval.triggered", "sh.keptn.event.deployment.started"]
+)
+MATCHES = st.builds(
+    Match,
+    types=st.lists(st.sampled_from(["sh.keptn.>", "sh.keptn.event.*.finished", "sh.keptn.event.approval.>"]), min_size=1),
+    projects=st.lists(VALUES, max_size=2),
+    stages=st.lists(VALUES, max_size=2),
+    services=st.lists(VALUES, max_size=2),
+    results=st.lists(VALUES, max_size=2),
+    statuses=st.lists(VALUES, max_size=2),
+    labels=st.dictionaries(st.sampled_from(["team", "owner"]), VALUES, max_size=2),
+    automatic_approvals=st.booleans(),
+)
+DATA = st.fixed_dictionaries(
+    {},
+    optional={
+        "project": FIELD_VALUES,
+        "stage": FIELD_VALUES,
+        "service": FIELD_VALUES,
+        "result": FIELD_VALUES,
+        "status": FIELD_VALUES,
+        "labels": st.dictionaries(st.sampled_from(["team", "owner"]), FIELD_VALUES, max_size=2) | FIELD_VALUES,
+        "approval": st.fixed_dictionaries({}, optional={"pass": st.sampled_from(["automatic", "manual"])}),
+        "evaluation": st.fixed_dictionaries({}, optional={"result": FIELD_VALUES}),
+    },
+)
+
+
+@settings(max_examples=3000)
+@given(MATCHES, TYPES, DATA)
+def test_a_match_misses_as_it_did_when_it_read_every_dimension(match: Match, type_: str, data: dict) -> None:
+    compiled = CompiledMatch.of(match)
+    event = event_from_mapping({"id": "1", "source": "s", "type": type_, "specversion": "1.0", "data": data})
+    assert compiled.miss(event) == miss_slowly(compiled, event)

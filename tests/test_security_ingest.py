@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import orjson
@@ -67,6 +68,26 @@ async def test_limits_on_body_batch_depth_keys_strings_and_labels(tmp_path: Path
         await chat_server.wait_for(1, "/slack/hook")
     text = orjson.dumps(chat_server.received_on("/slack/hook")[0].json).decode()
     assert "m" * 5000 not in text
+
+
+async def test_a_body_without_a_length_is_read_in_pieces_and_still_bounded(
+    tmp_path: Path, chat_server: FakeChatServer
+) -> None:
+    """Chunked bodies arrive in several reads: the whole event is read, and a body over the limit is refused."""
+
+    async def pieces(raw: bytes, size: int) -> AsyncIterator[bytes]:
+        for start in range(0, len(raw), size):
+            yield raw[start : start + size]
+            await asyncio.sleep(0)  # each piece its own write, so the service reads them one by one
+
+    async with running_service(tmp_path, config(chat_server), max_body_bytes="64KiB") as svc:
+        raw = orjson.dumps(keptn_event("chunked"))
+        headers = {"Content-Type": "application/cloudevents+json"}
+        async with svc.session.post(svc.url + "/", data=pieces(raw, 100), headers=headers) as response:
+            assert (response.status, await response.json()) == (202, {"accepted": 1, "ignored": 0, "duplicates": 0})
+        async with svc.session.post(svc.url + "/", data=pieces(b"x" * 70_000, 8_192), headers=headers) as response:
+            assert response.status == 413 and "limit of 65536 bytes" in (await response.json())["error"]
+        await chat_server.wait_for(1, "/slack/hook")
 
 
 async def test_a_stream_of_garbage_does_not_stall_good_events(tmp_path: Path, chat_server: FakeChatServer) -> None:

@@ -20,6 +20,7 @@ import os
 import queue
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -272,6 +273,10 @@ class SQLiteStore:
             if first is None:
                 break
             batch = [first]
+            if self._queue.empty():
+                # Woken by the first operation: hand the event loop the GIL once (sleep(0) releases it), so that the
+                # requests it has already read join this commit instead of waiting a whole commit for the next one.
+                time.sleep(0)
             while len(batch) < MAX_BATCH:
                 try:
                     item = self._queue.get_nowait()
