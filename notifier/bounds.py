@@ -44,7 +44,8 @@ class Bound:
 def bound_event(event: KeptnEvent, limits: InputLimits, body_size: int | None = None) -> KeptnEvent:
     """Enforce `limits` on an event from outside: refuse deep or huge structures, cut long strings and labels.
 
-    `body_size` (the request's length) lets a small event skip the string walk: it cannot hold a long string.
+    `body_size` (all the event came in: a body, and in binary mode its `ce-*` headers) lets a small event skip the
+    string walk: it cannot hold a long string.
     """
     _check_shape(event.raw, limits)
     if body_size is not None and body_size <= limits.max_string_chars:

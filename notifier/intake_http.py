@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+from collections.abc import Mapping
 
 from aiohttp import web
 
@@ -98,7 +99,7 @@ class HttpIntake:
             events = parse_request(
                 request.headers.get("Content-Type", ""), request.headers, body, self._settings.max_batch_events
             )
-            summary = await self._sink.submit(events, len(body))
+            summary = await self._sink.submit(events, _encoded_size(request.headers, body))
         except UnsupportedMediaType as exc:
             return self._reject("unsupported_media_type", 415, str(exc))
         except EventError as exc:
@@ -107,3 +108,9 @@ class HttpIntake:
             log.error("could not store an event: %s", exc)
             return _error(503, "the service cannot store events right now; retry later", **{"Retry-After": "5"})
         return accepted_response(summary)
+
+
+def _encoded_size(headers: Mapping[str, str], body: bytes) -> int:
+    """The length of everything the events were made from: the body, and in binary mode the `ce-*` headers that
+    carry the attributes (a small body says nothing of a long header), so that the bounds know what to cut."""
+    return len(body) + sum(len(name) + len(value) for name, value in headers.items() if name[:3].lower() == "ce-")

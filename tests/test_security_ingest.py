@@ -70,6 +70,27 @@ async def test_limits_on_body_batch_depth_keys_strings_and_labels(tmp_path: Path
     assert "m" * 5000 not in text
 
 
+async def test_a_binary_mode_event_with_a_small_body_still_has_its_long_headers_cut(
+    tmp_path: Path, chat_server: FakeChatServer
+) -> None:
+    """In binary mode the attributes come in `ce-*` headers: a small body says nothing of their length."""
+    long_context = "c" * 2_000
+    headers = {
+        "ce-id": "bin-long",
+        "ce-source": "https://keptn.example/" + "s" * 2_000,
+        "ce-type": "sh.keptn.event.evaluation.finished",
+        "ce-specversion": "1.0",
+        "ce-shkeptncontext": long_context,
+    }
+    data = {"project": "sockshop", "stage": "dev", "service": "carts", "result": "fail", "status": "succeeded"}
+    async with running_service(tmp_path, config(chat_server), max_string_chars=300) as svc:
+        status, body = await svc.post_json(data, "application/json", **headers)
+        assert (status, body["accepted"]) == (202, 1)
+        await chat_server.wait_for(1, "/slack/hook")
+    text = orjson.dumps(chat_server.received_on("/slack/hook")[0].json).decode()
+    assert "c" * 301 not in text and "s" * 301 not in text
+
+
 async def test_a_body_without_a_length_is_read_in_pieces_and_still_bounded(
     tmp_path: Path, chat_server: FakeChatServer
 ) -> None:
