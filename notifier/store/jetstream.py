@@ -158,6 +158,8 @@ class _Held:
     body: bytes
     # A digest's other held notifications (sequence, id): deleted once the digest is sent or dead.
     folded: tuple[tuple[int, NotificationId], ...] = ()
+    # When its last progress ack was sent (or tried: NATS away), on the store's clock.
+    renewed: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,7 +227,6 @@ class JetStreamStore:
         self._retention = retention
         self._lease = lease
         self._ack_wait = min(lease, ack_wait or lease)
-        self._keeping: asyncio.Task[None] | None = None
         self._create = create
         self._nc: Client | None = None
         self._js: JetStreamContext | None = None
@@ -286,30 +287,15 @@ class JetStreamStore:
         except StoreError:
             await self.close()
             raise
-        self._tending = asyncio.create_task(self._tend_kept())
-        if self._ack_wait < self._lease:
-            self._keeping = asyncio.create_task(self._keep_claims(), name="keep-nats-claims")
-
-    async def _keep_claims(self) -> None:
-        """Progress acks for the claims held, while this process lives: see `ack_wait`."""
-        while (nc := self._nc) is not None:
-            now = self._clock.time()
-            if nc.is_connected:
-                with contextlib.suppress(nats.errors.Error, OSError):
-                    for held in list(self._held.values()):
-                        # A claim near its lease is left to lapse on the server too.
-                        if held.claim.until - now > self._ack_wait:
-                            await nc.publish(held.claim.token, PROGRESS)
-            await self._clock.sleep(self._ack_wait / 3)
+        self._tending = asyncio.create_task(self._tend(), name="tend-nats-deliveries")
 
     async def close(self) -> None:
         nc, self._nc, self._js = self._nc, None, None
-        for task in (self._tending, self._keeping):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-        self._tending = self._keeping = None
+        if self._tending is not None:
+            self._tending.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._tending
+            self._tending = None
         if nc is None:
             return
         # Give back what is still held or kept, so that another replica need not wait for the lease to run out;
@@ -591,7 +577,7 @@ class JetStreamStore:
         attempts = await self._attempts(meta) if delivery.redelivered else 0
         # The server's lease runs from the delivery, also for one that was kept for a while.
         claim = Claim(delivery.id, delivery.reply, min(now + lease, delivery.leased + self._lease))
-        self._held[claim.id] = _Held(claim, channel, attempts, delivery, meta, body, folded)
+        self._held[claim.id] = _Held(claim, channel, attempts, delivery, meta, body, folded, delivery.leased)
         state.waiting.pop(claim.id, None)
         return Pending(
             claim,
@@ -632,15 +618,17 @@ class JetStreamStore:
         meta.update(type=DIGEST_TYPE, context="", digest=",".join(sorted(words)))
         return meta, b"[" + b",".join(bodies) + b"]", tuple(folded)
 
-    async def _tend_kept(self) -> None:
-        """Tend the kept deliveries as their times come: renew the server's lease every third of `ack_wait`, and
-        give a Retry back (nak) at its time, for whichever replica pulls it first. Runs as long as the store is open.
+    async def _tend(self) -> None:
+        """Tend this store's deliveries as their times come, as long as it is open: renew the server's lease on
+        the kept ones and (under progress acks) the held ones every third of `ack_wait`, and give a kept Retry back
+        (nak) at its time, for whichever replica pulls it first.
 
-        Renewed, so that the server never hands a kept one to another replica while this store keeps it.
+        Renewed, so that the server never hands one to another replica while this store has it.
         """
         while True:
             self._kept_changed.clear()
             times = [self._tend_at(kept) for state in self._channels.values() for kept in state.kept.values()]
+            times.extend(at for held in self._held.values() if (at := self._renew_at(held)) is not None)
             if not times:
                 await self._kept_changed.wait()
                 continue
@@ -649,6 +637,7 @@ class JetStreamStore:
                 await wait_for_event(self._clock, self._kept_changed, wait)
                 continue
             now = self._clock.time()
+            await self._renew_held(now)
             for name, state in list(self._channels.items()):
                 if all(self._tend_at(kept) > now for kept in state.kept.values()):
                     continue
@@ -657,6 +646,25 @@ class JetStreamStore:
                         await self._tend_due(name, state)
                     except StoreError as exc:
                         log.warning("%s", exc)
+
+    def _renew_at(self, held: _Held) -> float | None:
+        """When a held claim's next progress ack is due: None without progress acks (the server's lease is then
+        the claim's own), or near the claim's end, which is left to lapse on the server too."""
+        if self._ack_wait >= self._lease or held.claim.until - self._clock.time() <= self._ack_wait:
+            return None
+        return held.renewed + self._ack_wait / 3
+
+    async def _renew_held(self, now: float) -> None:
+        """Progress acks for the held claims that are due one; not waited for (a lost one lets the claim lapse)."""
+        due = [held for held in self._held.values() if (at := self._renew_at(held)) is not None and at <= now]
+        nc = self._nc
+        for held in due:
+            held.renewed = now
+        if nc is None or not nc.is_connected:
+            return
+        with contextlib.suppress(nats.errors.Error, OSError):
+            for held in due:
+                await nc.publish(held.claim.token, PROGRESS)
 
     def _tend_at(self, kept: _Delivery) -> float:
         renew = kept.leased + self._ack_wait / 3
