@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -23,10 +24,28 @@ class StartError(RuntimeError):
     """A child did not come up; the text carries the tail of its stderr."""
 
 
+# Listening ports come from below the kernel's ephemeral range (32768-60999 on Linux): a port the kernel handed out
+# with bind(0) is free only until the child binds it, and meanwhile any outgoing connection (a NATS client, a test's
+# HTTP client) may take it from the ephemeral range. Each pytest-xdist worker gets its own slice, so two workers
+# never pick the same port either.
+PORT_LOW, PORT_HIGH = 10_000, 32_000
+PORT_SLICE = 2_000
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A loopback port nothing listens on now and no outgoing connection will take."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
+    slices = (PORT_HIGH - PORT_LOW) // PORT_SLICE
+    low = PORT_LOW + (int(worker) % slices if worker.isdigit() else 0) * PORT_SLICE
+    for _ in range(100):
+        port = random.randrange(low, low + PORT_SLICE)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free loopback port in {low}-{low + PORT_SLICE} after 100 tries")
 
 
 def python_module(module: str, *args: str) -> list[str]:

@@ -83,8 +83,8 @@ def measure(repeat: int, rounds: int) -> dict[str, dict[str, dict[str, float]]]:
     result: dict[str, dict[str, dict[str, float]]] = {}
     for name, bodies in workloads().items():
         stages = _stages(templates, bodies)
-        for stage in stages.values():  # warm up: caches, first-call compilation
-            stage()
+        for warm_up in stages.values():  # caches, first-call compilation
+            warm_up()
         # Out of the collector's sight: a full collection walks every object the harness holds (10 to 20 us
         # per message of whichever stage it falls in), which is the harness's cost, not the stage's.
         gc.freeze()

@@ -23,7 +23,6 @@ import logging
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -39,6 +38,7 @@ import orjson
 import pytest
 import yaml
 
+from bench.procs import free_port as free_port  # re-exported: the one port picker for tests
 from notifier.cli import main
 from notifier.config import ENV_SETTINGS, load_config
 from notifier.events import KeptnEvent, event_from_mapping
@@ -266,12 +266,6 @@ def shipped_run(name: str) -> list[KeptnEvent]:
 
 
 # -- the service as a subprocess -------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class ServiceProcess:

@@ -20,15 +20,10 @@ import orjson
 import pytest
 from nats.js.api import StreamConfig
 
+from bench.procs import free_port as free_port  # re-exported: the one port picker for tests
+
 # How long a start may take before the test fails (a cold start is well under a second).
 START_WAIT = 20.0
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 class NatsServer:
