@@ -24,28 +24,42 @@ class StartError(RuntimeError):
     """A child did not come up; the text carries the tail of its stderr."""
 
 
-# Listening ports come from below the kernel's ephemeral range (32768-60999 on Linux): a port the kernel handed out
-# with bind(0) is free only until the child binds it, and meanwhile any outgoing connection (a NATS client, a test's
-# HTTP client) may take it from the ephemeral range. Each pytest-xdist worker gets its own slice, so two workers
-# never pick the same port either.
-PORT_LOW, PORT_HIGH = 10_000, 32_000
-PORT_SLICE = 2_000
+# Listening ports come from below the kernel's ephemeral range (32768-60999 on Linux by default): a port the kernel
+# handed out with bind(0) is free only until the child binds it, and meanwhile any outgoing connection (a NATS
+# client, a test's HTTP client) may take it from the ephemeral range. Each pytest-xdist worker gets its own slice,
+# so two workers never pick the same port either.
+PORT_LOW = 10_000
+PORT_SLICE = 1_000
+EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+
+
+def _ephemeral_low() -> int:
+    try:
+        return int(EPHEMERAL_RANGE.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32_768
+
+
+def port_slice(worker: str) -> range:
+    """The ports `free_port` picks from in the pytest-xdist worker named `worker` ("gw0", ...; "" outside)."""
+    slices = max(1, (_ephemeral_low() - PORT_LOW) // PORT_SLICE)
+    number = worker.removeprefix("gw")
+    low = PORT_LOW + (int(number) % slices if number.isdigit() else 0) * PORT_SLICE
+    return range(low, low + PORT_SLICE)
 
 
 def free_port() -> int:
     """A loopback port nothing listens on now and no outgoing connection will take."""
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
-    slices = (PORT_HIGH - PORT_LOW) // PORT_SLICE
-    low = PORT_LOW + (int(worker) % slices if worker.isdigit() else 0) * PORT_SLICE
+    ports = port_slice(os.environ.get("PYTEST_XDIST_WORKER", ""))
     for _ in range(100):
-        port = random.randrange(low, low + PORT_SLICE)
+        port = random.choice(ports)
         with socket.socket() as sock:
             try:
                 sock.bind(("127.0.0.1", port))
             except OSError:
                 continue
             return port
-    raise RuntimeError(f"no free loopback port in {low}-{low + PORT_SLICE} after 100 tries")
+    raise RuntimeError(f"no free loopback port in {ports.start}-{ports.stop - 1} after 100 tries")
 
 
 def python_module(module: str, *args: str) -> list[str]:
