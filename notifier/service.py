@@ -126,6 +126,7 @@ class Service:
             RouteMentions(self.config.routes),
             {route.name: route for route in self.config.routes},
             self.settings.bridge_url,
+            channels=len(self.config.channels),
         )
         policy = RetryPolicy(
             self.settings.retry_initial_backoff, self.settings.retry_max_backoff, self.settings.retry_max_age

@@ -5,7 +5,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from notifier.compose import CACHE_SIZE, Composer, load_event
+from notifier.compose import MOST_RENDERS, RENDERS_PER_CHANNEL, Composer, load_event
 from notifier.events import EventError, KeptnEvent
 from notifier.message import Message
 from notifier.metrics import Metrics
@@ -57,19 +57,34 @@ def test_another_event_or_another_template_is_rendered_on_its_own() -> None:
     assert isinstance(default, str) and "sh.keptn.event.evaluation.finished" in default.splitlines()[0]
 
 
-def test_the_cache_forgets_the_least_recently_used_render() -> None:
+@pytest.mark.parametrize("channels", [1, 3, 40])
+def test_the_cache_forgets_the_least_recently_used_render_past_its_size_per_channel(channels: int) -> None:
     templates = CountingTemplates()
-    composer = Composer(templates)
+    composer = Composer(templates, channels=channels)
+    size = min(MOST_RENDERS, RENDERS_PER_CHANNEL * channels)
     composer.payload("kept", body("kept"), None, "text")
     composer.payload("dropped", body("dropped"), None, "text")
-    for index in range(CACHE_SIZE - 1):
+    for index in range(size - 1):
         composer.payload("kept", body("kept"), None, "text")  # used again: moves to the young end
         composer.payload(f"filler-{index}", body(f"f-{index}"), None, "text")
-    assert templates.renders == CACHE_SIZE + 1
+    assert templates.renders == size + 1
     composer.payload("kept", body("kept"), None, "text")
-    assert templates.renders == CACHE_SIZE + 1
+    assert templates.renders == size + 1
     composer.payload("dropped", body("dropped"), None, "text")
-    assert templates.renders == CACHE_SIZE + 2
+    assert templates.renders == size + 2
+
+
+def test_channels_a_fetch_batch_apart_share_every_render() -> None:
+    """Five channels, the last one two fetch batches (256 events) behind the first: nothing is rendered twice."""
+    templates = CountingTemplates()
+    composer = Composer(templates, channels=5)
+    events = [(f"ev-{index}", body(f"c-{index}")) for index in range(1_000)]
+    for step in range(len(events) + 4 * 64):
+        for channel in range(5):
+            position = step - channel * 64
+            if 0 <= position < len(events):
+                composer.payload(*events[position], None, "slack")
+    assert templates.renders == len(events)
 
 
 def test_a_route_template_that_does_not_exist_gives_the_fallback_and_is_counted() -> None:
