@@ -4,6 +4,7 @@ backlog ages; when the intake is not contended, every sender."""
 import asyncio
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -260,3 +261,42 @@ async def test_without_contention_at_most_per_round_sends_start_in_one_round_of_
     per_round = {index: started_in.count(index) for index in set(started_in)}
     assert max(per_round.values()) <= 4, per_round
     assert len(per_round) >= 8, per_round  # 32 sends over at least 8 rounds, none lost
+
+
+async def test_senders_waiting_for_a_round_start_in_the_order_they_came_and_are_woken_once_each() -> None:
+    priority = IntakePriority(SystemClock(), per_round=4)
+    loop = asyncio.get_running_loop()
+    futures_made = 0
+    make_future = loop.create_future
+
+    def counting_create_future() -> asyncio.Future[Any]:
+        nonlocal futures_made
+        futures_made += 1
+        return make_future()
+
+    started: list[int] = []
+
+    async def sender(number: int) -> None:
+        assert await priority.turn(now()) is False
+        started.append(number)
+
+    loop.create_future = counting_create_future  # type: ignore[method-assign]
+    try:
+        await asyncio.wait_for(asyncio.gather(*(sender(number) for number in range(160))), 5)
+    finally:
+        loop.create_future = make_future  # type: ignore[method-assign]
+    assert started == list(range(160))
+    # One wait each for the 156 that found the round full: not one per waiter and round (about 3,000 then).
+    assert futures_made <= 160, futures_made
+
+
+async def test_a_sender_cancelled_while_it_waits_for_a_round_gives_its_place_to_the_next() -> None:
+    priority = IntakePriority(SystemClock(), per_round=1)
+    first = asyncio.create_task(priority.turn(now()))
+    cancelled = asyncio.create_task(priority.turn(now()))
+    last = asyncio.create_task(priority.turn(now()))
+    await asyncio.sleep(0)
+    cancelled.cancel()
+    assert await asyncio.wait_for(first, 1) is False
+    assert await asyncio.wait_for(last, 1) is False
+    assert cancelled.cancelled()
