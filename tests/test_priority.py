@@ -263,7 +263,9 @@ async def test_without_contention_at_most_per_round_sends_start_in_one_round_of_
     assert len(per_round) >= 8, per_round  # 32 sends over at least 8 rounds, none lost
 
 
-async def test_senders_waiting_for_a_round_start_in_the_order_they_came_and_are_woken_once_each() -> None:
+async def test_senders_waiting_for_a_round_start_in_the_order_they_came_and_are_woken_once_each(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     priority = IntakePriority(SystemClock(), per_round=4)
     loop = asyncio.get_running_loop()
     futures_made = 0
@@ -280,17 +282,15 @@ async def test_senders_waiting_for_a_round_start_in_the_order_they_came_and_are_
         assert await priority.turn(now()) is False
         started.append(number)
 
-    loop.create_future = counting_create_future  # type: ignore[method-assign]
-    try:
-        await asyncio.wait_for(asyncio.gather(*(sender(number) for number in range(160))), 5)
-    finally:
-        loop.create_future = make_future  # type: ignore[method-assign]
+    monkeypatch.setattr(loop, "create_future", counting_create_future)
+    await asyncio.wait_for(asyncio.gather(*(sender(number) for number in range(160))), 5)
+    monkeypatch.undo()
     assert started == list(range(160))
     # One wait each for the 156 that found the round full: not one per waiter and round (about 3,000 then).
     assert futures_made <= 160, futures_made
 
 
-async def test_a_sender_cancelled_while_it_waits_for_a_round_gives_its_place_to_the_next() -> None:
+async def test_a_sender_cancelled_while_it_waits_for_a_round_does_not_hold_up_the_ones_behind_it() -> None:
     priority = IntakePriority(SystemClock(), per_round=1)
     first = asyncio.create_task(priority.turn(now()))
     cancelled = asyncio.create_task(priority.turn(now()))
