@@ -90,6 +90,15 @@ def own_nats_server(tmp_path: Path) -> Iterator[NatsServer]:
     server.stop()
 
 
+@pytest.fixture
+def core_nats_server(tmp_path: Path) -> Iterator[NatsServer]:
+    """A server of the test's own without JetStream, as Keptn before 0.14 ran it."""
+    server = NatsServer(tmp_path / "nats", jetstream=False)
+    server.start()
+    yield server
+    server.stop()
+
+
 @pytest.fixture(scope="module")
 def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]:
     server = NatsServer(tmp_path_factory.mktemp("nats"))

@@ -26,13 +26,21 @@ from notifier.config import ConfigError, load_config
 from notifier.service import Service
 from tests.fakes import FakeChatServer
 from tests.helpers import RunningService, every_route, keptn_event, running_service, slack_hook, write_yaml
-from tests.nats_server import NatsServer, errors_ignored, free_port, keptn_stream, own_nats_server, publish
+from tests.nats_server import (
+    NatsServer,
+    core_nats_server,
+    errors_ignored,
+    free_port,
+    keptn_stream,
+    own_nats_server,
+    publish,
+)
 
 # The longest any test waits for something to happen.
 WAIT = 20.0
 HOOK = "/slack/hook"
 
-__all__ = ["own_nats_server"]  # the fixture: a server per test
+__all__ = ["core_nats_server", "own_nats_server"]  # the fixtures: a server per test
 
 
 @pytest.fixture
@@ -341,17 +349,12 @@ async def _consumer_names(nc: nats.NATS) -> AsyncIterator[str]:
 
 
 async def test_without_jetstream_on_the_server_the_intake_subscribes_by_core_nats(
-    tmp_path: Path, chat_server: FakeChatServer
+    tmp_path: Path, chat_server: FakeChatServer, core_nats_server: NatsServer
 ) -> None:
-    server = NatsServer(tmp_path / "nats", jetstream=False)
-    server.start()
-    try:
-        async with service_reading(tmp_path, chat_server, server.url) as svc:
-            await publish(server.url, event(1))
-            await chat_server.wait_for(1, HOOK, timeout=WAIT)
-            assert await svc.metric("keptn_notifier_events_received_total") == 1
-    finally:
-        server.stop()
+    async with service_reading(tmp_path, chat_server, core_nats_server.url) as svc:
+        await publish(core_nats_server.url, event(1))
+        await chat_server.wait_for(1, HOOK, timeout=WAIT)
+        assert await svc.metric("keptn_notifier_events_received_total") == 1
     assert projects_sent(chat_server) == {"proj-0001-x": 1}
 
 
@@ -362,15 +365,10 @@ async def test_without_nats_url_there_is_no_nats_intake(tmp_path: Path, chat_ser
 
 
 async def test_jetstream_asked_for_on_a_server_without_it_is_not_ready_and_says_what_to_do(
-    tmp_path: Path, chat_server: FakeChatServer
+    tmp_path: Path, chat_server: FakeChatServer, core_nats_server: NatsServer
 ) -> None:
-    server = NatsServer(tmp_path / "nats", jetstream=False)
-    server.start()
-    try:
-        async with running_service(
-            tmp_path, slack_config(chat_server), **from_nats(server.url, nats_jetstream=True)
-        ) as svc:
-            status, body = await svc.get("/ready")
-            assert status == 503 and "has no JetStream" in body and "NATS_JETSTREAM=false" in body
-    finally:
-        server.stop()
+    async with running_service(
+        tmp_path, slack_config(chat_server), **from_nats(core_nats_server.url, nats_jetstream=True)
+    ) as svc:
+        status, body = await svc.get("/ready")
+        assert status == 503 and "has no JetStream" in body and "NATS_JETSTREAM=false" in body

@@ -25,9 +25,9 @@ from notifier.store import Dead, Incoming, Noise, NoiseVerdict, Pending, Retenti
 from notifier.store.factory import make_store
 from notifier.store.jetstream import JetStreamStore
 from tests.clock import FakeClock
-from tests.nats_server import NatsServer, drop_streams, free_port, nats_server
+from tests.nats_server import NatsServer, drop_streams, free_port, nats_server, own_nats_server
 
-__all__ = ["nats_server"]
+__all__ = ["nats_server", "own_nats_server"]  # the fixtures
 
 RETENTION = Retention(window=3600, max_entries=100_000)
 # Real seconds: how long a claim lasts on the server in the tests that let one lapse.
@@ -259,25 +259,21 @@ async def test_a_retry_waits_for_its_delay_then_goes_to_any_replica_and_counts_t
     assert (again.id, again.attempts) == (first.id, 1)
 
 
-async def test_accepted_notifications_outlive_a_restart_of_the_nats_server(tmp_path: Path) -> None:
-    server = NatsServer(tmp_path / "nats")
-    server.start()
+async def test_accepted_notifications_outlive_a_restart_of_the_nats_server(own_nats_server: NatsServer) -> None:
+    server = own_nats_server
+    store = JetStreamStore(server.url, "restart", SystemClock(), RETENTION, lease=30.0)
+    await store.open()
+    assert await store.accept([incoming(str(index)) for index in range(5)]) == [True] * 5
+    await store.close()
+    server.restart()
+    store = JetStreamStore(server.url, "restart", SystemClock(), RETENTION, lease=30.0)
+    await store.open()
     try:
-        store = JetStreamStore(server.url, "restart", SystemClock(), RETENTION, lease=30.0)
-        await store.open()
-        assert await store.accept([incoming(str(index)) for index in range(5)]) == [True] * 5
-        await store.close()
-        server.restart()
-        store = JetStreamStore(server.url, "restart", SystemClock(), RETENTION, lease=30.0)
-        await store.open()
-        try:
-            assert (await store.stats())["a"].pending == 5
-            assert await store.accept([incoming("0")]) == [False]
-            assert [p.body for p in await store.claim("a", 10, 30.0)] == [b'{"n": "%d"}' % index for index in range(5)]
-        finally:
-            await store.close()
+        assert (await store.stats())["a"].pending == 5
+        assert await store.accept([incoming("0")]) == [False]
+        assert [p.body for p in await store.claim("a", 10, 30.0)] == [b'{"n": "%d"}' % index for index in range(5)]
     finally:
-        server.stop()
+        await store.close()
 
 
 async def health_becomes(store: JetStreamStore, ok: bool) -> str | None:
@@ -291,9 +287,10 @@ async def health_becomes(store: JetStreamStore, ok: bool) -> str | None:
     raise AssertionError(f"the store's health did not become {'ok' if ok else 'not ok'} within {WAIT} s")
 
 
-async def test_an_open_store_says_it_is_not_ready_while_nats_is_away_and_carries_on_after(tmp_path: Path) -> None:
-    server = NatsServer(tmp_path / "nats")
-    server.start()
+async def test_an_open_store_says_it_is_not_ready_while_nats_is_away_and_carries_on_after(
+    own_nats_server: NatsServer,
+) -> None:
+    server = own_nats_server
     store = JetStreamStore(server.url, "ride", SystemClock(), RETENTION, lease=30.0)
     await store.open()
     try:
@@ -309,7 +306,6 @@ async def test_an_open_store_says_it_is_not_ready_while_nats_is_away_and_carries
         assert [p.body for p in claimed] == [b'{"n": "%d"}' % index for index in range(4)]
     finally:
         await store.close()
-        server.stop()
 
 
 async def test_a_stream_with_other_settings_stops_start_up_saying_which_and_what_to_do(
