@@ -25,9 +25,9 @@ from typing import Any
 import orjson
 
 from bench.workload import BodyFactory
-from notifier.compose import load_event
-from notifier.events import KeptnEvent
+from notifier.delivery.compose import load_event
 from notifier.keptn.context import template_context
+from notifier.keptn.events import KeptnEvent
 from notifier.message import Message
 from notifier.render import render
 from notifier.templating import TemplateSet, load_samples

@@ -1,5 +1,5 @@
 import sys
 
-from notifier.cli import main
+from notifier.cli.main import main
 
 sys.exit(main())

@@ -39,14 +39,14 @@ import pytest
 import yaml
 
 from bench.procs import free_port as free_port  # re-exported: the one port picker for tests
-from notifier.cli import main
-from notifier.config import ENV_SETTINGS, load_config
-from notifier.events import KeptnEvent, event_from_mapping
-from notifier.intake import IntakeSource
-from notifier.service import Service
+from notifier.app.service import Service
+from notifier.cli.main import main
+from notifier.config.load import ENV_SETTINGS, load_config
+from notifier.intake.protocol import IntakeSource
+from notifier.keptn.events import KeptnEvent, event_from_mapping
 
 REPO = Path(__file__).resolve().parent.parent
-EXAMPLES = REPO / "examples" / "events"
+EXAMPLES = REPO / "notifier" / "samples"
 SAMPLE = EXAMPLES / "evaluation-finished-fail.json"
 # Where each message starts in the text the console channel prints.
 MESSAGE_START = re.compile(r"^\[(SUCCESS|INFO|WARNING|FAILURE)\] ", re.MULTILINE)

@@ -209,7 +209,7 @@ def assert_valid_teams_envelope(envelope: Mapping[str, Any] | bytes | str) -> No
 
 
 # Hostile markup in every field of every sample event (tests/test_security_markup.py, test_security_mentions.py).
-SAMPLES = Path(__file__).parent.parent / "examples" / "events"
+SAMPLES = Path(__file__).parent.parent / "notifier" / "samples"
 HOSTILE = (
     "<!channel> <!here|here> <@U123ABC> <#C999> <https://evil.example/phish|Click to re-login> "
     "[login](https://evil.example/x) <at>Everyone</at> **bold** &amp; & javascript:alert(1)"

@@ -5,11 +5,11 @@ from pathlib import Path
 
 import pytest
 
-from notifier.accept import Accept
 from notifier.clock import SystemClock
-from notifier.events import event_from_mapping
+from notifier.keptn.events import event_from_mapping
 from notifier.metrics import Metrics
-from notifier.routing import Target
+from notifier.pipeline.accept import Accept
+from notifier.pipeline.routing import Target
 from notifier.store import Retention, StoreError
 from notifier.store.sqlite import SQLiteStore
 

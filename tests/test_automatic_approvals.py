@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from notifier.config import ConfigError, load_config
-from notifier.events import event_from_mapping
-from notifier.payload import approval_strategy, is_automatic_approval
-from notifier.routing import Router
+from notifier.config.load import ConfigError, load_config
+from notifier.keptn.events import event_from_mapping
+from notifier.keptn.payload import approval_strategy, is_automatic_approval
+from notifier.pipeline.routing import Router
 from tests.helpers import Printed, printed, run_cli
 
 APPROVAL = "sh.keptn.event.approval.triggered"

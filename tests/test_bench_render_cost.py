@@ -7,7 +7,7 @@ import json
 import pytest
 
 from bench import render_cost
-from notifier.compose import load_event
+from notifier.delivery.compose import load_event
 from notifier.templating import TemplateSet
 
 

@@ -3,8 +3,8 @@
 import orjson
 import pytest
 
-from notifier.bounds import TRUNCATION_MARKER, Bound, InputLimits
-from notifier.events import EventError, event_from_mapping, parse_request
+from notifier.keptn.events import EventError, event_from_mapping, parse_request
+from notifier.pipeline.bounds import TRUNCATION_MARKER, Bound, InputLimits
 from tests.helpers import keptn_event
 
 EVENT = keptn_event("e1")

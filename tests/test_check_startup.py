@@ -82,7 +82,7 @@ def test_check_exits_1_for_every_template_problem_and_2_for_a_config_error(cli: 
     assert "check failed: 1 problem(s)" in syntax.stdout and syntax.stderr == "", syntax
 
     # The same template stops every other command: it cannot be used at all.
-    rendered = cli("render", REPO / "examples" / "events" / "evaluation-finished-fail.json")
+    rendered = cli("render", REPO / "notifier" / "samples" / "evaluation-finished-fail.json")
     assert rendered.code == 2 and str(broken) in rendered.stderr, rendered
 
     broken.unlink()

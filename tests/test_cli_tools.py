@@ -15,8 +15,8 @@ import orjson
 import pytest
 import yaml
 
-from notifier.config import DEFAULT_PUBSUB_TOPIC
-from notifier.subjects import SubjectSet
+from notifier.config.load import DEFAULT_PUBSUB_TOPIC
+from notifier.keptn.subjects import SubjectSet
 from tests.fakes import FakeChatServer, Reply
 from tests.helpers import EXAMPLES, REPO, Cli, Printed, free_port, in_process_cli, keptn_event, printed, running_service
 
@@ -141,8 +141,8 @@ def test_the_readme_replay_tip_shows_every_example(cli: Cli) -> None:
     if topic is not None:
         cli.env(PUBSUB_TOPIC=topic)
     words = command.split()
-    assert words[:2] == ["replay", "examples/events"], command
-    run = cli("replay", REPO / "examples" / "events", *words[2:])
+    assert words[:2] == ["replay", "notifier/samples"], command
+    run = cli("replay", REPO / "notifier" / "samples", *words[2:])
     assert run.code == 0, run
     files = sorted(EXAMPLES.glob("*.json"))
     assert counts(run.stderr) == (len(files), len(files), 0, 0), run
@@ -274,7 +274,7 @@ async def test_the_shutdown_log_mentions_undelivered_notifications_only_when_the
 
 
 def test_the_default_state_directory_is_ignored_by_git(cli: Cli) -> None:
-    from notifier.config import DEFAULT_STATE_DIR
+    from notifier.config.load import DEFAULT_STATE_DIR
 
     git = shutil.which("git")
     if git is None or not (REPO / ".git").exists():

@@ -5,8 +5,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from notifier.compose import MOST_RENDERS, RENDERS_PER_CHANNEL, Composer, load_event
-from notifier.events import EventError, KeptnEvent
+from notifier.delivery.compose import MOST_RENDERS, RENDERS_PER_CHANNEL, Composer, load_event
+from notifier.keptn.events import EventError, KeptnEvent
 from notifier.message import Message
 from notifier.metrics import Metrics
 from notifier.templating import TemplateSet

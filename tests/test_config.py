@@ -6,7 +6,7 @@ import pytest
 from notifier.channels.console import ConsoleConfig
 from notifier.channels.slack import SlackConfig
 from notifier.channels.teams import TeamsConfig
-from notifier.config import (
+from notifier.config.load import (
     DEFAULT_PUBSUB_TOPIC,
     ENV_SETTINGS,
     ConfigError,
@@ -238,7 +238,7 @@ NOT_DEFAULT = {
     "stage_filter": "s",
     "service_filter": "v",
     "bridge_url": "https://keptn.example.com/bridge",
-    "templates_dir": str(README.parent / "templates"),
+    "templates_dir": str(README.parent / "notifier" / "templates"),
     "log_level": "debug",
     "max_body_bytes": "2KiB",
     "ingest_token": "token",

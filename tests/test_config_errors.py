@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from notifier.config import ConfigError, load_config
+from notifier.config.load import ConfigError, load_config
 from notifier.suggest import closest
 from tests.helpers import Cli, in_process_cli
 

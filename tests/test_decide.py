@@ -3,7 +3,7 @@
 import pytest
 
 from notifier.channels.base import SendResult
-from notifier.decide import Decision, Delivered, Park, RetryLater, RetryPolicy, decide
+from notifier.delivery.outcome import Decision, Delivered, Park, RetryLater, RetryPolicy, decide
 from notifier.message_ref import MessageRef
 
 POLICY = RetryPolicy(initial=2.0, maximum=10.0, max_age=3600.0)

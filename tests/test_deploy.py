@@ -23,8 +23,9 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from notifier.config import load_config, parse_duration
-from notifier.subjects import SubjectSet
+from notifier.config.load import load_config, parse_duration
+from notifier.keptn.subjects import SubjectSet
+from notifier.templating import TemplateSet
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEPLOY_DIR = REPO_ROOT / "deploy"
@@ -409,10 +410,7 @@ def test_pod_environment_and_mounted_config_load_in_the_service(tmp_path: Path) 
 
 
 def test_example_template_loads_and_renders_without_fallback(tmp_path: Path) -> None:
-    templating = pytest.importorskip("notifier.templating", reason="notifier/templating.py not written yet")
-    if not (REPO_ROOT / "templates" / "default.yaml").is_file():
-        pytest.skip("the built-in templates (templates/default.yaml) are not written yet")
-    from notifier.events import event_from_mapping
+    from notifier.keptn.events import event_from_mapping
 
     config_map = _one("ConfigMap")
     mounted = _mount_config_map(_notifier(), config_map, tmp_path)
@@ -427,7 +425,7 @@ def test_example_template_loads_and_renders_without_fallback(tmp_path: Path) -> 
     route_templates = {route.template for route in config.routes if route.template}
     assert route_templates, "the example config should show a route choosing a custom template"
 
-    templates = templating.TemplateSet(templates_dir, "https://keptn.example.com/bridge")
+    templates = TemplateSet(templates_dir, "https://keptn.example.com/bridge")
     event = event_from_mapping(
         {
             "specversion": "1.0",

@@ -11,13 +11,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from notifier.digest import MAX_LINKS, digest_message
-from notifier.events import KeptnEvent, event_from_mapping
+from notifier.keptn.events import KeptnEvent, event_from_mapping
 from notifier.message import Severity
+from notifier.noise.digest import MAX_LINKS, digest_message
 from notifier.render import RENDERERS
 from notifier.render.text import render_text
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "events"
+EXAMPLES = Path(__file__).resolve().parent.parent / "notifier" / "samples"
 BRIDGE = "https://keptn.example.com/bridge"
 QUIET = "during quiet hours (22:00-07:00 Europe/Vienna)"
 

@@ -1,6 +1,6 @@
 """Issue 9.2: each message shows what its event carries that a reader needs, and nothing twice.
 
-Every test renders a realistic event (the shapes of Keptn's spec, in examples/events/, or a variant of one
+Every test renders a realistic event (the shapes of Keptn's spec, in notifier/samples/, or a variant of one
 written to a temporary file) through the command line as a user runs it, `keptn-notifier render FILE`, and
 checks the printed text. The Slack and Teams payloads of the new samples are checked against the platform
 limits and the Adaptive Card schema, and hostile label text is shown escaped.
@@ -19,11 +19,11 @@ from typing import Any
 
 import pytest
 
-from notifier.cli import main
-from notifier.config import ENV_SETTINGS
+from notifier.cli.main import main
+from notifier.config.load import ENV_SETTINGS
 from tests.payload_checks import assert_no_unescaped_control, assert_valid_slack_payload, assert_valid_teams_envelope
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "events"
+EXAMPLES = Path(__file__).resolve().parent.parent / "notifier" / "samples"
 BRIDGE = "https://keptn.example.com/bridge"
 NEW_SAMPLES = (
     "action-triggered",

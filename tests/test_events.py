@@ -1,7 +1,7 @@
 import orjson
 import pytest
 
-from notifier.events import EventError, UnsupportedMediaType, parse_request
+from notifier.keptn.events import EventError, UnsupportedMediaType, parse_request
 
 EVENT = {
     "specversion": "1.0",

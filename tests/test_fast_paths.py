@@ -8,15 +8,15 @@ from aiohttp import web
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from notifier.events import KeptnEvent, event_from_mapping
-from notifier.intake import Summary
-from notifier.intake_http import accepted_response
-from notifier.match import CompiledMatch, Match
-from notifier.payload import is_automatic_approval
+from notifier.intake.http import accepted_response
+from notifier.intake.protocol import Summary
+from notifier.keptn.events import KeptnEvent, event_from_mapping
+from notifier.keptn.match import CompiledMatch, Match
+from notifier.keptn.payload import is_automatic_approval
+from notifier.keptn.result import result_of
+from notifier.keptn.urls import _ELLIPSES, _HOST, _split, is_placeholder, is_real_url
 from notifier.render.plaintext import _URL_ENCODED, _URL_REJECTED, web_url
 from notifier.render.teams import _LINE_START_MARKER, _MARKDOWN_CHARACTERS, _ORDERED_LIST_MARKER, escape_markdown
-from notifier.urls import _ELLIPSES, _HOST, _split, is_placeholder, is_real_url
-from notifier.verdict import result_of
 
 PIECES = st.sampled_from(
     ["http", "https", "HTTP", "://", ":/", "//", "/", "?", "#", "[", "]", "::1", "@", ":", ":80", "%", "a", "Z",

@@ -8,11 +8,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from notifier.bounds import Bound, InputLimits
-from notifier.config import load_config
-from notifier.events import EventError, KeptnEvent, event_from_mapping, parse_request
+from notifier.config.load import load_config
+from notifier.keptn.events import EventError, KeptnEvent, event_from_mapping, parse_request
+from notifier.pipeline.bounds import Bound, InputLimits
+from notifier.pipeline.routing import Router
 from notifier.render import render
-from notifier.routing import Router
 from notifier.templating import TemplateSet
 from tests.payload_checks import assert_valid_slack_payload, assert_valid_teams_envelope
 

@@ -10,10 +10,10 @@ from pathlib import Path
 import orjson
 import yaml
 
-from notifier.config import load_config
-from notifier.events import KeptnEvent, event_from_mapping
-from notifier.intake import EventSink, Summary
-from notifier.service import Service
+from notifier.app.service import Service
+from notifier.config.load import load_config
+from notifier.intake.protocol import EventSink, Summary
+from notifier.keptn.events import KeptnEvent, event_from_mapping
 from tests.helpers import every_route, free_port, keptn_event, running_service
 
 CONSOLE = {"channels": {"log": {"type": "console"}}, "routes": every_route("log")}
@@ -46,11 +46,11 @@ class QueueIntake:
 
 def test_the_protocol_module_imports_no_implementation() -> None:
     probe = (
-        "import sys, notifier.intake; "
+        "import sys, notifier.intake.protocol; "
         "print(sorted(m for m in sys.modules if m.startswith(('notifier', 'aiohttp', 'pydantic', 'orjson', 'cloudevents'))))"
     )
     loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
-    assert loaded.strip() == "['notifier', 'notifier.intake']", loaded
+    assert loaded.strip() == "['notifier', 'notifier.intake', 'notifier.intake.protocol']", loaded
 
 
 async def test_a_service_with_another_intake_delivers_its_events_and_still_serves_the_admin(tmp_path: Path) -> None:

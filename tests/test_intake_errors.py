@@ -8,7 +8,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from notifier.events import EventError, parse_request
+from notifier.keptn.events import EventError, parse_request
 from tests.helpers import Cli, in_process_cli, keptn_event, running_service
 
 CONFIG = {"channels": {"log": {"type": "console"}}, "routes": [{"name": "all", "channels": ["log"]}]}

@@ -22,8 +22,8 @@ import orjson
 import pytest
 from nats.js.api import ConsumerConfig, ConsumerInfo, DeliverPolicy
 
-from notifier.config import ConfigError, load_config
-from notifier.service import Service
+from notifier.app.service import Service
+from notifier.config.load import ConfigError, load_config
 from tests.fakes import FakeChatServer
 from tests.helpers import RunningService, every_route, keptn_event, running_service, slack_hook, write_yaml
 from tests.nats_server import (

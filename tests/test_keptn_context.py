@@ -11,7 +11,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from notifier.events import KeptnEvent
 from notifier.keptn.context import KindFields, TemplateContext, template_context
 from notifier.keptn.details import (
     Approval,
@@ -24,9 +23,10 @@ from notifier.keptn.details import (
     Sli,
     SliValue,
 )
-from notifier.labels import LabelLink, LabelPair, ShownLabels
-from notifier.payload import ActionDetails, ProblemInfo
-from notifier.verdict import VerdictContext
+from notifier.keptn.events import KeptnEvent
+from notifier.keptn.labels import LabelLink, LabelPair, ShownLabels
+from notifier.keptn.payload import ActionDetails, ProblemInfo
+from notifier.keptn.result import VerdictContext
 
 BRIDGE = "https://keptn.example.com/bridge/"
 TEMPLATES_DOC = Path(__file__).resolve().parent.parent / "docs" / "templates.md"

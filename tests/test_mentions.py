@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 import yaml
 
-from notifier.config import Config, ConfigError, load_config
-from notifier.events import KeptnEvent, event_from_mapping
-from notifier.mentions import NO_MENTIONS, Mentions, RouteMentions, TeamsMention
+from notifier.config.load import Config, ConfigError, load_config
+from notifier.keptn.events import KeptnEvent, event_from_mapping
 from notifier.message import Fact, Link, Message, Severity
 from notifier.render import RENDERERS, render
+from notifier.render.mentions import NO_MENTIONS, Mentions, RouteMentions, TeamsMention
 from tests.helpers import keptn_event
 from tests.payload_checks import assert_valid_slack_payload, assert_valid_teams_envelope
 

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from notifier.cli import main
-from notifier.config import load_config
-from notifier.events import event_from_mapping
-from notifier.preview import Source, preview_events, preview_page
+from notifier.cli.main import main
+from notifier.config.load import load_config
+from notifier.keptn.events import event_from_mapping
+from notifier.preview.page import Source, preview_events, preview_page
 from notifier.templating import TemplateSet
 from tests.fakes import FakeChatServer, Reply
 from tests.helpers import (

@@ -3,7 +3,7 @@
 import pytest
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
-from notifier.nats_consumer import consumer_config, consumer_difference
+from notifier.intake.nats_consumer import consumer_config, consumer_difference
 
 SUBJECTS = ["sh.keptn.event.*.*.finished", "sh.keptn.event.evaluation.finished"]
 

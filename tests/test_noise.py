@@ -14,8 +14,8 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from notifier.events import KeptnEvent, event_from_mapping
-from notifier.noise import (
+from notifier.keptn.events import KeptnEvent, event_from_mapping
+from notifier.noise.decide import (
     Action,
     DigestWindow,
     HoldReason,
@@ -30,7 +30,7 @@ from notifier.noise import (
     repeat_key_of,
     suppress,
 )
-from notifier.noise_config import DEFAULT_REPEAT_KEY, REPEAT_KEY_FIELDS, DigestRule, NoiseRules
+from notifier.noise.rules import DEFAULT_REPEAT_KEY, REPEAT_KEY_FIELDS, DigestRule, NoiseRules
 
 
 def event(

@@ -8,7 +8,7 @@ import pytest
 import yaml
 from pydantic import Field, ValidationError
 
-from notifier.noise_config import DEFAULT_REPEAT_KEY, REPEAT_KEY_FIELDS, NoiseRules
+from notifier.noise.rules import DEFAULT_REPEAT_KEY, REPEAT_KEY_FIELDS, NoiseRules
 
 
 class Route(NoiseRules):

@@ -11,8 +11,8 @@ from typing import Any
 import orjson
 import pytest
 
-from notifier.cli import main
-from notifier.config import load_config
+from notifier.cli.main import main
+from notifier.config.load import load_config
 from tests.fakes import FakeChatServer
 from tests.helpers import keptn_event, running_service, slack_hook, teams_hook, write_event, write_yaml
 

@@ -11,15 +11,15 @@ from zoneinfo import ZoneInfo
 import orjson
 import pytest
 
-from notifier.accept import Accept
 from notifier.channels.console import ConsoleConfig
-from notifier.compose import Composer
-from notifier.config import RouteConfig
-from notifier.events import event_from_mapping
+from notifier.config.load import RouteConfig
+from notifier.delivery.compose import Composer
+from notifier.keptn.events import event_from_mapping
 from notifier.metrics import Metrics
-from notifier.noise import DigestWindow
-from notifier.noise_stage import NoiseStage, decode_window, encode_window
-from notifier.routing import Routes
+from notifier.noise.decide import DigestWindow
+from notifier.pipeline.accept import Accept
+from notifier.pipeline.noise import NoiseStage, decode_window, encode_window
+from notifier.pipeline.routing import Routes
 from notifier.store import Pending, Retention, Sent, Store
 from notifier.store.memory import MemoryStore
 from notifier.store.sqlite import SQLiteStore

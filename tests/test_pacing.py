@@ -6,7 +6,7 @@ import pytest
 
 from notifier.channels.base import RateLimit
 from notifier.clock import SystemClock, wait_for_event
-from notifier.pacing import Pacer
+from notifier.delivery.pacing import Pacer
 from notifier.store.pauses import next_slot
 from tests.clock import FakeClock
 

@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from notifier import payload
-from notifier.labels import MAX_SHOWN, shown_labels
-from notifier.urls import is_placeholder, is_real_url, safe_git_remote
+from notifier.keptn import payload
+from notifier.keptn.labels import MAX_SHOWN, shown_labels
+from notifier.keptn.urls import is_placeholder, is_real_url, safe_git_remote
 
 
 @pytest.mark.parametrize(

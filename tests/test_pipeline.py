@@ -8,11 +8,11 @@ import pytest
 import yaml
 
 from notifier.clock import SystemClock
-from notifier.config import load_config
-from notifier.events import EventError, KeptnEvent, event_from_mapping
-from notifier.intake import Summary
+from notifier.config.load import load_config
+from notifier.intake.protocol import Summary
+from notifier.keptn.events import EventError, KeptnEvent, event_from_mapping
 from notifier.metrics import Metrics
-from notifier.pipeline import Pipeline
+from notifier.pipeline.pipeline import Pipeline
 from notifier.store import Retention, StoreError
 from notifier.store.memory import MemoryStore
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from notifier.clock import SystemClock
-from notifier.priority import BASE_SHARE, CONTENDED_AT, DOUBLING, MAX_SHARE, IntakePriority, delivery_share
+from notifier.delivery.priority import BASE_SHARE, CONTENDED_AT, DOUBLING, MAX_SHARE, IntakePriority, delivery_share
 from tests.clock import FakeClock
 from tests.fakes import FakeChatServer
 from tests.helpers import every_route, keptn_event, running_service, slack_hook

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from notifier.noise_config import QuietHours
-from notifier.quiet_hours import first_reaching, is_quiet, period, quiet_ends_at
+from notifier.noise.quiet_hours import first_reaching, is_quiet, period, quiet_ends_at
+from notifier.noise.rules import QuietHours
 
 
 def quiet(start: str, end: str, zone: str = "Europe/Vienna") -> QuietHours:

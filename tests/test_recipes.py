@@ -12,14 +12,14 @@ from typing import Any
 
 import pytest
 
-from notifier.cli import main
-from notifier.config import ConfigError, load_config
+from notifier.cli.main import main
+from notifier.config.load import ConfigError, load_config
 from tests.fakes import FakeChatServer, Reply
 from tests.helpers import CONFIG_VARIABLES, REPO, dead_letters, keptn_event, run_cli, write_event
 from tests.payload_checks import assert_no_unescaped_control, assert_valid_slack_payload, assert_valid_teams_envelope
 
 CONFIGS = REPO / "examples" / "configs"
-EVENTS = REPO / "examples" / "events"
+EVENTS = REPO / "notifier" / "samples"
 RECIPES = REPO / "docs" / "recipes.md"
 SETUP = REPO / "docs" / "setup.md"
 # `check` and `routes` post nothing: values of the right shape stand in for the credentials.
@@ -80,7 +80,7 @@ def event(type_: str, **data: Any) -> dict[str, Any]:
 EVALUATION = "sh.keptn.event.evaluation.finished"
 APPROVAL = "sh.keptn.event.approval.triggered"
 SEQUENCE_END = "sh.keptn.event.production.delivery.finished"
-# (recipe file, event: a file in examples/events or an event, channels it must reach)
+# (recipe file, event: a file in notifier/samples or an event, channels it must reach)
 Case = tuple[str, str | dict[str, Any], set[str]]
 CASES: list[Case] = [
     # (a) failed quality gates of production, of every project, including evaluations that could not run

@@ -20,9 +20,9 @@ import pytest
 from aiohttp import web
 
 from notifier import __version__
-from notifier.config import ConfigError, Settings, load_config
+from notifier.app.registration import PING_INTERVAL, Integration, Registration, registration_url
+from notifier.config.load import ConfigError, Settings, load_config
 from notifier.redact import Redactor
-from notifier.registration import PING_INTERVAL, Integration, Registration, registration_url
 from tests.clock import FakeClock
 from tests.conftest import AiohttpServer
 from tests.helpers import every_route, free_port, keptn_event, running_service

@@ -14,10 +14,10 @@ from urllib.parse import unquote
 import pytest
 
 from notifier.message import Fact, Link, Message, Severity
-from notifier.render.html_slack import attachment_colour, mrkdwn, slack_html
-from notifier.render.html_teams import markdown, teams_html
+from notifier.preview.slack_builder import BUILDER_URL, builder_link
+from notifier.preview.slack_html import attachment_colour, mrkdwn, slack_html
+from notifier.preview.teams_html import markdown, teams_html
 from notifier.render.slack import render_slack
-from notifier.render.slack_builder import BUILDER_URL, builder_link
 from notifier.render.teams import render_teams
 from notifier.templating import TemplateSet, load_samples_by_name
 from tests.helpers import SAMPLE, assert_usage_error, run_cli, write_yaml

@@ -1,8 +1,8 @@
 from pathlib import Path
 
-from notifier.config import load_config
-from notifier.events import event_from_mapping
-from notifier.routing import Router
+from notifier.config.load import load_config
+from notifier.keptn.events import event_from_mapping
+from notifier.pipeline.routing import Router
 
 CONFIG = """
 channels:

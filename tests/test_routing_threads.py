@@ -5,9 +5,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from notifier.config import ConfigError, load_config
-from notifier.events import KeptnEvent, event_from_mapping
-from notifier.routing import Router
+from notifier.config.load import ConfigError, load_config
+from notifier.keptn.events import KeptnEvent, event_from_mapping
+from notifier.pipeline.routing import Router
 
 BOT = {"type": "slack", "token": "xoxb-1-2", "channel": "#prod"}
 HOOK = {"type": "slack", "webhook_url": "https://hooks.slack.com/services/T/B/x"}

@@ -8,8 +8,8 @@ from notifier.keptn.values import parse_time
 from notifier.message import Fact, Link, Severity
 from notifier.render.slack import render_slack
 from notifier.render.teams import render_teams
-from notifier.run_message import run_message
-from notifier.runs import MAX_STAGES, run_of
+from notifier.runs.message import run_message
+from notifier.runs.state import MAX_STAGES, run_of
 from tests.helpers import RUN_CONTEXT, run_event, shipped_run
 from tests.payload_checks import assert_no_unescaped_control, assert_valid_slack_payload, assert_valid_teams_envelope
 

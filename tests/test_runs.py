@@ -9,9 +9,9 @@ from dataclasses import replace
 import orjson
 import pytest
 
-from notifier.events import KeptnEvent
+from notifier.keptn.events import KeptnEvent
 from notifier.message import Severity
-from notifier.runs import (
+from notifier.runs.state import (
     MAX_MESSAGE,
     MAX_NAME,
     MAX_SEQUENCES,

@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from notifier.events import KeptnEvent
-from notifier.run_message import run_message
-from notifier.runs import MAX_SEQUENCES, MAX_STAGES, MAX_TASKS, RunState, run_of
+from notifier.keptn.events import KeptnEvent
+from notifier.runs.message import run_message
+from notifier.runs.state import MAX_SEQUENCES, MAX_STAGES, MAX_TASKS, RunState, run_of
 from tests.helpers import run_event, shipped_run
 
 BRIDGE = "https://keptn.example.com/bridge"

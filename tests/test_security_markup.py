@@ -4,7 +4,7 @@ from typing import Any
 
 import pytest
 
-from notifier.events import event_from_mapping
+from notifier.keptn.events import event_from_mapping
 from notifier.render import render
 from notifier.templating import TemplateSet
 from tests.payload_checks import (

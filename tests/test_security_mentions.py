@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from notifier.events import event_from_mapping
-from notifier.mentions import Mentions, TeamsMention
+from notifier.keptn.events import event_from_mapping
 from notifier.render import render
+from notifier.render.mentions import Mentions, TeamsMention
 from notifier.templating import TemplateSet
 from tests.fakes import FakeChatServer
 from tests.helpers import keptn_event, running_service, slack_hook, teams_hook

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from notifier.clock import SystemClock
-from notifier.events import KeptnEvent, event_from_mapping
+from notifier.keptn.events import KeptnEvent, event_from_mapping
 from notifier.message_ref import MessageRef
-from notifier.routing import Target
+from notifier.pipeline.routing import Target
 from notifier.store import Claim, Dead, Incoming, Release, Retention, Retry, Sent, StoreError
 from notifier.store.sqlite import SQLiteStore
 

@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from notifier.message_ref import MessageRef
-from notifier.routing import Target
+from notifier.pipeline.routing import Target
 from notifier.store import (
     DIGEST_TYPE,
     Dead,
@@ -26,7 +26,7 @@ from notifier.store import (
     Store,
     StoreError,
 )
-from notifier.store.jetstream import JetStreamStore
+from notifier.store.jetstream.store import JetStreamStore
 from notifier.store.memory import FORGET_INTERVAL, MemoryStore
 from notifier.store.sqlite import SQLiteStore
 from tests.clock import FakeClock
@@ -105,7 +105,7 @@ async def test_the_protocol_module_loads_no_implementation_and_no_library() -> N
     assert "notifier.store.protocol" in loaded
     for heavy in ("sqlite3", "_sqlite3", "pydantic", "aiohttp", "slack_sdk", "cloudevents", "orjson", "yaml"):
         assert heavy not in loaded
-    for ours in ("notifier.config", "notifier.routing", "notifier.events", "notifier.store.sqlite"):
+    for ours in ("notifier.config", "notifier.pipeline", "notifier.keptn", "notifier.store.sqlite"):
         assert ours not in loaded
 
 

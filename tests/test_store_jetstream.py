@@ -19,11 +19,11 @@ import orjson
 import pytest
 
 from notifier.clock import Clock, SystemClock
-from notifier.config import ConfigError, load_config
-from notifier.routing import Target
+from notifier.config.load import ConfigError, load_config
+from notifier.pipeline.routing import Target
 from notifier.store import Dead, Incoming, Noise, NoiseVerdict, Pending, Retention, Retry, Sent, StoreError
 from notifier.store.factory import make_store
-from notifier.store.jetstream import JetStreamStore
+from notifier.store.jetstream.store import JetStreamStore
 from tests.clock import FakeClock
 from tests.nats_server import NatsServer, drop_streams, free_port, nats_server, own_nats_server
 
@@ -218,7 +218,7 @@ async def test_the_claims_of_a_replica_that_dies_come_back_to_the_others(
         import asyncio, os, signal
         from notifier.clock import Clock, SystemClock
         from notifier.store import Retention
-        from notifier.store.jetstream import JetStreamStore
+        from notifier.store.jetstream.store import JetStreamStore
 
         async def main():
             store = JetStreamStore({nats_server.url!r}, {prefix!r}, SystemClock(), Retention(3600, 100000),

@@ -2,7 +2,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from notifier.subjects import SubjectPattern, SubjectSet
+from notifier.keptn.subjects import SubjectPattern, SubjectSet
 
 
 @pytest.mark.parametrize(

@@ -1,9 +1,9 @@
 """The pipeline's second stage: PUBSUB_TOPIC and the distributor's *_FILTER lists, before any route."""
 
-from notifier.config import Settings
-from notifier.events import event_from_mapping
-from notifier.subjects import SubjectSet
-from notifier.subscription import Subscription
+from notifier.config.load import Settings
+from notifier.keptn.events import event_from_mapping
+from notifier.keptn.subjects import SubjectSet
+from notifier.pipeline.subscription import Subscription
 
 
 def event(type_: str = "sh.keptn.event.evaluation.finished", **data: object):

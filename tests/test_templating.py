@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from notifier.events import KeptnEvent, event_from_mapping
+from notifier.keptn.events import KeptnEvent, event_from_mapping
 from notifier.message import Fact, Link, Severity
 from notifier.templating import (
     TemplateError,

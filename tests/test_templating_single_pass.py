@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from notifier.events import KeptnEvent
+from notifier.keptn.events import KeptnEvent
 from notifier.templating import TemplateError, TemplateLimits, TemplateSet, load_samples_by_name
 
 

@@ -14,8 +14,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from jinja2 import ChoiceLoader
 
-from notifier.events import KeptnEvent, event_from_mapping
 from notifier.keptn.context import template_context
+from notifier.keptn.events import KeptnEvent, event_from_mapping
 from notifier.templating import TemplateSet, load_samples, load_samples_by_name
 from notifier.templating.compiler import CompiledTemplate, compile_template, yaml_files
 from notifier.templating.fill import fill_message
@@ -63,7 +63,7 @@ def test_a_replaced_macro_file_runs_sandboxed_even_from_a_built_in(
 @pytest.fixture(scope="module")
 def both() -> tuple[TemplateSet, dict[str, CompiledTemplate]]:
     """The built-ins as the service renders them, and each compiled again in the sandbox."""
-    folder = package_folder("notifier.templates", "templates")
+    folder = package_folder("notifier.templates", "notifier/templates")
     sandbox = BoundedSandbox(ChoiceLoader([MacroLoader(folder)]), DEFAULT_LIMITS)
     sandboxed = {name: compile_template(sandbox, name, entry) for name, entry in yaml_files(folder).items()}
     return TemplateSet(None, BRIDGE), sandboxed

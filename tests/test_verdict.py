@@ -13,12 +13,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from notifier.events import event_from_mapping
+from notifier.keptn.events import event_from_mapping
+from notifier.keptn.result import SliVerdict, headline, sli_verdict, sli_verdicts, worst_outcome
 from notifier.message import Fact, Message, Severity
 from notifier.render import render
 from notifier.render.teams import SEVERITY_STYLE
 from notifier.templating import TemplateSet
-from notifier.verdict import SliVerdict, headline, sli_verdict, sli_verdicts, worst_outcome
 
 # ---- the rule, one field at a time -------------------------------------------------------------------------
 

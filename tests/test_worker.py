@@ -13,15 +13,15 @@ import orjson
 import pytest
 
 from notifier.channels.base import Payload, RateLimit, SendResult
-from notifier.compose import Composer
-from notifier.decide import RetryPolicy
-from notifier.delivery import LEASE, ChannelWorker
+from notifier.delivery.compose import Composer
+from notifier.delivery.outcome import RetryPolicy
+from notifier.delivery.pacing import Pacer
+from notifier.delivery.priority import IntakePriority
+from notifier.delivery.worker import LEASE, ChannelWorker
 from notifier.message_ref import MessageRef
 from notifier.metrics import Metrics
-from notifier.pacing import Pacer
-from notifier.priority import IntakePriority
+from notifier.pipeline.routing import Target
 from notifier.redact import Redactor
-from notifier.routing import Target
 from notifier.store import Incoming, Retention, Sent
 from notifier.store.memory import MemoryStore
 from notifier.templating import TemplateLimits, TemplateSet

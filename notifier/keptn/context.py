@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, TypedDict
 
-from notifier.events import KeptnEvent
 from notifier.keptn.details import (
     Approval,
     BridgeLinks,
@@ -26,11 +25,11 @@ from notifier.keptn.details import (
     problem_details,
     sli_details,
 )
+from notifier.keptn.events import KeptnEvent
 from notifier.keptn.kinds import LEGACY_PROBLEM, Family, classify, task_label
+from notifier.keptn.labels import ShownLabels, shown_labels
 from notifier.keptn.outcome import describe_outcome
-from notifier.keptn.values import mapping, text
-from notifier.labels import ShownLabels, shown_labels
-from notifier.payload import (
+from notifier.keptn.payload import (
     ActionDetails,
     ProblemInfo,
     action_details,
@@ -41,7 +40,8 @@ from notifier.payload import (
     requested_slis,
     strategy_of_tests,
 )
-from notifier.verdict import VerdictContext, sli_verdicts, worst_outcome
+from notifier.keptn.result import VerdictContext, sli_verdicts, worst_outcome
+from notifier.keptn.values import mapping, text
 
 
 class KindFields(TypedDict):

@@ -10,8 +10,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any, TypedDict
 from urllib.parse import quote
 
-from notifier.events import labels_of
+from notifier.keptn.events import labels_of
 from notifier.keptn.kinds import EventKind
+from notifier.keptn.result import SliVerdict, sli_verdict
 from notifier.keptn.values import (
     duration_text,
     format_measurement,
@@ -22,7 +23,6 @@ from notifier.keptn.values import (
     strings,
     text,
 )
-from notifier.verdict import SliVerdict, sli_verdict
 
 
 class Indicator(TypedDict):

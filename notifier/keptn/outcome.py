@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Final
 
 from notifier.keptn.kinds import EventKind
+from notifier.keptn.result import WorstOutcome, headline
 from notifier.message import Severity
-from notifier.verdict import WorstOutcome, headline
 
 # Written by name: ruff flags the raw character as a look-alike of "i".
 INFO_EMOJI: Final = "\N{INFORMATION SOURCE}\N{VARIATION SELECTOR-16}"

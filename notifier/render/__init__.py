@@ -6,8 +6,8 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 
 from notifier.channels.base import Payload
-from notifier.mentions import NO_MENTIONS, Mentions
 from notifier.message import Message
+from notifier.render.mentions import NO_MENTIONS, Mentions
 from notifier.render.messagecard import render_messagecard
 from notifier.render.slack import render_slack
 from notifier.render.teams import render_teams

@@ -11,9 +11,9 @@ from __future__ import annotations
 from types import MappingProxyType
 from typing import Any
 
-from notifier.mentions import NO_MENTIONS, Mentions
 from notifier.message import Message, Severity
 from notifier.render.budget import Budget, fit, serialized_size, within_bound
+from notifier.render.mentions import NO_MENTIONS, Mentions
 from notifier.render.plaintext import clean, one_line, truncate, web_url
 from notifier.render.teams import escape_markdown
 

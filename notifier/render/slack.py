@@ -16,9 +16,9 @@ from collections.abc import Iterator
 from types import MappingProxyType
 from typing import Any
 
-from notifier.mentions import NO_MENTIONS, Mentions
 from notifier.message import Fact, Link, Message, Severity
 from notifier.render.budget import Budget, fit, within_bound
+from notifier.render.mentions import NO_MENTIONS, Mentions
 from notifier.render.plaintext import clean, one_line, truncate, utf16_length, web_url
 
 MAX_BLOCKS = 50

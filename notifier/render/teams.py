@@ -18,9 +18,9 @@ from collections.abc import Callable
 from types import MappingProxyType
 from typing import Any
 
-from notifier.mentions import NO_MENTIONS, Mentions
 from notifier.message import Fact, Link, Message, Severity
 from notifier.render.budget import Budget, fit, serialized_size, within_bound
+from notifier.render.mentions import NO_MENTIONS, Mentions
 from notifier.render.plaintext import clean, identity, one_line, truncate, web_url
 
 MAX_ENVELOPE_BYTES = 28_000

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from types import MappingProxyType
 
-from notifier.mentions import NO_MENTIONS, Mentions
 from notifier.message import Message, Severity
+from notifier.render.mentions import NO_MENTIONS, Mentions
 from notifier.render.plaintext import clean, one_line, web_url
 
 SEVERITY_LABEL = MappingProxyType(

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from notifier.clock import Clock
-from notifier.config import Settings
-from notifier.delivery import LEASE
+from notifier.config.load import Settings
+from notifier.delivery.worker import LEASE
 from notifier.store.protocol import Retention, Store
 
 
@@ -13,7 +13,7 @@ def make_store(settings: Settings, clock: Clock, *, must_exist: bool = False) ->
     retention = Retention(settings.dedup_window, settings.dedup_max_entries, settings.thread_max_age)
     if settings.store == "nats":
         # Imported here: only a service that uses NATS loads the NATS client.
-        from notifier.store.jetstream import SERVICE_ACK_WAIT, JetStreamStore
+        from notifier.store.jetstream.store import SERVICE_ACK_WAIT, JetStreamStore
 
         # The workers' lease; the short ack_wait, kept alive while held, is how soon a dead replica's claims come back.
         return JetStreamStore(

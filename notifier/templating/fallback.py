@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from notifier.events import KeptnEvent
 from notifier.keptn.context import template_context
+from notifier.keptn.events import KeptnEvent
 from notifier.keptn.values import text
 from notifier.message import Fact, Link, Message, Severity
 

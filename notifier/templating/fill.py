@@ -13,12 +13,12 @@ from typing import Final
 from jinja2.runtime import new_context
 
 from notifier.keptn.context import TemplateContext
+from notifier.keptn.urls import is_real_url
 from notifier.message import Fact, Link, Message, Severity
 from notifier.templating.compiler import CompiledTemplate, FieldPair, TemplateField
 from notifier.templating.sandbox import RenderLimitExceeded
 from notifier.templating.single_pass import FIELD_END, GATE, Gate
 from notifier.templating.trusted import TemplateEnvironment
-from notifier.urls import is_real_url
 
 # What a rendered `when` may say to leave its fact or link out (compared stripped and lower-cased).
 FALSY_WHEN: Final = frozenset({"", "false", "none", "0", "[]", "{}", "()", "no", "off"})

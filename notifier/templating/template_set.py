@@ -15,8 +15,8 @@ from types import MappingProxyType
 
 from jinja2 import ChoiceLoader
 
-from notifier.events import KeptnEvent
 from notifier.keptn.context import template_context
+from notifier.keptn.events import KeptnEvent
 from notifier.keptn.kinds import template_candidates
 from notifier.message import Message
 from notifier.templating.compiler import TemplateError, compile_macro, compile_template, yaml_files
@@ -37,7 +37,7 @@ class TemplateSet:
 
     def __init__(self, user_dir: Path | None, bridge_url: str = "", limits: TemplateLimits = DEFAULT_LIMITS) -> None:
         self._bridge_url = bridge_url
-        package = package_folder("notifier.templates", "templates")
+        package = package_folder("notifier.templates", "notifier/templates")
         folders: list[Traversable] = [package]
         user_folder = None
         if user_dir is not None:

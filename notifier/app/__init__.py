@@ -1,0 +1,1 @@
+"""The service's edges: wiring, the admin endpoints, registration, logs and the start-up checks."""

@@ -1,0 +1,265 @@
+"""The running service: wires config, store, channels, workers and intakes together, and shuts down cleanly."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+from typing import IO
+
+import aiohttp
+
+from notifier.app.admin import Admin
+from notifier.app.checks import require_route_templates
+from notifier.app.registration import Registration
+from notifier.channels import build_channel
+from notifier.channels.base import ChannelConfig, ChannelContext
+from notifier.channels.http_post import shared_session
+from notifier.clock import SystemClock
+from notifier.config.load import Config
+from notifier.delivery.compose import Composer
+from notifier.delivery.outcome import RetryPolicy
+from notifier.delivery.pacing import Pacer
+from notifier.delivery.priority import IntakePriority
+from notifier.delivery.threads import RunThreads
+from notifier.delivery.worker import ChannelWorker, Dispatcher
+from notifier.intake.http import HttpIntake
+from notifier.intake.protocol import IntakeSource, Summary
+from notifier.intake.web import WebServer, listeners
+from notifier.keptn.events import KeptnEvent
+from notifier.metrics import Metrics
+from notifier.pipeline.pipeline import Pipeline
+from notifier.redact import Redactor
+from notifier.render.mentions import RouteMentions
+from notifier.store import Health
+from notifier.store.factory import make_store
+from notifier.templating import TemplateLimits, TemplateSet
+
+log = logging.getLogger("notifier.service")
+HOUSEKEEPING_INTERVAL = 2.0
+# Net allocations of container objects between two young collections (Python's default is 700).
+YOUNG_COLLECTION_THRESHOLD = 10_000
+
+
+def max_in_flight(channel: ChannelConfig) -> int:
+    # Paced channels send one at a time, in order; an unpaced sink (a local relay) may take several at once.
+    return 1 if channel.rate_limit is not None else 32
+
+
+class Service:
+    def __init__(
+        self,
+        config: Config,
+        templates: TemplateSet | None = None,
+        stdout: IO[str] | None = None,
+        intakes: Sequence[IntakeSource] | None = None,
+        admin: bool = True,
+    ) -> None:
+        """`intakes` None: those the config asks for (HTTP).
+
+        `admin` False is a tool's run (replay): no /health, /ready, /metrics, and no registration with Keptn.
+        """
+        self.config = config
+        self.settings = config.settings
+        self.redactor = Redactor(config.secrets())
+        self.metrics = Metrics()
+        self.clock = SystemClock()
+        self.priority = IntakePriority(self.clock)
+        self.templates = templates or TemplateSet(
+            self.settings.templates_dir, self.settings.bridge_url, TemplateLimits()
+        )
+        self._stdout = stdout or sys.stdout
+        self.store = make_store(self.settings, self.clock)
+        self._store_health = Health()
+        self._session: aiohttp.ClientSession | None = None
+        self.dispatcher: Dispatcher | None = None
+        self.pipeline: Pipeline | None = None
+        self.event_server, self.admin_server = listeners(self.settings)
+        if admin:
+            Admin(self.metrics, self.readiness).add_routes(self.admin_server.mount("admin"))
+        self.intakes: list[IntakeSource] = list(intakes) if intakes is not None else self._configured_intakes()
+        self._housekeeping: asyncio.Task[None] | None = None
+        self.registration: Registration | None = None
+        self._registers = admin
+        self._state = "starting"
+
+    def _configured_intakes(self) -> list[IntakeSource]:
+        """HTTP always; NATS too when NATS_URL is given."""
+        intakes: list[IntakeSource] = [HttpIntake(self.settings, self.metrics, self.event_server)]
+        if self.settings.nats_intake:
+            # Imported here: only a service that reads NATS loads the NATS client.
+            from notifier.intake.nats import NatsIntake
+
+            intakes.append(NatsIntake(self.settings, self.metrics, self.clock))
+        return intakes
+
+    @property
+    def admin_port(self) -> int | None:
+        return self.admin_server.port
+
+    def _servers(self) -> list[WebServer]:
+        """The servers something is mounted on, each once (event and admin server may be one)."""
+        servers = [self.event_server] if self.event_server.serves else []
+        if self.admin_server.serves and self.admin_server is not self.event_server:
+            servers.append(self.admin_server)
+        return servers
+
+    def readiness(self) -> str | None:
+        if self._state != "running":
+            return f"service is {self._state}"
+        if not self._store_health.ok:
+            return self._store_health.problem
+        return next((problem for intake in self.intakes if (problem := intake.readiness()) is not None), None)
+
+    async def start(self) -> None:
+        require_route_templates(self.config, self.templates)
+        await self.store.open()
+        self._session = shared_session()
+        context = ChannelContext(session=self._session, stdout=self._stdout)
+        composer = Composer(
+            self.templates,
+            self.metrics,
+            RouteMentions(self.config.routes),
+            {route.name: route for route in self.config.routes},
+            self.settings.bridge_url,
+            channels=len(self.config.channels),
+        )
+        policy = RetryPolicy(
+            self.settings.retry_initial_backoff, self.settings.retry_max_backoff, self.settings.retry_max_age
+        )
+        workers = {}
+        for name, channel_config in self.config.channels.items():
+            channel = build_channel(name, channel_config, context)
+            pacer = Pacer(channel_config.rate_limit, self.clock)
+            threads = None
+            if channel.threads_and_edits:
+                threads = RunThreads(
+                    name, channel, pacer, self.store, self.settings.bridge_url, self.clock, policy.initial
+                )
+            workers[name] = ChannelWorker(
+                name,
+                channel,
+                pacer,
+                self.store,
+                composer,
+                policy,
+                self.metrics,
+                self.redactor,
+                max_in_flight(channel_config),
+                self.priority,
+                self.clock,
+                threads,
+            )
+        self.dispatcher = Dispatcher(workers)
+        self.pipeline = Pipeline.build(self.config, self.store, self.dispatcher.wake, self.metrics, self.priority)
+        self.dispatcher.start()
+        for intake in self.intakes:
+            await intake.start(self.pipeline)
+        for server in self._servers():
+            await server.start()
+            log.info("serving %s on %s:%s", " and ".join(server.serves), server.host, server.port)
+        self._housekeeping = asyncio.create_task(self._keep_house(), name="housekeeping")
+        if self._registers:
+            self.registration = Registration.from_settings(self.settings, self._session, self.clock, self.redactor)
+        if self.registration is not None:
+            self.registration.start()
+        self._state = "running"
+        log.info(
+            "running with channels: %s",
+            ", ".join(self.config.channels),
+            extra={"stateDir": str(self.settings.state_dir)},
+        )
+        for warning in self.config.warnings:
+            log.warning(warning)
+
+    async def submit(self, events: Sequence[KeptnEvent]) -> Summary:
+        assert self.pipeline is not None, "start() the service first"
+        return await self.pipeline.submit(events)
+
+    async def check_store(self) -> Health:
+        """Ask the store how it is; readiness and the store_writable metric go by the last answer."""
+        self._store_health = await self.store.health()
+        self.metrics.store_writable.set(1 if self._store_health.ok else 0)
+        return self._store_health
+
+    async def _keep_house(self) -> None:
+        # The store keeps its dedup memory bounded on its own; this only watches it.
+        while True:
+            with contextlib.suppress(Exception):
+                await self.check_store()
+                stats = await self.store.stats()
+                now = self.clock.time()
+                for name in self.config.channels:
+                    channel_stats = stats.get(name)
+                    pending = channel_stats.pending if channel_stats else 0
+                    oldest = channel_stats.oldest_created if channel_stats else None
+                    self.metrics.queue_depth.labels(name).set(pending)
+                    self.metrics.oldest_pending_age.labels(name).set(now - oldest if oldest else 0)
+            await self.clock.sleep(HOUSEKEEPING_INTERVAL)
+
+    async def stop(self) -> None:
+        """Refuse new events, let sends in flight finish within the grace period, keep the rest stored."""
+        if self._state in ("stopping", "stopped"):
+            return
+        was_running = self._state == "running"
+        self._state = "stopping"
+        for intake in self.intakes:
+            intake.pause()
+        if self.registration is not None:
+            await self.registration.stop()
+        # No more intake to make room for: sends in flight use the grace period at full speed.
+        self.priority.close()
+        if self.dispatcher is not None:
+            await self.dispatcher.stop(self.settings.shutdown_grace)
+        if self._housekeeping is not None:
+            self._housekeeping.cancel()
+            await asyncio.gather(self._housekeeping, return_exceptions=True)
+        for intake in self.intakes:
+            await intake.stop()
+        for server in self._servers():
+            await server.stop()
+        undelivered = 0
+        if was_running:
+            with contextlib.suppress(Exception):  # a store that cannot be read: the log line names no count
+                undelivered = sum(channel.pending for channel in (await self.store.stats()).values())
+        await self.store.close()
+        if self._session is not None:
+            await self._session.close()
+        self._state = "stopped"
+        where = (
+            f"NATS stream {self.settings.nats_prefix}-outbox"
+            if self.settings.store == "nats"
+            else str(self.settings.state_dir)
+        )
+        if undelivered:
+            log.info("stopped; %d undelivered notification(s) stay in %s for the next start", undelivered, where)
+        elif was_running:
+            log.info("stopped")
+
+
+async def serve(config: Config, templates: TemplateSet | None = None) -> None:
+    service = Service(config, templates)
+    try:
+        await service.start()
+    except BaseException:
+        # A half-started service (a port in use, say) still owns a session and the store thread.
+        await service.stop()
+        raise
+    # What start-up made (modules, compiled templates, config) lives as long as the process: out of the
+    # collector's sight, a full collection under load walks only what the traffic made.
+    gc.freeze()
+    # Young collections far less often: an event leaves about a dozen container objects behind for the
+    # collector (reference counting frees the rest), and at the default threshold their collections cost 3 to
+    # 4 us of CPU per event under load; at this one they are rare, and at most 10,000 objects wait for one.
+    gc.set_threshold(YOUNG_COLLECTION_THRESHOLD)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("shutting down")
+    await service.stop()

@@ -1,0 +1,1 @@
+"""`keptn-notifier`: one command a module."""

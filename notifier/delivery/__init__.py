@@ -1,0 +1,1 @@
+"""From the outbox to the channels: workers, what a result means, pacing, priority, threads, compose."""

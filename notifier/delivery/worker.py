@@ -1,0 +1,318 @@
+"""Delivery: one worker per channel drains that channel's part of the outbox, paced and retried.
+
+A slow, throttled or failing channel only ever delays itself. A worker claims notifications from the store for
+a lease, so no other consumer sends them meanwhile; a send's outcome is committed right after the platform
+answers, which ends the claim, so the only window for a duplicate is a crash between that answer and the commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections import deque
+from collections.abc import Iterable, Mapping
+
+from notifier.channels.base import Channel, SendResult
+from notifier.clock import Clock, wait_for_event
+from notifier.delivery.compose import Composer
+from notifier.delivery.outcome import Delivered, Park, RetryPolicy, decide
+from notifier.delivery.pacing import Pacer
+from notifier.delivery.priority import IntakePriority
+from notifier.delivery.threads import RunThreads
+from notifier.metrics import Metrics
+from notifier.redact import Redactor
+from notifier.store import Dead, Pending, Release, Retry, Sent, Store, StoreError, Update
+
+log = logging.getLogger("notifier.delivery")
+FETCH_BATCH = 128
+IDLE_POLL = 1.0
+# How long a claim lasts. A notification whose claim has less than half of it left when its turn comes (it
+# waited out long pauses in the buffer) is given back and claimed again: a send never outlives its claim.
+LEASE = 300.0
+MIN_LEASE_LEFT = LEASE / 2
+
+
+class ChannelWorker:
+    def __init__(
+        self,
+        name: str,
+        channel: Channel,
+        pacer: Pacer,
+        store: Store,
+        composer: Composer,
+        policy: RetryPolicy,
+        metrics: Metrics,
+        redactor: Redactor,
+        max_in_flight: int,
+        priority: IntakePriority,
+        clock: Clock,
+        threads: RunThreads | None = None,
+    ) -> None:
+        """`threads` for a channel that can thread: its threaded notifications go through it."""
+        self.name = name
+        self._channel = channel
+        self._pacer = pacer
+        self._store = store
+        self._composer = composer
+        self._policy = policy
+        self._metrics = metrics
+        # The children of this channel's label, looked up once: `labels()` costs a lock and a dict per call.
+        self._sent = metrics.notifications_sent.labels(name)
+        self._latency = metrics.delivery_latency.labels(name)
+        self._redact = redactor
+        self._max_in_flight = max_in_flight
+        self._priority = priority
+        self._clock = clock
+        self._threads = threads
+        self._wake = asyncio.Event()
+        self._refilling = asyncio.Lock()
+        self._stopping = False
+        self._buffer: deque[Pending] = deque()
+        self._senders: list[asyncio.Task[None]] = []
+        self._failures = 0
+        # Jitter for the backoff: its own generator, no shared module state.
+        self._random = random.Random()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run(self) -> None:
+        # A fixed pool of sender loops, not a task per notification: no task churn under a burst.
+        self._senders = [
+            asyncio.create_task(self._send_loop(), name=f"send-{self.name}-{index}")
+            for index in range(self._max_in_flight)
+        ]
+        if self._threads is not None:
+            self._senders.append(asyncio.create_task(self._threads.run_edits(), name=f"edit-{self.name}"))
+        await asyncio.gather(*self._senders, return_exceptions=True)
+
+    async def _send_loop(self) -> None:
+        while not self._stopping:
+            item = await self._next()
+            if item is None:
+                continue
+            try:
+                await self._pacer.acquire()
+                await self._wait_for_shared_turn()
+                # After the pacer: a paced channel waiting for its next token must not hold the busy-time slot.
+                slot = await self._priority.turn(item.created)
+            except asyncio.CancelledError:
+                self._buffer.appendleft(item)  # not sent: `stop` gives it back
+                raise
+            started = self._clock.monotonic()
+            try:
+                if self._stopping:
+                    # Not sent: `stop` gives it back with the rest of the buffer.
+                    self._buffer.appendleft(item)
+                    return
+                if item.claim.until - self._clock.time() < MIN_LEASE_LEFT:
+                    await self._give_back([item])
+                    continue
+                await self._deliver(item)
+            finally:
+                if slot:
+                    self._priority.done(started)
+
+    async def _next(self) -> Pending | None:
+        if self._buffer:
+            return self._buffer.popleft()
+        async with self._refilling:
+            if not self._buffer and not self._stopping:
+                await self._refill()
+        return self._buffer.popleft() if self._buffer else None
+
+    async def _refill(self) -> None:
+        # Cleared before reading, so a wake that comes while we read is not lost.
+        self._wake.clear()
+        try:
+            items = await self._store.claim(self.name, FETCH_BATCH, LEASE)
+        except StoreError as exc:
+            log.error("cannot read the outbox of channel %s: %s", self.name, exc, extra={"channel": self.name})
+            items = []
+        if items:
+            self._buffer.extend(items)
+            return
+        try:
+            next_due = await self._store.next_due(self.name)
+        except StoreError:
+            next_due = None
+        wait = IDLE_POLL if next_due is None else min(IDLE_POLL, max(0.0, next_due - self._clock.time()))
+        await wait_for_event(self._clock, self._wake, wait)
+
+    async def _wait_for_shared_turn(self) -> None:
+        """Keep to the channel's rate and pause together with every other consumer of the store (replicas): the
+        platform's limits are per channel, not per sender. The pause is read last, just before the send, and a
+        turn that a pause overtook is taken again after it, so that replicas do not all send when it ends."""
+        while True:
+            await self._wait_for_shared_slot()
+            wait = await self._shared_pause() - self._clock.time()
+            if wait <= 0:
+                return
+            self._pacer.pause(wait)
+            await self._pacer.acquire()
+
+    async def _wait_for_shared_slot(self) -> None:
+        limit = self._pacer.limit
+        if limit is None:
+            return
+        try:
+            at = await self._store.channel_slot(self.name, 1 / limit.per_second, limit.burst)
+        except StoreError as exc:
+            log.debug("channel %s: shared rate unknown: %s", self.name, exc, extra={"channel": self.name})
+            return
+        if (wait := at - self._clock.time()) > 0:
+            await self._clock.sleep(wait)
+
+    async def _shared_pause(self, until: float = 0.0) -> float:
+        try:
+            return await self._store.channel_pause(self.name, until)
+        except StoreError as exc:
+            # The local pacer still paces this replica.
+            log.debug("channel %s: shared pause unknown: %s", self.name, exc, extra={"channel": self.name})
+            return 0.0
+
+    async def _give_back(self, items: list[Pending]) -> None:
+        """Unsent and claimed: claimable again at once, by this worker or another consumer."""
+        if not items:
+            return
+        try:
+            await self._store.finish([Release(item.claim) for item in items])
+        except StoreError as exc:
+            # Their claims run out on their own.
+            log.warning("could not give back %d notification(s) of channel %s: %s", len(items), self.name, exc)
+
+    async def _deliver(self, item: Pending) -> None:
+        # A send cut short by shutdown may have gone out: its claim decides (a store opened alone after the
+        # restart gives it back; a shared one once the lease runs out).
+        update = await self._attempt(item)
+        try:
+            await self._store.finish([update])
+        except StoreError as exc:
+            log.error(
+                "could not record the outcome of notification %s on channel %s: %s",
+                item.id,
+                self.name,
+                exc,
+                extra={"channel": self.name},
+            )
+
+    async def _attempt(self, item: Pending) -> Update:
+        try:
+            if item.digest:
+                payload = self._composer.digest(item, self._channel.format)
+            else:
+                payload = self._composer.payload(item.event, item.body, item.template, self._channel.format, item.route)
+        except Exception as exc:  # even the fallback failed: nothing to retry
+            return self._park(item, Park("render_failed", self._redact(str(exc)), self._failures))
+        try:
+            if item.threaded and self._threads is not None:
+                result = await self._threads.send(item, payload)
+            else:
+                result = await self._channel.send(payload)
+        except StoreError as exc:  # a run's thread could not be read or saved: the store is away for now
+            result = SendResult.retry("store_unavailable", self._redact(str(exc)))
+        except Exception as exc:  # a channel must classify its failures; this is a bug, keep the message
+            result = SendResult.retry("internal_error", self._redact(f"{type(exc).__name__}: {exc}"))
+        now = self._clock.time()
+        decision = decide(
+            result,
+            now=now,
+            created=item.created,
+            failures=self._failures,
+            paused_for=self._pacer.paused_for,
+            policy=self._policy,
+            jitter=self._random.uniform(0.5, 1.0),
+        )
+        self._failures = decision.failures
+        # The platform is throttling or failing: the whole channel waits, not just this message, on every replica.
+        self._pacer.pause(decision.pause)
+        if decision.pause > 0:
+            await self._shared_pause(now + decision.pause)
+        if isinstance(decision, Delivered):
+            self._sent.inc()
+            self._latency.observe(max(0.0, now - item.created))
+            if log.isEnabledFor(logging.INFO):  # spares building `extra` for every send
+                log.info(
+                    "sent notification %s to channel %s",
+                    item.id,
+                    self.name,
+                    extra={"channel": self.name, "route": item.route, "keptnContext": item.keptn_context},
+                )
+            return Sent(item.claim, now, decision.detail, decision.ref)
+        self._metrics.notifications_failed.labels(self.name, result.reason).inc()
+        if isinstance(decision, Park):
+            return self._park(item, decision)
+        self._metrics.notifications_retried.labels(self.name).inc()
+        log.warning(
+            "channel %s: %s, retrying notification %s in %.1f s",
+            self.name,
+            decision.reason,
+            item.id,
+            decision.at - now,
+            extra={
+                "channel": self.name,
+                "reason": decision.reason,
+                "detail": decision.detail,
+                "keptnContext": item.keptn_context,
+            },
+        )
+        return Retry(item.claim, decision.at, decision.note)
+
+    def _park(self, item: Pending, decision: Park) -> Dead:
+        self._metrics.notifications_dead.labels(self.name, decision.reason).inc()
+        log.error(
+            "channel %s: notification %s parked as dead: %s %s",
+            self.name,
+            item.id,
+            decision.reason,
+            decision.detail,
+            extra={
+                "channel": self.name,
+                "reason": decision.reason,
+                "route": item.route,
+                "keptnContext": item.keptn_context,
+            },
+        )
+        return Dead(item.claim, self._clock.time(), decision.note)
+
+    async def stop(self, grace: float) -> None:
+        """Stop taking work; give sends in flight `grace` seconds; give back the rest to the store."""
+        self._stopping = True
+        self._wake.set()
+        if self._threads is not None:
+            self._threads.close()
+        if self._senders:
+            _, late = await asyncio.wait(self._senders, timeout=grace)
+            for task in late:
+                task.cancel()
+            if late:
+                await asyncio.wait(late)
+        unsent = list(self._buffer)
+        self._buffer.clear()
+        await self._give_back(unsent)
+
+
+class Dispatcher:
+    """Starts, wakes and stops the channel workers."""
+
+    def __init__(self, workers: Mapping[str, ChannelWorker]) -> None:
+        self.workers = dict(workers)
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def start(self) -> None:
+        for name, worker in self.workers.items():
+            self._tasks.append(asyncio.create_task(worker.run(), name=f"worker-{name}"))
+
+    def wake(self, channels: Iterable[str]) -> None:
+        for name in channels:
+            worker = self.workers.get(name)
+            if worker is not None:
+                worker.wake()
+
+    async def stop(self, grace: float) -> None:
+        await asyncio.gather(*(worker.stop(grace) for worker in self.workers.values()))
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()

@@ -1,0 +1,1 @@
+"""Noise control's policy: repeats, digests and quiet hours, decided once, here."""

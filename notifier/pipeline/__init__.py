@@ -1,0 +1,1 @@
+"""The stages every intake's events go through: bound, subscribe, route, noise, accept."""

@@ -1,0 +1,129 @@
+"""Which channels an event goes to, and, for `keptn-notifier routes`, why a route was missed."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from notifier.channels.base import ChannelConfig
+from notifier.config.load import Config, RouteConfig
+from notifier.keptn.details import approval_details
+from notifier.keptn.events import KeptnEvent
+from notifier.keptn.kinds import classify
+from notifier.keptn.match import CompiledMatch, Match
+from notifier.keptn.result import result_of
+from notifier.pipeline.subscription import Subscription
+from notifier.store import Noise
+
+# A route's default `broadcast`: what the whole channel should see, not only those who open the thread.
+BROADCAST_STATUSES = frozenset({"errored", "aborted"})
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """One notification to make: a channel, and the template the route asks for (None: chosen by type)."""
+
+    channel: str
+    route: str
+    template: str | None
+    # Into the thread of the run's run message (the route's `threading`, in a channel that can thread).
+    threaded: bool = False
+    # A thread reply also shown in the channel (the route's `broadcast`).
+    broadcast: bool = False
+    # Attached by the noise stage for a route with noise control (see noise_stage.py).
+    noise: Noise | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    route: str
+    matched: bool
+    channels: tuple[str, ...]
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledRoute:
+    config: RouteConfig
+    match: CompiledMatch
+    # None: the default broadcast (failures, approvals waiting for a human); "off": never.
+    broadcast: CompiledMatch | str | None
+
+    @classmethod
+    def of(cls, route: RouteConfig) -> CompiledRoute:
+        broadcast = route.broadcast
+        compiled = CompiledMatch.of(broadcast) if isinstance(broadcast, Match) else broadcast
+        return cls(route, CompiledMatch.of(route.match), compiled)
+
+    def miss(self, event: KeptnEvent) -> str | None:
+        """Why the event does not match, or None when it does."""
+        return self.match.miss(event)
+
+    def broadcasts(self, event: KeptnEvent) -> bool:
+        if isinstance(self.broadcast, CompiledMatch):
+            return self.broadcast.miss(event) is None
+        return self.broadcast is None and is_alarming(event)
+
+    def target(self, channel: str, config: ChannelConfig, event: KeptnEvent) -> Target:
+        route = self.config
+        if route.threading == "off" or not config.can_thread() or not event.keptn_context:
+            return Target(channel, route.name, route.template)
+        return Target(channel, route.name, route.template, threaded=True, broadcast=self.broadcasts(event))
+
+
+def is_alarming(event: KeptnEvent) -> bool:
+    """The default broadcast: result fail, status errored or aborted, an approval that waits for a human.
+
+    The result a `.triggered` event carries is the previous task's (Keptn copies it forward): not a failure.
+    """
+    kind = classify(event.type, event.data)
+    if kind.phase != "triggered" and (result_of(event.data) == "fail" or event.status in BROADCAST_STATUSES):
+        return True
+    return approval_details(kind, event.data, event.result)["needs_manual"]
+
+
+class Routes:
+    """Stage 3 of the pipeline: the channels a subscribed event goes to, from the configured routes."""
+
+    def __init__(self, routes: Sequence[RouteConfig], channels: Mapping[str, ChannelConfig]) -> None:
+        self._routes = tuple(CompiledRoute.of(route) for route in routes)
+        self._channels = channels
+
+    def targets(self, event: KeptnEvent) -> list[Target]:
+        """One target per channel; a channel that several routes name gets the event once (first route wins)."""
+        found: dict[str, Target] = {}
+        for route in self._routes:
+            if route.miss(event) is None:
+                for channel in route.config.channels:
+                    if channel not in found:
+                        found[channel] = route.target(channel, self._channels[channel], event)
+        return list(found.values())
+
+    def verdicts(self, event: KeptnEvent, rejection: str | None = None) -> list[Verdict]:
+        """Each route's verdict; a `rejection` (by the subscription) makes every route miss for that reason."""
+        verdicts = []
+        for route in self._routes:
+            reason = rejection or route.miss(event)
+            verdicts.append(
+                Verdict(route.config.name, reason is None, tuple(route.config.channels), reason or "matches")
+            )
+        return verdicts
+
+
+class Router:
+    """Subscription and routes together: what `keptn-notifier routes` shows, in the pipeline's order."""
+
+    def __init__(self, config: Config) -> None:
+        self.subscription = Subscription.from_settings(config.settings)
+        self.routes = Routes(config.routes, config.channels)
+
+    def rejection(self, event: KeptnEvent) -> str | None:
+        """Why the event is not wanted at all (subscription and the distributor-style filters), or None."""
+        return self.subscription.rejection(event)
+
+    def targets(self, event: KeptnEvent) -> list[Target]:
+        return [] if self.subscription.rejection(event) is not None else self.routes.targets(event)
+
+    def explain(self, event: KeptnEvent) -> tuple[str | None, list[Verdict]]:
+        rejection = self.subscription.rejection(event)
+        return rejection, self.routes.verdicts(event, rejection)

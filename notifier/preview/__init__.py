@@ -1,0 +1,1 @@
+"""`keptn-notifier preview`: payloads drawn as HTML, offline."""

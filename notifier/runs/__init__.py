@@ -1,0 +1,1 @@
+"""A Keptn run's state and its run message: pure, order-independent."""
