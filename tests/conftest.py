@@ -10,9 +10,9 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 
+import notifier.cli.main as cli
 from notifier.app import service
 from notifier.channels.base import ChannelContext
-from notifier.cli import main as cli
 from notifier.templating import TemplateLimits, TemplateSet
 from notifier.templating.sandbox import DEFAULT_LIMITS
 from tests.fakes import FakeChatServer

@@ -19,6 +19,8 @@ is a reply kept under its parent (`thread_not_found` for an unknown parent; a re
 answers `message_not_found` for an unknown `ts` and `cant_update_message` for a message another token
 posted. `delete` removes a message as a person would; `conversation()` prints what a reader would see.
 Any path can answer 429 with Retry-After: `on(path, Reply.api_error("ratelimited", 429, retry_after=1))`.
+A slow platform: `answer_after(path, seconds)` answers every request on `path` that much later (the edit lands
+when it is answered), and `most_updates_at_once` is the most `chat.update` calls of one message in flight at once.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ import os
 import signal
 import sys
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -150,6 +152,11 @@ class FakeChatServer:
         self.url = ""
         self.received: list[Received] = []
         self._scripts: dict[str, deque[Reply]] = {}
+        # By path: how long every request there waits before it is answered.
+        self._slow: dict[str, float] = {}
+        # The chat.update calls of each (channel, ts) not yet answered, and the most there ever were at once.
+        self._updating: Counter[tuple[str, str]] = Counter()
+        self.most_updates_at_once = 0
         self._arrived = asyncio.Condition()
         self._closing = asyncio.Event()
         self._next_ts = 0
@@ -168,6 +175,10 @@ class FakeChatServer:
     def on(self, path: str, *responses: Reply) -> None:
         """Answer the next requests on `path` (no query string) with `responses`, in order, then the default."""
         self._scripts.setdefault(path, deque()).extend(responses)
+
+    def answer_after(self, path: str, seconds: float) -> None:
+        """Answer every later request on `path` `seconds` after it arrived, as a slow platform does."""
+        self._slow[path] = seconds
 
     def received_on(self, path: str) -> list[Received]:
         return [item for item in self.received if item.path == path]
@@ -257,13 +268,24 @@ class FakeChatServer:
         for listener in self._listeners:
             listener(item)
 
-        script = self._scripts.get(request.path)
+        if item.path != UPDATE_MESSAGE:
+            return await self._answer(item, request)
+        fields = item.json if isinstance(item.json, dict) else {}
+        message = (str(fields.get("channel")), str(fields.get("ts")))
+        self._updating[message] += 1
+        self.most_updates_at_once = max(self.most_updates_at_once, self._updating[message])
+        try:
+            return await self._answer(item, request)
+        finally:
+            self._updating[message] -= 1
+
+    async def _answer(self, item: Received, request: web.Request) -> web.StreamResponse:
+        await self._wait(self._slow.get(item.path, 0))
+        script = self._scripts.get(item.path)
         reply = script.popleft() if script else None
         if reply is None:
             return self._default_answer(item)
-        if reply.delay:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._closing.wait(), reply.delay)
+        await self._wait(reply.delay)
         if reply.reset:
             _drop_connection(request)
             # aiohttp cannot write an answer to a closed transport; it ends the request quietly.
@@ -271,6 +293,11 @@ class FakeChatServer:
         headers = dict(reply.headers)
         headers.setdefault("Content-Type", _content_type(reply.body))
         return web.Response(status=reply.status, body=reply.body.encode(), headers=headers)
+
+    async def _wait(self, seconds: float) -> None:
+        if seconds:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._closing.wait(), seconds)
 
     def _default_answer(self, item: Received) -> web.Response:
         if item.path.startswith(SLACK_WEBHOOK_PREFIX):

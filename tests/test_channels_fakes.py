@@ -14,7 +14,7 @@ import aiohttp
 import pytest
 from yarl import URL
 
-from tests.fakes import FAKE_CHANNEL_ID, POST_MESSAGE, FakeChatServer, Reply
+from tests.fakes import FAKE_CHANNEL_ID, POST_MESSAGE, UPDATE_MESSAGE, FakeChatServer, Reply
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -201,3 +201,28 @@ async def test_the_web_api_keeps_threads_refuses_what_slack_refuses_and_prints_t
     # a second channel gets its own ID
     other = await call("chat.postMessage", ours, channel="#other", text="elsewhere")
     assert (channel, other["channel"]) == (FAKE_CHANNEL_ID, "C0124")
+
+
+async def test_a_slow_chat_update_still_edits_and_concurrent_updates_of_one_message_are_counted(
+    chat_server: FakeChatServer, http_session: aiohttp.ClientSession
+) -> None:
+    api, auth = chat_server.url + "/api/", {"Authorization": "Bearer xoxb-ours"}
+
+    async def call(method: str, **fields: object) -> dict[str, object]:
+        _, _, body = await post(http_session, api + method, json=fields, headers=auth)
+        answer = json.loads(body)
+        assert isinstance(answer, dict)
+        return answer
+
+    first = await call("chat.postMessage", channel="#prod", text="first")
+    second = await call("chat.postMessage", channel="#prod", text="second")
+    chat_server.answer_after(UPDATE_MESSAGE, 1.0)
+    # two messages updated at once: one update in flight per message
+    await asyncio.gather(*(call("chat.update", channel=m["channel"], ts=m["ts"], text="1") for m in (first, second)))
+    assert chat_server.most_updates_at_once == 1
+    assert [m.shown for m in chat_server.top_level()] == ["1", "1"]
+    # two updates of one message at once: counted
+    edits = [call("chat.update", channel=first["channel"], ts=first["ts"], text=text) for text in ("2", "3")]
+    assert [answer["ok"] for answer in await asyncio.gather(*edits)] == [True, True]
+    assert chat_server.most_updates_at_once == 2
+    assert chat_server.top_level()[0].edits == 3

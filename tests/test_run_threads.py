@@ -12,16 +12,19 @@ from dataclasses import dataclass, field
 import pytest
 
 from notifier.channels.base import Payload, RateLimit, SendResult
-from notifier.delivery.compose import Composer
+from notifier.delivery.compose import Composer, load_event
 from notifier.delivery.outcome import RetryPolicy
 from notifier.delivery.pacing import Pacer
 from notifier.delivery.priority import IntakePriority
-from notifier.delivery.threads import RunThreads
+from notifier.delivery.threads import MAX_EDIT_YIELD, RunThreads
 from notifier.delivery.worker import ChannelWorker
 from notifier.message_ref import MessageRef
 from notifier.metrics import Metrics
 from notifier.pipeline.routing import Target
 from notifier.redact import Redactor
+from notifier.render import render
+from notifier.runs.message import run_message
+from notifier.runs.state import run_of
 from notifier.store import Incoming, Retention, RunThread, StoreError
 from notifier.store.memory import MemoryStore
 from notifier.templating import TemplateLimits, TemplateSet
@@ -113,7 +116,18 @@ class Rig:
     worker_threads: RunThreads
 
 
+def newest_shown(edit: Request, count: int) -> bool:
+    """Whether `edit` shows the run message of the run's state after its first `count` events."""
+    state = run_of(load_event(path.read_bytes()) for path in FILES[:count])
+    expected = render("text", run_message(state))
+    assert isinstance(expected, str)
+    _, *framed = edit.text.splitlines()
+    return [line.removeprefix("┃ ") for line in framed] == expected.rstrip("\n").splitlines()
+
+
 THREADED = [Target(CHANNEL, "r", None, threaded=True)]
+# Slack's default pacing (SlackConfig.default_rate_limit).
+SLACK_PACE = RateLimit(per_second=1, burst=3)
 # What the fake answers for the first message it is sent: the run message, in the tests below.
 PARENT = MessageRef("C1", "1.0")
 
@@ -238,6 +252,46 @@ async def test_edits_are_coalesced_one_in_flight_and_the_newest_state_wins(rig: 
     # paced with the channel: never two requests within the rate's second
     times = [request.at for request in rig.channel.requests]
     assert all(later - earlier >= 1.0 - 1e-9 for earlier, later in itertools.pairwise(times))
+
+
+@pytest.mark.parametrize("edit_takes", [0.6])
+@pytest.mark.parametrize("rate_limit", [SLACK_PACE])
+async def test_edits_yield_to_the_replies_queued_so_a_burst_costs_one_edit_with_the_newest_state(rig: Rig) -> None:
+    await rig.accept(10)
+    await rig.replies(10)
+    await rig.edits_settle()
+    # nine replies changed the run while the next ones waited for the pacer: no edit went between them, one after
+    (edit,) = rig.channel.of("edit")
+    assert rig.channel.requests[-1] is edit
+    assert newest_shown(edit, 10), edit.text
+
+
+@pytest.mark.parametrize("rate_limit", [RateLimit(per_second=1, burst=1)])
+async def test_an_edit_yields_to_a_backlog_for_max_edit_yield_at_most(rig: Rig) -> None:
+    await rig.accept(30)
+    await rig.replies(30)
+    await rig.edits_settle()
+    replies, edits = rig.channel.of("reply"), rig.channel.of("edit")
+    # the replies went one a second for 29 s; the run message moved on meanwhile, once per MAX_EDIT_YIELD and
+    # the pacer's second, and the last edit shows the whole run
+    assert replies[-1].at - replies[0].at >= 29
+    during = [edit for edit in edits if edit.at < replies[-1].at]
+    assert len(during) == 2, [edit.at - replies[0].at for edit in edits]
+    waited = [later.at - earlier.at for earlier, later in itertools.pairwise([replies[1], *during])]
+    assert all(MAX_EDIT_YIELD <= wait <= MAX_EDIT_YIELD + 2 for wait in waited), waited
+    assert len(edits) == 3 and newest_shown(edits[-1], 30)
+
+
+async def test_an_edit_does_not_wait_for_a_reply_that_waits_for_its_retry(rig: Rig) -> None:
+    ok = SendResult.sent(ref=MessageRef("C1", "r"))
+    rig.channel.scripts["reply"] = deque([ok, ok, SendResult.retry("server_error", "HTTP 500")])
+    await rig.accept(3)
+    await rig.replies(4)
+    await rig.edits_settle()
+    kinds = [request.kind for request in rig.channel.requests]
+    # the second reply changed the run; its edit went while the third waited out its backoff, not after it
+    assert kinds == ["post", "reply", "reply", "reply", "edit", "reply", "edit"], kinds
+    assert newest_shown(rig.channel.of("edit")[0], 2) and newest_shown(rig.channel.of("edit")[1], 3)
 
 
 async def test_a_run_message_that_is_gone_on_edit_is_posted_anew_with_the_newest_state(rig: Rig) -> None:

@@ -12,6 +12,11 @@ from typing import Any
 import aiohttp
 import orjson
 
+from notifier.channels.slack import UPDATE_FIELDS, SlackConfig
+from notifier.delivery.compose import load_event
+from notifier.render import render
+from notifier.runs.message import run_message
+from notifier.runs.state import run_of
 from tests.fakes import UPDATE_MESSAGE, FakeChatServer, Reply, SlackMessage
 from tests.helpers import RUNS, RunningService, ServiceProcess, running_service, slack_bot, teams_hook
 
@@ -159,6 +164,36 @@ async def test_a_429_on_chat_update_is_honoured_and_the_newest_state_still_wins(
     assert len(meanwhile) <= 1, chat_server.conversation()
     # never more edits than replies that changed the run (3) and the one refused; the last shows the newest state
     assert len(updates) <= 4 and "deployment passed" in chat_server.top_level()[0].shown
+
+
+async def test_a_burst_while_chat_update_is_slow_costs_one_edit_after_the_replies_with_the_newest_state(
+    tmp_path: Path, chat_server: FakeChatServer
+) -> None:
+    chat_server.answer_after(UPDATE_MESSAGE, 0.6)
+    files = FAILED_RUN[:10]
+    newest = render("slack", run_message(run_of(load_event(path.read_bytes()) for path in files)))
+    assert isinstance(newest, dict)
+    # what Slack keeps of the run message's last edit, as JSON
+    expected = orjson.loads(orjson.dumps({key: newest.get(key) for key in UPDATE_FIELDS}))
+
+    def shown() -> dict[str, Any]:
+        (run_message,) = chat_server.top_level()
+        return {key: run_message.fields.get(key) for key in UPDATE_FIELDS}
+
+    config = bot_config(chat_server.url)
+    config["channels"]["prod"]["rate_limit"] = SlackConfig.default_rate_limit()
+    async with running_service(tmp_path, config) as service:
+        # ten notifications of one run, accepted together (well within 50 ms of one another)
+        statuses = await asyncio.gather(*(service.post(body) for body in events(files)))
+        assert [response.status for response in statuses] == [202] * 10
+        await settled(chat_server, FAILED_CONTEXT, 10)
+        # Once the run message shows the state after all ten, no edit is left to come: edits go one at a time,
+        # each with the newest state queued, and the tenth reply queued the last.
+        await eventually(lambda: shown() == expected, f"the state after all ten:\n{chat_server.conversation()}")
+    updates = chat_server.received_on(UPDATE_MESSAGE)
+    # the edits yielded to the replies waiting for the pacer (nine edits, one between each two, before)
+    assert 1 <= len(updates) <= 5, chat_server.conversation()
+    assert chat_server.most_updates_at_once == 1
 
 
 async def test_threading_off_posts_every_notification_on_its_own_as_before(

@@ -4,6 +4,10 @@ The first notification of a run (its `shkeptncontext`) in a channel posts the ru
 run as it stands), and every notification of the run, the first included, is a reply in its thread. After each
 reply the run message is edited to the run's new state: edits are coalesced (the newest state wins) and one
 edit loop per channel sends them through the channel's pacer, so at most one edit is in flight per run message.
+An edit yields to the notifications waiting in the channel (the worker says when there are some,
+`notifications_waiting`) and then shows the newest state, so a burst of a run's notifications costs one edit
+after them instead of one between each two; it yields for `MAX_EDIT_YIELD` at most, so that a run message
+still moves on while a backlog drains.
 The run message's reference and the run's state live in the store (`Store.run_thread`), so a restart continues
 the same thread, and the store hands out one notification of a run at a time (`Store.claim`), so two never race
 to post it.
@@ -17,7 +21,7 @@ import logging
 from collections.abc import Mapping
 
 from notifier.channels.base import Channel, Outcome, Payload, SendResult
-from notifier.clock import Clock
+from notifier.clock import Clock, wait_for_event
 from notifier.delivery.compose import load_event
 from notifier.delivery.pacing import Pacer
 from notifier.message_ref import MessageRef
@@ -31,6 +35,8 @@ log = logging.getLogger("notifier.threads")
 GONE = frozenset({"message_not_found", "thread_not_found", "cant_update_message"})
 # Locks that keep one run's thread record from being read and written by a send and an edit at once.
 LOCK_STRIPES = 64
+# How long (seconds) a queued edit lets the channel's waiting notifications go first at most.
+MAX_EDIT_YIELD = 10.0
 
 
 class RunThreads:
@@ -47,9 +53,13 @@ class RunThreads:
         self._bridge_url = bridge_url
         self._clock = clock
         self._pause = pause
-        # By context, the newest state to show and the run message to show it in; insertion order is fairness.
-        self._edits: dict[str, tuple[MessageRef, RunState]] = {}
+        # By context, the newest state to show, the run message to show it in, and since when (monotonic) an
+        # edit of it has waited; insertion order is fairness.
+        self._edits: dict[str, tuple[MessageRef, RunState, float]] = {}
         self._wake = asyncio.Event()
+        # Set while no notification of the channel waits to be sent: then edits go.
+        self._quiet = asyncio.Event()
+        self._quiet.set()
         self._closing = False
         self._locks = [asyncio.Lock() for _ in range(LOCK_STRIPES)]
 
@@ -98,9 +108,17 @@ class RunThreads:
                 return result
             await self._store.save_run_thread(self.name, context, dataclasses.replace(thread, state=state.to_json()))
         if state != before:
-            self._edits[context] = (thread.ref, state)
+            queued = self._edits.get(context)
+            self._edits[context] = (thread.ref, state, self._clock.monotonic() if queued is None else queued[2])
             self._wake.set()
         return result
+
+    def notifications_waiting(self, waiting: bool) -> None:
+        """The channel's worker says whether notifications wait to be sent (claimed, or due and not yet claimed)."""
+        if waiting:
+            self._quiet.clear()
+        else:
+            self._quiet.set()
 
     def _state_of(self, thread: RunThread | None, context: str) -> RunState | None:
         if thread is None:
@@ -148,7 +166,7 @@ class RunThreads:
     # -- the edits ------------------------------------------------------------------------------------
 
     async def run_edits(self) -> None:
-        """Send the coalesced edits, one at a time, paced; on close, what is left, then return."""
+        """Send the coalesced edits one at a time, paced, after the waiting notifications; on close, what is left."""
         while True:
             if not self._edits:
                 if self._closing:
@@ -156,9 +174,13 @@ class RunThreads:
                 self._wake.clear()
                 await self._wake.wait()
                 continue
-            context = next(iter(self._edits))
-            ref, state = self._edits.pop(context)
+            context, (_, _, since) = next(iter(self._edits.items()))
+            if not self._closing:
+                # Replies first: the edit after them shows what they said too, so they cost no edit of their own.
+                await wait_for_event(self._clock, self._quiet, since + MAX_EDIT_YIELD - self._clock.monotonic())
             await self._pacer.acquire()
+            # The newest state, which replies sent while this edit waited may have queued.
+            ref, state, _ = self._edits.pop(context)
             try:
                 result = await self._channel.send(self._run_payload(state, "edit"), replace=ref)
                 await self._edited(context, ref, state, result)
@@ -172,7 +194,7 @@ class RunThreads:
         if result.outcome is Outcome.RETRY:
             self._pacer.pause(result.retry_after if result.retry_after is not None else self._pause)
             # Unless a newer state came meanwhile, this one is still the one to show.
-            self._edits.setdefault(context, (ref, state))
+            self._edits.setdefault(context, (ref, state, self._clock.monotonic()))
             log.warning("channel %s: editing the run message of %s: %s, later", self.name, context, result.reason)
             return
         if result.reason not in GONE:
@@ -195,6 +217,7 @@ class RunThreads:
         return len(self._edits)
 
     def close(self) -> None:
-        """The edit loop sends what is queued and returns."""
+        """The edit loop sends what is queued, without waiting for notifications any more, and returns."""
         self._closing = True
         self._wake.set()
+        self._quiet.set()

@@ -69,6 +69,8 @@ class ChannelWorker:
         self._refilling = asyncio.Lock()
         self._stopping = False
         self._buffer: deque[Pending] = deque()
+        # Notifications taken from the buffer whose sends have not ended yet.
+        self._delivering = 0
         self._senders: list[asyncio.Task[None]] = []
         self._failures = 0
         # Jitter for the backoff: its own generator, no shared module state.
@@ -76,6 +78,12 @@ class ChannelWorker:
 
     def wake(self) -> None:
         self._wake.set()
+        self._waiting(True)
+
+    def _waiting(self, waiting: bool) -> None:
+        """Tell the run threads whether notifications wait to be sent: their edits go after them."""
+        if self._threads is not None:
+            self._threads.notifications_waiting(waiting)
 
     async def run(self) -> None:
         # A fixed pool of sender loops, not a task per notification: no task churn under a burst.
@@ -92,27 +100,35 @@ class ChannelWorker:
             item = await self._next()
             if item is None:
                 continue
+            self._delivering += 1
             try:
-                await self._pacer.acquire()
-                await self._wait_for_shared_turn()
-                # After the pacer: a paced channel waiting for its next token must not hold the busy-time slot.
-                slot = await self._priority.turn(item.created)
-            except asyncio.CancelledError:
-                self._buffer.appendleft(item)  # not sent: `stop` gives it back
-                raise
-            started = self._clock.monotonic()
-            try:
-                if self._stopping:
-                    # Not sent: `stop` gives it back with the rest of the buffer.
-                    self._buffer.appendleft(item)
-                    return
-                if item.claim.until - self._clock.time() < MIN_LEASE_LEFT:
-                    await self._give_back([item])
-                    continue
-                await self._deliver(item)
+                await self._send(item)
             finally:
-                if slot:
-                    self._priority.done(started)
+                self._delivering -= 1
+
+    async def _send(self, item: Pending) -> None:
+        """Send `item` in its turn; when the worker stops first, it goes back into the buffer."""
+        try:
+            await self._pacer.acquire()
+            await self._wait_for_shared_turn()
+            # After the pacer: a paced channel waiting for its next token must not hold the busy-time slot.
+            slot = await self._priority.turn(item.created)
+        except asyncio.CancelledError:
+            self._buffer.appendleft(item)  # not sent: `stop` gives it back
+            raise
+        started = self._clock.monotonic()
+        try:
+            if self._stopping:
+                # Not sent: `stop` gives it back with the rest of the buffer.
+                self._buffer.appendleft(item)
+                return
+            if item.claim.until - self._clock.time() < MIN_LEASE_LEFT:
+                await self._give_back([item])
+                return
+            await self._deliver(item)
+        finally:
+            if slot:
+                self._priority.done(started)
 
     async def _next(self) -> Pending | None:
         if self._buffer:
@@ -132,7 +148,11 @@ class ChannelWorker:
             items = []
         if items:
             self._buffer.extend(items)
+            self._waiting(True)
             return
+        if not self._delivering and not self._wake.is_set():
+            # Nothing due is left to send, and nothing came meanwhile: the edits' turn.
+            self._waiting(False)
         try:
             next_due = await self._store.next_due(self.name)
         except StoreError:
