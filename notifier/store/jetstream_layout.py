@@ -1,9 +1,10 @@
 """The JetStream store's streams and key-value buckets: their names, their settings, and the start-up check.
 
 Everything is named from one prefix (`NOTIFIER_NATS_PREFIX`), file-stored and bounded in age and bytes, so that
-the service shares Keptn's NATS without ever touching Keptn's own `keptn` stream. A stream or bucket that
-already exists with other settings stops start-up with the setting that differs and what to do: two replicas
-that disagree on, say, the dedup window would otherwise quietly use whichever created the bucket first.
+the service shares Keptn's NATS without ever touching Keptn's own `keptn` stream; their bytes together are
+`NOTIFIER_NATS_MAX_BYTES`, divided as `jetstream_sizes` says. A stream or bucket that already exists with other
+settings stops start-up with the setting that differs and what to do: two replicas that disagree on, say, the
+dedup window would otherwise quietly use whichever created the bucket first.
 """
 
 from __future__ import annotations
@@ -17,18 +18,16 @@ from nats.js import JetStreamContext
 from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
 from nats.js.errors import APIError, NotFoundError
 
+from notifier.store.jetstream_sizes import divide
 from notifier.store.protocol import Retention, StoreError
 
 _PLAIN_TOKEN = re.compile(r"^[A-Za-z0-9_-]+$")
 DAY = 86400.0
 # The outbox holds a notification for at most a week (NOTIFIER_RETRY_MAX_AGE parks it long before, by default).
 OUTBOX_MAX_AGE = 7 * DAY
-OUTBOX_MAX_BYTES = 1024**3
 # How long a publish may be repeated (after a crash or a lost ack) without storing it twice.
 OUTBOX_DUPLICATE_WINDOW = 120.0
 DEAD_MAX_AGE = 30 * DAY
-DEAD_MAX_BYTES = 256 * 1024**2
-BUCKET_MAX_BYTES = 256 * 1024**2
 PAUSE_TTL = DAY
 # Retry counts live as long as their notification can wait in the outbox.
 ATTEMPTS_TTL = OUTBOX_MAX_AGE
@@ -63,6 +62,8 @@ class Layout:
 
     prefix: str
     retention: Retention
+    # NOTIFIER_NATS_MAX_BYTES: what the streams and buckets below reserve together.
+    max_bytes: int
 
     @property
     def outbox(self) -> str:
@@ -129,6 +130,7 @@ class Layout:
         """Every stream with what sets it, for the error when an existing one differs."""
         # A TTL of 0 would mean "never forget"; a dedup window of 0 means "forget at once".
         window = max(self.retention.window, 1.0)
+        size = divide(self.max_bytes)
         return [
             (
                 StreamConfig(
@@ -138,7 +140,7 @@ class Layout:
                     retention=RetentionPolicy.WORK_QUEUE,
                     storage=StorageType.FILE,
                     max_age=OUTBOX_MAX_AGE,
-                    max_bytes=OUTBOX_MAX_BYTES,
+                    max_bytes=size["outbox"],
                     # Full: refuse new notifications (the intake answers 503) rather than drop unsent ones.
                     discard=DiscardPolicy.NEW,
                     duplicate_window=OUTBOX_DUPLICATE_WINDOW,
@@ -153,7 +155,7 @@ class Layout:
                     retention=RetentionPolicy.LIMITS,
                     storage=StorageType.FILE,
                     max_age=DEAD_MAX_AGE,
-                    max_bytes=DEAD_MAX_BYTES,
+                    max_bytes=size["dead"],
                     discard=DiscardPolicy.OLD,
                     duplicate_window=OUTBOX_DUPLICATE_WINDOW,
                 ),
@@ -165,23 +167,29 @@ class Layout:
             (
                 _bucket(
                     self.dedup,
+                    size["dedup"],
                     ttl=window + OUTBOX_MAX_AGE,
                     max_msgs=self.retention.max_entries,
                     discard=DiscardPolicy.OLD,
                 ),
                 "NOTIFIER_DEDUP_WINDOW and dedup_max_entries",
             ),
-            (_bucket(self.refs, ttl=window), "NOTIFIER_DEDUP_WINDOW"),
-            (_bucket(self.attempts, ttl=ATTEMPTS_TTL), "fixed by the service"),
-            (_bucket(self.pauses, ttl=PAUSE_TTL), "fixed by the service"),
+            (_bucket(self.refs, size["refs"], ttl=window), "NOTIFIER_DEDUP_WINDOW"),
+            (_bucket(self.attempts, size["attempts"], ttl=ATTEMPTS_TTL), "fixed by the service"),
+            (_bucket(self.pauses, size["pauses"], ttl=PAUSE_TTL), "fixed by the service"),
             # A run's thread is shared by every replica; the bucket forgets it when the store would.
-            (_bucket(self.threads, ttl=max(self.retention.thread_max_age, 1.0)), "NOTIFIER_THREAD_MAX_AGE"),
+            (
+                _bucket(self.threads, size["threads"], ttl=max(self.retention.thread_max_age, 1.0)),
+                "NOTIFIER_THREAD_MAX_AGE",
+            ),
             # Noise control's memory, one key per (route, channel): its digest window and its repeat keys' sends.
-            (_bucket(self.noise, ttl=NOISE_TTL), "fixed by the service"),
+            (_bucket(self.noise, size["noise"], ttl=NOISE_TTL), "fixed by the service"),
         ]
 
 
-def _bucket(name: str, *, ttl: float, max_msgs: int = -1, discard: DiscardPolicy = DiscardPolicy.NEW) -> StreamConfig:
+def _bucket(
+    name: str, max_bytes: int, *, ttl: float, max_msgs: int = -1, discard: DiscardPolicy = DiscardPolicy.NEW
+) -> StreamConfig:
     """A key-value bucket's stream, as nats-py's KeyValue expects it (one value per key), with our bounds."""
     return StreamConfig(
         name=f"KV_{name}",
@@ -190,7 +198,7 @@ def _bucket(name: str, *, ttl: float, max_msgs: int = -1, discard: DiscardPolicy
         retention=RetentionPolicy.LIMITS,
         storage=StorageType.FILE,
         max_age=ttl,
-        max_bytes=BUCKET_MAX_BYTES,
+        max_bytes=max_bytes,
         max_msgs=max_msgs,
         max_msgs_per_subject=1,
         discard=discard,
