@@ -13,6 +13,7 @@ import subprocess
 import sys
 import textwrap
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 
 import nats
@@ -26,6 +27,7 @@ from notifier.routing import Target
 from notifier.store import Dead, Incoming, Noise, NoiseVerdict, Pending, Retention, Retry, Sent, StoreError
 from notifier.store.factory import make_store
 from notifier.store.jetstream import JetStreamStore
+from notifier.store.jetstream_layout import Layout
 from notifier.store.jetstream_sizes import DEFAULT_TOTAL, MIN_TOTAL, RULE, MiB, divide
 from tests.clock import FakeClock
 from tests.fakes import FakeChatServer
@@ -559,3 +561,81 @@ async def test_beside_keptns_stream_and_what_it_holds_the_service_starts_with_th
         await publish(url, keptn_event("beside-keptn", project="beside-keptn"))
         await chat_server.wait_for(1, "/slack/hook", timeout=WAIT)
     assert "beside-keptn" in chat_server.received_on("/slack/hook")[0].body.decode()
+
+
+async def test_a_total_the_server_cannot_grant_stops_start_up_naming_it_what_is_left_and_the_setting(
+    tmp_path: Path, own_nats_server: NatsServer
+) -> None:
+    url = own_nats_server.url
+    await keptn_stream(url)
+    # Another integration's stream holds back 700 MiB of the server's 1 GiB: 324 MiB are left.
+    await add_stream(url, StreamConfig(name="other", subjects=["other.>"], max_bytes=700 * MiB))
+    env = {"NOTIFIER_STORE": "nats", "NATS_URL": url, "NOTIFIER_NATS_PREFIX": "tight"}
+    with pytest.raises(StoreError) as error:
+        await make_store(load_config(env=env).settings, SystemClock()).open()
+    message = str(error.value)
+    assert "NOTIFIER_NATS_MAX_BYTES asks for 512 MiB in all" in message
+    assert "the server has 324 MiB of file storage left for them" in message
+    assert "set NOTIFIER_NATS_MAX_BYTES to 324MiB or less" in message
+    # Nothing half-made holds storage meanwhile, nor what measured it.
+    assert await reserved_storage(url) == 700 * MiB and await streams_of(url, "tight") == {}
+    # As it says: a total that fits starts.
+    store = make_store(load_config(env={**env, "NOTIFIER_NATS_MAX_BYTES": "300MiB"}).settings, SystemClock())
+    await store.open()
+    await store.close()
+    assert await reserved_storage(url) == 1000 * MiB
+    # Raised past what is left, on the next start: what the service's streams reserve already counts as theirs.
+    served = run_cli(
+        "serve",
+        env={**env, "NOTIFIER_NATS_MAX_BYTES": "400MiB", "PORT": str(free_port()), "NOTIFIER_HOST": "127.0.0.1"},
+    )
+    assert served.returncode == 2 and "Traceback" not in served.stderr, served.stderr
+    assert "asks for 400 MiB in all, and the server has 324 MiB of file storage left for them" in served.stderr
+    assert "(300 MiB of it what they reserve now)" in served.stderr
+    assert await reserved_storage(url) == 1000 * MiB
+
+
+async def test_streams_an_earlier_version_made_larger_are_lowered_in_place_keeping_what_they_hold(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Keptn's chart gives its NATS 5 GiB: there an earlier version reserved 1 GiB for the outbox and 256 MiB for
+    # each of the others, 2.75 GiB in all.
+    server = NatsServer(tmp_path / "nats", max_file_store="5GB")
+    server.start()
+    try:
+        layout = Layout("earlier", RETENTION, DEFAULT_TOTAL)
+        for config, _ in layout.streams():
+            await add_stream(
+                server.url, replace(config, max_bytes=1024 * MiB if config.name == layout.outbox else 256 * MiB)
+            )
+        assert await reserved_storage(server.url) == 2816 * MiB
+        # What the earlier version stored, through a store that creates and resizes nothing (a tool's).
+        earlier = JetStreamStore(server.url, "earlier", SystemClock(), RETENTION, lease=30.0, create=False)
+        await earlier.open()
+        assert await earlier.accept([incoming(str(index)) for index in range(3)]) == [True] * 3
+        await earlier.close()
+        caplog.set_level("INFO", logger="notifier.store")
+        store = JetStreamStore(server.url, "earlier", SystemClock(), RETENTION, lease=30.0)
+        await store.open()
+        try:
+            assert await reserved_storage(server.url) == DEFAULT_TOTAL
+            wanted = {config.name: config.max_bytes for config, _ in layout.streams()}
+            assert await streams_of(server.url, "earlier") == wanted
+            assert "NATS stream earlier-outbox: max_bytes 1 GiB -> 256 MiB" in caplog.text
+            # Nothing they held is lost: the notifications are there, and the events still known.
+            assert await store.accept([incoming("0")]) == [False]
+            assert [p.body for p in await store.claim("a", 10, 30.0)] == [b'{"n": "%d"}' % index for index in range(3)]
+        finally:
+            await store.close()
+    finally:
+        server.stop()
+
+
+async def test_a_measuring_stream_left_by_a_process_that_died_is_deleted_at_the_next_start(
+    replicas: Replicas, nats_server: NatsServer
+) -> None:
+    prefix = replicas.prefix
+    left = StreamConfig(name=f"{prefix}-room-0dead", subjects=[f"{prefix}.room.0dead"], max_bytes=100 * MiB)
+    await add_stream(nats_server.url, left)
+    await replicas()
+    assert f"{prefix}-room-0dead" not in await streams_of(nats_server.url, prefix)
