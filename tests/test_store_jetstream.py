@@ -13,19 +13,36 @@ import subprocess
 import sys
 import textwrap
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 
+import nats
 import orjson
 import pytest
+from nats.js.api import StreamConfig
 
 from notifier.clock import Clock, SystemClock
 from notifier.config.load import ConfigError, load_config
 from notifier.pipeline.routing import Target
 from notifier.store import Dead, Incoming, Noise, NoiseVerdict, Pending, Retention, Retry, Sent, StoreError
 from notifier.store.factory import make_store
+from notifier.store.jetstream.layout import Layout
+from notifier.store.jetstream.sizes import DEFAULT_TOTAL, MIN_TOTAL, RULE, MiB, divide
 from notifier.store.jetstream.store import JetStreamStore
 from tests.clock import FakeClock
-from tests.nats_server import NatsServer, drop_streams, free_port, nats_server, own_nats_server
+from tests.fakes import FakeChatServer
+from tests.helpers import every_route, keptn_event, running_service, slack_hook
+from tests.nats_server import (
+    NatsServer,
+    drop_streams,
+    errors_ignored,
+    free_port,
+    keptn_stream,
+    nats_server,
+    own_nats_server,
+    publish,
+    reserved_storage,
+)
 
 __all__ = ["nats_server", "own_nats_server"]  # the fixtures
 
@@ -368,6 +385,7 @@ async def test_the_factory_builds_the_jetstream_store_from_the_settings(
     other = load_config(env={**env, "NOTIFIER_NATS_PREFIX": "nobody"})
     with pytest.raises(StoreError, match="no stream nobody-outbox"):
         await make_store(other.settings, SystemClock(), must_exist=True).open()
+    await drop_streams(nats_server.url, "factory")
 
 
 @pytest.mark.parametrize(
@@ -376,6 +394,8 @@ async def test_the_factory_builds_the_jetstream_store_from_the_settings(
         ("NOTIFIER_STORE", "postgres", "NOTIFIER_STORE"),
         ("NOTIFIER_NATS_PREFIX", "has.dots", "no dots"),
         ("NATS_URL", "keptn-nats:4222", "nats://"),
+        ("NOTIFIER_NATS_MAX_BYTES", "half a gig", "NOTIFIER_NATS_MAX_BYTES: 'half a gig' is not a size.*512KiB"),
+        ("NOTIFIER_NATS_MAX_BYTES", "10MiB", "NOTIFIER_NATS_MAX_BYTES: 10 MiB is too small.*give 32MiB or more"),
     ],
 )
 def test_bad_store_settings_are_refused_with_the_variable_named(variable: str, value: str, says: str) -> None:
@@ -473,3 +493,149 @@ async def test_a_claim_that_lapsed_under_progress_acks_is_let_go_not_taken_back_
     assert await first.claim("a", 10, 30.0) == [] and await second.claim("a", 10, 30.0) == []
     await first.finish([Sent(held.claim, 0.0)])  # too late: it is no longer the first's to finish
     assert await second.stats() == {}
+
+
+# -- what the store reserves of JetStream's storage ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("total", [MIN_TOTAL, MIN_TOTAL + 1, 100 * MiB + 7, DEFAULT_TOTAL, 5 * 1024**3 + 12_345])
+def test_the_total_is_divided_whole_with_every_floor_kept_and_the_outbox_first(total: int) -> None:
+    sizes = divide(total)
+    assert sum(sizes.values()) == total
+    assert all(sizes[name] >= floor for name, (floor, _) in RULE.items())
+    small = [sizes[name] for name in ("refs", "attempts", "pauses", "threads", "noise")]
+    assert sizes["outbox"] > sizes["dead"] > sizes["dedup"] > max(small)
+    with pytest.raises(ValueError, match="less than the 32 MiB"):
+        divide(MIN_TOTAL - 1)
+
+
+async def streams_of(url: str, prefix: str) -> dict[str, int]:
+    """The max_bytes of every stream whose name starts with the prefix (buckets' streams too)."""
+    nc = await nats.connect(url, error_cb=errors_ignored)
+    try:
+        infos = await nc.jetstream().streams_info()
+    finally:
+        await nc.close()
+    return {
+        info.config.name: info.config.max_bytes or 0
+        for info in infos
+        if info.config.name and info.config.name.removeprefix("KV_").startswith(prefix + "-")
+    }
+
+
+async def add_stream(url: str, config: StreamConfig) -> None:
+    nc = await nats.connect(url, error_cb=errors_ignored)
+    try:
+        await nc.jetstream().add_stream(config)
+    finally:
+        await nc.close()
+
+
+# What Keptn's stream holds when the service first starts beside it: earlier runs' events (it has no max_bytes).
+KEPTN_HISTORY = 32 * MiB
+
+
+async def test_beside_keptns_stream_and_what_it_holds_the_service_starts_with_the_default_total_and_delivers(
+    tmp_path: Path, chat_server: FakeChatServer, own_nats_server: NatsServer
+) -> None:
+    url = own_nats_server.url
+    await keptn_stream(url)
+    nc = await nats.connect(url, error_cb=errors_ignored)
+    try:
+        js = nc.jetstream()
+        chunk = b"x" * (256 * 1024)
+        for _ in range(KEPTN_HISTORY // len(chunk)):
+            await js.publish("sh.keptn.event.dev.delivery.triggered", chunk)
+        assert (await js.stream_info("keptn")).state.bytes >= KEPTN_HISTORY
+    finally:
+        await nc.close()
+    config = {"channels": {"hook": slack_hook(chat_server.url)}, "routes": every_route("hook")}
+    topic = "sh.keptn.event.evaluation.finished"
+    async with running_service(tmp_path, config, store="nats", nats_url=url, pubsub_topic=topic) as svc:
+        deadline = asyncio.get_running_loop().time() + WAIT
+        while (await svc.get("/ready"))[0] != 200:
+            assert asyncio.get_running_loop().time() < deadline, "the service did not become ready"
+            await asyncio.sleep(0.1)
+        # Its eight streams and buckets reserve the default total, and no more, of the server's 1 GiB.
+        assert await reserved_storage(url) == DEFAULT_TOTAL == sum((await streams_of(url, "keptn-notifier")).values())
+        await publish(url, keptn_event("beside-keptn", project="beside-keptn"))
+        await chat_server.wait_for(1, "/slack/hook", timeout=WAIT)
+    assert "beside-keptn" in chat_server.received_on("/slack/hook")[0].body.decode()
+
+
+async def test_a_total_the_server_cannot_grant_stops_start_up_naming_it_what_is_left_and_the_setting(
+    tmp_path: Path, own_nats_server: NatsServer
+) -> None:
+    url = own_nats_server.url
+    await keptn_stream(url)
+    # Another integration's stream holds back 700 MiB of the server's 1 GiB: 324 MiB are left.
+    await add_stream(url, StreamConfig(name="other", subjects=["other.>"], max_bytes=700 * MiB))
+    env = {"NOTIFIER_STORE": "nats", "NATS_URL": url, "NOTIFIER_NATS_PREFIX": "tight"}
+    with pytest.raises(StoreError) as error:
+        await make_store(load_config(env=env).settings, SystemClock()).open()
+    message = str(error.value)
+    assert "NOTIFIER_NATS_MAX_BYTES asks for 512 MiB in all" in message
+    assert "the server has 324 MiB of file storage left for them" in message
+    assert "set NOTIFIER_NATS_MAX_BYTES to 324MiB or less" in message
+    # Nothing half-made holds storage meanwhile, nor what measured it.
+    assert await reserved_storage(url) == 700 * MiB and await streams_of(url, "tight") == {}
+    # As it says: a total that fits starts.
+    store = make_store(load_config(env={**env, "NOTIFIER_NATS_MAX_BYTES": "300MiB"}).settings, SystemClock())
+    await store.open()
+    await store.close()
+    assert await reserved_storage(url) == 1000 * MiB
+    # Raised past what is left, on the next start: what the service's streams reserve already counts as theirs.
+    served = run_cli(
+        "serve",
+        env={**env, "NOTIFIER_NATS_MAX_BYTES": "400MiB", "PORT": str(free_port()), "NOTIFIER_HOST": "127.0.0.1"},
+    )
+    assert served.returncode == 2 and "Traceback" not in served.stderr, served.stderr
+    assert "asks for 400 MiB in all, and the server has 324 MiB of file storage left for them" in served.stderr
+    assert "(300 MiB of it what they reserve now)" in served.stderr
+    assert await reserved_storage(url) == 1000 * MiB
+
+
+async def test_streams_an_earlier_version_made_larger_are_lowered_in_place_keeping_what_they_hold(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Keptn's chart gives its NATS 5 GiB: there an earlier version reserved 1 GiB for the outbox and 256 MiB for
+    # each of the others, 2.75 GiB in all.
+    server = NatsServer(tmp_path / "nats", max_file_store="5GB")
+    server.start()
+    try:
+        layout = Layout("earlier", RETENTION, DEFAULT_TOTAL)
+        for config, _ in layout.streams():
+            await add_stream(
+                server.url, replace(config, max_bytes=1024 * MiB if config.name == layout.outbox else 256 * MiB)
+            )
+        assert await reserved_storage(server.url) == 2816 * MiB
+        # What the earlier version stored, through a store that creates and resizes nothing (a tool's).
+        earlier = JetStreamStore(server.url, "earlier", SystemClock(), RETENTION, lease=30.0, create=False)
+        await earlier.open()
+        assert await earlier.accept([incoming(str(index)) for index in range(3)]) == [True] * 3
+        await earlier.close()
+        caplog.set_level("INFO", logger="notifier.store")
+        store = JetStreamStore(server.url, "earlier", SystemClock(), RETENTION, lease=30.0)
+        await store.open()
+        try:
+            assert await reserved_storage(server.url) == DEFAULT_TOTAL
+            wanted = {config.name: config.max_bytes for config, _ in layout.streams()}
+            assert await streams_of(server.url, "earlier") == wanted
+            assert "NATS stream earlier-outbox: max_bytes 1 GiB -> 256 MiB" in caplog.text
+            # Nothing they held is lost: the notifications are there, and the events still known.
+            assert await store.accept([incoming("0")]) == [False]
+            assert [p.body for p in await store.claim("a", 10, 30.0)] == [b'{"n": "%d"}' % index for index in range(3)]
+        finally:
+            await store.close()
+    finally:
+        server.stop()
+
+
+async def test_a_measuring_stream_left_by_a_process_that_died_is_deleted_at_the_next_start(
+    replicas: Replicas, nats_server: NatsServer
+) -> None:
+    prefix = replicas.prefix
+    left = StreamConfig(name=f"{prefix}-room-0dead", subjects=[f"{prefix}.room.0dead"], max_bytes=100 * MiB)
+    await add_stream(nats_server.url, left)
+    await replicas()
+    assert f"{prefix}-room-0dead" not in await streams_of(nats_server.url, prefix)

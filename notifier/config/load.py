@@ -28,6 +28,7 @@ from notifier.keptn.subjects import SubjectSet
 from notifier.noise.rules import NoiseRules
 from notifier.pipeline.bounds import InputLimits
 from notifier.render.mentions import MentionRules
+from notifier.store.jetstream.sizes import DEFAULT_TOTAL, MIN_TOTAL, in_words
 from notifier.suggest import did_you_mean
 
 # Sequence ends, quality gates, approvals waiting for a human, problems and errors: what a team wants in chat.
@@ -46,8 +47,8 @@ DEFAULT_KEPTN_API_ENDPOINT = "http://api-gateway-nginx/api"
 _NATS_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
-_SIZE = re.compile(r"^\s*(\d+)\s*(b|kb|kib|mb|mib)?\s*$", re.IGNORECASE)
-_SIZE_UNITS = {"b": 1, "kb": 1000, "kib": 1024, "mb": 1000**2, "mib": 1024**2, None: 1}
+_SIZE = re.compile(r"^\s*(\d+)\s*(b|kb|kib|mb|mib|gb|gib)?\s*$", re.IGNORECASE)
+_SIZE_UNITS = {"b": 1, "kb": 1000, "kib": 1024, "mb": 1000**2, "mib": 1024**2, "gb": 1000**3, "gib": 1024**3, None: 1}
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
@@ -70,7 +71,7 @@ def parse_size(value: object) -> int:
         return value
     match = _SIZE.match(str(value))
     if not match:
-        raise ValueError(f"{value!r} is not a size: write e.g. 1048576, 512KiB or 1MiB")
+        raise ValueError(f"{value!r} is not a size: write e.g. 1048576, 512KiB, 1MiB or 2GiB")
     unit = match.group(2).lower() if match.group(2) else None
     return int(match.group(1)) * _SIZE_UNITS[unit]
 
@@ -97,6 +98,8 @@ class Settings(BaseModel):
     store: Annotated[Literal["sqlite", "nats"], Env("NOTIFIER_STORE")] = "sqlite"
     nats_url: Annotated[str, Env("NATS_URL")] = DEFAULT_NATS_URL
     nats_prefix: Annotated[str, Env("NOTIFIER_NATS_PREFIX")] = "keptn-notifier"
+    # What all the service's streams and buckets reserve of JetStream's file storage together (store/jetstream/sizes.py).
+    nats_max_bytes: Annotated[int, Env("NOTIFIER_NATS_MAX_BYTES")] = DEFAULT_TOTAL
     # Events straight from NATS (on when NATS_URL is given; see `nats_intake`): None = JetStream if the server
     # has it, else a core subscription.
     nats_jetstream: Annotated[bool | None, Env("NATS_JETSTREAM")] = None
@@ -153,10 +156,21 @@ class Settings(BaseModel):
     def _duration(cls, value: object) -> float:
         return parse_duration(value)
 
-    @field_validator("max_body_bytes", mode="before")
+    @field_validator("max_body_bytes", "nats_max_bytes", mode="before")
     @classmethod
     def _size(cls, value: object) -> int:
         return parse_size(value)
+
+    @field_validator("nats_max_bytes")
+    @classmethod
+    def _nats_max_bytes(cls, value: int) -> int:
+        if value < MIN_TOTAL:
+            raise ValueError(
+                f"{in_words(value)} is too small: the service's NATS streams and buckets need at least "
+                f"{in_words(MIN_TOTAL)} together: give {MIN_TOTAL // 1024**2}MiB or more (the default is "
+                f"{DEFAULT_TOTAL // 1024**2}MiB)"
+            )
+        return value
 
     @field_validator("log_level", mode="before")
     @classmethod

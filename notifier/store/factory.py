@@ -24,6 +24,7 @@ def make_store(settings: Settings, clock: Clock, *, must_exist: bool = False) ->
             lease=LEASE,
             create=not must_exist,
             ack_wait=SERVICE_ACK_WAIT,
+            max_bytes=settings.nats_max_bytes,
         )
     from notifier.store.sqlite import SQLiteStore
 

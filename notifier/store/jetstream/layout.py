@@ -1,34 +1,40 @@
 """The JetStream store's streams and key-value buckets: their names, their settings, and the start-up check.
 
 Everything is named from one prefix (`NOTIFIER_NATS_PREFIX`), file-stored and bounded in age and bytes, so that
-the service shares Keptn's NATS without ever touching Keptn's own `keptn` stream. A stream or bucket that
-already exists with other settings stops start-up with the setting that differs and what to do: two replicas
-that disagree on, say, the dedup window would otherwise quietly use whichever created the bucket first.
+the service shares Keptn's NATS without ever touching Keptn's own `keptn` stream; their bytes together are
+`NOTIFIER_NATS_MAX_BYTES`, divided as `sizes.py` says. A stream or bucket that already exists with other
+settings stops start-up with the setting that differs and what to do: two replicas that disagree on, say, the
+dedup window would otherwise quietly use whichever created the bucket first. Its size is the exception: it is
+changed in place (a stream of an earlier version, or a new total), since it only bounds what the stream may hold
+and JetStream reserves it whole.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
+import logging
 import re
-from dataclasses import dataclass
+import secrets
+from dataclasses import dataclass, replace
 
 from nats.js import JetStreamContext
-from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
+from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig, StreamInfo
 from nats.js.errors import APIError, NotFoundError
 
+from notifier.store.jetstream.sizes import MIN_TOTAL, MiB, divide, in_words
 from notifier.store.protocol import Retention, StoreError
+
+log = logging.getLogger("notifier.store")
 
 _PLAIN_TOKEN = re.compile(r"^[A-Za-z0-9_-]+$")
 DAY = 86400.0
 # The outbox holds a notification for at most a week (NOTIFIER_RETRY_MAX_AGE parks it long before, by default).
 OUTBOX_MAX_AGE = 7 * DAY
-OUTBOX_MAX_BYTES = 1024**3
 # How long a publish may be repeated (after a crash or a lost ack) without storing it twice.
 OUTBOX_DUPLICATE_WINDOW = 120.0
 DEAD_MAX_AGE = 30 * DAY
-DEAD_MAX_BYTES = 256 * 1024**2
-BUCKET_MAX_BYTES = 256 * 1024**2
 PAUSE_TTL = DAY
 # Retry counts live as long as their notification can wait in the outbox.
 ATTEMPTS_TTL = OUTBOX_MAX_AGE
@@ -63,6 +69,8 @@ class Layout:
 
     prefix: str
     retention: Retention
+    # NOTIFIER_NATS_MAX_BYTES: what the streams and buckets below reserve together.
+    max_bytes: int
 
     @property
     def outbox(self) -> str:
@@ -129,6 +137,7 @@ class Layout:
         """Every stream with what sets it, for the error when an existing one differs."""
         # A TTL of 0 would mean "never forget"; a dedup window of 0 means "forget at once".
         window = max(self.retention.window, 1.0)
+        size = divide(self.max_bytes)
         return [
             (
                 StreamConfig(
@@ -138,7 +147,7 @@ class Layout:
                     retention=RetentionPolicy.WORK_QUEUE,
                     storage=StorageType.FILE,
                     max_age=OUTBOX_MAX_AGE,
-                    max_bytes=OUTBOX_MAX_BYTES,
+                    max_bytes=size["outbox"],
                     # Full: refuse new notifications (the intake answers 503) rather than drop unsent ones.
                     discard=DiscardPolicy.NEW,
                     duplicate_window=OUTBOX_DUPLICATE_WINDOW,
@@ -153,7 +162,7 @@ class Layout:
                     retention=RetentionPolicy.LIMITS,
                     storage=StorageType.FILE,
                     max_age=DEAD_MAX_AGE,
-                    max_bytes=DEAD_MAX_BYTES,
+                    max_bytes=size["dead"],
                     discard=DiscardPolicy.OLD,
                     duplicate_window=OUTBOX_DUPLICATE_WINDOW,
                 ),
@@ -165,23 +174,29 @@ class Layout:
             (
                 _bucket(
                     self.dedup,
+                    size["dedup"],
                     ttl=window + OUTBOX_MAX_AGE,
                     max_msgs=self.retention.max_entries,
                     discard=DiscardPolicy.OLD,
                 ),
                 "NOTIFIER_DEDUP_WINDOW and dedup_max_entries",
             ),
-            (_bucket(self.refs, ttl=window), "NOTIFIER_DEDUP_WINDOW"),
-            (_bucket(self.attempts, ttl=ATTEMPTS_TTL), "fixed by the service"),
-            (_bucket(self.pauses, ttl=PAUSE_TTL), "fixed by the service"),
+            (_bucket(self.refs, size["refs"], ttl=window), "NOTIFIER_DEDUP_WINDOW"),
+            (_bucket(self.attempts, size["attempts"], ttl=ATTEMPTS_TTL), "fixed by the service"),
+            (_bucket(self.pauses, size["pauses"], ttl=PAUSE_TTL), "fixed by the service"),
             # A run's thread is shared by every replica; the bucket forgets it when the store would.
-            (_bucket(self.threads, ttl=max(self.retention.thread_max_age, 1.0)), "NOTIFIER_THREAD_MAX_AGE"),
+            (
+                _bucket(self.threads, size["threads"], ttl=max(self.retention.thread_max_age, 1.0)),
+                "NOTIFIER_THREAD_MAX_AGE",
+            ),
             # Noise control's memory, one key per (route, channel): its digest window and its repeat keys' sends.
-            (_bucket(self.noise, ttl=NOISE_TTL), "fixed by the service"),
+            (_bucket(self.noise, size["noise"], ttl=NOISE_TTL), "fixed by the service"),
         ]
 
 
-def _bucket(name: str, *, ttl: float, max_msgs: int = -1, discard: DiscardPolicy = DiscardPolicy.NEW) -> StreamConfig:
+def _bucket(
+    name: str, max_bytes: int, *, ttl: float, max_msgs: int = -1, discard: DiscardPolicy = DiscardPolicy.NEW
+) -> StreamConfig:
     """A key-value bucket's stream, as nats-py's KeyValue expects it (one value per key), with our bounds."""
     return StreamConfig(
         name=f"KV_{name}",
@@ -190,7 +205,7 @@ def _bucket(name: str, *, ttl: float, max_msgs: int = -1, discard: DiscardPolicy
         retention=RetentionPolicy.LIMITS,
         storage=StorageType.FILE,
         max_age=ttl,
-        max_bytes=BUCKET_MAX_BYTES,
+        max_bytes=max_bytes,
         max_msgs=max_msgs,
         max_msgs_per_subject=1,
         discard=discard,
@@ -201,13 +216,13 @@ def _bucket(name: str, *, ttl: float, max_msgs: int = -1, discard: DiscardPolicy
     )
 
 
-# What is compared with an existing stream: what we set on purpose, nothing the server fills in.
+# What is compared with an existing stream: what we set on purpose, nothing the server fills in, and not the
+# size, which start-up changes in place.
 _COMPARED = (
     "subjects",
     "retention",
     "storage",
     "max_age",
-    "max_bytes",
     "max_msgs",
     "max_msgs_per_subject",
     "discard",
@@ -233,29 +248,174 @@ def _plain(value: object) -> object:
     return -1 if value is None else getattr(value, "value", value)
 
 
+# JetStream's error code for "insufficient storage resources available": a reservation beyond what is left.
+NO_ROOM = 10047
+
+
 async def ensure_streams(js: JetStreamContext, layout: Layout, *, create: bool) -> None:
-    """Create what is missing and refuse what differs; with `create` off (tools that read or administer a
-    service's outbox) only check that everything is there, whatever the settings of the shell they run in."""
+    """Create what is missing, resize what has another size and refuse what differs otherwise; with `create`
+    off (tools that read or administer a service's outbox) only check that everything is there, whatever the
+    settings of the shell they run in."""
+    found: list[tuple[StreamConfig, StreamInfo | None]] = []
     for want, origin in layout.streams():
         assert want.name is not None
         try:
-            have = (await js.stream_info(want.name)).config
+            have: StreamInfo | None = await js.stream_info(want.name)
         except NotFoundError:
             if not create:
                 raise StoreError(
                     f"NATS has no stream {want.name}: give the service's NOTIFIER_NATS_PREFIX and NATS_URL"
                 ) from None
-            try:
-                await js.add_stream(want)
-            except APIError as exc:
-                raise StoreError(
-                    f"cannot create NATS stream {want.name}: {exc.description}; "
-                    "check that no other stream takes its subjects and that JetStream has room"
-                ) from None
-            continue
-        if create and (why := difference(have, want)) is not None:
+            have = None
+        if create and have is not None and (why := difference(have.config, want)) is not None:
             raise StoreError(
                 f"NATS stream {want.name} already exists with other settings: {why} ({origin}). Give every replica "
                 f"the same settings, or change the stream to match (nats stream edit {want.name}), or delete it "
                 "if what it holds may go (nats stream rm)"
             )
+        found.append((want, have))
+    if create:
+        await _reserve(js, layout, found)
+
+
+def _reserved(info: StreamInfo | None) -> int:
+    """What a stream holds back of JetStream's file storage: its max_bytes (none without a limit)."""
+    limit = None if info is None else _plain(info.config.max_bytes)
+    return limit if isinstance(limit, int) and limit > 0 else 0
+
+
+async def _reserve(js: JetStreamContext, layout: Layout, found: list[tuple[StreamConfig, StreamInfo | None]]) -> None:
+    """Give each stream its size: what shrinks first, then, if the server has room for what grows, the rest.
+
+    The room is checked before anything grows, so that a total the server cannot grant leaves no half-made set of
+    streams holding storage that Keptn's own stream may need."""
+    changes = [(want, have) for want, have in found if have is None or _plain(have.config.max_bytes) != want.max_bytes]
+    changes.sort(key=lambda change: _growth(*change))
+    growth = sum(max(_growth(want, have), 0) for want, have in changes)
+    probe = _Probe(js, layout.prefix)
+    await probe.clear()
+    checked = False
+    for want, have in changes:
+        assert want.name is not None and want.max_bytes is not None
+        if not checked and _growth(want, have) > 0:
+            checked = True
+            if not await probe.fits(growth):
+                raise await _no_room(js, layout, probe)
+        try:
+            if have is None:
+                await js.add_stream(want)
+            else:
+                await js.update_stream(replace(have.config, max_bytes=want.max_bytes))
+                lost = have.state.bytes > want.max_bytes
+                log.log(logging.WARNING if lost else logging.INFO, _resized(have, want, layout))
+        except APIError as exc:
+            if exc.err_code == NO_ROOM:
+                raise await _no_room(js, layout, probe) from None
+            raise StoreError(
+                f"cannot {'create' if have is None else 'resize'} NATS stream {want.name}: {exc.description}; "
+                "check that no other stream takes its subjects"
+            ) from None
+
+
+def _growth(want: StreamConfig, have: StreamInfo | None) -> int:
+    assert want.max_bytes is not None
+    return want.max_bytes - _reserved(have)
+
+
+def _resized(have: StreamInfo, want: StreamConfig, layout: Layout) -> str:
+    """The log line of a stream given another size (an earlier version's, or another total's), with what it costs."""
+    assert want.max_bytes is not None
+    line = (
+        f"NATS stream {want.name}: max_bytes {in_words(_reserved(have)) if _reserved(have) else 'unlimited'} -> "
+        f"{in_words(want.max_bytes)}, its share of NOTIFIER_NATS_MAX_BYTES ({in_words(layout.max_bytes)})"
+    )
+    if have.state.bytes <= want.max_bytes:
+        return line
+    if _plain(have.config.discard) == DiscardPolicy.NEW.value:
+        return f"{line}; it holds {in_words(have.state.bytes)}, so it takes nothing new until it holds less"
+    return f"{line}; it held {in_words(have.state.bytes)}, so NATS dropped its oldest entries"
+
+
+async def _no_room(js: JetStreamContext, layout: Layout, probe: _Probe) -> StoreError:
+    """The start-up error when JetStream cannot reserve the total: how much the service's streams could have."""
+    free = await probe.room(layout.max_bytes)
+    held = 0
+    for want, _ in layout.streams():
+        assert want.name is not None
+        try:
+            held += _reserved(await js.stream_info(want.name))
+        except NotFoundError:
+            continue
+    room = free + held
+    left = f"{in_words(room)} of file storage left for them" + (
+        f" ({in_words(held)} of it what they reserve now)" if held else ""
+    )
+    advice = (
+        f"set NOTIFIER_NATS_MAX_BYTES to {room // MiB}MiB or less, or give JetStream more file storage (max_file_store)"
+        if room >= MIN_TOTAL
+        else f"that is less than the {in_words(MIN_TOTAL)} they need at the least: give JetStream more file "
+        "storage (max_file_store), or lower the max_bytes of other streams"
+    )
+    return StoreError(
+        f"NATS JetStream has no room for the service's streams and buckets: NOTIFIER_NATS_MAX_BYTES asks for "
+        f"{in_words(layout.max_bytes)} in all, and the server has {left}; {advice}"
+    )
+
+
+class _Probe:
+    """Measures what JetStream can still reserve, by making (and at once deleting) a stream of a given size.
+
+    A client can read its account's reservations and limits ($JS.API.INFO) but not the server's own
+    max_file_store, which is Keptn's limit (its NATS runs one account without limits): so it asks the server."""
+
+    def __init__(self, js: JetStreamContext, prefix: str) -> None:
+        self._js = js
+        self._prefix = prefix
+        # Its own name: two replicas starting at once measure side by side.
+        token = secrets.token_hex(4)
+        self._config = StreamConfig(
+            name=f"{prefix}-room-{token}",
+            description="keptn-notifier: measures JetStream's free storage, deleted at once",
+            subjects=[f"{prefix}.room.{token}"],
+            retention=RetentionPolicy.LIMITS,
+            storage=StorageType.FILE,
+        )
+
+    async def clear(self) -> None:
+        """Delete what a process that died while measuring left (it would hold its size for good)."""
+        while True:
+            try:
+                name = await self._js.find_stream_name_by_subject(f"{self._prefix}.room.>")
+            except NotFoundError:
+                return
+            # Another stream whose subjects take these too is not ours to delete (nor would ours fit beside it).
+            if not name.startswith(f"{self._prefix}-room-"):
+                return
+            with contextlib.suppress(NotFoundError):
+                await self._js.delete_stream(name)
+
+    async def fits(self, size: int) -> bool:
+        try:
+            await self._js.add_stream(replace(self._config, max_bytes=size))
+        except APIError as exc:
+            if exc.err_code == NO_ROOM:
+                return False
+            raise StoreError(
+                f"cannot create NATS stream {self._config.name} (to see how much storage JetStream has left): "
+                f"{exc.description}"
+            ) from None
+        # Gone already when another replica's clear() took it.
+        with contextlib.suppress(NotFoundError):
+            await self._js.delete_stream(self._config.name or "")
+        return True
+
+    async def room(self, most: int) -> int:
+        """What JetStream can still reserve, in whole MiB, up to `most`: a dozen tries for a few GiB."""
+        fits, fails = 0, most // MiB + 1
+        while fails - fits > 1:
+            middle = (fits + fails) // 2
+            if await self.fits(middle * MiB):
+                fits = middle
+            else:
+                fails = middle
+        return fits * MiB

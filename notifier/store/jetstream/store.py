@@ -56,11 +56,11 @@ from nats.js.kv import KeyValue
 from notifier.clock import Clock, wait_for_event
 from notifier.message_ref import MessageRef
 from notifier.store.jetstream.layout import (
-    OUTBOX_MAX_BYTES,
     Layout,
     channel_token,
     ensure_streams,
 )
+from notifier.store.jetstream.sizes import DEFAULT_TOTAL
 from notifier.store.pauses import next_slot
 from notifier.store.protocol import (
     DIGEST_TYPE,
@@ -213,16 +213,18 @@ class JetStreamStore:
         lease: float,
         create: bool = True,
         ack_wait: float | None = None,
+        max_bytes: int = DEFAULT_TOTAL,
     ) -> None:
         """`prefix` as validated by the settings (NOTIFIER_NATS_PREFIX); `lease`: no claim lasts longer;
-        `create=False` for tools that read a service's outbox: nothing missing is created.
+        `create=False` for tools that read a service's outbox: nothing missing is created; `max_bytes`
+        (NOTIFIER_NATS_MAX_BYTES): what the streams and buckets reserve together.
 
         `ack_wait` (the consumers' own, default the lease): when shorter than the lease, the store sends a progress
         ack for each claim it holds every third of it, so that the server hands a claim to another replica only
         once its holder is gone (killed, or cut off from NATS), `ack_wait` seconds later, and never while the
         claim waits its turn in a worker's buffer."""
         self._url = url
-        self._layout = Layout(prefix, retention)
+        self._layout = Layout(prefix, retention, max_bytes)
         self._clock = clock
         self._retention = retention
         self._lease = lease
@@ -995,7 +997,9 @@ class JetStreamStore:
                 info = await self._js.stream_info(self._layout.outbox)
         except StoreError as exc:
             return Health(str(exc))
-        if info.state.bytes >= OUTBOX_MAX_BYTES * 0.99:
+        # Its size is the service's share of NOTIFIER_NATS_MAX_BYTES, as start-up set it.
+        limit = info.config.max_bytes or 0
+        if limit > 0 and info.state.bytes >= limit * 0.99:
             return Health(f"the outbox stream {self._layout.outbox} is full")
         return Health()
 
