@@ -210,7 +210,25 @@ def _is_true(value: object) -> bool:
 
 
 def result_of(data: Mapping[str, Any]) -> str:
-    """The result a route's `results:` compares: the worst that a result field, the evaluation or an SLI says
-    (so a route for failures gets the event whose message says failed), else `data.result` as written."""
-    grades = [claim.grade for claim in worst_outcome(data).claims if claim.field != "status"]
-    return worst_of(grades) if grades else _word(data.get("result"))
+    """The result routes, filters and repeat keys compare: the worst that a result field, the evaluation or an SLI
+    says (so a route for failures gets the event whose message says failed), else `data.result` as written.
+
+    The worst of `worst_outcome`'s claims but `status`, without building them: it runs for every repeat key and
+    route that compares results, and stops at the first failure.
+    """
+    worst: Grade | None = None
+    evaluation = data.get("evaluation")
+    evaluation = evaluation if isinstance(evaluation, Mapping) else {}
+    for value in (data.get("result"), evaluation.get("result")):
+        grade = RESULT_GRADES.get(_word(value))
+        if grade is not None and (worst is None or _RANK[grade] > _RANK[worst]):
+            worst = grade
+    indicators = evaluation.get("indicatorResults")
+    if worst != "fail" and isinstance(indicators, list):
+        for item in indicators:
+            grade = sli_verdict(item).grade if isinstance(item, Mapping) else None
+            if grade is not None and (worst is None or _RANK[grade] > _RANK[worst]):
+                worst = grade
+                if worst == "fail":
+                    break
+    return worst if worst is not None else _word(data.get("result"))

@@ -18,7 +18,7 @@ from notifier.message import Fact, Message, Severity
 from notifier.render import render
 from notifier.render.teams import SEVERITY_STYLE
 from notifier.templating import TemplateSet
-from notifier.verdict import SliVerdict, headline, sli_verdict, sli_verdicts, worst_outcome
+from notifier.verdict import SliVerdict, headline, result_of, sli_verdict, sli_verdicts, worst_outcome
 
 # ---- the rule, one field at a time -------------------------------------------------------------------------
 
@@ -274,3 +274,12 @@ def test_the_generic_task_finished_message_agrees_with_the_worst_field(
     message = rendered(templates, "sh.keptn.event.release.finished", data)
     assert message.template == "task.finished"
     assert_agrees_with_the_worst(message, data)
+
+
+@settings(max_examples=400, deadline=None)
+@given(data=outcome_data(with_evaluation=False))
+def test_the_result_routes_compare_is_the_worst_claim_but_status(data: dict[str, Any]) -> None:
+    """`result_of` stops at the first failure instead of collecting every claim: the same answer."""
+    grades = [claim.grade for claim in worst_outcome(data).claims if claim.field != "status"]
+    expected = max(grades, key=["pass", "warning", "fail"].index) if grades else str(data.get("result", "")).lower()
+    assert result_of(data) == expected
