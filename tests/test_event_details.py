@@ -346,26 +346,55 @@ def test_a_pass_with_an_sli_in_warning_is_not_shown_as_a_success(render_cli: Ren
     out = lines(render_cli(variant(tmp_path, "evaluation-finished-pass", one_warning)))
     assert out[:4] == [
         "[WARNING] ⚠️ Evaluation warning: sockshop/staging/carts",
-        "The event's outcome fields disagree (result: pass; evaluation result: pass; SLIs: 1 of 3 missed). "
+        "The event's outcome fields disagree (result: pass; evaluation result: pass; SLIs: 1 of 3 warned). "
         "This message shows the worst: warning.",
-        "1 of 3 SLIs missed their pass criteria:",
+        "1 of 3 SLIs only met their warning criteria:",
         "• Error rate: 0.031 (warning; pass if <=0.02)",
     ]
     assert "Result: warning" in out and "Score: 83.33" in out
 
 
-def test_unusual_sli_statuses_are_counted_as_misses_and_info_as_informational(render_cli: Render) -> None:
+def test_each_unusual_sli_status_counts_as_docs_templates_says(render_cli: Render) -> None:
+    # error: missed (a failure); pass with a violated pass target and a holding warning target: warned; no
+    # status whose targets hold: no status; info: informational. The `error` SLI makes it a failure.
     out = lines(render_cli(EXAMPLES / "evaluation-finished-unusual-statuses.json"))
     assert out[0] == "[FAILURE] ❌ Evaluation failed: sockshop/dev/carts"
-    assert out[2:8] == [
-        "3 of 5 SLIs missed their pass criteria:",
+    assert out[1] == (
+        "The event's outcome fields disagree (result: warning; evaluation result: warning; "
+        "SLIs: 1 of 5 missed, 1 warned). This message shows the worst: fail."
+    )
+    assert out[2:10] == [
+        "1 of 5 SLIs missed their pass criteria:",
         "• Error rate: 0 (error; pass if <=0.02): query returned no data",
-        "• Response time P50: 210.4 (no status; pass if <300)",
+        "1 of 5 SLIs only met their warning criteria:",
         "• Response time P95: 640.2 (pass, but a pass target is violated; pass if <600; warning if <800), key SLI",
+        "1 of 5 SLIs had no status:",
+        "• Response time P50: 210.4 (no status; pass if <300)",
         "Informational (no pass criteria):",
         "• Memory usage: 512.5",
     ]
     assert "Labels: buildId: build-1861" in out
+
+
+def test_keptns_warning_stays_a_warning_when_nothing_says_fail(render_cli: Render, tmp_path: Path) -> None:
+    """Issue 17: "warning, score 75" with a derived warning and an SLI without status is no failure."""
+
+    def without_the_error_sli(event: dict[str, Any]) -> None:
+        indicators = event["data"]["evaluation"]["indicatorResults"]
+        indicators[:] = [item for item in indicators if item["status"] != "error"]
+
+    out = lines(render_cli(variant(tmp_path, "evaluation-finished-unusual-statuses", without_the_error_sli)))
+    assert out[0] == "[WARNING] ⚠️ Evaluation warning: sockshop/dev/carts"
+    assert out[1:7] == [
+        "1 of 4 SLIs only met their warning criteria:",
+        "• Response time P95: 640.2 (pass, but a pass target is violated; pass if <600; warning if <800), key SLI",
+        "1 of 4 SLIs had no status:",
+        "• Response time P50: 210.4 (no status; pass if <300)",
+        "Informational (no pass criteria):",
+        "• Memory usage: 512.5",
+    ]
+    assert "Result: warning" in out and "Score: 75" in out
+    assert not any("fail" in line.lower() or "❌" in line or "missed" in line for line in out)
 
 
 def test_a_started_event_keeps_its_message(render_cli: Render) -> None:

@@ -173,7 +173,10 @@ def test_evaluation_is_normalised_for_display() -> None:
         "warning_targets": "<=800",
         "key_sli": True,
         "message": "",
+        "outcome": "missed",
     }
+    # Those that missed their pass criteria: failed or only met their warning criteria.
+    assert [item["outcome"] for item in evaluation["indicators"]] == ["missed", "warned", "passed"]
     assert [item["name"] for item in evaluation["failed"]] == ["Response time P95", "error_rate"]
     assert evaluation["failed"][1]["value"] == "0.031"
     # A failed quality gate is status=succeeded with result=fail: a failure, not a success.
@@ -278,6 +281,7 @@ def test_garbage_of_the_wrong_types_is_ignored() -> None:
             "warning_targets": "",
             "key_sli": False,
             "message": "",
+            "outcome": "no_status",
         }
     ]
     assert context["deployment"] == {

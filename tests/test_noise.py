@@ -15,6 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from notifier.keptn.events import KeptnEvent, event_from_mapping
+from notifier.keptn.fields import FIELDS
 from notifier.noise.decide import (
     Action,
     DigestWindow,
@@ -30,7 +31,7 @@ from notifier.noise.decide import (
     repeat_key_of,
     suppress,
 )
-from notifier.noise.rules import DEFAULT_REPEAT_KEY, REPEAT_KEY_FIELDS, DigestRule, NoiseRules
+from notifier.noise.rules import DEFAULT_REPEAT_KEY, DigestRule, NoiseRules
 
 
 def event(
@@ -122,7 +123,7 @@ def test_every_allowed_field_is_read_from_the_event() -> None:
             },
         }
     )
-    keys = [*REPEAT_KEY_FIELDS, "labels.team", "labels.Problem URL", "labels.absent"]
+    keys = [*FIELDS, "labels.team", "labels.Problem URL", "labels.absent"]
     assert dict(repeat_key_fields(sample, keys)) == {
         "type": "t",
         "source": "src",
@@ -155,7 +156,7 @@ TEXT = st.text(max_size=20)
     second=st.tuples(TEXT, TEXT, TEXT, TEXT),
     project=TEXT,
     result=st.sampled_from(["pass", "warning", "fail", ""]),
-    keys=st.lists(st.sampled_from([*REPEAT_KEY_FIELDS, "labels.team"]), min_size=1, unique=True),
+    keys=st.lists(st.sampled_from([*FIELDS, "labels.team"]), min_size=1, unique=True),
 )
 def test_ids_times_and_temporary_data_never_change_a_key(
     first: tuple[str, str, str, str],

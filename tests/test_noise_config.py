@@ -8,7 +8,8 @@ import pytest
 import yaml
 from pydantic import Field, ValidationError
 
-from notifier.noise.rules import DEFAULT_REPEAT_KEY, REPEAT_KEY_FIELDS, NoiseRules
+from notifier.keptn.fields import FIELDS
+from notifier.noise.rules import DEFAULT_REPEAT_KEY, NoiseRules
 
 
 class Route(NoiseRules):
@@ -65,8 +66,11 @@ def test_repeat_key_accepts_a_comma_list_like_the_other_lists() -> None:
 
 
 def test_every_documented_repeat_key_field_is_accepted() -> None:
-    assert route(f"{{repeat_interval: 5m, repeat_key: [{', '.join(REPEAT_KEY_FIELDS)}]}}").repeat_key == (
-        REPEAT_KEY_FIELDS
+    assert route(f"{{repeat_interval: 5m, repeat_key: [{', '.join(FIELDS)}]}}").repeat_key == tuple(FIELDS)
+    # A label in either spelling: `labels.<name>` as repeat keys always took it, `label:<name>` as matchers do.
+    assert route("{repeat_interval: 5m, repeat_key: [labels.team, 'label:owner']}").repeat_key == (
+        "labels.team",
+        "label:owner",
     )
 
 
@@ -76,13 +80,21 @@ def test_every_documented_repeat_key_field_is_accepted() -> None:
         ("repeat_interval: soon", "repeat_interval", "'soon' is not a duration: write e.g. 30s, 5m"),
         ("repeat_interval: 0", "repeat_interval", "must be longer than zero (got 0); leave the key out"),
         ("repeat_interval: 5m\nrepeat_key: [foo]", "repeat_key", "unknown field 'foo': use type, source,"),
-        ("repeat_interval: 5m\nrepeat_key: [foo]", "repeat_key", "or labels.<name> (e.g. labels.team)"),
+        # One table of fields for routes, filters and repeat keys: its error names both label spellings.
+        ("repeat_interval: 5m\nrepeat_key: [foo]", "repeat_key", "or label:<name> (e.g. label:team; labels.<name>"),
+        ("repeat_interval: 5m\nrepeat_key: [projcet]", "repeat_key", "'projcet' (did you mean 'project'?): use"),
+        ("repeat_interval: 5m\nrepeat_key: [lable.team]", "repeat_key", "(did you mean 'label:team'?)"),
         ("repeat_interval: 5m\nrepeat_key: [labels.]", "repeat_key", "unknown field 'labels.'"),
         ("repeat_interval: 5m\nrepeat_key: [type, id]", "repeat_key", "'id' differs in every event"),
         ("repeat_interval: 5m\nrepeat_key: [time]", "repeat_key", "nothing would ever repeat"),
         ("repeat_interval: 5m\nrepeat_key: [triggeredid]", "repeat_key", "nothing would ever repeat"),
         ("repeat_interval: 5m\nrepeat_key: [gitcommitid]", "repeat_key", "unknown field 'gitcommitid'"),
         ("repeat_interval: 5m\nrepeat_key: [type, type]", "repeat_key", "type listed twice"),
+        (
+            "repeat_interval: 5m\nrepeat_key: [labels.team, 'label:team']",
+            "repeat_key",
+            "label:team, labels.team listed",
+        ),
         ("repeat_interval: 5m\nrepeat_key: []", "repeat_key", "is empty: leave it out for the default"),
         ("repeat_key: [type]", "", "repeat_key has no effect without repeat_interval: add e.g."),
         ("digest: {after: 0, window: 5m}", "digest.after", "must be at least 1 (got 0): how many are sent one by one"),

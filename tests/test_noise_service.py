@@ -59,6 +59,30 @@ async def test_a_repeat_within_the_interval_is_not_sent_and_is_counted(
     assert "orders" in slack[1] and "carts" in slack[2]
 
 
+async def test_a_pass_after_a_failure_that_said_pass_is_news(tmp_path: Path, chat_server: FakeChatServer) -> None:
+    """Issue 17: the repeat key's result is the worst the event reports, as routes and the message see it.
+
+    Keptn's own example says `result: pass` beside `evaluation.result: fail`: shown as failed, so the next
+    evaluation that really passes is news ("passed again"), even inside the interval.
+    """
+    config = noisy_config(chat_server, repeat_interval="10m")
+    said_pass = keptn_event("said-pass", result="pass", evaluation={"result": "fail", "score": 0})
+    passed = [keptn_event(f"passed-{number}", result="pass", evaluation={"result": "pass"}) for number in range(2)]
+    async with running_service(tmp_path, config) as service:
+        for event in (said_pass, *passed):
+            assert (await service.post(event)).status == 202
+        await chat_server.wait_for(2, SLACK)
+        await chat_server.wait_for(2, TEAMS)
+        # The second genuine pass is a repeat of the first: noise control is on.
+        assert (
+            await service.metric("keptn_notifier_notifications_suppressed_total", route="prod", channel="prod-hook")
+            == 1
+        )
+        slack = texts(chat_server, SLACK)
+    assert len(slack) == 2
+    assert "Evaluation failed" in slack[0] and "Evaluation passed" in slack[1]
+
+
 async def test_past_after_the_rest_of_a_window_goes_out_as_one_digest_per_channel(
     tmp_path: Path, chat_server: FakeChatServer
 ) -> None:

@@ -1,8 +1,9 @@
-"""Issue 9.1: never say "passed" when the event says otherwise.
+"""Issue 9.1: never say "passed" when the event says otherwise; issue 17: nor "failed" when nothing says so.
 
-The unit tests pin the rule (notifier.verdict); the property tests render any combination of the outcome
-fields through the built-in templates and check that headline, severity, emoji, Teams colour, the Result fact
-and the SLI counts all agree with the worst of them, and that a disagreement is said.
+The unit tests pin the rule (notifier.verdict): the worst field wins, and an SLI's outcome is the worse of its
+status and what its targets say as Keptn's lighthouse derives it. The property tests render any combination of
+the outcome fields through the built-in templates and check that headline, severity, emoji, Teams colour, the
+Result fact and the SLI counts all agree with the worst of them, and that a disagreement is said.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from notifier.keptn.events import event_from_mapping
-from notifier.keptn.result import SliVerdict, headline, sli_verdict, sli_verdicts, worst_outcome
+from notifier.keptn.result import SliVerdict, headline, result_of, sli_verdict, sli_verdicts, worst_outcome
 from notifier.message import Fact, Message, Severity
 from notifier.render import render
 from notifier.render.teams import SEVERITY_STYLE
@@ -32,33 +33,86 @@ def target(violated: bool) -> dict[str, Any]:
     [
         ({"status": "pass"}, SliVerdict("passed", "pass")),
         ({"status": "PASS", "passTargets": [target(False)]}, SliVerdict("passed", "pass")),
+        ({"status": "passed"}, SliVerdict("passed", "pass")),
         ({"status": "info"}, SliVerdict("informational", None)),
-        ({"status": "warning"}, SliVerdict("missed", "warning")),
+        ({"status": "info", "passTargets": [target(False)]}, SliVerdict("informational", None)),
+        ({"status": "warning"}, SliVerdict("warned", "warning")),
         ({"status": "fail"}, SliVerdict("missed", "fail")),
         ({"status": "failed"}, SliVerdict("missed", "fail")),
+        # Keptn never writes `error`; it is a failure, as `data.result: error` is.
         ({"status": "error"}, SliVerdict("missed", "fail")),
-        ({"status": ""}, SliVerdict("missed", "fail")),
-        ({}, SliVerdict("missed", "fail")),
-        ({"status": 3}, SliVerdict("missed", "fail")),
-        ({"status": "skipped"}, SliVerdict("missed", "fail")),
+        ({"status": "error", "passTargets": [target(False)]}, SliVerdict("missed", "fail")),
+        # Issue 17: no status (or a word that grades nothing) whose targets hold is no status, not a miss.
+        ({"status": ""}, SliVerdict("no_status", None)),
+        ({}, SliVerdict("no_status", None)),
+        ({"status": 3}, SliVerdict("no_status", None)),
+        ({"status": "skipped"}, SliVerdict("no_status", None)),
+        (
+            {"status": "", "passTargets": [target(False)], "warningTargets": [target(True)]},
+            SliVerdict("no_status", None),
+        ),
+        # Lighthouse: pass criteria met is a pass, whatever the warning targets say.
+        (
+            {"status": "pass", "passTargets": [target(False)], "warningTargets": [target(True)]},
+            SliVerdict("passed", "pass"),
+        ),
+        # A violated pass target: a warning when every warning target holds, else a failure.
         (
             {"status": "pass", "passTargets": [target(True)]},
             SliVerdict("missed", "fail", "pass, but a pass target is violated"),
         ),
         (
             {"status": "pass", "passTargets": [target(True)], "warningTargets": [target(False)]},
-            SliVerdict("missed", "warning", "pass, but a pass target is violated"),
+            SliVerdict("warned", "warning", "pass, but a pass target is violated"),
+        ),
+        (
+            {"status": "pass", "passTargets": [target(True)], "warningTargets": [target(False), target(True)]},
+            SliVerdict("missed", "fail", "pass, but a pass and a warning target are violated"),
         ),
         (
             {"status": "info", "passTargets": [target(False), {"violated": "true"}]},
             SliVerdict("missed", "fail", "info, but a pass target is violated"),
         ),
+        (
+            {"passTargets": [target(True)], "warningTargets": [target(False)]},
+            SliVerdict("warned", "warning", "no status, but a pass target is violated"),
+        ),
+        (
+            {"status": "warning", "passTargets": [target(True)], "warningTargets": [target(True)]},
+            SliVerdict("missed", "fail", "warning, but a pass and a warning target are violated"),
+        ),
+        # The status is worse than the targets: it stands.
+        ({"status": "warning", "passTargets": [target(False)]}, SliVerdict("warned", "warning")),
+        (
+            {"status": "fail", "passTargets": [target(True)], "warningTargets": [target(False)]},
+            SliVerdict("missed", "fail"),
+        ),
     ],
 )
-def test_an_sli_passes_only_with_status_pass_or_info_and_no_violated_pass_target(
-    item: dict[str, Any], expected: SliVerdict
-) -> None:
+def test_an_sli_is_the_worse_of_its_status_and_its_targets(item: dict[str, Any], expected: SliVerdict) -> None:
     assert sli_verdict(item) == expected
+
+
+def test_keptns_warning_with_score_75_is_not_a_failure_on_the_notifiers_own_reading() -> None:
+    """Nothing stated or derived is a failure: the gate is a warning, and the counts say what each SLI did."""
+    data = {
+        "result": "warning",
+        "evaluation": {
+            "result": "warning",
+            "score": 75,
+            "indicatorResults": [
+                {"status": "pass", "passTargets": [target(False)]},
+                {"status": "pass", "passTargets": [target(True)], "warningTargets": [target(False)]},
+                {"status": "", "passTargets": [target(False)]},
+                {"status": "info"},
+            ],
+        },
+    }
+    worst = worst_outcome(data)
+    assert worst.grade == "warning" and not worst.disagree
+    assert (worst.passed, worst.warned, worst.missed, worst.no_status, worst.informational) == (1, 1, 0, 1, 1)
+    assert headline(worst, "succeeded", "") == ("warning", Severity.WARNING, "⚠️")
+    assert result_of(data) == "warning"
 
 
 def test_keptns_own_example_is_a_failure_that_says_the_fields_disagree() -> None:
@@ -92,6 +146,7 @@ def test_keptns_own_example_is_a_failure_that_says_the_fields_disagree() -> None
         ({"result": "pass", "evaluation": {"result": "pass", "indicatorResults": [{"status": "pass"}]}}, "pass", False),
         ({"result": "pass", "evaluation": {"indicatorResults": [{"status": "warning"}]}}, "warning", True),
         ({"evaluation": {"indicatorResults": [{"status": "info"}]}}, None, False),
+        ({"result": "pass", "evaluation": {"indicatorResults": [{"status": ""}]}}, "pass", False),
         ({"status": "succeeded"}, None, False),
         ({"result": "maybe"}, None, False),
         ({}, None, False),
@@ -113,7 +168,7 @@ def test_verdicts_read_once_give_the_same_outcome() -> None:
     ]
     data = {"result": "pass", "evaluation": {"result": "warning", "indicatorResults": indicators}}
     slis = sli_verdicts(data)
-    assert [sli.counted for sli in slis] == ["missed", "informational", "missed"]
+    assert [sli.counted for sli in slis] == ["warned", "informational", "missed"]
     given_once = worst_outcome(data, slis)
     assert given_once == worst_outcome(data)
     assert given_once.as_context()["disagree"] is given_once.disagree is True
@@ -148,18 +203,22 @@ HEADLINE_WORDS = {
 
 
 def sli_grade(item: dict[str, Any]) -> tuple[str, int | None]:
-    """The issue's rule, written out independently of notifier.verdict: (how it counts, its grade)."""
+    """The issues' rule, written out independently of notifier.verdict: (how it counts, its grade)."""
     status = item.get("status")
     status = status.lower() if isinstance(status, str) else ""
-    violated = any(t["violated"] for t in item["passTargets"])
-    if status in ("pass", "info") and not violated:
-        return ("passed", 0) if status == "pass" else ("informational", None)
-    if status == "warning":
-        return "missed", 1
-    if status in ("pass", "info"):
-        warnings = item["warningTargets"]
-        return "missed", 1 if warnings and not any(t["violated"] for t in warnings) else 2
-    return "missed", 2
+    stated = GRADE.get(status)
+    derived = None
+    if item["passTargets"]:
+        if not any(t["violated"] for t in item["passTargets"]):
+            derived = 0
+        elif item["warningTargets"] and not any(t["violated"] for t in item["warningTargets"]):
+            derived = 1
+        else:
+            derived = 2
+    if stated is None and derived in (None, 0):
+        return ("informational" if status == "info" else "no_status"), None
+    grade = max(grade for grade in (stated, derived) if grade is not None)
+    return ("passed", "warned", "missed")[grade], grade
 
 
 def expectation(data: dict[str, Any]) -> tuple[int | None, bool, dict[str, int]]:
@@ -173,7 +232,8 @@ def expectation(data: dict[str, Any]) -> tuple[int | None, bool, dict[str, int]]
     if str(evaluation.get("result")).lower() in GRADE:
         claims.append(("evaluation", GRADE[str(evaluation["result"]).lower()]))
     slis = [sli_grade(item) for item in evaluation.get("indicatorResults", [])]
-    counts = {kind: sum(1 for counted, _ in slis if counted == kind) for kind in ("passed", "informational", "missed")}
+    kinds = ("passed", "warned", "missed", "informational", "no_status")
+    counts = {kind: sum(1 for counted, _ in slis if counted == kind) for kind in kinds}
     graded = [grade for _, grade in slis if grade is not None]
     if graded:
         claims.append(("slis", max(graded)))
@@ -191,7 +251,8 @@ targets = st.lists(
 indicators = st.lists(
     st.fixed_dictionaries(
         {
-            "status": st.sampled_from(["pass", "warning", "fail", "failed", "info", "error", "", "Pass"]) | st.none(),
+            "status": st.sampled_from(["pass", "warning", "fail", "failed", "info", "error", "", "Pass", "skipped"])
+            | st.none(),
             "passTargets": targets,
             "warningTargets": targets,
             "value": st.just({"metric": "m", "value": 1.5, "success": True}),
@@ -257,13 +318,25 @@ def test_the_evaluation_message_agrees_with_the_worst_field(templates: TemplateS
     assert_agrees_with_the_worst(message, data)
     worst, _, counts = expectation(data)
     total = len(data["evaluation"]["indicatorResults"])
-    if counts["missed"]:
-        assert f"{counts['missed']} of {total} SLIs missed their pass criteria:" in message.text, message.text
-        assert message.text.count("\n• ") + message.text.startswith("• ") >= min(counts["missed"], 10)
-    else:
-        assert "missed" not in message.text, message.text
-    assert ("All " in message.text) is (counts["missed"] == 0 and counts["passed"] > 0 and worst == 0), message.text
+    for kind, heading in (
+        ("missed", "SLIs missed their pass criteria:"),
+        ("warned", "SLIs only met their warning criteria:"),
+        ("no_status", "SLIs had no status:"),
+    ):
+        if counts[kind]:
+            assert f"\n{counts[kind]} of {total} {heading}" in f"\n{message.text}", message.text
+        else:
+            assert heading not in message.text, message.text
+    bullets = message.text.count("\n• ") + message.text.startswith("• ")
+    shown = sum(min(counts[kind], 10) for kind in ("missed", "warned", "no_status", "informational"))
+    assert bullets == shown, message.text
+    all_passed = (
+        counts["passed"] > 0 and worst == 0 and not (counts["missed"] or counts["warned"] or counts["no_status"])
+    )
+    assert ("All " in message.text) is all_passed, message.text
     assert ("Informational" in message.text) is (counts["informational"] > 0), message.text
+    context = worst_outcome(data).as_context()
+    assert {kind: context[kind] for kind in counts} == counts
 
 
 @settings(max_examples=200, deadline=None)
@@ -274,3 +347,12 @@ def test_the_generic_task_finished_message_agrees_with_the_worst_field(
     message = rendered(templates, "sh.keptn.event.release.finished", data)
     assert message.template == "task.finished"
     assert_agrees_with_the_worst(message, data)
+
+
+@settings(max_examples=400, deadline=None)
+@given(data=outcome_data(with_evaluation=False))
+def test_the_result_routes_compare_is_the_worst_claim_but_status(data: dict[str, Any]) -> None:
+    """`result_of` stops at the first failure instead of collecting every claim: the same answer."""
+    grades = [claim.grade for claim in worst_outcome(data).claims if claim.field != "status"]
+    expected = max(grades, key=["pass", "warning", "fail"].index) if grades else str(data.get("result", "")).lower()
+    assert result_of(data) == expected

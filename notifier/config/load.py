@@ -98,7 +98,7 @@ class Settings(BaseModel):
     store: Annotated[Literal["sqlite", "nats"], Env("NOTIFIER_STORE")] = "sqlite"
     nats_url: Annotated[str, Env("NATS_URL")] = DEFAULT_NATS_URL
     nats_prefix: Annotated[str, Env("NOTIFIER_NATS_PREFIX")] = "keptn-notifier"
-    # What all the service's streams and buckets reserve of JetStream's file storage together (store/jetstream/sizes.py).
+    # What all the service's streams and buckets reserve of JetStream file storage together (store/jetstream/sizes.py).
     nats_max_bytes: Annotated[int, Env("NOTIFIER_NATS_MAX_BYTES")] = DEFAULT_TOTAL
     # Events straight from NATS (on when NATS_URL is given; see `nats_intake`): None = JetStream if the server
     # has it, else a core subscription.

@@ -34,6 +34,8 @@ class Indicator(TypedDict):
     warning_targets: str
     key_sli: bool
     message: str
+    # How it counts (notifier.verdict.sli_verdict): passed, warned, missed, informational or no_status.
+    outcome: str
 
 
 class MissedIndicator(Indicator):
@@ -110,18 +112,20 @@ def evaluation_details(data: Mapping[str, Any], slis: Sequence[SliVerdict] | Non
     evaluation = mapping(data.get("evaluation"))
     score = number(evaluation.get("score"))
     items = sequence_of_mappings(evaluation.get("indicatorResults"))
-    indicators = [indicator(item) for item in items]
     if slis is None:
         slis = [sli_verdict(item) for item in items]
+    indicators = [indicator(item, sli) for item, sli in zip(items, slis, strict=True)]
     compared = evaluation.get("comparedEvents")
     return {
         "present": bool(evaluation),
         "score": None if score is None else round(score, 2),
         "result": text(evaluation.get("result")).lower(),
         "indicators": indicators,
-        # Missed: any status but pass and info, or a violated pass target (notifier.verdict.sli_verdict).
+        # Those that missed their pass criteria, failed or warned (notifier.verdict.sli_verdict), in event order.
         "failed": [
-            {**shown, "miss": sli.note} for shown, sli in zip(indicators, slis, strict=True) if sli.counted == "missed"
+            {**shown, "miss": sli.note}
+            for shown, sli in zip(indicators, slis, strict=True)
+            if sli.counted in ("missed", "warned")
         ],
         "time_start": text(evaluation.get("timeStart")),
         "time_end": text(evaluation.get("timeEnd")),
@@ -129,7 +133,7 @@ def evaluation_details(data: Mapping[str, Any], slis: Sequence[SliVerdict] | Non
     }
 
 
-def indicator(item: Mapping[str, Any]) -> Indicator:
+def indicator(item: Mapping[str, Any], verdict: SliVerdict) -> Indicator:
     value = mapping(item.get("value"))
     metric = text(value.get("metric"))
     measured = number(value.get("value"))
@@ -142,6 +146,7 @@ def indicator(item: Mapping[str, Any]) -> Indicator:
         "warning_targets": targets_text(item.get("warningTargets")),
         "key_sli": item.get("keySli") is True,
         "message": text(value.get("message")),
+        "outcome": verdict.counted,
     }
 
 

@@ -33,7 +33,8 @@ class KeptnEvent:
     """One CloudEvent as received. `raw` is the event as JSON (attributes and data), kept for templates.
 
     The properties read the fields everything else keys on, leniently (any JSON value gives text), so that
-    routing, the store and the templates see the same values.
+    the store and the templates see the same values. Routes, filters and repeat keys compare fields as
+    notifier.keptn.fields reads them.
     """
 
     id: str

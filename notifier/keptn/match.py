@@ -6,15 +6,13 @@ imports mentions.py: the model lives below both.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from operator import attrgetter
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from notifier.keptn.events import KeptnEvent
+from notifier.keptn.fields import Reader, field_reader
 from notifier.keptn.payload import is_automatic_approval
-from notifier.keptn.result import result_of
 from notifier.keptn.subjects import SubjectSet
 
 
@@ -56,17 +54,14 @@ class Match(BaseModel):
         return [item.lower() for item in value]
 
 
-def _result(event: KeptnEvent) -> str:
-    return result_of(event.data)
-
-
-# The dimensions of a Match in the order `miss` tries them: label, the Match's field, how to read it off an event.
-_DIMENSIONS: tuple[tuple[str, str, Callable[[KeptnEvent], str]], ...] = (
-    ("project", "projects", attrgetter("project")),
-    ("stage", "stages", attrgetter("stage")),
-    ("service", "services", attrgetter("service")),
-    ("result", "results", _result),
-    ("status", "statuses", attrgetter("status")),
+# The dimensions of a Match in the order `miss` tries them: the field's name (notifier.keptn.fields, which also
+# reads it off an event) and the Match's setting. `result` is the worst result the event reports.
+_DIMENSIONS: tuple[tuple[str, str], ...] = (
+    ("project", "projects"),
+    ("stage", "stages"),
+    ("service", "services"),
+    ("result", "results"),
+    ("status", "statuses"),
 )
 
 
@@ -77,12 +72,12 @@ class CompiledMatch:
 
     match: Match
     types: SubjectSet
-    dimensions: tuple[tuple[str, list[str], Callable[[KeptnEvent], str]], ...]
+    dimensions: tuple[tuple[str, list[str], Reader], ...]
 
     @classmethod
     def of(cls, match: Match) -> CompiledMatch:
         dimensions = tuple(
-            (label, getattr(match, field), read) for label, field, read in _DIMENSIONS if getattr(match, field)
+            (name, wanted, field_reader(name)) for name, setting in _DIMENSIONS if (wanted := getattr(match, setting))
         )
         return cls(match, SubjectSet.parse(match.types), dimensions)
 

@@ -1,7 +1,7 @@
 """The worst outcome an event reports, taken from every field that reports one.
 
 Keptn writes an outcome in several places: `data.result`, `data.status`, `data.evaluation.result`, each
-SLI's `status` and each pass target's `violated`. Real events disagree (Keptn's own example of
+SLI's `status` and its targets' `violated`. Real events disagree (Keptn's own example of
 `evaluation.finished` says `result: pass` next to `evaluation.result: fail`), so a message that trusted one
 field would call a failed quality gate "passed". Here every field gets its say, the worst one wins, and a
 message can say when the fields disagree. Pure functions over the event's `data`: no template, no I/O.
@@ -17,7 +17,10 @@ from typing import Any, Final, Literal, TypedDict
 from notifier.message import Severity
 
 Grade = Literal["pass", "warning", "fail"]
-Counted = Literal["passed", "informational", "missed"]
+# How an SLI counts: its grade pass, warning or fail (passed, warned, missed), or no grade: `info`
+# (informational, no pass criteria) or no status that its targets do not contradict (no_status).
+Counted = Literal["passed", "warned", "missed", "informational", "no_status"]
+COUNTED: Final[tuple[Counted, ...]] = ("passed", "warned", "missed", "informational", "no_status")
 
 _RANK: Final = MappingProxyType({"pass": 0, "warning": 1, "fail": 2})
 # Keptn writes pass|warning|fail; other producers spell them differently. Unknown words are no verdict.
@@ -35,8 +38,9 @@ RESULT_GRADES: Final[Mapping[str, Grade]] = MappingProxyType(
 )
 # `status` says whether the task ran: `succeeded` and `unknown` tell nothing about the outcome.
 STATUS_GRADES: Final[Mapping[str, Grade]] = MappingProxyType({"errored": "fail", "aborted": "warning"})
-# SLI statuses that count as met; `info` SLIs have no pass criteria and are shown as informational.
-MET_STATUSES: Final = frozenset({"pass", "info"})
+# An SLI's own status is read with RESULT_GRADES: lighthouse writes pass, warning, fail and info, and `error`
+# (which it never writes) is a failure, as `data.result: error` is. `info` and any other word grade nothing.
+INFO: Final = "info"
 
 
 class VerdictContext(TypedDict):
@@ -47,7 +51,10 @@ class VerdictContext(TypedDict):
     note: str
     passed: int
     informational: int
+    # Failed: the status says fail (or error...), or a pass target is violated with no warning target holding.
     missed: int
+    warned: int
+    no_status: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,11 +68,11 @@ class Claim:
 
 @dataclass(frozen=True, slots=True)
 class SliVerdict:
-    """How one SLI counts: passed, informational, or missed (with the grade of the miss)."""
+    """How one SLI counts, with its grade (None for informational and no status)."""
 
     counted: Counted
     grade: Grade | None
-    # Set when the SLI's own status says it passed but a pass target is violated: the status alone misleads.
+    # Set when the targets say worse than the SLI's own status ("pass, but a pass target is violated").
     note: str = ""
 
 
@@ -78,6 +85,8 @@ class WorstOutcome:
     passed: int = 0
     informational: int = 0
     missed: int = 0
+    warned: int = 0
+    no_status: int = 0
 
     @property
     def disagree(self) -> bool:
@@ -108,6 +117,8 @@ class WorstOutcome:
             "passed": self.passed,
             "informational": self.informational,
             "missed": self.missed,
+            "warned": self.warned,
+            "no_status": self.no_status,
         }
 
 
@@ -138,31 +149,70 @@ def worst_outcome(data: Mapping[str, Any], slis: Sequence[SliVerdict] | None = N
         claims.append(Claim("evaluation result", evaluation_result, RESULT_GRADES[evaluation_result]))
     if slis is None:
         slis = sli_verdicts(data)
-    counts = {kind: sum(1 for sli in slis if sli.counted == kind) for kind in ("passed", "informational", "missed")}
+    counts = dict.fromkeys(COUNTED, 0)
+    for sli in slis:
+        counts[sli.counted] += 1
     graded = [sli.grade for sli in slis if sli.grade is not None]
     if graded:
-        said = f"{counts['missed']} of {len(slis)} missed" if counts["missed"] else f"all {counts['passed']} passed"
-        claims.append(Claim("SLIs", said, worst_of(graded)))
+        claims.append(Claim("SLIs", _slis_said(counts, len(slis)), worst_of(graded)))
     grade = worst_of(claim.grade for claim in claims) if claims else None
-    return WorstOutcome(grade, tuple(claims), counts["passed"], counts["informational"], counts["missed"])
+    return WorstOutcome(grade, tuple(claims), **counts)
+
+
+def _slis_said(counts: Mapping[Counted, int], total: int) -> str:
+    """`1 of 5 missed, 1 warned`, `1 of 3 warned`, `all 3 passed`, `2 of 4 passed`."""
+    missed, warned, passed = counts["missed"], counts["warned"], counts["passed"]
+    if missed and warned:
+        return f"{missed} of {total} missed, {warned} warned"
+    if missed or warned:
+        return f"{missed or warned} of {total} {'missed' if missed else 'warned'}"
+    return f"all {passed} passed" if passed + counts["informational"] == total else f"{passed} of {total} passed"
 
 
 def sli_verdict(item: Mapping[str, Any]) -> SliVerdict:
-    """An SLI counts as passed only when its status is `pass` (or `info`: informational) and no pass target
-    is violated; any other status (`fail`, `failed`, `error`, empty...) or a violated pass target is a miss.
+    """The worse of what an SLI's status says and what its targets say (`targets_grade`).
+
+    Without a grade from either, an `info` SLI is informational and any other (no status, an unknown word, or a
+    status its holding targets do not contradict) has no status: neither a pass nor a miss.
     """
-    status = _word(item.get("status"))
-    violated = any(_is_true(target.get("violated")) for target in _targets(item.get("passTargets")))
-    if status in MET_STATUSES and not violated:
-        return SliVerdict("passed", "pass") if status == "pass" else SliVerdict("informational", None)
-    if status == "warning":
-        return SliVerdict("missed", "warning")
-    if status in MET_STATUSES:
-        # Keptn's rule: missing a pass target but meeting every warning target is a warning.
-        warnings = _targets(item.get("warningTargets"))
-        met_warning = bool(warnings) and not any(_is_true(target.get("violated")) for target in warnings)
-        return SliVerdict("missed", "warning" if met_warning else "fail", f"{status}, but a pass target is violated")
-    return SliVerdict("missed", "fail")
+    word = _word(item.get("status"))
+    stated = RESULT_GRADES.get(word)
+    derived = targets_grade(item)
+    if stated is None and derived in (None, "pass"):
+        return SliVerdict("informational" if word == INFO else "no_status", None)
+    grade = worst_of(grade for grade in (stated, derived) if grade is not None)
+    note = ""
+    if derived is not None and derived != "pass" and (stated is None or _RANK[derived] > _RANK[stated]):
+        targets = "a pass and a warning target are" if _any_violated(item, "warningTargets") else "a pass target is"
+        note = f"{word or 'no status'}, but {targets} violated"
+    return SliVerdict(_COUNTED_AS[grade], grade, note)
+
+
+_COUNTED_AS: Final[Mapping[Grade, Counted]] = MappingProxyType(
+    {"pass": "passed", "warning": "warned", "fail": "missed"}
+)
+
+
+def targets_grade(item: Mapping[str, Any]) -> Grade | None:
+    """What an SLI's targets say, as Keptn's lighthouse sets an SLI's status from them; None without pass targets.
+
+    Lighthouse: pass criteria met is `pass` (warning criteria are not looked at); else warning criteria that
+    exist and are met are `warning`; else `fail`. An event lists the targets flat, each with `violated`, so a
+    pass target violated is a missed pass criterion, and warning criteria are met when every warning target
+    holds. (Criteria given as several alternative sets in the SLO file cannot be told apart here: any violated
+    target counts.)
+    """
+    if not _targets(item.get("passTargets")):
+        return None
+    if not _any_violated(item, "passTargets"):
+        return "pass"
+    if _targets(item.get("warningTargets")) and not _any_violated(item, "warningTargets"):
+        return "warning"
+    return "fail"
+
+
+def _any_violated(item: Mapping[str, Any], key: str) -> bool:
+    return any(_is_true(target.get("violated")) for target in _targets(item.get(key)))
 
 
 def worst_of(grades: Any) -> Grade:
@@ -210,7 +260,25 @@ def _is_true(value: object) -> bool:
 
 
 def result_of(data: Mapping[str, Any]) -> str:
-    """The result a route's `results:` compares: the worst that a result field, the evaluation or an SLI says
-    (so a route for failures gets the event whose message says failed), else `data.result` as written."""
-    grades = [claim.grade for claim in worst_outcome(data).claims if claim.field != "status"]
-    return worst_of(grades) if grades else _word(data.get("result"))
+    """The result routes, filters and repeat keys compare: the worst that a result field, the evaluation or an SLI
+    says (so a route for failures gets the event whose message says failed), else `data.result` as written.
+
+    The worst of `worst_outcome`'s claims but `status`, without building them: it runs for every repeat key and
+    route that compares results, and stops at the first failure.
+    """
+    worst: Grade | None = None
+    evaluation = data.get("evaluation")
+    evaluation = evaluation if isinstance(evaluation, Mapping) else {}
+    for value in (data.get("result"), evaluation.get("result")):
+        grade = RESULT_GRADES.get(_word(value))
+        if grade is not None and (worst is None or _RANK[grade] > _RANK[worst]):
+            worst = grade
+    indicators = evaluation.get("indicatorResults")
+    if worst != "fail" and isinstance(indicators, list):
+        for item in indicators:
+            grade = sli_verdict(item).grade if isinstance(item, Mapping) else None
+            if grade is not None and (worst is None or _RANK[grade] > _RANK[worst]):
+                worst = grade
+                if worst == "fail":
+                    break
+    return worst if worst is not None else _word(data.get("result"))

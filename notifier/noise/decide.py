@@ -21,13 +21,15 @@ from zoneinfo import ZoneInfo
 import orjson
 
 from notifier.keptn.events import KeptnEvent
+from notifier.keptn.fields import field_reader
 from notifier.noise.quiet_hours import is_quiet, quiet_ends_at
-from notifier.noise.rules import LABEL_PREFIX, DigestRule, NoiseRules
+from notifier.noise.rules import DigestRule, NoiseRules
 
 
 def repeat_key_fields(event: KeptnEvent, keys: Sequence[str]) -> tuple[tuple[str, str], ...]:
-    """The (field, value) pairs a repeat key is made of; a missing field is the empty string."""
-    return tuple((name, _field(event, name)) for name in keys)
+    """The (field, value) pairs a repeat key is made of, each read as routes read it (notifier.keptn.fields);
+    a missing field is the empty string. The name is kept as written: it is part of the stored key."""
+    return tuple((name, field_reader(name)(event)) for name in keys)
 
 
 def repeat_key_of(event: KeptnEvent, keys: Sequence[str]) -> str:
@@ -37,22 +39,6 @@ def repeat_key_of(event: KeptnEvent, keys: Sequence[str]) -> str:
     """
     encoded = orjson.dumps(repeat_key_fields(event, keys))
     return hashlib.sha256(encoded).hexdigest()
-
-
-def _field(event: KeptnEvent, name: str) -> str:
-    if name.startswith(LABEL_PREFIX):
-        return event.labels.get(name[len(LABEL_PREFIX) :], "")
-    if name in ("type", "source", "status", "result"):
-        value: object = getattr(event, name)
-    elif name in ("subject", "shkeptncontext"):
-        value = event.raw.get(name)
-    else:
-        value = event.data.get(name)
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return value
-    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
 
 
 def suppress(last_sent_at: float | None, now: float, interval: float) -> bool:

@@ -20,23 +20,11 @@ from typing import Final
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from notifier.keptn.fields import canonical, field_reader
 from notifier.keptn.match import comma_list
 
-# What a repeat key may be made of: CloudEvent attributes and Keptn's common data fields, plus `labels.<name>`.
-# Never `id`, `time` or anything else that differs between two copies of the same news (Flux #509).
-REPEAT_KEY_FIELDS: Final = (
-    "type",
-    "source",
-    "subject",
-    "shkeptncontext",
-    "project",
-    "stage",
-    "service",
-    "result",
-    "status",
-    "message",
-)
-LABEL_PREFIX: Final = "labels."
+# A repeat key may be made of any field of notifier.keptn.fields (CloudEvent attributes, Keptn's common data
+# fields, labels). Never `id`, `time` or anything else that differs between two copies of the same news (Flux #509).
 DEFAULT_REPEAT_KEY: Final = ("type", "project", "stage", "service", "result")
 # Fields that differ in every event (triggeredid: in every task run): a key with one of them would never repeat.
 _UNIQUE_FIELDS: Final = frozenset({"id", "time", "triggeredid"})
@@ -166,11 +154,10 @@ class NoiseRules(BaseModel):
                     f"{name!r} differs in every event, so nothing would ever repeat: "
                     f"use fields that say what happened, e.g. [{', '.join(DEFAULT_REPEAT_KEY)}]"
                 )
-            if name not in REPEAT_KEY_FIELDS and not (name.startswith(LABEL_PREFIX) and name[len(LABEL_PREFIX) :]):
-                raise ValueError(
-                    f"unknown field {name!r}: use {', '.join(REPEAT_KEY_FIELDS)} or labels.<name> (e.g. labels.team)"
-                )
-        repeated = sorted({name for name in value if value.count(name) > 1})
+            field_reader(name)  # raises for an unknown name, with the names it knows
+        # `labels.team` and `label:team` read the same label.
+        names = [canonical(name) for name in value]
+        repeated = sorted({name for name in value if names.count(canonical(name)) > 1})
         if repeated:
             raise ValueError(f"{', '.join(repeated)} listed twice: name each field once")
         return value

@@ -7,10 +7,10 @@ The distributor's own rules, applied here for every intake: `PUBSUB_TOPIC` (NATS
 from __future__ import annotations
 
 from collections.abc import Collection
-from operator import attrgetter
 
 from notifier.config.load import Settings
 from notifier.keptn.events import KeptnEvent
+from notifier.keptn.fields import field_reader
 from notifier.keptn.subjects import SubjectSet
 
 
@@ -26,7 +26,7 @@ class Subscription:
         self.topic = topic
         # Only the filters that are set: an empty one passes everything, so its field need not be read at all.
         filters = (("project", frozenset(projects)), ("stage", frozenset(stages)), ("service", frozenset(services)))
-        self._filters = tuple((label, attrgetter(label), allowed) for label, allowed in filters if allowed)
+        self._filters = tuple((label, field_reader(label), allowed) for label, allowed in filters if allowed)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Subscription:
