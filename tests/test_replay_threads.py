@@ -41,7 +41,7 @@ def test_replay_of_a_shipped_run_shows_the_run_message_as_it_changes_and_the_rep
         * 4
     ), run.stdout
     final = blocks[-1]
-    assert "❌ sockshop/carts delivery, rollback: failed" in final
+    assert "❌ sockshop/carts: staging delivery failed" in final
     assert "Evaluation score: dev 100, staging 33.33" in final
     replies = [block for block in blocks if block.startswith("↳")]
     # the first notification's own details are in the thread: the first evaluation and its SLIs
