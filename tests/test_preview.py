@@ -11,8 +11,23 @@ import re
 import shlex
 from pathlib import Path
 
+import orjson
+
+from notifier.keptn.events import event_from_mapping
+from notifier.runs.message import run_message
+from notifier.runs.state import run_of
 from notifier.templating import TemplateSet, load_samples_by_name
-from tests.helpers import EXAMPLES, REPO, SAMPLE, assert_usage_error, keptn_event, run_cli, write_event, write_yaml
+from tests.helpers import (
+    EXAMPLES,
+    REPO,
+    RUNS,
+    SAMPLE,
+    assert_usage_error,
+    keptn_event,
+    run_cli,
+    write_event,
+    write_yaml,
+)
 from tests.html_checks import HOSTILE, Page, assert_inert
 
 
@@ -186,3 +201,75 @@ async def test_the_readme_preview_command_works_and_matches_its_screenshot(tmp_p
     page = Page(out.read_text())
     assert "Open in Keptn Bridge" in page.text or "View evaluation in Keptn Bridge" in page.text
     assert "![" in readme and "(docs/preview.png)" in readme and (REPO / "docs" / "preview.png").stat().st_size > 50_000
+
+
+# A Slack bot channel (threads on) and a webhook beside it, taking every Keptn event.
+THREADED = {
+    "channels": {
+        "oncall": {"type": "slack", "token": "xoxb-1-2-preview", "channel": "#oncall"},
+        "hook": {"type": "slack", "webhook_url": "https://hooks.slack.com/services/T0/B0/x"},
+    },
+    "routes": [{"name": "all", "match": {"types": ["sh.keptn.>"]}, "channels": ["oncall", "hook"]}],
+    "settings": {"pubsub_topic": "sh.keptn.>"},
+}
+POST = re.compile(r'<div class="sk-post (sk-[a-z-]+)" data-(?:run|event)="([^"]+)"')
+REPLY = re.compile(r'<div class="sk-reply" data-event="(\d+)" data-broadcast="(true|false)"')
+
+
+async def test_preview_shows_a_bot_channel_as_its_readers_see_it_one_thread_per_run(tmp_path: Path) -> None:
+    config = write_yaml(tmp_path / "notifier.yaml", THREADED)
+    no_context = keptn_event("plain", "sh.keptn.event.test.finished", result="pass")
+    no_context["shkeptncontext"] = ""
+    files = [
+        EXAMPLES / "remediation-triggered-dynatrace.json",  # 1: run c1a2e9b4, an open problem
+        EXAMPLES / "log-error.json",  # 2: run 9f0d7c21
+        RUNS / "evaluation-failed" / "04-deployment.finished.json",  # 3: run a8e4d2c6, passed
+        EXAMPLES / "problem-legacy-resolved.json",  # 4: run c1a2e9b4 again, resolved
+        write_event(tmp_path / "no-context.json", no_context),  # 5: no run: a message of its own
+    ]
+    run = await run_cli("preview", *files, "--config", config, "--out", "-")
+    assert run.code == 0, run
+    page = Page(run.stdout)
+    assert_inert(page)
+    [view] = run.stdout.split('<section class="channel-view"')[1:]
+    view = view.split("</section>")[0]
+    assert 'data-channel="oncall"' in view and "hook" not in view
+    # the channel in the order posted: each run message at its run's first event, a broadcast reply at its own
+    assert POST.findall(view) == [
+        ("sk-run-message", "c1a2e9b4-7d35-4f60-8e2a-0b9c3d4e5f61"),
+        ("sk-broadcast", "c1a2e9b4-7d35-4f60-8e2a-0b9c3d4e5f61"),
+        ("sk-run-message", "9f0d7c21-5b7a-4e8e-b1c3-64a2f5d8e917"),
+        ("sk-broadcast", "9f0d7c21-5b7a-4e8e-b1c3-64a2f5d8e917"),
+        ("sk-run-message", "a8e4d2c6-1f3b-4e5a-8c7d-9b0e2f4a6c18"),
+        ("sk-single", "5"),
+    ]
+    problem, error, deployment = (Page(block) for block in view.split('class="sk-post sk-run-message"')[1:])
+    # each thread under its run message, the broadcast replies marked
+    assert [REPLY.findall(block) for block in view.split('class="sk-post sk-run-message"')[1:]] == [
+        [("1", "true"), ("4", "false")],
+        [("2", "true")],
+        [("3", "false")],
+    ]
+    # the run message as the service would have edited it after the run's events, drawn from its own code
+    events = [event_from_mapping(orjson.loads(path.read_bytes())) for path in (files[0], files[3])]
+    title = run_message(run_of(events)).title
+    assert title == "✅ Problem resolved: Response time degradation (sockshop/carts in production)"
+    assert title in problem.text and "2 replies" in problem.text and "also sent to the channel" in problem.text
+    assert "💥 sockshop/carts: error in staging test" in error.text
+    assert "🔄 sockshop/carts: dev running" in deployment.text  # a run never passed before its end
+    assert f"replied to a thread: {title}" in page.text
+    # each event's own section says where it went
+    assert "oncall (Slack) via route all, template sequence.remediation.triggered, a reply in the thread of run " in (
+        page.text
+    )
+    assert "c1a2e9b4, also sent to the channel" in page.text and "a reply in the thread of run a8e4d2c6</li>" in (
+        run.stdout
+    )
+    assert "Slack bot channels, one thread per Keptn run: oncall." in page.text
+
+
+async def test_preview_without_a_bot_channel_shows_no_channel_view(tmp_path: Path) -> None:
+    config = write_yaml(tmp_path / "notifier.yaml", {**THREADED, "routes": [{"name": "all", "channels": ["hook"]}]})
+    run = await run_cli("preview", EXAMPLES / "log-error.json", "--config", config, "--out", "-")
+    assert run.code == 0, run
+    assert "channel-view" not in run.stdout.split("</style>")[1] and "one thread per Keptn run" not in run.stdout

@@ -15,7 +15,7 @@ import pytest
 from notifier.render.plaintext import one_line
 from notifier.templating import TemplateSet, load_samples_by_name
 from tests.chromium import find_chromium, open_page, png_pixels, png_size
-from tests.helpers import EXAMPLES, keptn_event, run_cli, write_event
+from tests.helpers import EXAMPLES, RUNS, keptn_event, run_cli, write_event, write_yaml
 
 PAGE_WIDTH = 1400
 SHOWN = ("evaluation-finished-fail", "approval-triggered-manual", "deployment-finished", "problem-legacy-resolved")
@@ -117,3 +117,83 @@ async def test_the_harness_sees_script_errors_and_requests(chromium: str, tmp_pa
         assert await page.evaluate("document.body.innerText") == "hi"
         assert any("boom" in error for error in page.errors), page.errors
         assert "http://127.0.0.1:9/nothing.png" in page.requests, page.requests
+
+
+# The channel view of a Slack bot channel: each run message's header and its replies' headers, and the replies
+# that are also listed in the channel (children of the channel list, not of a thread).
+CHANNEL_VIEW = """
+(() => {
+  const look = element => {
+    if (!element) return null;
+    element.scrollIntoView({block: 'center'});
+    const box = element.getBoundingClientRect();
+    const style = getComputedStyle(element);
+    const hit = document.elementFromPoint(box.left + Math.min(box.width / 2, 40), box.top + box.height / 2);
+    return {
+      text: element.innerText,
+      box: {x: box.left + scrollX, y: box.top + scrollY, width: box.width, height: box.height},
+      shown: style.visibility === 'visible' && style.display !== 'none' && Number(style.opacity) > 0.9,
+      inside: box.left >= 0 && box.right <= document.documentElement.clientWidth,
+      onTop: hit !== null && (hit === element || element.contains(hit)),
+    };
+  };
+  const view = document.querySelector('section.channel-view .slack-pane');
+  return {
+    runs: [...view.querySelectorAll(':scope > .sk-run-message')].map(run => ({
+      context: run.dataset.run,
+      header: look(run.querySelector(':scope > .sk-message .sk-header')),
+      replies: [...run.querySelectorAll(':scope > .sk-thread > .sk-reply')].map(reply => ({
+        event: reply.dataset.event, broadcast: reply.dataset.broadcast, header: look(reply.querySelector('.sk-header')),
+      })),
+    })),
+    broadcasts: [...view.querySelectorAll(':scope > .sk-broadcast')].map(post => ({
+      event: post.dataset.event, header: look(post.querySelector('.sk-header')),
+    })),
+  };
+})()
+"""
+
+
+async def test_a_bot_channel_shows_run_messages_above_their_replies_and_broadcasts_in_the_channel(
+    chromium: str, tmp_path: Path
+) -> None:
+    config = write_yaml(
+        tmp_path / "notifier.yaml",
+        {
+            "channels": {"oncall": {"type": "slack", "token": "xoxb-1-2-preview", "channel": "#oncall"}},
+            "routes": [{"name": "all", "match": {"types": ["sh.keptn.>"]}, "channels": ["oncall"]}],
+            "settings": {"pubsub_topic": "sh.keptn.>"},
+        },
+    )
+    files = [EXAMPLES / f"{name}.json" for name in ("remediation-triggered-dynatrace", "log-error")]
+    files += [RUNS / "evaluation-failed" / "04-deployment.finished.json", EXAMPLES / "problem-legacy-resolved.json"]
+    out = tmp_path / "preview.html"
+    run = await run_cli("preview", *files, "--config", config, "--out", out)
+    assert run.code == 0, run
+    async with open_page(out, PAGE_WIDTH) as page:
+        view: dict[str, Any] = await page.evaluate(CHANNEL_VIEW)
+        runs = {item["context"][:8]: item for item in view["runs"]}
+        assert list(runs) == ["c1a2e9b4", "9f0d7c21", "a8e4d2c6"], view
+        assert "Problem resolved: Response time degradation" in runs["c1a2e9b4"]["header"]["text"]
+        assert "error in staging test" in runs["9f0d7c21"]["header"]["text"]
+        assert [[reply["event"] for reply in item["replies"]] for item in runs.values()] == [["1", "4"], ["2"], ["3"]]
+        for item in runs.values():
+            parent = item["header"]
+            assert parent["shown"] and parent["inside"] and parent["onTop"], parent
+            for reply in item["replies"]:
+                child = reply["header"]
+                assert child["shown"] and child["inside"] and child["onTop"], child
+                # beneath the run message, and indented as Slack's thread view is
+                assert child["box"]["y"] >= parent["box"]["y"] + parent["box"]["height"], (parent, child)
+                assert child["box"]["x"] >= parent["box"]["x"] + 30, (parent, child)
+        # the replies that need a person are also in the channel, as messages of the channel list
+        broadcast = [reply for item in runs.values() for reply in item["replies"] if reply["broadcast"] == "true"]
+        assert [reply["event"] for reply in broadcast] == ["1", "2"]
+        assert [post["event"] for post in view["broadcasts"]] == ["1", "2"]
+        for post, reply in zip(view["broadcasts"], broadcast, strict=True):
+            seen = post["header"]
+            assert seen["text"] == reply["header"]["text"] and seen["shown"] and seen["onTop"], (seen, reply)
+            assert seen["box"]["x"] < reply["header"]["box"]["x"], "listed in the channel, not in a thread"
+            assert has_ink(await page.screenshot(seen["box"])), "nothing drawn where the broadcast reply is"
+        assert has_ink(await page.screenshot(runs["c1a2e9b4"]["header"]["box"]))
+        assert page.errors == [] and page.requests == [], (page.errors, page.requests)

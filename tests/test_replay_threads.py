@@ -39,7 +39,7 @@ def test_replay_of_a_shipped_run_shows_the_run_message_as_it_changes_and_the_rep
     assert kinds[:2] == [new, reply] and kinds.count(reply) == 5 and kinds[-1] == edited, run.stdout
     assert set(kinds[2:]) == {reply, edited} and (edited, edited) not in itertools.pairwise(kinds), run.stdout
     final = blocks[-1]
-    assert "❌ sockshop/carts delivery, rollback: failed" in final
+    assert "❌ sockshop/carts: staging delivery failed" in final
     assert "Evaluation score: dev 100, staging 33.33" in final
     replies = [block for block in blocks if block.startswith("↳")]
     # the first notification's own details are in the thread: the first evaluation and its SLIs

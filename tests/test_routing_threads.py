@@ -57,11 +57,21 @@ def test_threading_off_and_broadcast_off_take_yaml_s_bare_off(tmp_path: Path, of
         (event("sh.keptn.event.rollback.triggered", result="fail"), False),
         (event("sh.keptn.event.approval.triggered", result="pass", approval={"pass": "manual"}), True),
         (event("sh.keptn.event.approval.triggered", result="pass", approval={"pass": "automatic"}), False),
+        # a quality gate with a warning needs a look; another task's warning does not
+        (event("sh.keptn.event.evaluation.finished", result="warning", status="succeeded"), True),
+        # open problems, a remediation started, an error logged: alarms by their type
+        (event("sh.keptn.events.problem", State="OPEN", ProblemTitle="cpu"), True),
+        (event("sh.keptn.events.problem", State="RESOLVED", ProblemTitle="cpu"), False),
+        (event("sh.keptn.event.production.remediation.triggered", problem={"ProblemTitle": "cpu"}), True),
+        (event("sh.keptn.event.production.remediation.triggered", result="pass"), True),
+        (event("sh.keptn.event.production.remediation.finished", result="pass", status="succeeded"), False),
+        (event("sh.keptn.log.error", message="job failed"), True),
+        (event("sh.keptn.log.info", message="job started"), False),
+        # a passing task is not broadcast
+        (event("sh.keptn.event.test.finished", result="pass", status="succeeded"), False),
     ],
 )
-def test_the_default_broadcast_is_failures_and_approvals_that_wait_for_a_human(
-    tmp_path: Path, item: KeptnEvent, broadcast: bool
-) -> None:
+def test_the_default_broadcast_is_what_needs_a_person(tmp_path: Path, item: KeptnEvent, broadcast: bool) -> None:
     # a route that posts automatic approvals too (by default no route takes them), to see they are not broadcast
     route = {"match": {"automatic_approvals": True}}
     assert flags(router(tmp_path, route), item)["bot"] == (True, broadcast)
@@ -74,6 +84,7 @@ def test_a_configured_broadcast_match_replaces_the_default(tmp_path: Path) -> No
         True,
         False,
     )
+    assert flags(r, event("sh.keptn.events.problem", State="OPEN", stage="production"))["bot"] == (True, False)
 
 
 def test_a_bad_threading_value_says_what_to_write(tmp_path: Path) -> None:

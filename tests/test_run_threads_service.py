@@ -18,13 +18,24 @@ from notifier.render import render
 from notifier.runs.message import run_message
 from notifier.runs.state import run_of
 from tests.fakes import UPDATE_MESSAGE, FakeChatServer, Reply, SlackMessage
-from tests.helpers import RUNS, RunningService, ServiceProcess, running_service, slack_bot, teams_hook
+from tests.helpers import EXAMPLES, RUNS, RunningService, ServiceProcess, running_service, slack_bot, teams_hook
 
 FAILED_RUN = sorted((RUNS / "evaluation-failed").glob("*.json"))  # dev and staging, 36 events
 PASSED_RUN = sorted((RUNS / "delivery-passed").glob("*.json"))  # dev, staging and production, 45 events
 FAILED_CONTEXT = "a8e4d2c6-1f3b-4e5a-8c7d-9b0e2f4a6c18"
 PASSED_CONTEXT = "5c1f8e2a-7d3b-4a6e-9f02-8b4d6c1e3a57"
 TOKEN = "xoxb-1-2-threads"
+# Alarms of their own, each the first event of its run: (example file, its context, what its run message says).
+ALARMS = [
+    ("problem-open-spec", "f6e5d4c3-b2a1-4098-8f7e-6d5c4b3a2910", "🚨 Problem open: Response Time Degradation"),
+    ("log-error", "9f0d7c21-5b7a-4e8e-b1c3-64a2f5d8e917", "💥 sockshop/carts: error in staging test"),
+    ("remediation-triggered-prometheus", "8f5a4b3c-2d1e-4f0a-9b8c-7a6f5e4d3c21", "🚨 Problem open: error_rate_high"),
+    (
+        "remediation-triggered-dynatrace",
+        "c1a2e9b4-7d35-4f60-8e2a-0b9c3d4e5f61",
+        "🚨 Problem open: Response time degradation",
+    ),
+]
 # The titles of the failed run's first three notifications.
 TITLES = ["Sequence delivery triggered", "Deployment triggered", "Deployment started"]
 
@@ -79,7 +90,7 @@ async def test_a_whole_run_in_two_stages_is_one_run_message_with_every_notificat
     bodies = events(FAILED_RUN)
     async with running_service(tmp_path, bot_config(chat_server.url)) as service:
         await post_all(service, bodies)
-        await settled(chat_server, FAILED_CONTEXT, len(bodies), "delivery, rollback: failed")
+        await settled(chat_server, FAILED_CONTEXT, len(bodies), "staging delivery failed")
         assert await service.metric("keptn_notifier_notifications_dead_total") == 0
     conversation = chat_server.conversation()
     (run_message,) = chat_server.top_level()
@@ -92,7 +103,7 @@ async def test_a_whole_run_in_two_stages_is_one_run_message_with_every_notificat
     # the run message was edited in place to the run's end: the result, the stages and the score
     assert run_message.edits >= 1, conversation
     shown = run_message.shown
-    assert "sockshop/carts delivery, rollback: failed" in shown, shown
+    assert "sockshop/carts: staging delivery failed" in shown, shown
     assert "dev 100, staging 33.33" in shown and "score 33.33" in shown, shown
     # failures are also shown in the channel: the failed evaluation and the failed delivery sequence
     broadcast = [reply.shown.splitlines()[0] for reply in replies if reply.fields.get("reply_broadcast")]
@@ -226,6 +237,65 @@ async def test_a_configured_broadcast_replaces_the_default_and_off_turns_it_off(
         await eventually(lambda: len(chat_server.received_on("/api/chat.postMessage")) == 8, "run message, 2 replies")
     last = chat_server.received_on("/api/chat.postMessage")[-1].json
     assert "thread_ts" in last and "reply_broadcast" not in last
+
+
+def example(name: str) -> dict[str, Any]:
+    body: dict[str, Any] = orjson.loads((EXAMPLES / f"{name}.json").read_bytes())
+    return body
+
+
+async def test_alarms_head_their_run_message_and_are_also_shown_in_the_channel(
+    tmp_path: Path, chat_server: FakeChatServer
+) -> None:
+    passing = events([FAILED_RUN[0], FAILED_RUN[3]])  # the sequence triggered, then a deployment that passed
+    async with running_service(tmp_path, bot_config(chat_server.url)) as service:
+        await post_all(service, [example(name) for name, _, _ in ALARMS] + passing)
+        for _, context, title in ALARMS:
+            await settled(chat_server, context, 1, title)
+        await settled(chat_server, FAILED_CONTEXT, 2, "dev delivery running")
+        assert await service.metric("keptn_notifier_notifications_dead_total") == 0
+    conversation = chat_server.conversation()
+    for _, context, title in ALARMS:
+        run_message, [reply] = thread_of(chat_server, context)
+        # the parent says the alarm, in its fallback text (what a notification shows) too, never "waiting"
+        assert run_message.fields["text"].startswith(title.split(" ", 1)[1]), conversation
+        assert title in run_message.shown and "waiting" not in run_message.shown, conversation
+        assert reply.fields.get("reply_broadcast") is True and reply.thread_ts == run_message.ts, conversation
+    _, replies = thread_of(chat_server, FAILED_CONTEXT)
+    assert [reply.fields.get("reply_broadcast") for reply in replies] == [None, None], conversation
+
+
+async def test_a_resolved_problem_edits_its_run_message_and_is_not_broadcast(
+    tmp_path: Path, chat_server: FakeChatServer
+) -> None:
+    _, context, opened = ALARMS[-1]
+    async with running_service(tmp_path, bot_config(chat_server.url)) as service:
+        await post_all(service, [example("remediation-triggered-dynatrace")])
+        await settled(chat_server, context, 1, opened)
+        await post_all(service, [example("problem-legacy-resolved")])
+        await settled(chat_server, context, 2, "✅ Problem resolved: Response time degradation")
+    _, replies = thread_of(chat_server, context)
+    assert [reply.fields.get("reply_broadcast") for reply in replies] == [True, None], chat_server.conversation()
+
+
+async def test_broadcast_off_and_a_broadcast_match_hold_for_alarms_too(
+    tmp_path: Path, chat_server: FakeChatServer
+) -> None:
+    bodies = [example(name) for name, _, _ in ALARMS]
+    log_only = {"broadcast": {"types": ["sh.keptn.log.error"]}}
+    for label, route, expected in (("off", {"broadcast": "off"}, set()), ("match", log_only, {"log-error"})):
+        chat_server.messages.clear()
+        (tmp_path / label).mkdir()
+        async with running_service(tmp_path / label, bot_config(chat_server.url, **route)) as service:
+            await post_all(service, bodies)
+            for _, context, title in ALARMS:
+                await settled(chat_server, context, 1, title)
+        broadcast = set()
+        for name, context, _ in ALARMS:
+            _, [reply] = thread_of(chat_server, context)
+            if reply.fields.get("reply_broadcast"):
+                broadcast.add(name)
+        assert broadcast == expected, (label, chat_server.conversation())
 
 
 async def test_webhook_and_teams_channels_are_not_threaded(tmp_path: Path, chat_server: FakeChatServer) -> None:

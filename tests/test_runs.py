@@ -12,19 +12,25 @@ import pytest
 from notifier.keptn.events import KeptnEvent
 from notifier.message import Severity
 from notifier.runs.state import (
+    MAX_ERRORS,
     MAX_MESSAGE,
     MAX_NAME,
     MAX_SEQUENCES,
     MAX_STAGES,
     MAX_TASKS,
+    Alert,
     Ending,
+    Focus,
+    LogError,
     Outcome,
+    ProblemState,
     Progress,
     RunState,
     RunStateError,
     SequenceState,
     StageState,
     TaskState,
+    needs_a_person,
     run_of,
 )
 from tests.helpers import RUN_CONTEXT, run_event
@@ -286,11 +292,84 @@ def test_an_event_of_another_run_is_refused_with_a_reason() -> None:
 
 def test_events_that_are_not_about_a_stage_change_nothing() -> None:
     state = run_of([run_event("deployment.started")])
-    log = run_event("deployment.started").raw | {"type": "sh.keptn.log.error"}
+    log = run_event("deployment.started").raw | {"type": "sh.keptn.log.info"}
     lifecycle = run_event("project.create.finished").raw
     for raw in (log, lifecycle):
         event = KeptnEvent(str(raw["id"]), "test", str(raw["type"]), "1.0", raw["data"], raw)
         assert state.apply(event) == state
+
+
+def log_error(message: str, **data: object) -> KeptnEvent:
+    raw = run_event("deployment.started", message=message, task="deployment", **data).raw
+    raw |= {"type": "sh.keptn.log.error", "id": message}
+    return KeptnEvent(str(raw["id"]), "test", str(raw["type"]), "1.0", raw["data"], raw)
+
+
+def test_an_error_logged_is_kept_with_where_it_was_logged_and_up_to_a_cap() -> None:
+    state = only_state([run_event("deployment.started"), log_error("helm failed"), log_error("helm failed")])
+    assert state.errors == (LogError("staging", "deployment", "helm failed"),)
+    assert state.severity is Severity.FAILURE
+    assert state.focus == Focus(Alert.ERROR_LOGGED, "staging", "deployment")
+    many = [log_error(f"error {index}") for index in range(MAX_ERRORS + 2)]
+    capped = run_of(many)
+    assert capped == run_of(reversed(many))
+    assert [error.message for error in capped.errors] == [f"error {index}" for index in range(MAX_ERRORS)]
+    assert capped.more_errors
+
+
+def problem(state: str, title: str = "Response time degradation", event_id: str = "") -> KeptnEvent:
+    raw = run_event("x", stage="production", event_id=event_id or state).raw
+    raw["type"] = "sh.keptn.events.problem"
+    raw["data"] |= {"State": state, "ProblemTitle": title}
+    return KeptnEvent(str(raw["id"]), "test", str(raw["type"]), "1.0", raw["data"], raw)
+
+
+def test_a_problem_is_open_until_an_event_says_it_is_resolved_in_any_order() -> None:
+    opened = problem("OPEN")
+    remediation = run_event("production.remediation.triggered", stage="production", problem={"State": "OPEN"})
+    state = only_state([opened, remediation])
+    assert state.problem == ProblemState("Response time degradation", "production", open=True)
+    assert (state.focus, state.severity) == (Focus(Alert.PROBLEM_OPEN, "production"), Severity.FAILURE)
+    # the remediation's stage shows it running; the problem heads the run
+    assert stage_of(state, "production").shown is Progress.RUNNING
+    resolved = only_state([opened, remediation, problem("RESOLVED")])
+    assert resolved.problem == ProblemState("Response time degradation", "production", open=True, resolved=True)
+    assert (resolved.focus.state, resolved.severity) == (Alert.PROBLEM_RESOLVED, Severity.SUCCESS)
+    # without a problem, a remediation that runs is the alarm
+    assert only_state([remediation]).focus == Focus(Alert.PROBLEM_OPEN, "production")
+    bare = run_event("production.remediation.triggered", stage="production")
+    assert only_state([bare]).focus == Focus(Alert.REMEDIATION, "production", "remediation")
+    ended = run_event("production.remediation.finished", stage="production", status="succeeded", result="pass")
+    assert only_state([opened, bare, ended]).focus == Focus(Outcome.PASSED, "production", "remediation")
+
+
+@pytest.mark.parametrize(
+    ("event", "needs"),
+    [
+        (problem("OPEN"), Alert.PROBLEM_OPEN),
+        (problem("RESOLVED"), None),
+        (problem(""), None),
+        (run_event("production.remediation.triggered", stage="production"), Alert.REMEDIATION),
+        (run_event("production.remediation.triggered", problem={"ProblemTitle": "cpu"}), Alert.PROBLEM_OPEN),
+        (run_event("production.remediation.triggered", problem={"State": "RESOLVED"}), None),
+        (log_error("boom"), Alert.ERROR_LOGGED),
+        (run_event("evaluation.finished", status="succeeded", result="fail"), Outcome.FAILED),
+        (run_event("evaluation.finished", result="pass", evaluation={"result": "warning"}), Outcome.WARNING),
+        (run_event("test.finished", status="succeeded", result="warning"), None),
+        (run_event("deployment.finished", status="errored", message="helm: timeout"), Outcome.TIMED_OUT),
+        (run_event("staging.delivery.finished", status="aborted"), Outcome.ABORTED),
+        (run_event("staging.delivery.finished", status="succeeded", result="pass"), None),
+        # a .triggered carries the previous task's result; a .started says nothing about how a task ends
+        (run_event("rollback.triggered", result="fail"), None),
+        (run_event("test.started", status="errored"), None),
+        (run_event("approval.triggered", result="pass", approval={"pass": "manual"}), Progress.WAITING_FOR_APPROVAL),
+        (run_event("approval.triggered", result="pass", approval={"pass": "automatic"}), None),
+    ],
+)
+def test_what_needs_a_person_is_what_heads_a_run_of_that_event_alone(event: KeptnEvent, needs: object) -> None:
+    assert needs_a_person(event) == needs
+    if needs is not None:
+        assert run_of([event]).focus.state == needs
 
 
 # -- the JSON document --------------------------------------------------------------------------------------------
@@ -309,13 +388,24 @@ def test_the_state_round_trips_through_json() -> None:
                 evaluation={"score": 0},
             ),
             run_event("evaluation.invalidated"),
+            problem("OPEN"),
+            log_error("no SLI provider"),
         ]
     )
     document = state.to_json()
     loaded = orjson.loads(document)
     assert loaded["version"] == 1 and loaded["context"] == RUN_CONTEXT
+    assert loaded["problem"]["open"] and loaded["errors"][0]["message"] == "no SLI provider"
     assert RunState.from_json(document) == state
     assert RunState.from_json(document.decode()).to_json() == document
+
+
+def test_a_document_written_before_problems_and_errors_were_kept_still_loads() -> None:
+    state = run_of([run_event("staging.delivery.triggered")])
+    document = orjson.loads(state.to_json())
+    for key in ("problem", "errors", "more_errors"):
+        del document[key]
+    assert RunState.from_json(orjson.dumps(document)) == state
 
 
 def test_a_document_from_elsewhere_is_made_canonical() -> None:
@@ -410,7 +500,11 @@ def test_a_full_state_stays_small() -> None:
         more_tasks=True,
     )
     stages = tuple(replace(stage, name=f"{index:02d}{long_name}"[:MAX_NAME]) for index in range(MAX_STAGES))
-    state = RunState("c" * 128, 1, long_name, long_name, time, time, stages, True)
+    errors = tuple(
+        LogError(long_name, long_name, f"{index}" + "\U0001d52a" * MAX_MESSAGE) for index in range(MAX_ERRORS)
+    )
+    trouble = ProblemState("\U0001d52a" * MAX_MESSAGE, long_name, open=True, resolved=True)
+    state = RunState("c" * 128, 1, long_name, long_name, time, time, stages, True, trouble, errors, True)
     assert RunState.from_json(state.to_json()) == state
     size = len(state.to_json())
     assert size < 128 * 1024, size

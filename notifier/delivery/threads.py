@@ -39,6 +39,16 @@ LOCK_STRIPES = 64
 MAX_EDIT_YIELD = 10.0
 
 
+def run_message_payload(format: str, state: RunState, bridge_url: str) -> Payload:
+    """The run message of `state` as the channel's format posts it (`preview` draws the same payload)."""
+    return render(format, run_message(state, bridge_url))
+
+
+def reply_payload(payload: Payload, broadcast: bool) -> Payload:
+    """A notification as a reply in its run's thread; `broadcast` also shows it in the channel."""
+    return dict(payload, reply_broadcast=True) if broadcast and isinstance(payload, Mapping) else payload
+
+
 class RunThreads:
     """The run messages of one channel: posts, replies in their threads, and the coalesced edits."""
 
@@ -85,8 +95,7 @@ class RunThreads:
                 if thread is None:
                     return refused
                 before, paced = state, True
-            reply = dict(payload, reply_broadcast=True) if item.broadcast and isinstance(payload, Mapping) else payload
-            reply = self._view(reply, "reply", context)
+            reply = self._view(reply_payload(payload, item.broadcast), "reply", context)
             if paced:
                 await self._pacer.acquire()
             result = await self._channel.send(reply, reply_to=thread.ref)
@@ -145,7 +154,7 @@ class RunThreads:
         return thread, result
 
     def _run_payload(self, state: RunState, how: str) -> Payload:
-        return self._view(render(self._channel.format, run_message(state, self._bridge_url)), how, state.context)
+        return self._view(run_message_payload(self._channel.format, state, self._bridge_url), how, state.context)
 
     def _view(self, payload: Payload, how: str, context: str) -> Payload:
         """On a text channel (the console), mark what is a run message, an edit of one, and a reply in a thread.

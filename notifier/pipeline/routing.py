@@ -7,16 +7,11 @@ from dataclasses import dataclass
 
 from notifier.channels.base import ChannelConfig
 from notifier.config.load import Config, RouteConfig
-from notifier.keptn.details import approval_details
 from notifier.keptn.events import KeptnEvent
-from notifier.keptn.kinds import classify
 from notifier.keptn.match import CompiledMatch, Match
-from notifier.keptn.result import result_of
 from notifier.pipeline.subscription import Subscription
+from notifier.runs.state import needs_a_person
 from notifier.store import Noise
-
-# A route's default `broadcast`: what the whole channel should see, not only those who open the thread.
-BROADCAST_STATUSES = frozenset({"errored", "aborted"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +41,7 @@ class Verdict:
 class CompiledRoute:
     config: RouteConfig
     match: CompiledMatch
-    # None: the default broadcast (failures, approvals waiting for a human); "off": never.
+    # None: the default broadcast (what needs a person: `runs.needs_a_person`); "off": never.
     broadcast: CompiledMatch | str | None
 
     @classmethod
@@ -60,26 +55,16 @@ class CompiledRoute:
         return self.match.miss(event)
 
     def broadcasts(self, event: KeptnEvent) -> bool:
+        """A configured match replaces the default, what a person must act on (alarms seen in the channel)."""
         if isinstance(self.broadcast, CompiledMatch):
             return self.broadcast.miss(event) is None
-        return self.broadcast is None and is_alarming(event)
+        return self.broadcast is None and needs_a_person(event) is not None
 
     def target(self, channel: str, config: ChannelConfig, event: KeptnEvent) -> Target:
         route = self.config
         if route.threading == "off" or not config.can_thread() or not event.keptn_context:
             return Target(channel, route.name, route.template)
         return Target(channel, route.name, route.template, threaded=True, broadcast=self.broadcasts(event))
-
-
-def is_alarming(event: KeptnEvent) -> bool:
-    """The default broadcast: result fail, status errored or aborted, an approval that waits for a human.
-
-    The result a `.triggered` event carries is the previous task's (Keptn copies it forward): not a failure.
-    """
-    kind = classify(event.type, event.data)
-    if kind.phase != "triggered" and (result_of(event.data) == "fail" or event.status in BROADCAST_STATUSES):
-        return True
-    return approval_details(kind, event.data, event.result)["needs_manual"]
 
 
 class Routes:

@@ -14,19 +14,23 @@ from notifier.keptn.details import bridge_links
 from notifier.keptn.values import duration_text, format_number
 from notifier.message import Fact, Link, Message
 from notifier.runs.state import (
+    MAX_ERRORS,
     MAX_SEQUENCES,
     MAX_STAGES,
     MAX_TASKS,
+    Alert,
+    Focus,
+    Headline,
     Outcome,
+    ProblemState,
     Progress,
     RunState,
     SequenceState,
-    Shown,
     StageState,
     TaskState,
 )
 
-EMOJI: Final[Mapping[Shown, str]] = MappingProxyType(
+EMOJI: Final[Mapping[Headline, str]] = MappingProxyType(
     {
         Outcome.PASSED: "✅",
         Outcome.UNKNOWN: "❔",
@@ -38,24 +42,34 @@ EMOJI: Final[Mapping[Shown, str]] = MappingProxyType(
         Progress.WAITING: "⏳",
         Progress.RUNNING: "🔄",
         Progress.WAITING_FOR_APPROVAL: "✋",
+        Alert.PROBLEM_OPEN: "🚨",
+        Alert.REMEDIATION: "🚨",
+        Alert.ERROR_LOGGED: "💥",
+        Alert.PROBLEM_RESOLVED: "✅",
     }
 )
 
 
 def run_message(state: RunState, bridge_url: str = "") -> Message:
-    """Title with project/service, sequence(s) and the run's state; one line per stage with its tasks; facts."""
-    shown = state.shown
-    where = "/".join(part for part in (state.project, state.service) if part) or f"Keptn run {state.context[:8]}"
+    """Title: the run's worst state in words (`headline`); one line per stage with its tasks; facts."""
+    focus = state.focus
+    headline = headline_of(state, focus)
     stages = state.stages_in_order()
-    sequences = list(dict.fromkeys(seq.name for stage in stages for seq in stage.sequences_in_order()))
-    headline = f"{where} {', '.join(sequences) or 'run'}: {shown}"
     duration = duration_text(state.first_time, state.last_time)
     path = " → ".join(_name(stage) for stage in stages)
     elapsed = duration if state.done or not duration else f"{duration} so far"
     summary = " · ".join(part for part in (headline, path, elapsed) if part)
-    lines = [_stage_line(stage) for stage in stages]
+    problem = state.problem
+    lines = [_problem_line(problem)] if problem is not None and problem.title else []
+    lines += [_stage_line(stage) for stage in stages]
     if state.more_stages:
         lines.append(f"• … more stages than a run message keeps ({MAX_STAGES})")
+    lines += [
+        f"• {EMOJI[Alert.ERROR_LOGGED]} {_error_phrase(error.stage, error.task)}: {error.message}"
+        for error in state.errors
+    ]
+    if state.more_errors:
+        lines.append(f"• … more errors than a run message keeps ({MAX_ERRORS})")
     scores = [
         f"{_name(stage)} {format_number(task.score)}"
         for stage in stages
@@ -72,7 +86,7 @@ def run_message(state: RunState, bridge_url: str = "") -> Message:
     ]
     trace = bridge_links(bridge_url, state.context, state.project, "").get("trace", "")
     return Message(
-        title=f"{EMOJI[shown]} {headline}",
+        title=f"{EMOJI[focus.state]} {headline}",
         severity=state.severity,
         summary=summary,
         text="\n".join(lines),
@@ -81,6 +95,39 @@ def run_message(state: RunState, bridge_url: str = "") -> Message:
         footer=f"Keptn context {state.context}" if state.context else "",
         template="run",
     )
+
+
+def headline_of(state: RunState, focus: Focus) -> str:
+    """The run's worst state in the words a reader expects, without its emoji (docs/runs.md has the table).
+
+    "Problem open: <title> (sockshop/carts in production)" for a problem; else "<project>/<service>: <stage>
+    <sequence or task> <state>", e.g. "sockshop/carts: production delivery failed". A run that names no
+    project or service is "Keptn run <8 characters of its context>".
+    """
+    where = "/".join(part for part in (state.project, state.service) if part) or f"Keptn run {state.context[:8]}"
+    if focus.state in (Alert.PROBLEM_OPEN, Alert.PROBLEM_RESOLVED):
+        title = state.problem.title if state.problem is not None else ""
+        place = f"{where} in {focus.stage}" if focus.stage else where
+        words = "Problem open" if focus.state is Alert.PROBLEM_OPEN else "Problem resolved"
+        return f"{words}: {title} ({place})" if title else f"{words}: {place}"
+    if focus.state is Alert.ERROR_LOGGED:
+        return f"{where}: {_error_phrase(focus.stage, focus.name)}"
+    what = " ".join(part for part in (focus.stage, focus.name) if part)
+    if focus.state is Alert.REMEDIATION:
+        return f"{where}: {what} started" if what else f"{where}: remediation started"
+    return f"{where}: {what} {focus.state}" if what else f"{where}: {focus.state}"
+
+
+def _error_phrase(stage: str, task: str) -> str:
+    where = " ".join(part for part in (stage, task) if part)
+    return f"error in {where}" if where else "error logged"
+
+
+def _problem_line(problem: ProblemState) -> str:
+    """The problem the run remediates; open until an event says it is resolved (the headline says which)."""
+    if problem.resolved:
+        return f"• {EMOJI[Alert.PROBLEM_RESOLVED]} problem resolved: {problem.title}"
+    return f"• problem: {problem.title}"
 
 
 def _stage_line(stage: StageState) -> str:

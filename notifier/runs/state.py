@@ -22,9 +22,10 @@ from typing import Any, Final, Literal, Protocol, TypeVar
 import orjson
 import pydantic
 
-from notifier.keptn.details import approval_details
+from notifier.keptn.details import approval_details, problem_details
 from notifier.keptn.events import KeptnEvent
 from notifier.keptn.kinds import EventKind, classify
+from notifier.keptn.result import result_of
 from notifier.keptn.values import mapping, number, parse_time, text
 from notifier.message import Severity
 
@@ -35,6 +36,7 @@ MAX_TASKS: Final = 10  # per stage
 MAX_NAME: Final = 48  # project, service, stage, sequence and task names
 MAX_MESSAGE: Final = 120
 MAX_CONTEXT: Final = 128
+MAX_ERRORS: Final = 3  # `sh.keptn.log.error` messages per run
 
 Phase = Literal["triggered", "started", "status.changed", "finished", "invalidated"]
 
@@ -59,10 +61,38 @@ class Progress(StrEnum):
     WAITING_FOR_APPROVAL = "waiting for approval"
 
 
+class Alert(StrEnum):
+    """What problem, remediation and error events make a run show, beside how its tasks and sequences stand."""
+
+    PROBLEM_OPEN = "problem open"
+    REMEDIATION = "remediation started"
+    ERROR_LOGGED = "error logged"
+    # Not an alarm: the all-clear of one.
+    PROBLEM_RESOLVED = "problem resolved"
+
+
 Shown = Outcome | Progress
+# What the run message's headline can say: a stage's state, or an alert.
+Headline = Shown | Alert
 
 _RANK: Final = MappingProxyType({outcome: rank for rank, outcome in enumerate(Outcome)})
-SEVERITY: Final[Mapping[Shown, Severity]] = MappingProxyType(
+# Which state heads the run message when the run has several: the most urgent (a higher number). States not
+# here (passed, unknown, running, waiting) need nobody and head it only when nothing else does.
+URGENCY: Final[Mapping[Headline, int]] = MappingProxyType(
+    {
+        Alert.PROBLEM_OPEN: 10,
+        Outcome.TIMED_OUT: 9,
+        Outcome.ERRORED: 8,
+        Outcome.ABORTED: 7,
+        Outcome.FAILED: 6,
+        Alert.ERROR_LOGGED: 5,
+        Alert.REMEDIATION: 4,
+        Progress.WAITING_FOR_APPROVAL: 3,
+        Outcome.WARNING: 2,
+        Alert.PROBLEM_RESOLVED: 1,
+    }
+)
+SEVERITY: Final[Mapping[Headline, Severity]] = MappingProxyType(
     {
         Outcome.PASSED: Severity.SUCCESS,
         Outcome.UNKNOWN: Severity.INFO,
@@ -76,9 +106,12 @@ SEVERITY: Final[Mapping[Shown, Severity]] = MappingProxyType(
         Progress.RUNNING: Severity.INFO,
         # A human has to act.
         Progress.WAITING_FOR_APPROVAL: Severity.WARNING,
+        Alert.PROBLEM_OPEN: Severity.FAILURE,
+        Alert.REMEDIATION: Severity.FAILURE,
+        Alert.ERROR_LOGGED: Severity.FAILURE,
+        Alert.PROBLEM_RESOLVED: Severity.SUCCESS,
     }
 )
-_SEVERITY_ORDER: Final = (Severity.SUCCESS, Severity.INFO, Severity.WARNING, Severity.FAILURE)
 
 _STATUS: Final = MappingProxyType(
     {
@@ -90,16 +123,8 @@ _STATUS: Final = MappingProxyType(
         "error": Outcome.ERRORED,
     }
 )
-_RESULT: Final = MappingProxyType(
-    {
-        "pass": Outcome.PASSED,
-        "passed": Outcome.PASSED,
-        "warning": Outcome.WARNING,
-        "fail": Outcome.FAILED,
-        "failed": Outcome.FAILED,
-        "failure": Outcome.FAILED,
-    }
-)
+# The grades `verdict.result_of` reads from the result fields; any other word it passes on is unknown.
+_RESULT: Final = MappingProxyType({"pass": Outcome.PASSED, "warning": Outcome.WARNING, "fail": Outcome.FAILED})
 _PHASES: Final[Mapping[str, Phase]] = MappingProxyType(
     {"started": "started", "status.changed": "status.changed", "invalidated": "invalidated"}
 )
@@ -199,6 +224,38 @@ class StageState:
 
 
 @dataclass(frozen=True, slots=True)
+class ProblemState:
+    """The problem a run remediates (`sh.keptn.events.problem`, or `data.problem` of `remediation.triggered`).
+
+    Resolved is for good: once an event says RESOLVED the problem stays resolved, whatever came before.
+    """
+
+    title: str = ""
+    stage: str = ""
+    open: bool = False
+    resolved: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class LogError:
+    """One `sh.keptn.log.error` of the run: where it was logged and what it says."""
+
+    stage: str
+    task: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Focus:
+    """The run's worst state, which the run message's headline says, and what it is about."""
+
+    state: Headline
+    stage: str = ""
+    # The sequence or task the state is about (for a logged error, the task that logged it).
+    name: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class RunState:
     """Everything the run message shows about one run. Build one with `RunState(context).apply(event)`."""
 
@@ -210,6 +267,9 @@ class RunState:
     last_time: str = ""
     stages: tuple[StageState, ...] = ()  # sorted by name: the document is canonical
     more_stages: bool = False
+    problem: ProblemState | None = None
+    errors: tuple[LogError, ...] = ()  # sorted, the first MAX_ERRORS
+    more_errors: bool = False
 
     def apply(self, event: KeptnEvent) -> RunState:
         """This state joined with what `event` says. Events that are not task or sequence events change nothing."""
@@ -226,6 +286,7 @@ class RunState:
         if other.context != self.context:
             raise RunStateError(f"cannot merge the runs {self.context!r} and {other.context!r}")
         stages, more = _join_named(self.stages, other.stages, _join_stage, MAX_STAGES)
+        errors = sorted({*self.errors, *other.errors}, key=lambda error: (error.stage, error.task, error.message))
         return RunState(
             context=self.context,
             project=_least(self.project, other.project),
@@ -234,6 +295,9 @@ class RunState:
             last_time=max(self.last_time, other.last_time),
             stages=stages,
             more_stages=self.more_stages or other.more_stages or more,
+            problem=_join_problem(self.problem, other.problem),
+            errors=tuple(errors[:MAX_ERRORS]),
+            more_errors=self.more_errors or other.more_errors or len(errors) > MAX_ERRORS,
         )
 
     @property
@@ -252,11 +316,61 @@ class RunState:
         return Progress.RUNNING
 
     @property
+    def focus(self) -> Focus:
+        """The run's worst state: the most urgent thing a person must act on (URGENCY), else how the run stands.
+
+        An open problem heads the run until it is resolved or the run is over (its remediation finished); then
+        the remediation's outcome speaks. Among states equally urgent a later stage wins over an earlier one (it
+        is the newer news) and a sequence over a task (the larger unit). Passed only when the run is over.
+        """
+        problem = self.problem
+        done = self.done
+        if problem is not None and problem.open and not problem.resolved and not done:
+            return Focus(Alert.PROBLEM_OPEN, problem.stage)
+        resolved = problem is not None and problem.resolved
+        found: list[tuple[int, int, int, int, Focus]] = []
+        stages = self.stages_in_order()
+        for place, stage in enumerate(stages):
+            for order, sequence in enumerate(stage.sequences_in_order()):
+                shown: Headline = sequence.shown
+                if sequence.ending is None and sequence.name == "remediation" and not resolved:
+                    shown = Alert.REMEDIATION
+                found.append((URGENCY.get(shown, 0), place, 1, order, Focus(shown, stage.name, sequence.name)))
+            for order, task in enumerate(stage.tasks_in_order()):
+                shown = task.shown
+                # An approval waits within its sequence ("production delivery waiting for approval"), if known.
+                name = _running_sequence(stage) if shown is Progress.WAITING_FOR_APPROVAL else task.name
+                found.append((URGENCY.get(shown, 0), place, 0, order, Focus(shown, stage.name, name)))
+        for order, error in enumerate(self.errors):
+            logged = Focus(Alert.ERROR_LOGGED, error.stage, error.task)
+            found.append((URGENCY[logged.state], -1, 0, order, logged))
+        if problem is not None and resolved:
+            all_clear = Focus(Alert.PROBLEM_RESOLVED, problem.stage)
+            found.append((URGENCY[all_clear.state], -1, 0, 0, all_clear))
+        urgent = max(found, key=lambda item: item[:4], default=None)
+        if urgent is not None and urgent[0] > 0:
+            return urgent[4]
+        if not stages:
+            return Focus(Progress.WAITING)
+        if done:
+            outcome = worst(stage.shown for stage in stages)
+            stage = [stage for stage in stages if stage.shown is outcome][-1]
+            items: list[TaskState | SequenceState] = [*stage.tasks_in_order(), *stage.sequences_in_order()]
+            named = [item.name for item in items if item.shown is outcome]
+            return Focus(outcome, stage.name, named[-1] if named else "")
+        stage = ([stage for stage in stages if isinstance(stage.shown, Progress)] or list(stages))[-1]
+        running = _running_sequence(stage)
+        if running:
+            return Focus(Progress.RUNNING, stage.name, running)
+        tasks = [task for task in stage.tasks_in_order() if isinstance(task.shown, Progress)]
+        # Only task events seen: the task in progress (waiting or running), else the stage runs on.
+        return Focus(tasks[-1].shown, stage.name, tasks[-1].name) if tasks else Focus(Progress.RUNNING, stage.name)
+
+    @property
     def severity(self) -> Severity:
-        """The worst of everything that ended and of the run's state; never success before the run is over."""
-        endings = [outcome for stage in self.stages for outcome in stage.endings]
-        found = max((SEVERITY[item] for item in (self.shown, *endings)), key=_SEVERITY_ORDER.index)
-        return Severity.INFO if found is Severity.SUCCESS and not self.done else found
+        """The severity of the run's worst state (`focus`): never success before the run is over (or its
+        problem resolved)."""
+        return SEVERITY[self.focus.state]
 
     @property
     def duration_seconds(self) -> float | None:
@@ -298,6 +412,43 @@ class RunState:
 _ADAPTER: Final = pydantic.TypeAdapter(RunState)
 
 
+def _running_sequence(stage: StageState) -> str:
+    """The sequence of the stage that runs now (the one that began last), or ""."""
+    running = [sequence.name for sequence in stage.sequences_in_order() if sequence.ending is None]
+    return running[-1] if running else ""
+
+
+def needs_a_person(event: KeptnEvent) -> Headline | None:
+    """What the event says that a person must act on, or None: the one definition behind both the default
+    broadcast (routing) and what heads the run message (`RunState.focus` ranks the same states).
+
+    Failed, errored, aborted or timed-out tasks and sequences (the worst of `status` and every result field,
+    as `ending_of` reads them; for other events the same fields, any phase but `.triggered`); a quality gate
+    (evaluation) with a warning; an approval waiting for a human; an open problem; a remediation started;
+    `sh.keptn.log.error`. The result a `.triggered` event carries is the previous task's (Keptn copies it
+    forward), not an alarm; remediation.triggered is one by its type.
+    """
+    data = event.data if isinstance(event.data, Mapping) else {}
+    kind = classify(event.type, data)
+    if kind.family == "log":
+        return Alert.ERROR_LOGGED if kind.phase == "error" else None
+    problem = _problem_of(kind, data)
+    if problem is not None:  # a resolved problem (or one that does not say) needs nobody
+        return Alert.PROBLEM_OPEN if problem.open else None
+    if kind.sequence == "remediation" and kind.phase == "triggered":
+        return Alert.REMEDIATION
+    if kind.phase == "triggered":
+        return Progress.WAITING_FOR_APPROVAL if _needs_manual(kind, data) else None
+    if kind.family in ("task", "sequence") and kind.phase != "finished":
+        return None  # only a `.finished` says how a task or sequence ended (as the run state reads it)
+    outcome = ending_of(data).outcome
+    if _RANK[outcome] >= _RANK[Outcome.FAILED]:
+        return outcome
+    if outcome is Outcome.WARNING and kind.family == "task" and kind.task == "evaluation":
+        return outcome
+    return None
+
+
 def run_of(events: Iterable[KeptnEvent]) -> RunState:
     """The state of the run the events belong to (the first event's context); every event must share it."""
     state: RunState | None = None
@@ -315,14 +466,20 @@ def observe(event: KeptnEvent) -> RunState:
     kind = classify(event.type, data)
     parsed = parse_time(event.time)
     time = parsed.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z" if parsed else ""
+    stages: tuple[StageState, ...] = ()
+    errors: tuple[LogError, ...] = ()
+    problem = _problem_of(kind, data)
     if kind.family == "task":
         task = _task_of(kind, data, time)
-        stage = StageState(_clip(text(data.get("stage")), MAX_NAME), time, tasks=(task,))
+        stages = (StageState(_clip(text(data.get("stage")), MAX_NAME), time, tasks=(task,)),)
     elif kind.family in ("sequence", "problem") and kind.sequence:
         finished = kind.phase == "finished"
         sequence = SequenceState(_clip(kind.sequence, MAX_NAME), time, ending_of(data) if finished else None)
-        stage = StageState(_clip(kind.stage, MAX_NAME), time, sequences=(sequence,))
-    else:
+        stages = (StageState(_clip(kind.stage, MAX_NAME), time, sequences=(sequence,)),)
+    elif kind.family == "log" and kind.phase == "error":
+        where, doing = (_clip(text(data.get(key)), MAX_NAME) for key in ("stage", "task"))
+        errors = (LogError(where, doing, _clip(text(data.get("message")), MAX_MESSAGE)),)
+    elif problem is None:
         return RunState(context)
     return RunState(
         context,
@@ -330,8 +487,26 @@ def observe(event: KeptnEvent) -> RunState:
         service=_clip(text(data.get("service")), MAX_NAME),
         first_time=time,
         last_time=time,
-        stages=(stage,),
+        stages=stages,
+        problem=problem,
+        errors=errors,
     )
+
+
+def _problem_of(kind: EventKind, data: Mapping[str, Any]) -> ProblemState | None:
+    """The problem a problem event (legacy, or a remediation that carries one) reports; None for other events.
+
+    A legacy `sh.keptn.events.problem` is open when its State says OPEN; a remediation is triggered for an
+    open problem, so its problem is open unless it says RESOLVED (or CLOSED).
+    """
+    if kind.family != "problem":
+        return None
+    details = problem_details(data, legacy=not kind.sequence)
+    state = details["state"]
+    resolved = state in ("RESOLVED", "CLOSED")
+    is_open = state == "OPEN" if not kind.sequence else not resolved
+    stage = _clip(kind.stage or text(data.get("stage")), MAX_NAME)
+    return ProblemState(_clip(details["title"], MAX_MESSAGE), stage, is_open, resolved)
 
 
 def _task_of(kind: EventKind, data: Mapping[str, Any], time: str) -> TaskState:
@@ -340,22 +515,27 @@ def _task_of(kind: EventKind, data: Mapping[str, Any], time: str) -> TaskState:
         score = number(mapping(data.get("evaluation")).get("score")) if kind.task == "evaluation" else None
         return TaskState(name, time, ("finished",), ending_of(data), score=None if score is None else round(score, 2))
     if kind.phase == "triggered":
-        manual = approval_details(kind, data, text(data.get("result")).lower())["needs_manual"]
-        return TaskState(name, time, ("triggered",), manual_approval=manual is True)
+        return TaskState(name, time, ("triggered",), manual_approval=_needs_manual(kind, data))
     return TaskState(name, time, (_PHASES[kind.phase],))
 
 
+def _needs_manual(kind: EventKind, data: Mapping[str, Any]) -> bool:
+    return approval_details(kind, data, text(data.get("result")).lower())["needs_manual"]
+
+
 def ending_of(data: Mapping[str, Any]) -> Ending:
-    """The worst of what `status`, `result` and `evaluation.result` say: a field that says failure is never hidden."""
+    """The worst of what `status` and the result fields say: a field that says failure is never hidden."""
     status = text(data.get("status")).strip().lower()
-    results = (text(data.get("result")), text(mapping(data.get("evaluation")).get("result")))
+    # The worst result any field reports (result, evaluation.result, the SLIs), as routes compare it.
+    result = result_of(data)
     message = _clip(text(data.get("message")), MAX_MESSAGE)
     said: list[Outcome] = []
     if status:
         said.append(_STATUS.get(status, Outcome.UNKNOWN))
         if said[-1] is Outcome.ERRORED and ("timed out" in message.lower() or "timeout" in message.lower()):
             said[-1] = Outcome.TIMED_OUT
-    said += [_RESULT.get(result.strip().lower(), Outcome.UNKNOWN) for result in results if result.strip()]
+    if result:
+        said.append(_RESULT.get(result, Outcome.UNKNOWN))
     outcome = worst(said) if said else Outcome.UNKNOWN
     return Ending(outcome, message if _RANK[outcome] >= _RANK[Outcome.FAILED] else "")
 
@@ -417,6 +597,12 @@ def _join_task(a: TaskState, b: TaskState) -> TaskState:
         manual_approval=a.manual_approval or b.manual_approval,
         score=min(scores) if scores else None,
     )
+
+
+def _join_problem(a: ProblemState | None, b: ProblemState | None) -> ProblemState | None:
+    if a is None or b is None:
+        return a or b
+    return ProblemState(_least(a.title, b.title), _least(a.stage, b.stage), a.open or b.open, a.resolved or b.resolved)
 
 
 def _join_ending(a: Ending | None, b: Ending | None) -> Ending | None:
