@@ -40,7 +40,7 @@ import yaml
 
 from bench.procs import free_port as free_port  # re-exported: the one port picker for tests
 from notifier.cli import main
-from notifier.config import ENV_SETTINGS, load_config
+from notifier.config import KNOWN_VARIABLES, load_config
 from notifier.events import KeptnEvent, event_from_mapping
 from notifier.intake import IntakeSource
 from notifier.service import Service
@@ -55,17 +55,7 @@ NEW_RUN_MESSAGE = "┏━ run message · run "
 STRUCTURED = "application/cloudevents+json"
 CONSOLE_SCRIPT = Path(sys.executable).with_name("keptn-notifier")
 # Variables the CLI reads: cleared so that the developer's shell cannot change what a test sees.
-CONFIG_VARIABLES = frozenset(
-    {
-        *ENV_SETTINGS,
-        "NOTIFIER_CONFIG",
-        "SLACK_WEBHOOK_URL",
-        "SLACK_BOT_TOKEN",
-        "SLACK_CHANNEL",
-        "SLACK_API_URL",
-        "TEAMS_WEBHOOK_URL",
-    }
-)
+CONFIG_VARIABLES = KNOWN_VARIABLES
 
 
 # -- events and the in-process service --------------------------------------------------------------------
