@@ -47,7 +47,7 @@ def _warning(name: str, known: Collection[str]) -> str:
     said = f"environment variable {name} is ignored: keptn-notifier reads no such variable"
     meant = closest(name, known)
     if meant is not None:
-        return f"{said}; did you mean {meant}?"
+        return f"{said}; did you mean {meant!r}?"
     prefix = next(prefix for prefix in PREFIXES if name.startswith(prefix))
     kin = sorted(variable for variable in known if variable.startswith(prefix))
     return f"{said}; the {prefix}* variables it reads are {', '.join(kin)}" if kin else f"{said}; remove it"

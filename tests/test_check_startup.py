@@ -164,9 +164,9 @@ def test_check_names_a_misspelt_variable_and_the_one_meant_and_still_exits_0(cli
     warnings = [line for line in run.stdout.splitlines() if line.startswith("warning: ")]
     assert warnings == [
         "warning: environment variable NOTIFIER_CONFG is ignored: keptn-notifier reads no such variable; "
-        "did you mean NOTIFIER_CONFIG?",
+        "did you mean 'NOTIFIER_CONFIG'?",
         "warning: environment variable SLACK_WEBHOOK is ignored: keptn-notifier reads no such variable; "
-        "did you mean SLACK_WEBHOOK_URL?",
+        "did you mean 'SLACK_WEBHOOK_URL'?",
     ], run
     # The fallback it explains: messages go to the console.
     assert run.stdout.splitlines()[-1].startswith("ok: 1 channel(s), 1 route(s)"), run
@@ -196,5 +196,5 @@ def test_serve_logs_the_misspelt_variable_at_start_up(tmp_path: Path) -> None:
     ]
     assert warned == [
         "environment variable TEAMS_WEBHOOK is ignored: keptn-notifier reads no such variable; "
-        "did you mean TEAMS_WEBHOOK_URL?"
+        "did you mean 'TEAMS_WEBHOOK_URL'?"
     ], service.stderr()

@@ -298,7 +298,7 @@ def test_a_misspelt_variable_is_named_with_the_one_it_was_meant_to_be(variable: 
 
     # Still the console: the warning is what tells the user why.
     assert list(config.channels) == ["console"]
-    assert config.warnings == (f"environment variable {variable} {UNKNOWN}; did you mean {meant}?",)
+    assert config.warnings == (f"environment variable {variable} {UNKNOWN}; did you mean '{meant}'?",)
     assert "secretpath" not in config.warnings[0]
 
 
@@ -330,7 +330,7 @@ def test_known_variables_other_prefixes_and_kubernetes_service_links_are_not_war
 def test_a_service_link_counts_only_beside_its_service_host() -> None:
     # No NOTIFIER_ADMN_SERVICE_HOST: this _PORT is a misspelling, not a Service.
     [warning] = load_config(env={"NOTIFIER_ADMN_PORT": "9090", "KEPTN_NATS_SERVICE_HOST": "10.0.0.7"}).warnings
-    assert "NOTIFIER_ADMN_PORT" in warning and "did you mean NOTIFIER_ADMIN_PORT?" in warning
+    assert "NOTIFIER_ADMN_PORT" in warning and "did you mean 'NOTIFIER_ADMIN_PORT'?" in warning
 
 
 def test_variables_the_config_file_names_are_used_not_unknown(tmp_path: Path) -> None:
@@ -344,7 +344,7 @@ def test_variables_the_config_file_names_are_used_not_unknown(tmp_path: Path) ->
 
     warnings = load_config(write(tmp_path, text), env=env).warnings
 
-    assert warnings == (f"environment variable KEPTN_BRIDGE {UNKNOWN}; did you mean KEPTN_BRIDGE_URL?",)
+    assert warnings == (f"environment variable KEPTN_BRIDGE {UNKNOWN}; did you mean 'KEPTN_BRIDGE_URL'?",)
 
 
 def test_the_known_variables_include_the_config_file_and_the_channel_types_variables() -> None:
