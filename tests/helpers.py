@@ -41,7 +41,7 @@ import yaml
 from bench.procs import free_port as free_port  # re-exported: the one port picker for tests
 from notifier.app.service import Service
 from notifier.cli.main import main
-from notifier.config.load import ENV_SETTINGS, load_config
+from notifier.config.load import KNOWN_VARIABLES, load_config
 from notifier.intake.protocol import IntakeSource
 from notifier.keptn.events import KeptnEvent, event_from_mapping
 
@@ -55,17 +55,7 @@ NEW_RUN_MESSAGE = "┏━ run message · run "
 STRUCTURED = "application/cloudevents+json"
 CONSOLE_SCRIPT = Path(sys.executable).with_name("keptn-notifier")
 # Variables the CLI reads: cleared so that the developer's shell cannot change what a test sees.
-CONFIG_VARIABLES = frozenset(
-    {
-        *ENV_SETTINGS,
-        "NOTIFIER_CONFIG",
-        "SLACK_WEBHOOK_URL",
-        "SLACK_BOT_TOKEN",
-        "SLACK_CHANNEL",
-        "SLACK_API_URL",
-        "TEAMS_WEBHOOK_URL",
-    }
-)
+CONFIG_VARIABLES = KNOWN_VARIABLES
 
 
 # -- events and the in-process service --------------------------------------------------------------------

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from typing import Literal
 
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
-from notifier.channels import CHANNEL_TYPES, AnyChannelConfig, build_channel, channel_format
+from notifier.channels import (
+    CHANNEL_TYPES,
+    CHANNEL_VARIABLES,
+    AnyChannelConfig,
+    build_channel,
+    channel_format,
+    env_channels,
+)
 from notifier.channels.base import ChannelConfig, ChannelContext, ChannelType
 from notifier.channels.console import ConsoleChannel, ConsoleConfig
 from notifier.channels.slack import SlackBotChannel, SlackConfig, SlackWebhookChannel
@@ -85,3 +93,54 @@ def test_registered_types_are_channel_types() -> None:
 def test_every_format_a_channel_asks_for_has_a_renderer(raw: dict[str, object]) -> None:
     # So render() raising UnknownFormat can only be a bug, never a configuration.
     assert channel_format(ADAPTER.validate_python(raw)) in RENDERERS
+
+
+class ReadsRecorded(Mapping[str, str]):
+    """An environment that remembers every variable asked for, set or not."""
+
+    def __init__(self, values: dict[str, str]) -> None:
+        self._values = values
+        self.asked: set[str] = set()
+
+    def __getitem__(self, name: str) -> str:
+        self.asked.add(name)
+        return self._values[name]
+
+    def __contains__(self, name: object) -> bool:
+        self.asked.add(str(name))
+        return name in self._values
+
+    def __iter__(self) -> Iterator[str]:
+        raise AssertionError("a channel type asks for its variables by name; it does not list the environment")
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+
+# A value for each variable a channel type might read: every branch of its from_env is taken.
+PLAUSIBLE = {
+    "SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/T/B/X",
+    "SLACK_BOT_TOKEN": "xoxb-1-2-3",
+    "SLACK_CHANNEL": "#keptn",
+    "SLACK_API_URL": "http://127.0.0.1:9/api/",
+    "TEAMS_WEBHOOK_URL": "https://x.logic.azure.com/workflows/1?sig=abc",
+}
+
+
+@pytest.mark.parametrize("name", list(CHANNEL_TYPES))
+def test_a_channel_type_declares_exactly_the_variables_it_reads(name: str) -> None:
+    channel_type = CHANNEL_TYPES[name]
+    env = ReadsRecorded(PLAUSIBLE)
+
+    list(channel_type.from_env(env))
+
+    assert env.asked == set(channel_type.env_variables), "env_variables must list what from_env reads"
+    assert set(CHANNEL_VARIABLES) == set(PLAUSIBLE)
+
+
+def test_a_channel_type_is_handed_only_the_variables_it_declares() -> None:
+    # The console makes its channel whatever the environment holds; Slack sees only its own four.
+    slack_like = ReadsRecorded({"SLACK_WEBHOOK_URL": PLAUSIBLE["SLACK_WEBHOOK_URL"], "SLACK_WEBHOOK": "x"})
+    made = [channel.name for channel in env_channels(slack_like)]
+    assert made == ["slack-webhook"]
+    assert slack_like.asked == set(CHANNEL_VARIABLES)

@@ -1,8 +1,10 @@
 """`check` and start-up agree: what stops `serve` is what `check` reports, with the README's exit codes
-(2 for a config error, 1 for template problems), and subscriptions that can match nothing are warned about."""
+(2 for a config error, 1 for template problems), and both warn about subscriptions that can match nothing and
+about variables named like the service's that it does not read."""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import subprocess
@@ -13,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.helpers import CONFIG_VARIABLES, REPO, Cli, in_process_cli, running_service
+from tests.helpers import CONFIG_VARIABLES, REPO, Cli, ServiceProcess, in_process_cli, running_service
 
 MISSING_TEMPLATE = {
     "channels": {"log": {"type": "console"}},
@@ -150,3 +152,49 @@ async def test_start_up_logs_the_same_subscription_warning(tmp_path: Path, caplo
     ):
         pass
     assert "PUBSUB_TOPIC: 'sh.keptn.*' can match no Keptn event; did you mean 'sh.keptn.>'?" in caplog.messages
+
+
+# -- environment variables with the service's prefixes that it does not read -----------------------------------
+
+
+def test_check_names_a_misspelt_variable_and_the_one_meant_and_still_exits_0(cli: Cli) -> None:
+    cli.env(SLACK_WEBHOOK="https://hooks.slack.com/services/T0/B0/secretpath", NOTIFIER_CONFG="/etc/notifier.yaml")
+    run = cli("check")
+    assert run.code == 0, run
+    warnings = [line for line in run.stdout.splitlines() if line.startswith("warning: ")]
+    assert warnings == [
+        "warning: environment variable NOTIFIER_CONFG is ignored: keptn-notifier reads no such variable; "
+        "did you mean 'NOTIFIER_CONFIG'?",
+        "warning: environment variable SLACK_WEBHOOK is ignored: keptn-notifier reads no such variable; "
+        "did you mean 'SLACK_WEBHOOK_URL'?",
+    ], run
+    # The fallback it explains: messages go to the console.
+    assert run.stdout.splitlines()[-1].startswith("ok: 1 channel(s), 1 route(s)"), run
+    assert "secretpath" not in run.stdout + run.stderr
+
+
+def test_check_is_quiet_about_the_variables_the_service_reads(cli: Cli) -> None:
+    cli.env(TEAMS_WEBHOOK_URL="https://x.logic.azure.com/workflows/1?sig=abc", KEPTN_BRIDGE_URL="https://b.example")
+    run = cli("check")
+    assert run.code == 0 and run.stdout.startswith("ok: 1 channel(s)"), run
+
+
+def test_serve_logs_the_misspelt_variable_at_start_up(tmp_path: Path) -> None:
+    """Smoke test: the real process, its JSON log on stderr."""
+    config = {"channels": {"log": {"type": "console"}}, "routes": [{"name": "all", "channels": ["log"]}]}
+    clean = {key: value for key, value in os.environ.items() if key not in CONFIG_VARIABLES}
+    service = ServiceProcess(config, tmp_path, env={**clean, "TEAMS_WEBHOOK": "https://x.logic.azure.com/w?sig=s"})
+    try:
+        service.start()
+        assert service.terminate() == 0
+    finally:
+        service.close()
+    warned = [
+        record["message"]
+        for record in map(json.loads, service.stderr().splitlines())
+        if record["logLevel"] == "WARNING" and "TEAMS_WEBHOOK" in record["message"]
+    ]
+    assert warned == [
+        "environment variable TEAMS_WEBHOOK is ignored: keptn-notifier reads no such variable; "
+        "did you mean 'TEAMS_WEBHOOK_URL'?"
+    ], service.stderr()

@@ -3,12 +3,15 @@ from pathlib import Path
 
 import pytest
 
+from notifier.channels import CHANNEL_VARIABLES
 from notifier.channels.console import ConsoleConfig
 from notifier.channels.slack import SlackConfig
 from notifier.channels.teams import TeamsConfig
 from notifier.config.load import (
+    CONFIG_VARIABLE,
     DEFAULT_PUBSUB_TOPIC,
     ENV_SETTINGS,
+    KNOWN_VARIABLES,
     ConfigError,
     Settings,
     load_config,
@@ -197,14 +200,7 @@ def test_warnings_come_from_the_channel_types(tmp_path: Path) -> None:
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 # The README rows that are not settings: the config file, and the variables the channel types read.
-NOT_SETTINGS = {
-    "NOTIFIER_CONFIG",
-    "SLACK_WEBHOOK_URL",
-    "SLACK_BOT_TOKEN",
-    "SLACK_CHANNEL",
-    "SLACK_API_URL",
-    "TEAMS_WEBHOOK_URL",
-}
+NOT_SETTINGS = {CONFIG_VARIABLE, *CHANNEL_VARIABLES}
 
 
 def test_every_setting_variable_is_in_the_readme_and_sets_its_setting() -> None:
@@ -281,3 +277,77 @@ def test_credentials_in_the_nats_url_are_secrets(tmp_path: Path) -> None:
     token_only = load_config(env={"NATS_URL": "nats://T0KEN-abc@keptn-nats"})
     assert "T0KEN-abc" in token_only.secrets()
     assert not [s for s in load_config(env={"NATS_URL": "nats://keptn-nats"}).secrets() if "keptn" in s]
+
+
+# -- variables that look like the service's but are not -------------------------------------------------------
+
+UNKNOWN = "is ignored: keptn-notifier reads no such variable"
+
+
+@pytest.mark.parametrize(
+    ("variable", "meant"),
+    [
+        ("SLACK_WEBHOOK", "SLACK_WEBHOOK_URL"),
+        ("TEAMS_WEBHOOK", "TEAMS_WEBHOOK_URL"),
+        ("NOTIFIER_CONFG", "NOTIFIER_CONFIG"),
+        ("KEPTN_BRIDGE", "KEPTN_BRIDGE_URL"),
+        ("NOTIFIER_ADMN_PORT", "NOTIFIER_ADMIN_PORT"),
+        ("SLACK_TOKEN", "SLACK_BOT_TOKEN"),
+    ],
+)
+def test_a_misspelt_variable_is_named_with_the_one_it_was_meant_to_be(variable: str, meant: str) -> None:
+    config = load_config(env={variable: "https://hooks.slack.com/services/T0/B0/secretpath"})
+
+    # Still the console: the warning is what tells the user why.
+    assert list(config.channels) == ["console"]
+    assert config.warnings == (f"environment variable {variable} {UNKNOWN}; did you mean '{meant}'?",)
+    assert "secretpath" not in config.warnings[0]
+
+
+def test_an_unknown_variable_without_a_near_name_lists_its_prefixs_variables() -> None:
+    [warning] = load_config(env={"TEAMS_CHANNEL_ID": "19:abc"}).warnings
+    listed = "the TEAMS_* variables it reads are TEAMS_WEBHOOK_URL"
+    assert warning == f"environment variable TEAMS_CHANNEL_ID {UNKNOWN}; {listed}"
+
+
+def test_known_variables_other_prefixes_and_kubernetes_service_links_are_not_warned_about() -> None:
+    env = {name: "" for name in KNOWN_VARIABLES}  # set but empty: known all the same
+    env |= {"HOME": "/root", "PUBSUB_URL": "nats://keptn-nats", "SLACKWARE": "yes", "K8S_DEPLOYMENT_VERSION": "1.4.5"}
+    # What the kubelet sets for the Services keptn-nats and keptn-notifier in the pod's namespace.
+    env |= {
+        "KEPTN_NATS_SERVICE_HOST": "10.0.0.7",
+        "KEPTN_NATS_SERVICE_PORT": "4222",
+        "KEPTN_NATS_SERVICE_PORT_CLIENT": "4222",
+        "KEPTN_NATS_PORT": "tcp://10.0.0.7:4222",
+        "KEPTN_NATS_PORT_4222_TCP": "tcp://10.0.0.7:4222",
+        "KEPTN_NATS_PORT_4222_TCP_PROTO": "tcp",
+        "KEPTN_NATS_PORT_4222_TCP_PORT": "4222",
+        "KEPTN_NATS_PORT_4222_TCP_ADDR": "10.0.0.7",
+        "KEPTN_NOTIFIER_SERVICE_HOST": "10.0.0.8",
+        "KEPTN_NOTIFIER_PORT_9090_TCP": "tcp://10.0.0.8:9090",
+    }
+    assert load_config(env=env).warnings == ()
+
+
+def test_a_service_link_counts_only_beside_its_service_host() -> None:
+    # No NOTIFIER_ADMN_SERVICE_HOST: this _PORT is a misspelling, not a Service.
+    [warning] = load_config(env={"NOTIFIER_ADMN_PORT": "9090", "KEPTN_NATS_SERVICE_HOST": "10.0.0.7"}).warnings
+    assert "NOTIFIER_ADMN_PORT" in warning and "did you mean 'NOTIFIER_ADMIN_PORT'?" in warning
+
+
+def test_variables_the_config_file_names_are_used_not_unknown(tmp_path: Path) -> None:
+    text = (
+        "channels:\n"
+        "  oncall: {type: slack, webhook_url: '${SLACK_ONCALL_WEBHOOK_URL}'}\n"
+        "  log: {type: console, stream: '${NOTIFIER_LOG_STREAM:-stdout}'}\n"
+        "routes: [{name: r, channels: [oncall, log]}]\n"
+    )
+    env = {"SLACK_ONCALL_WEBHOOK_URL": ENV["SLACK_WEBHOOK_URL"], "NOTIFIER_LOG_STREAM": "stderr", "KEPTN_BRIDGE": "x"}
+
+    warnings = load_config(write(tmp_path, text), env=env).warnings
+
+    assert warnings == (f"environment variable KEPTN_BRIDGE {UNKNOWN}; did you mean 'KEPTN_BRIDGE_URL'?",)
+
+
+def test_the_known_variables_include_the_config_file_and_the_channel_types_variables() -> None:
+    assert {"NOTIFIER_CONFIG", "SLACK_WEBHOOK_URL", "TEAMS_WEBHOOK_URL", "KEPTN_API_TOKEN"} <= KNOWN_VARIABLES

@@ -23,7 +23,8 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from notifier.config.load import load_config, parse_duration
+from notifier.config.load import KNOWN_VARIABLES, load_config, parse_duration
+from notifier.config.variables import unknown_variable_warnings
 from notifier.keptn.subjects import SubjectSet
 from notifier.templating import TemplateSet
 
@@ -596,3 +597,51 @@ def test_apply_k_deploy_still_applies_the_sidecar_overlay() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert list(yaml.safe_load_all(result.stdout)) == list(_rendered("sidecar"))
+
+
+# --- no start-up warning about the variables the manifests and Kubernetes set ---------------------------------
+
+
+def _service_links(service: Obj, address: str = "10.0.0.7") -> dict[str, str]:
+    """The variables the kubelet sets in every pod of the namespace for one Service (its service links)."""
+    prefix = service["metadata"]["name"].upper().replace("-", "_")
+    ports = service["spec"]["ports"]
+    first = ports[0]
+    links = {
+        f"{prefix}_SERVICE_HOST": address,
+        f"{prefix}_SERVICE_PORT": str(first["port"]),
+        f"{prefix}_PORT": f"{first.get('protocol', 'TCP').lower()}://{address}:{first['port']}",
+    }
+    for port in ports:
+        protocol = port.get("protocol", "TCP")
+        if "name" in port:
+            links[f"{prefix}_SERVICE_PORT_{port['name'].upper().replace('-', '_')}"] = str(port["port"])
+        link = f"{prefix}_PORT_{port['port']}_{protocol}"
+        links[link] = f"{protocol.lower()}://{address}:{port['port']}"
+        links |= {f"{link}_PROTO": protocol.lower(), f"{link}_PORT": str(port["port"]), f"{link}_ADDR": address}
+    return links
+
+
+# Keptn's NATS, in the same namespace (Keptn 1.4.5's chart: client, cluster, monitor and metrics ports).
+KEPTN_NATS = {
+    "metadata": {"name": "keptn-nats"},
+    "spec": {
+        "ports": [
+            {"name": "client", "port": 4222},
+            {"name": "cluster", "port": 6222},
+            {"name": "monitor", "port": 8222},
+            {"name": "metrics", "port": 7777},
+        ]
+    },
+}
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_notifier_container_gets_no_variable_the_service_would_warn_about(overlay: str) -> None:
+    services = [obj for obj in _rendered(overlay) if obj["kind"] == "Service"]
+    env = {name: "" for name in _env(_notifier(overlay))}
+    for service in [*services, KEPTN_NATS]:
+        env |= _service_links(service)
+    assert "KEPTN_NOTIFIER_SERVICE_PORT_METRICS" in env and "KEPTN_NATS_PORT_4222_TCP_ADDR" in env
+
+    assert unknown_variable_warnings(env, KNOWN_VARIABLES) == []

@@ -173,7 +173,7 @@ class Service:
             ", ".join(self.config.channels),
             extra={"stateDir": str(self.settings.state_dir)},
         )
-        for warning in self.config.warnings:
+        for warning in (*self.config.warnings, *self.templates.warnings()):
             log.warning(warning)
 
     async def submit(self, events: Sequence[KeptnEvent]) -> Summary:

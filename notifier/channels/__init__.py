@@ -10,13 +10,25 @@ from pydantic import Field
 
 from notifier.channels.base import Channel, ChannelConfig, ChannelContext, ChannelType, EnvChannel
 from notifier.channels.console import ConsoleConfig, build_console, console_format, console_from_env
-from notifier.channels.slack import SlackConfig, build_slack, slack_format, slack_from_env
-from notifier.channels.teams import TeamsConfig, build_teams, teams_format, teams_from_env
+from notifier.channels.slack import SLACK_VARIABLES, SlackConfig, build_slack, slack_format, slack_from_env
+from notifier.channels.teams import TEAMS_VARIABLES, TeamsConfig, build_teams, teams_format, teams_from_env
 
 CHANNEL_TYPES: Mapping[str, ChannelType] = MappingProxyType(
     {
-        "slack": ChannelType(config=SlackConfig, build=build_slack, format_of=slack_format, from_env=slack_from_env),
-        "teams": ChannelType(config=TeamsConfig, build=build_teams, format_of=teams_format, from_env=teams_from_env),
+        "slack": ChannelType(
+            config=SlackConfig,
+            build=build_slack,
+            format_of=slack_format,
+            from_env=slack_from_env,
+            env_variables=SLACK_VARIABLES,
+        ),
+        "teams": ChannelType(
+            config=TeamsConfig,
+            build=build_teams,
+            format_of=teams_format,
+            from_env=teams_from_env,
+            env_variables=TEAMS_VARIABLES,
+        ),
         "console": ChannelType(
             config=ConsoleConfig,
             build=build_console,
@@ -50,15 +62,26 @@ def channel_format(config: ChannelConfig) -> str:
     return format_of(config)
 
 
+# Every variable a channel type reads, in registry order.
+CHANNEL_VARIABLES: tuple[str, ...] = tuple(
+    variable for channel_type in CHANNEL_TYPES.values() for variable in channel_type.env_variables
+)
+
+
 def env_channels(env: Mapping[str, str]) -> Iterator[EnvChannel]:
     """The channels the environment alone asks for, in registry order; the fallback type's when there are none."""
     made = 0
     for channel_type in CHANNEL_TYPES.values():
         if not channel_type.env_fallback:
-            for channel in channel_type.from_env(env):
+            for channel in channel_type.from_env(_declared(channel_type, env)):
                 made += 1
                 yield channel
     if not made:
         for channel_type in CHANNEL_TYPES.values():
             if channel_type.env_fallback:
-                yield from channel_type.from_env(env)
+                yield from channel_type.from_env(_declared(channel_type, env))
+
+
+def _declared(channel_type: ChannelType, env: Mapping[str, str]) -> Mapping[str, str]:
+    """The part of the environment a channel type has declared: it sees no variable it has not named."""
+    return {name: env[name] for name in channel_type.env_variables if name in env}

@@ -154,6 +154,9 @@ class ChannelType:
     format_of: Callable[[Any], str] | None = None
     # Asked only when no other type made a channel from the environment: where messages go by default.
     env_fallback: bool = False
+    # Every variable `from_env` reads: it is handed these and no others, so the list cannot fall behind, and the
+    # start-up warning about misspelt variables knows them.
+    env_variables: tuple[str, ...] = ()
 
 
 class InsecureUrlError(ValueError):

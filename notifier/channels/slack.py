@@ -8,7 +8,7 @@ import dataclasses
 import logging
 import math
 from collections.abc import Iterator, Mapping
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 import aiohttp
 import orjson
@@ -40,6 +40,8 @@ from notifier.redact import Redactor, url_secrets
 MESSAGE_FIELDS = ("text", "blocks", "attachments", "unfurl_links", "unfurl_media", "reply_broadcast")
 # What chat.update takes of them: an edit keeps the message's unfurl settings.
 UPDATE_FIELDS = ("text", "blocks", "attachments")
+# What slack_from_env reads (the registry hands it these variables only).
+SLACK_VARIABLES: Final = ("SLACK_WEBHOOK_URL", "SLACK_BOT_TOKEN", "SLACK_CHANNEL", "SLACK_API_URL")
 # The parts of a Web API answer worth keeping in a result's detail, for people; the result's ref has them too.
 _ANSWER_FIELDS = frozenset({"ok", "error", "channel", "ts", "warning"})
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator, Mapping
 from types import MappingProxyType
-from typing import Literal
+from typing import Final, Literal
 from urllib.parse import urlsplit
 
 import orjson
@@ -28,6 +28,8 @@ from notifier.message_ref import MessageRef
 from notifier.redact import Redactor, url_secrets
 
 _RENDERERS: Mapping[str, str] = MappingProxyType({"adaptive": "teams", "messagecard": "messagecard"})
+# What teams_from_env reads (the registry hands it this variable only).
+TEAMS_VARIABLES: Final = ("TEAMS_WEBHOOK_URL",)
 
 
 class TeamsConfig(ChannelConfig):

@@ -301,6 +301,8 @@ def _check(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         print(redact(f"problem: {exc}"))
         print("check failed: 1 problem(s)")
         return EXIT_FAILED
+    for warning in templates.warnings():
+        print(redact(f"warning: {warning}"))
     problems = templates.check(load_samples()) + missing_route_templates(config, templates)
     if problems:
         for problem in problems:

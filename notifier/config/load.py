@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -18,9 +18,10 @@ from urllib.parse import urlsplit
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
-from notifier.channels import CHANNEL_TYPES, AnyChannelConfig, env_channels
+from notifier.channels import CHANNEL_TYPES, CHANNEL_VARIABLES, AnyChannelConfig, env_channels
 from notifier.channels.base import ChannelConfig, EnvChannel, EnvChannelError
 from notifier.config.errors import describe
+from notifier.config.variables import unknown_variable_warnings
 from notifier.config.warnings import subscription_warnings
 from notifier.config.yaml_marks import YamlDocument
 from notifier.keptn.match import Match, comma_list
@@ -50,6 +51,8 @@ _DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, 
 _SIZE = re.compile(r"^\s*(\d+)\s*(b|kb|kib|mb|mib|gb|gib)?\s*$", re.IGNORECASE)
 _SIZE_UNITS = {"b": 1, "kb": 1000, "kib": 1024, "mb": 1000**2, "mib": 1024**2, "gb": 1000**3, "gib": 1024**3, None: 1}
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+# The YAML config file, when there is one (or --config).
+CONFIG_VARIABLE = "NOTIFIER_CONFIG"
 
 
 class ConfigError(Exception):
@@ -263,6 +266,8 @@ ENV_SETTINGS: Mapping[str, str] = MappingProxyType(
         if isinstance(mark, Env)
     }
 )
+# Every variable the service reads: the config file's, the settings' and each channel type's.
+KNOWN_VARIABLES: frozenset[str] = frozenset({CONFIG_VARIABLE, *ENV_SETTINGS, *CHANNEL_VARIABLES})
 
 
 class RouteConfig(NoiseRules):
@@ -325,8 +330,10 @@ def load_config(
 ) -> Config:
     """Build the whole configuration; raises ConfigError with a message a user can act on."""
     env = os.environ if env is None else env
-    path = path or env.get("NOTIFIER_CONFIG") or None
-    file_config, document = _read_file(Path(path), env) if path else (FileConfig(), YamlDocument(None))
+    path = path or env.get(CONFIG_VARIABLE) or None
+    file_config, document, referenced = (
+        _read_file(Path(path), env) if path else (FileConfig(), YamlDocument(None), frozenset[str]())
+    )
     origin = str(path) if path else "environment"
 
     raw_settings: dict[str, Any] = dict(file_config.settings)
@@ -361,13 +368,15 @@ def load_config(
         routes = (RouteConfig(name="default", match=Match(types=[">"]), channels=list(channels)),)
     _check_routes(routes, channels, lambda loc: _at(origin, document, loc))
     warnings = (
+        *unknown_variable_warnings(env, KNOWN_VARIABLES, referenced),
         *_warnings(channels),
         *subscription_warnings(settings.pubsub_topic, [(route.name, route.match.types) for route in routes]),
     )
     return Config(settings=settings, channels=channels, routes=routes, origin=origin, warnings=warnings)
 
 
-def _read_file(path: Path, env: Mapping[str, str]) -> tuple[FileConfig, YamlDocument]:
+def _read_file(path: Path, env: Mapping[str, str]) -> tuple[FileConfig, YamlDocument, frozenset[str]]:
+    """The file's config, its YAML with line marks, and the variables its `${...}` name."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
@@ -384,9 +393,10 @@ def _read_file(path: Path, env: Mapping[str, str]) -> tuple[FileConfig, YamlDocu
     data = {} if document.data is None else document.data
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: the top level must be a mapping with 'channels' and 'routes'")
+    referenced = frozenset(_referenced(data))
     data = _expand_env(data, env, path, (), document)
     try:
-        return FileConfig.model_validate(data), document
+        return FileConfig.model_validate(data), document, referenced
     except ValidationError as exc:
         raise ConfigError(
             _explain(exc, FileConfig, lambda loc: f"{_at(path, document, _untagged(loc))}: " + _place(_untagged(loc)))
@@ -421,6 +431,18 @@ def _expand_env(
         )
 
     return _ENV_REF.sub(substitute, value)
+
+
+def _referenced(value: Any) -> Iterator[str]:
+    """The variables a `${NAME}` or `${NAME:-default}` in the file names."""
+    if isinstance(value, dict):
+        for item in value.values():
+            yield from _referenced(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _referenced(item)
+    elif isinstance(value, str):
+        yield from (match.group(1) for match in _ENV_REF.finditer(value))
 
 
 def _place(loc: tuple[str | int, ...]) -> str:

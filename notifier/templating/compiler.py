@@ -15,6 +15,7 @@ import yaml
 from jinja2 import Template, TemplateNotFound, meta, nodes
 from jinja2.exceptions import TemplateSyntaxError
 
+from notifier.templating.names import Field, unknown_names
 from notifier.templating.sandbox import REMOVED_FILTERS
 from notifier.templating.single_pass import Gated, field_body, join_fields
 from notifier.templating.trusted import TemplateEnvironment
@@ -65,6 +66,8 @@ class CompiledTemplate:
     gates: tuple[bool, ...]  # per field: a `when`, whose falsy text leaves out the two fields after it
     constants: tuple[bool, ...]  # per field: plain text, no Jinja syntax
     environment: TemplateEnvironment  # where it was compiled, and renders
+    # Names it reads that the template context never has, one line each (notifier/templating/names.py).
+    warnings: tuple[str, ...] = ()
 
 
 def compile_macro(env: TemplateEnvironment, name: str) -> None:
@@ -108,6 +111,8 @@ def compile_template(env: TemplateEnvironment, name: str, entry: Traversable) ->
     link_pairs = tuple(layout.add_pair(pair) for pair in links)
     summary_field, text_field, footer_field = layout.add(summary), layout.add(text), layout.add(footer)
     assert title_field is not None
+    template = parser.join(layout.parts)  # first: an error only compiling finds is named here, as ever
+    unknown = sorted(unknown_names(parser.fields, env.globals), key=lambda found: found.line)
     return CompiledTemplate(
         name=name,
         origin=origin,
@@ -118,11 +123,12 @@ def compile_template(env: TemplateEnvironment, name: str, entry: Traversable) ->
         footer=footer_field,
         facts=fact_pairs,
         links=link_pairs,
-        template=parser.join(layout.parts),
+        template=template,
         labels=tuple(layout.labels),
         gates=tuple(layout.gates),
         constants=tuple(layout.constants),
         environment=env,
+        warnings=tuple(found.message(origin) for found in unknown),
     )
 
 
@@ -178,6 +184,7 @@ class _FieldParser:
         self.origin = origin
         self._env = env
         self._sources: list[tuple[str, str, int]] = []
+        self.fields: list[Field] = []  # the parsed ones, for the check of the names they use
 
     def parse(self, label: str, value: object, line: int) -> _Parsed:
         if not isinstance(value, str):
@@ -195,6 +202,7 @@ class _FieldParser:
                 raise TemplateSyntaxError("{% extends %} and {% block %} have no use in a template field", 1)
         except TemplateSyntaxError as exc:
             raise self._error(label, line, exc) from None
+        self.fields.append(Field(label, line, tree))
         return _Parsed(label, field_body(value, tree), constant=False)
 
     def join(self, order: list[list[nodes.Node] | Gated]) -> Template:

@@ -94,6 +94,11 @@ class TemplateSet:
             )
             return fallback_message(event, f"template {name!r} failed: {reason}", self._bridge_url)
 
+    def warnings(self) -> list[str]:
+        """Names the templates read that the template context never has: each renders empty, so start-up and
+        `check` say so, without failing."""
+        return [warning for compiled in self._templates.values() for warning in compiled.warnings]
+
     def check(self, samples: Sequence[KeptnEvent]) -> list[str]:
         """Render each template against the samples it would be chosen for; one line per problem."""
         problems = []
