@@ -7,6 +7,7 @@ HEALTHCHECK command runs for real against an HTTP server on 127.0.0.1.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import re
 import shutil
@@ -25,6 +26,9 @@ DOCKERFILE = REPO_ROOT / "Dockerfile"
 DOCKERIGNORE = REPO_ROOT / ".dockerignore"
 LOCK_FILE = REPO_ROOT / "requirements.lock"
 PYPROJECT = REPO_ROOT / "pyproject.toml"
+LICENSE = REPO_ROOT / "LICENSE"
+# The canonical text of https://www.apache.org/licenses/LICENSE-2.0.txt (also Debian's common-licenses/Apache-2.0).
+APACHE_2_0_SHA256 = "cfc7749b96f63bd31c3c42b5c471bf756814053e847c10f3eb003417bc523d30"
 
 DEAD_PROXY = "http://127.0.0.1:9"
 
@@ -240,3 +244,12 @@ def test_lock_says_how_to_regenerate_it() -> None:
     header = [line for line in LOCK_FILE.read_text(encoding="utf-8").splitlines() if line.startswith("#")]
     text = "\n".join(header)
     assert "pip freeze --exclude keptn-notifier" in text
+
+
+def test_license_is_the_apache_2_0_text_that_pyproject_and_the_image_claim() -> None:
+    assert hashlib.sha256(LICENSE.read_bytes()).hexdigest() == APACHE_2_0_SHA256, "LICENSE is not the canonical text"
+    assert tomllib.loads(PYPROJECT.read_text(encoding="utf-8"))["project"]["license"] == "Apache-2.0"
+    labels = " ".join(_final("LABEL"))
+    assert 'org.opencontainers.image.licenses="Apache-2.0"' in labels
+    rules = DOCKERIGNORE.read_text(encoding="utf-8").splitlines()
+    assert "!LICENSE" in rules, "the build context must carry LICENSE, so the wheel's metadata includes it"
