@@ -52,10 +52,11 @@ USER 10001
 # 8080: CloudEvents in (from the distributor sidecar); 9090: /health, /ready, /metrics.
 EXPOSE 8080 9090
 
-# slim has no curl: ask the admin port with the interpreter that is already there. No proxy: an HTTP(S)_PROXY
-# set for Slack and Teams must not capture a request to loopback. Any non-2xx answer raises, so exit code 1.
+# Asks /health where `serve` listens, from the same settings (NOTIFIER_ADMIN_PORT, else PORT; NOTIFIER_CONFIG's
+# settings:), on loopback and never through a proxy; exit 1 with the reason otherwise. Set ports with those, not
+# with `serve --admin-port`, which this check cannot see.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=15s --retries=3 \
-    CMD ["python", "-c", "import os, urllib.request as u; u.build_opener(u.ProxyHandler({})).open('http://127.0.0.1:' + os.environ.get('NOTIFIER_ADMIN_PORT', '9090') + '/health', timeout=4)"]
+    CMD ["python", "-m", "notifier.healthcheck"]
 
 ENTRYPOINT ["keptn-notifier"]
 CMD ["serve"]

@@ -1,12 +1,13 @@
 """The Dockerfile, its build context and the lock file it installs from.
 
 No Docker engine is needed: hadolint lints the file, a small parser reads the final stage, and the
-HEALTHCHECK command runs for real against an HTTP server on 127.0.0.1.
+HEALTHCHECK command runs for real against an HTTP server on 127.0.0.1 and against the real service.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import re
@@ -17,9 +18,12 @@ import tomllib
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+
+from tests.helpers import Run, ServiceProcess, cli_env, free_port
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DOCKERFILE = REPO_ROOT / "Dockerfile"
@@ -164,25 +168,25 @@ def _healthcheck_command() -> list[str]:
     return [str(part) for part in command]
 
 
-def test_healthcheck_asks_the_admin_port_on_loopback_with_python() -> None:
-    script = _healthcheck_command()[-1]
-    assert "urllib" in script and "http://127.0.0.1:" in script and "/health" in script
-    assert "ProxyHandler({})" in script
-    assert "'9090'" in script, "the admin port default must match NOTIFIER_ADMIN_PORT"
+def test_healthcheck_is_the_services_own_probe_run_by_the_images_python() -> None:
+    # Not a copy of the port rules in a shell line: the module reads the settings as `serve` does.
+    assert _healthcheck_command() == ["python", "-m", "notifier.healthcheck"]
 
 
-async def _run_healthcheck(port: int) -> int:
-    """Runs the image's HEALTHCHECK command with this interpreter against the given admin port."""
+async def _run_healthcheck(env: dict[str, str]) -> Run:
+    """Runs the image's HEALTHCHECK command with this interpreter, in the given environment."""
     command = _healthcheck_command()
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         *command[1:],
         # A dead proxy in the environment: the check must not route a loopback request through it.
-        env={"NOTIFIER_ADMIN_PORT": str(port), "http_proxy": DEAD_PROXY, "HTTP_PROXY": DEAD_PROXY},
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
+        env=cli_env({**env, "http_proxy": DEAD_PROXY, "HTTP_PROXY": DEAD_PROXY}),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
-    return await asyncio.wait_for(process.wait(), timeout=20)
+    out, err = await asyncio.wait_for(process.communicate(), timeout=30)
+    assert process.returncode is not None
+    return Run(process.returncode, out.decode(), err.decode())
 
 
 @pytest.mark.parametrize(("status", "healthy"), [(200, True), (503, False)])
@@ -200,10 +204,11 @@ async def test_healthcheck_command_follows_the_health_endpoint(
     server = await aiohttp_server(app, host="127.0.0.1")
 
     assert server.port is not None
-    exit_code = await _run_healthcheck(server.port)
+    run = await _run_healthcheck({"NOTIFIER_ADMIN_PORT": str(server.port)})
 
     assert requests == ["/health"]
-    assert (exit_code == 0) is healthy
+    assert (run.code == 0) is healthy, run
+    assert healthy or f"http://127.0.0.1:{server.port}/health answered HTTP 503" in run.stderr
 
 
 async def test_healthcheck_command_fails_when_nothing_listens(aiohttp_server: AiohttpServer) -> None:
@@ -212,7 +217,54 @@ async def test_healthcheck_command_fails_when_nothing_listens(aiohttp_server: Ai
     assert port is not None
     await server.close()
 
-    assert await _run_healthcheck(port) != 0
+    run = await _run_healthcheck({"NOTIFIER_ADMIN_PORT": str(port)})
+    assert run.code == 1 and f"no answer from http://127.0.0.1:{port}/health" in run.stderr, run
+
+
+CONSOLE_ONLY = {"channels": {"log": {"type": "console"}}, "routes": [{"name": "all", "channels": ["log"]}]}
+
+
+@pytest.mark.parametrize(
+    "layout",
+    ["admin port empty: the event port", "admin port in the YAML settings", "admin port from the environment"],
+)
+async def test_healthcheck_asks_where_the_real_service_serves_health(tmp_path: Path, layout: str) -> None:
+    admin_port = free_port()
+    settings: dict[str, object] = {}
+    env = {"NOTIFIER_ADMIN_PORT": ""}  # the image's 9090, emptied with `docker run -e NOTIFIER_ADMIN_PORT=`
+    if layout == "admin port in the YAML settings":
+        settings["admin_port"] = admin_port
+    elif layout == "admin port from the environment":
+        env["NOTIFIER_ADMIN_PORT"] = str(admin_port)
+    service = ServiceProcess({**CONSOLE_ONLY, "settings": settings}, tmp_path, env)
+    health_port = service.port if layout.endswith("the event port") else admin_port
+    probe_env = {**env, "NOTIFIER_CONFIG": str(service.config_path)}
+    try:
+        service.spawn()
+        await _until_ready(service, health_port)
+        healthy = await _run_healthcheck(probe_env)
+        service.terminate()
+    finally:
+        service.close()
+    gone = await _run_healthcheck(probe_env)
+
+    assert healthy.code == 0, healthy
+    # The same rules once nothing answers: the message names the address the service used.
+    assert gone.code == 1 and f"no answer from http://127.0.0.1:{health_port}/health" in gone.stderr, gone
+
+
+async def _until_ready(service: ServiceProcess, port: int, timeout: float = 30) -> None:
+    url = f"http://127.0.0.1:{port}/ready"
+    deadline = asyncio.get_running_loop().time() + timeout
+    async with aiohttp.ClientSession() as session:
+        while asyncio.get_running_loop().time() < deadline:
+            assert service.proc is not None and service.proc.poll() is None, service.stderr()
+            with contextlib.suppress(aiohttp.ClientError):
+                async with session.get(url) as response:
+                    if response.status == 200:
+                        return
+            await asyncio.sleep(0.1)
+    raise AssertionError(f"the service did not answer {url} in {timeout}s: {service.stderr()}")
 
 
 # --- build context and lock file ----------------------------------------------------------------------------
