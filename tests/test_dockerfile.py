@@ -147,6 +147,33 @@ def test_final_stage_runs_as_a_numeric_non_root_user() -> None:
     assert int(user) == 10001
 
 
+def test_final_stage_user_and_group_are_both_10001() -> None:
+    # A volume prepared for group 10001 (fsGroup, chgrp) must be writable: useradd --user-group would pick the
+    # next free system gid (999) instead.
+    assert _final("USER")[-1] == "10001:10001"
+    runs = " ".join(_final("RUN"))
+    assert re.search(r"groupadd [^&]*--gid 10001 keptn-notifier", runs)
+    assert re.search(r"useradd [^&]*--uid 10001 [^&]*--gid 10001 ", runs)
+    assert "--user-group" not in runs
+
+
+def test_no_installer_is_left_in_the_image() -> None:
+    builder = [arguments for name, arguments in _stages()[0] if name == "RUN"]
+    installs_the_package = next(run for run in builder if "--constraint requirements.lock ." in run)
+    # In the same layer, after the last install: the venv copied into the final stage has no pip or setuptools.
+    assert installs_the_package.index("pip uninstall --yes pip setuptools") > installs_the_package.index(
+        "pip install"
+    )
+    assert not any("pip install" in run for run in builder[builder.index(installs_the_package) + 1 :])
+    final = _stages()[-1]
+    (base_cleanup,) = [arguments for name, arguments in final if name == "RUN" and "pip uninstall" in arguments]
+    assert "python -m pip uninstall --yes pip setuptools wheel" in base_cleanup
+    assert "rm -rf /usr/local/lib/python3.11/ensurepip" in base_cleanup, "ensurepip carries pip and setuptools wheels"
+    # Before the venv comes first on PATH: `python` there is the base image's interpreter, whose pip this removes.
+    first_path = next(index for index, (name, arguments) in enumerate(final) if name == "ENV" and "PATH=" in arguments)
+    assert final.index(("RUN", base_cleanup)) < first_path
+
+
 def test_entrypoint_ports_volume_and_environment() -> None:
     assert json.loads(_final("ENTRYPOINT")[-1]) == ["keptn-notifier"]
     assert json.loads(_final("CMD")[-1]) == ["serve"]
