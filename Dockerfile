@@ -54,7 +54,9 @@ ENV PATH=/opt/keptn-notifier/bin:$PATH \
 
 # The SQLite outbox: keep it on a volume, or queued notifications die with the container.
 VOLUME ["/var/lib/keptn-notifier"]
-WORKDIR /var/lib/keptn-notifier
+# Not the state volume: what a tool writes by default (preview.html) must not land beside the outbox. /tmp is
+# writable here and, in the manifests, an emptyDir under a read-only root filesystem.
+WORKDIR /tmp
 
 USER 10001:10001
 

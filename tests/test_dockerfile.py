@@ -185,6 +185,8 @@ def test_entrypoint_ports_volume_and_environment() -> None:
     assert env["NOTIFIER_STATE_DIR"] == "/var/lib/keptn-notifier"
     assert env["NOTIFIER_ADMIN_PORT"] == "9090"
     assert env["PYTHONUNBUFFERED"] == "1"
+    # Where a tool writes by default (preview.html): never beside the outbox; /tmp is an emptyDir in the pod.
+    assert _final("WORKDIR")[-1] == "/tmp"
 
 
 def _healthcheck_command() -> list[str]:
