@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import copy
 import functools
+import re
+import shutil
 import subprocess
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -37,6 +39,10 @@ KUBERNETES_VERSIONS = ("1.27.0", kubernetes_validate.latest_version())
 EVENT_PORT = 8080
 ADMIN_PORT = 9090
 STATE_DIR = "/var/lib/keptn-notifier"
+CONFIG_MAP = "keptn-notifier-config"
+TEMPLATES_MAP = "keptn-notifier-templates"
+TEMPLATES_FOLDER = DEPLOY_DIR / "base" / "templates"
+IMAGE = "keptn-notifier"
 FAKE_SECRET_VALUES = {
     "SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/T000/B000/secret",
     "SLACK_BOT_TOKEN": "xoxb-000-000-secret",
@@ -51,26 +57,31 @@ def _documents(path: Path) -> list[Obj]:
     return [doc for doc in yaml.safe_load_all(path.read_text(encoding="utf-8")) if doc is not None]
 
 
+def _yaml_files() -> list[Path]:
+    """Every YAML file under deploy/ but the templates, which are data for a ConfigMap, not manifests."""
+    return sorted(path for path in DEPLOY_DIR.rglob("*.yaml") if TEMPLATES_FOLDER not in path.parents)
+
+
 def _manifest_files() -> list[Path]:
-    return sorted(path for path in DEPLOY_DIR.rglob("*.yaml") if path.name != KUSTOMIZATION)
+    return [path for path in _yaml_files() if path.name != KUSTOMIZATION]
 
 
 def _kustomization_dirs() -> list[Path]:
     return sorted(path.parent for path in DEPLOY_DIR.rglob(KUSTOMIZATION))
 
 
+def _kustomize(directory: Path) -> tuple[Obj, ...]:
+    """What `kubectl apply -k <directory>` sends: kustomize's output (kubectl must be installed)."""
+    result = subprocess.run(
+        ["kubectl", "kustomize", str(directory)], capture_output=True, text=True, check=False, timeout=120
+    )
+    assert result.returncode == 0, f"kubectl kustomize {directory} failed: {result.stderr}"
+    return tuple(doc for doc in yaml.safe_load_all(result.stdout) if doc is not None)
+
+
 @functools.cache
 def _rendered(overlay: str) -> tuple[Obj, ...]:
-    """What `kubectl apply -k deploy/overlays/<overlay>` sends: kustomize's output (kubectl must be installed)."""
-    result = subprocess.run(
-        ["kubectl", "kustomize", str(DEPLOY_DIR / "overlays" / overlay)],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
-    assert result.returncode == 0, f"kubectl kustomize deploy/overlays/{overlay} failed: {result.stderr}"
-    return tuple(doc for doc in yaml.safe_load_all(result.stdout) if doc is not None)
+    return _kustomize(DEPLOY_DIR / "overlays" / overlay)
 
 
 def _objects() -> list[tuple[str, Obj]]:
@@ -79,10 +90,23 @@ def _objects() -> list[tuple[str, Obj]]:
     return rendered + [(SECRET_EXAMPLE, doc) for doc in _documents(DEPLOY_DIR / SECRET_EXAMPLE)]
 
 
+def _all(kind: str, objects: tuple[Obj, ...]) -> list[Obj]:
+    return [obj for obj in objects if obj["kind"] == kind]
+
+
 def _one(kind: str, overlay: str = SIDECAR) -> Obj:
-    found = [obj for obj in _rendered(overlay) if obj["kind"] == kind]
+    found = _all(kind, _rendered(overlay))
     assert len(found) == 1, f"expected one {kind} in deploy/overlays/{overlay}, found {len(found)}"
     return found[0]
+
+
+def _config_maps(objects: tuple[Obj, ...]) -> dict[str, Obj]:
+    return {obj["metadata"]["name"]: obj for obj in _all("ConfigMap", objects)}
+
+
+def _config_map(overlay: str = SIDECAR) -> Obj:
+    """The ConfigMap with config.yaml and the subscription (the other one holds the templates)."""
+    return _config_maps(_rendered(overlay))[CONFIG_MAP]
 
 
 def _containers(overlay: str = SIDECAR) -> dict[str, Obj]:
@@ -127,16 +151,18 @@ def _resolve_env(container: Obj, config_map: Obj, secret: Mapping[str, str]) -> 
     return resolved
 
 
-def _mount_config_map(container: Obj, config_map: Obj, root: Path, overlay: str = SIDECAR) -> list[tuple[str, Path]]:
-    """Writes the ConfigMap files where the container would see them, under root; returns (mountPath, dir)."""
-    pod = _one("Deployment", overlay)["spec"]["template"]["spec"]
-    volumes = {volume["name"]: volume for volume in pod["volumes"]}
+def _mount_config_maps(container: Obj, root: Path, objects: tuple[Obj, ...]) -> list[tuple[str, Path]]:
+    """Writes the ConfigMaps' files where the container would see them, under root; returns (mountPath, dir)."""
+    (deployment,) = _all("Deployment", objects)
+    volumes = {volume["name"]: volume for volume in deployment["spec"]["template"]["spec"]["volumes"]}
+    config_maps = _config_maps(objects)
     mounted: list[tuple[str, Path]] = []
     for mount in container.get("volumeMounts", []):
         volume = volumes[mount["name"]]
         if "configMap" not in volume:
             continue
-        assert volume["configMap"]["name"] == config_map["metadata"]["name"]
+        assert volume["configMap"]["name"] in config_maps, f"volume {mount['name']}: no such ConfigMap"
+        config_map = config_maps[volume["configMap"]["name"]]
         target = root / mount["mountPath"].lstrip("/")
         items = volume["configMap"].get("items") or [{"key": key, "path": key} for key in config_map["data"]]
         for item in items:
@@ -169,7 +195,7 @@ def _walk(value: object) -> Iterator[tuple[str, object]]:
 # --- every file parses and validates -----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("path", sorted(DEPLOY_DIR.rglob("*.yaml")), ids=lambda path: str(path.relative_to(DEPLOY_DIR)))
+@pytest.mark.parametrize("path", _yaml_files(), ids=lambda path: str(path.relative_to(DEPLOY_DIR)))
 def test_manifest_parses_into_named_objects(path: Path) -> None:
     documents = _documents(path)
     assert documents, f"{path.name} holds no YAML document"
@@ -360,7 +386,7 @@ def test_distributor_probes_do_not_target_the_loopback_event_port() -> None:
 
 
 def test_both_containers_subscribe_to_the_same_topic_value() -> None:
-    config_map = _one("ConfigMap")
+    config_map = _config_map()
     notifier = _resolve_env(_notifier(), config_map, FAKE_SECRET_VALUES)["PUBSUB_TOPIC"]
     distributor = _resolve_env(_distributor(), config_map, FAKE_SECRET_VALUES)["PUBSUB_TOPIC"]
     assert notifier == distributor
@@ -387,9 +413,9 @@ def test_service_exposes_only_the_admin_port_as_metrics() -> None:
 
 
 def test_pod_environment_and_mounted_config_load_in_the_service(tmp_path: Path) -> None:
-    config_map = _one("ConfigMap")
+    config_map = _config_map()
     notifier = _notifier()
-    mounted = _mount_config_map(notifier, config_map, tmp_path)
+    mounted = _mount_config_maps(notifier, tmp_path, _rendered(SIDECAR))
     env = {
         name: _to_local(value, mounted)
         for name, value in _resolve_env(notifier, config_map, FAKE_SECRET_VALUES).items()
@@ -414,8 +440,7 @@ def test_example_template_loads_and_renders_without_fallback(tmp_path: Path) -> 
         pytest.skip("the built-in templates (templates/default.yaml) are not written yet")
     from notifier.events import event_from_mapping
 
-    config_map = _one("ConfigMap")
-    mounted = _mount_config_map(_notifier(), config_map, tmp_path)
+    mounted = _mount_config_maps(_notifier(), tmp_path, _rendered(SIDECAR))
     templates_dir = Path(_to_local(_env(_notifier())["TEMPLATES_DIR"]["value"], mounted))
     config = load_config(
         env={
@@ -481,8 +506,8 @@ REGISTRATION_FIELDS = {
 @pytest.mark.parametrize(
     ("overlay", "kinds"),
     [
-        ("sidecar", ["ConfigMap", "Deployment", "PersistentVolumeClaim", "Service"]),
-        ("nats", ["ConfigMap", "Deployment", "PodDisruptionBudget", "Service"]),
+        ("sidecar", ["ConfigMap", "ConfigMap", "Deployment", "PersistentVolumeClaim", "Service"]),
+        ("nats", ["ConfigMap", "ConfigMap", "Deployment", "PodDisruptionBudget", "Service"]),
     ],
 )
 def test_each_overlay_renders_its_objects_in_keptns_namespace(overlay: str, kinds: list[str]) -> None:
@@ -492,8 +517,8 @@ def test_each_overlay_renders_its_objects_in_keptns_namespace(overlay: str, kind
 
 
 def test_both_overlays_share_the_config_the_service_and_the_notifier_container() -> None:
-    for kind in ("ConfigMap", "Service"):
-        assert _one(kind, "sidecar") == _one(kind, "nats")
+    assert _config_maps(_rendered("sidecar")) == _config_maps(_rendered("nats"))
+    assert _one("Service", "sidecar") == _one("Service", "nats")
     sidecar, nats = _notifier("sidecar"), _notifier("nats")
     for key in ("image", "args", "ports", "livenessProbe", "readinessProbe", "resources", "securityContext"):
         assert sidecar[key] == nats[key], key
@@ -570,11 +595,11 @@ def test_nats_registers_itself_with_the_token_from_keptns_secret() -> None:
 
 
 def test_nats_pod_environment_loads_in_the_service(tmp_path: Path) -> None:
-    config_map = _one("ConfigMap", "nats")
+    config_map = _config_map("nats")
     notifier = copy.deepcopy(_notifier("nats"))
     # Keptn's own Secret: resolved by hand, _resolve_env knows only the notifier's.
     notifier["env"] = [item for item in notifier["env"] if item["name"] != "KEPTN_API_TOKEN"]
-    mounted = _mount_config_map(notifier, config_map, tmp_path, "nats")
+    mounted = _mount_config_maps(notifier, tmp_path, _rendered("nats"))
     env = {
         name: _to_local(value, mounted)
         for name, value in _resolve_env(notifier, config_map, FAKE_SECRET_VALUES).items()
@@ -598,3 +623,139 @@ def test_apply_k_deploy_still_applies_the_sidecar_overlay() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert list(yaml.safe_load_all(result.stdout)) == list(_rendered("sidecar"))
+
+
+# --- the image: built by whoever deploys, named in one place ------------------------------------------------
+
+
+def _image_entry(kustomization_dir: Path) -> Obj:
+    (kustomization,) = _documents(kustomization_dir / "base" / KUSTOMIZATION)
+    (entry,) = [entry for entry in kustomization["images"] if entry["name"] == IMAGE]
+    return entry
+
+
+def test_the_image_is_named_once_for_both_overlays_in_the_base_kustomization() -> None:
+    (deployment,) = _documents(DEPLOY_DIR / "base" / "deployment.yaml")
+    (container,) = [c for c in deployment["spec"]["template"]["spec"]["containers"] if c["name"] == "keptn-notifier"]
+    # A bare name: no registry and no tag that a second place could contradict.
+    assert container["image"] == IMAGE
+    entry = _image_entry(DEPLOY_DIR)
+    expected = f"{entry.get('newName', IMAGE)}:{entry['newTag']}"
+    for overlay in OVERLAYS:
+        assert _notifier(overlay)["image"] == expected
+    # Nothing publishes ghcr.io/keptn-notifier: an image name there could be claimed by someone else.
+    assert "ghcr.io" not in expected
+    for path in _manifest_files():
+        assert "ghcr.io/keptn-notifier" not in path.read_text(encoding="utf-8"), path
+
+
+def test_setting_the_image_in_the_base_kustomization_changes_it_in_every_overlay(tmp_path: Path) -> None:
+    deploy = Path(shutil.copytree(DEPLOY_DIR, tmp_path / "deploy"))
+    kustomization_path = deploy / "base" / KUSTOMIZATION
+    text = kustomization_path.read_text(encoding="utf-8")
+    # What `kustomize edit set image keptn-notifier=registry.example.com/team/keptn-notifier:1.2.3` writes.
+    text = text.replace(
+        "  - name: keptn-notifier\n",
+        "  - name: keptn-notifier\n    newName: registry.example.com/team/keptn-notifier\n",
+    )
+    text = re.sub(r'newTag: "[^"]+"', 'newTag: "1.2.3"', text)
+    kustomization_path.write_text(text, encoding="utf-8")
+    assert _image_entry(deploy)["newName"] == "registry.example.com/team/keptn-notifier"
+
+    for overlay in OVERLAYS:
+        (rendered,) = _all("Deployment", _kustomize(deploy / "overlays" / overlay))
+        images = {c["name"]: c["image"] for c in rendered["spec"]["template"]["spec"]["containers"]}
+        assert images["keptn-notifier"] == "registry.example.com/team/keptn-notifier:1.2.3"
+        assert images.get("distributor", "docker.io/keptn/distributor:1.4.5") == "docker.io/keptn/distributor:1.4.5"
+
+
+def test_deploy_readme_says_how_to_build_push_and_name_the_image() -> None:
+    text = (DEPLOY_DIR / "README.md").read_text(encoding="utf-8")
+    image = text.split("## Image", 1)[1]
+    for step in ("docker build", "podman build --format docker", "docker push", "images:", "kustomize edit set image"):
+        assert step in image, f"deploy/README.md, Image: {step!r} missing"
+
+
+def test_every_docker_run_in_the_docs_outlasts_the_shutdown_grace() -> None:
+    """Docker's default stop timeout (10 s) would kill a delivery in flight and the final commit."""
+    documents = [REPO_ROOT / "README.md", DEPLOY_DIR / "README.md", *sorted((REPO_ROOT / "docs").glob("*.md"))]
+    runs = [(path, run) for path in documents for run in re.findall(r"docker run[^`]*?(?=\n\n|```)", path.read_text())]
+    assert runs, "the docs give no `docker run` example"
+    grace = parse_duration(_env(_notifier())["NOTIFIER_SHUTDOWN_GRACE"]["value"])
+    for path, run in runs:
+        match = re.search(r"--stop-timeout[ =](\d+)", run)
+        assert match, f"{path.name}: `docker run` without --stop-timeout:\n{run}"
+        assert int(match.group(1)) > grace, f"{path.name}: --stop-timeout {match.group(1)} <= shutdown grace {grace}"
+
+
+# --- templates: one folder, one ConfigMap, mounted whole ----------------------------------------------------
+
+
+def _generated_template_files(deploy: Path) -> list[str]:
+    (kustomization,) = _documents(deploy / "base" / KUSTOMIZATION)
+    (generator,) = [entry for entry in kustomization["configMapGenerator"] if entry["name"] == TEMPLATES_MAP]
+    return list(generator["files"])
+
+
+def test_every_file_in_the_templates_folder_is_in_the_generated_config_map() -> None:
+    in_folder = sorted(path.name for path in TEMPLATES_FOLDER.iterdir())
+    assert in_folder and all(name.endswith(".yaml") for name in in_folder)
+    assert sorted(_generated_template_files(DEPLOY_DIR)) == [f"templates/{name}" for name in in_folder]
+    for overlay in OVERLAYS:
+        assert sorted(_config_maps(_rendered(overlay))[TEMPLATES_MAP]["data"]) == in_folder
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_config_and_templates_are_mounted_whole_without_an_items_list(overlay: str) -> None:
+    pod = _one("Deployment", overlay)["spec"]["template"]["spec"]
+    config_volumes = [volume for volume in pod["volumes"] if "configMap" in volume]
+    assert {volume["configMap"]["name"] for volume in config_volumes} == {CONFIG_MAP, TEMPLATES_MAP}
+    assert not any("items" in volume["configMap"] for volume in config_volumes), "a list to forget a template in"
+    mounts = {mount["name"]: mount["mountPath"] for mount in _notifier(overlay)["volumeMounts"]}
+    by_map = {volume["configMap"]["name"]: mounts[volume["name"]] for volume in config_volumes}
+    assert _env(_notifier(overlay))["TEMPLATES_DIR"]["value"] == by_map[TEMPLATES_MAP]
+    assert Path(_env(_notifier(overlay))["NOTIFIER_CONFIG"]["value"]).parent == Path(by_map[CONFIG_MAP])
+    # Side by side: neither mount inside the other, whose files Kubernetes replaces on every update.
+    assert not Path(by_map[TEMPLATES_MAP]).is_relative_to(by_map[CONFIG_MAP])
+    assert not Path(by_map[CONFIG_MAP]).is_relative_to(by_map[TEMPLATES_MAP])
+
+
+def test_a_template_put_in_the_folder_is_mounted_and_replaces_the_built_in(tmp_path: Path) -> None:
+    """The steps deploy/README.md gives: a file in templates/ and its line in the generator; nothing else."""
+    from notifier.events import event_from_mapping
+    from notifier.templating import TemplateSet
+
+    deploy = Path(shutil.copytree(DEPLOY_DIR, tmp_path / "deploy"))
+    name = "sh.keptn.event.evaluation.finished"  # a built-in's name
+    (deploy / "base" / "templates" / f"{name}.yaml").write_text(
+        'title: "Our own evaluation message for {{ service }}"\ntext: "{{ result }}"\n', encoding="utf-8"
+    )
+    kustomization_path = deploy / "base" / KUSTOMIZATION
+    kustomization_path.write_text(
+        kustomization_path.read_text(encoding="utf-8").replace(
+            "      - templates/prod-evaluation.yaml\n",
+            f"      - templates/prod-evaluation.yaml\n      - templates/{name}.yaml\n",
+        ),
+        encoding="utf-8",
+    )
+    assert (deploy / "base" / "deployment.yaml").read_text() == (DEPLOY_DIR / "base" / "deployment.yaml").read_text()
+
+    objects = _kustomize(deploy / "overlays" / SIDECAR)
+    assert f"{name}.yaml" in _config_maps(objects)[TEMPLATES_MAP]["data"]
+    (deployment,) = _all("Deployment", objects)
+    (notifier,) = [c for c in deployment["spec"]["template"]["spec"]["containers"] if c["name"] == "keptn-notifier"]
+    mounted = _mount_config_maps(notifier, tmp_path / "pod", objects)
+    templates_dir = Path(_to_local(_env(notifier)["TEMPLATES_DIR"]["value"], mounted))
+    assert (templates_dir / f"{name}.yaml").is_file()
+
+    event = event_from_mapping(
+        {
+            "specversion": "1.0",
+            "id": "1",
+            "source": "lighthouse-service",
+            "type": name,
+            "data": {"project": "sockshop", "stage": "dev", "service": "carts", "result": "pass"},
+        }
+    )
+    message = TemplateSet(templates_dir, "").render(event)
+    assert message.template == name and message.title == "Our own evaluation message for carts"

@@ -161,9 +161,7 @@ def test_no_installer_is_left_in_the_image() -> None:
     builder = [arguments for name, arguments in _stages()[0] if name == "RUN"]
     installs_the_package = next(run for run in builder if "--constraint requirements.lock ." in run)
     # In the same layer, after the last install: the venv copied into the final stage has no pip or setuptools.
-    assert installs_the_package.index("pip uninstall --yes pip setuptools") > installs_the_package.index(
-        "pip install"
-    )
+    assert installs_the_package.index("pip uninstall --yes pip setuptools") > installs_the_package.index("pip install")
     assert not any("pip install" in run for run in builder[builder.index(installs_the_package) + 1 :])
     final = _stages()[-1]
     (base_cleanup,) = [arguments for name, arguments in final if name == "RUN" and "pip uninstall" in arguments]
