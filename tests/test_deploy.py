@@ -1,7 +1,8 @@
 """The Kubernetes manifests: valid for the API server as written, and wired the way the service expects.
 
-deploy/ is a kustomize base with two overlays; the checks read what `kubectl kustomize deploy/overlays/<name>`
-renders, which is what `kubectl apply -k` sends. The checks of the pod with the distributor read the `sidecar`
+deploy/ is a kustomize base with two overlays and two optional components; the checks read what
+`kubectl kustomize deploy/overlays/<name>` renders (with components, through an overlay of one's own that adds
+them, as deploy/README.md says), which is what `kubectl apply -k` sends. The checks of the pod with the distributor read the `sidecar`
 overlay; those at the end, the `nats` overlay and what both must share.
 
 Schema checks use kubernetes-validate in strict mode (unknown fields are errors, as `kubectl apply` with
@@ -14,9 +15,11 @@ from __future__ import annotations
 
 import copy
 import functools
+import os
 import re
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -39,6 +42,9 @@ KUBERNETES_VERSIONS = ("1.27.0", kubernetes_validate.latest_version())
 EVENT_PORT = 8080
 ADMIN_PORT = 9090
 STATE_DIR = "/var/lib/keptn-notifier"
+COMPONENTS = ("monitoring", "network-policy")
+# The Prometheus Operator's kinds: kubernetes-validate has no schema for them, so their tests check them by hand.
+CUSTOM_KINDS = frozenset({"ServiceMonitor", "PrometheusRule"})
 CONFIG_MAP = "keptn-notifier-config"
 TEMPLATES_MAP = "keptn-notifier-templates"
 TEMPLATES_FOLDER = DEPLOY_DIR / "base" / "templates"
@@ -80,23 +86,49 @@ def _kustomize(directory: Path) -> tuple[Obj, ...]:
 
 
 @functools.cache
-def _rendered(overlay: str) -> tuple[Obj, ...]:
-    return _kustomize(DEPLOY_DIR / "overlays" / overlay)
+def _rendered(overlay: str, components: tuple[str, ...] = ()) -> tuple[Obj, ...]:
+    """An overlay as applied, with the given components added the way deploy/README.md says: an overlay of one's
+    own that names the shipped overlay as its resource."""
+    if not components:
+        return _kustomize(DEPLOY_DIR / "overlays" / overlay)
+    with tempfile.TemporaryDirectory(prefix="keptn-notifier-overlay-") as scratch:
+        own = Path(scratch)
+        kustomization = {
+            "apiVersion": "kustomize.config.k8s.io/v1beta1",
+            "kind": "Kustomization",
+            "resources": [os.path.relpath(DEPLOY_DIR / "overlays" / overlay, own)],
+            "components": [os.path.relpath(DEPLOY_DIR / "components" / name, own) for name in components],
+        }
+        (own / KUSTOMIZATION).write_text(yaml.safe_dump(kustomization), encoding="utf-8")
+        return _kustomize(own)
+
+
+def _component_objects() -> list[tuple[str, Obj]]:
+    """What each component adds to each overlay, by overlay and component."""
+    return [
+        (f"{overlay}+{name}", obj)
+        for overlay in OVERLAYS
+        for name in COMPONENTS
+        for obj in _rendered(overlay, (name,))
+        if obj not in _rendered(overlay)
+    ]
 
 
 def _objects() -> list[tuple[str, Obj]]:
-    """Every object either overlay renders, by overlay name, and the Secret example, by file name."""
-    rendered = [(overlay, obj) for overlay in OVERLAYS for obj in _rendered(overlay)]
-    return rendered + [(SECRET_EXAMPLE, doc) for doc in _documents(DEPLOY_DIR / SECRET_EXAMPLE)]
+    """Every object the overlays and components render that kubernetes-validate knows the kind of, by where it
+    came from, and the Secret example, by file name."""
+    rendered = [(overlay, obj) for overlay in OVERLAYS for obj in _rendered(overlay)] + _component_objects()
+    known = [(source, obj) for source, obj in rendered if obj["kind"] not in CUSTOM_KINDS]
+    return known + [(SECRET_EXAMPLE, doc) for doc in _documents(DEPLOY_DIR / SECRET_EXAMPLE)]
 
 
 def _all(kind: str, objects: tuple[Obj, ...]) -> list[Obj]:
     return [obj for obj in objects if obj["kind"] == kind]
 
 
-def _one(kind: str, overlay: str = SIDECAR) -> Obj:
-    found = _all(kind, _rendered(overlay))
-    assert len(found) == 1, f"expected one {kind} in deploy/overlays/{overlay}, found {len(found)}"
+def _one(kind: str, overlay: str = SIDECAR, components: tuple[str, ...] = ()) -> Obj:
+    found = _all(kind, _rendered(overlay, components))
+    assert len(found) == 1, f"expected one {kind} in deploy/overlays/{overlay} {components}, found {len(found)}"
     return found[0]
 
 
@@ -228,7 +260,7 @@ def test_strict_validation_rejects_a_misspelt_field() -> None:
 @pytest.mark.parametrize("directory", _kustomization_dirs(), ids=lambda path: str(path.relative_to(DEPLOY_DIR)))
 def test_kustomization_lists_every_manifest_except_the_secret_example(directory: Path) -> None:
     (kustomization,) = _documents(directory / KUSTOMIZATION)
-    assert kustomization["kind"] == "Kustomization"
+    assert kustomization["kind"] == ("Component" if directory.parent.name == "components" else "Kustomization")
     # Its own files, as resources or patches; a directory entry is the base an overlay builds on.
     entries = kustomization["resources"] + [patch["path"] for patch in kustomization.get("patches", [])]
     listed = [entry for entry in entries if entry.endswith(".yaml")]
@@ -759,3 +791,118 @@ def test_a_template_put_in_the_folder_is_mounted_and_replaces_the_built_in(tmp_p
     )
     message = TemplateSet(templates_dir, "").render(event)
     assert message.template == name and message.title == "Our own evaluation message for carts"
+
+
+# --- optional components ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", COMPONENTS)
+def test_component_renders_on_its_own_in_keptns_namespace(name: str) -> None:
+    (kustomization,) = _documents(DEPLOY_DIR / "components" / name / KUSTOMIZATION)
+    assert kustomization["kind"] == "Component"
+    objects = _kustomize(DEPLOY_DIR / "components" / name)
+    assert objects and {obj["metadata"]["namespace"] for obj in objects} == {"keptn"}
+
+
+COMBINATIONS = [(name,) for name in COMPONENTS] + [COMPONENTS]
+
+
+@pytest.mark.parametrize("components", COMBINATIONS, ids="+".join)
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_components_add_their_objects_to_either_overlay_and_change_nothing_else(
+    overlay: str, components: tuple[str, ...]
+) -> None:
+    combined = _rendered(overlay, components)
+    added = [obj for obj in combined if obj not in _rendered(overlay)]
+    assert len(combined) == len(_rendered(overlay)) + len(added), "an overlay's object was changed"
+    expected = {"monitoring": ["PrometheusRule", "ServiceMonitor"], "network-policy": ["NetworkPolicy"]}
+    assert sorted(obj["kind"] for obj in added) == sorted(kind for name in components for kind in expected[name])
+    assert {obj["metadata"]["namespace"] for obj in added} == {"keptn"}
+
+
+def test_service_monitor_scrapes_the_services_metrics_port() -> None:
+    monitor = _one("ServiceMonitor", "nats", ("monitoring",))
+    service = _one("Service", "nats")
+    assert monitor["apiVersion"] == "monitoring.coreos.com/v1"
+    assert monitor["metadata"]["namespace"] == service["metadata"]["namespace"]
+    assert monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+    (endpoint,) = monitor["spec"]["endpoints"]
+    assert endpoint["port"] in {port["name"] for port in service["spec"]["ports"]}
+    assert endpoint["path"] == "/metrics"
+    assert set(monitor) == {"apiVersion", "kind", "metadata", "spec"}
+    assert set(monitor["spec"]) == {"selector", "endpoints"} and set(endpoint) <= {"port", "path", "interval"}
+
+
+def _exported_metric_names() -> set[str]:
+    """The series names the service exports today, as Prometheus stores them (counters with _total)."""
+    from notifier.metrics import Metrics
+
+    suffixes = {"counter": ("_total",), "histogram": ("_bucket", "_sum", "_count"), "gauge": ("",)}
+    return {
+        family.name + suffix for family in Metrics().registry.collect() for suffix in suffixes.get(family.type, ("",))
+    }
+
+
+# Comes with the live reload of the configuration (issue 20 names it); the service does not export it yet.
+RELOAD_METRIC = "keptn_notifier_config_last_reload_successful"
+
+
+def test_prometheus_rule_alerts_on_dead_letters_waiting_notifications_and_a_failed_reload() -> None:
+    rule = _one("PrometheusRule", "sidecar", ("monitoring",))
+    assert rule["apiVersion"] == "monitoring.coreos.com/v1" and set(rule["spec"]) == {"groups"}
+    (group,) = rule["spec"]["groups"]
+    alerts = {item["alert"]: item for item in group["rules"]}
+    for alert in alerts.values():
+        assert set(alert) <= {"alert", "expr", "for", "labels", "annotations"}
+        assert alert["labels"]["severity"] in ("warning", "critical")
+        assert alert["annotations"]["summary"] and alert["annotations"]["description"]
+        assert alert["expr"].count("(") == alert["expr"].count(")")
+        used = set(re.findall(r"keptn_notifier_[a-z_]+", alert["expr"]))
+        assert used and used <= _exported_metric_names() | {RELOAD_METRIC}, f"{alert['alert']}: unknown {used}"
+    metrics = {alert["alert"]: re.findall(r"keptn_notifier_[a-z_]+", alert["expr"]) for alert in alerts.values()}
+    assert sorted(metrics.values()) == [
+        [RELOAD_METRIC],
+        ["keptn_notifier_notifications_dead_total"],
+        ["keptn_notifier_oldest_pending_age_seconds"],
+    ]
+    (reload,) = [alert for alert in alerts.values() if RELOAD_METRIC in alert["expr"]]
+    assert re.fullmatch(rf"{RELOAD_METRIC}\s*==\s*0", reload["expr"].strip())
+
+
+def _policy(overlay: str = "nats") -> Obj:
+    return _one("NetworkPolicy", overlay, ("network-policy",))
+
+
+def _port_set(rule: Obj) -> set[tuple[int, str]]:
+    return {(port["port"], port.get("protocol", "TCP")) for port in rule.get("ports", [])}
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_network_policy_lets_in_only_prometheus_to_the_admin_port(overlay: str) -> None:
+    policy = _policy(overlay)["spec"]
+    pod_labels = _one("Deployment", overlay)["spec"]["template"]["metadata"]["labels"]
+    assert policy["podSelector"]["matchLabels"].items() <= pod_labels.items()
+    assert sorted(policy["policyTypes"]) == ["Egress", "Ingress"]
+    (rule,) = policy["ingress"]
+    (source,) = rule["from"]
+    assert source == {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
+    assert _port_set(rule) == {(ADMIN_PORT, "TCP")}
+    assert {port["containerPort"] for port in _notifier(overlay)["ports"]} == {ADMIN_PORT}
+    # The event port: bound to loopback, reached by the sidecar over the pod's own interface; no rule opens it.
+    assert not any(port == EVENT_PORT for rule in policy["ingress"] for port, _ in _port_set(rule))
+
+
+def test_network_policy_lets_out_dns_nats_keptns_control_plane_and_https() -> None:
+    egress = _policy()["spec"]["egress"]
+    anywhere = set().union(*(_port_set(rule) for rule in egress if "to" not in rule))
+    assert anywhere == {(53, "UDP"), (53, "TCP"), (443, "TCP")}
+    to_pods = {_port_set(rule).pop(): peer["podSelector"] for rule in egress if "to" in rule for peer in rule["to"]}
+    # NATS: the host of NATS_URL (and of the distributor's PUBSUB_URL) is the Service of pods named keptn-nats.
+    nats_host = _env(_notifier("nats"))["NATS_URL"]["value"].removeprefix("nats://")
+    assert nats_host == _env(_distributor())["PUBSUB_URL"]["value"].removeprefix("nats://") == "keptn-nats"
+    assert to_pods[(4222, "TCP")] == {"matchLabels": {"app.kubernetes.io/name": nats_host}}
+    # Registration: the notifier's KEPTN_API_ENDPOINT, and the distributor's shipyard-controller, both on 8080.
+    (expression,) = to_pods[(8080, "TCP")]["matchExpressions"]
+    assert expression["key"] == "app.kubernetes.io/name" and expression["operator"] == "In"
+    api_host = _env(_notifier("nats"))["KEPTN_API_ENDPOINT"]["value"].split("/")[2]
+    assert sorted(expression["values"]) == sorted([api_host, "shipyard-controller"])
