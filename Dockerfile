@@ -1,5 +1,7 @@
 # keptn-notifier image: a virtualenv built in a throwaway stage, copied onto a clean slim Python.
-# Build: docker build -t ghcr.io/keptn-notifier/keptn-notifier:0.1.0 .
+# Build: docker build -t keptn-notifier:0.1.0 .   (or podman build --format docker ..., which keeps the HEALTHCHECK)
+# Nothing publishes this image: push it to a registry of yours and name it once in deploy/base/kustomization.yaml
+# (deploy/README.md, "Image").
 # Both stages use the same tag so the venv's interpreter path (/usr/local/bin/python3.11) exists in the final one.
 
 FROM python:3.11-slim-trixie AS builder
@@ -17,9 +19,11 @@ WORKDIR /src
 COPY requirements.lock ./
 RUN pip install --no-cache-dir --requirement requirements.lock
 
-# Then the package itself; the constraint keeps every dependency at its locked version.
+# Then the package itself; the constraint keeps every dependency at its locked version. The venv's own pip and
+# setuptools only install: nothing imports them at run time, so they do not go into the image.
 COPY . ./
 RUN pip install --no-cache-dir --constraint requirements.lock . \
+    && pip uninstall --yes pip setuptools \
     && keptn-notifier --help > /dev/null
 
 
@@ -30,8 +34,13 @@ LABEL org.opencontainers.image.title="keptn-notifier" \
       org.opencontainers.image.version="0.1.0" \
       org.opencontainers.image.licenses="Apache-2.0"
 
-# A fixed numeric user, so Kubernetes' runAsNonRoot can verify it without reading /etc/passwd.
-RUN useradd --system --no-log-init --uid 10001 --user-group --home-dir /nonexistent --no-create-home \
+# No installer in the running image: the base image's pip, setuptools and wheel (and ensurepip's copies of them)
+# go. A fixed numeric user and group, 10001 both, so that Kubernetes' runAsNonRoot can verify the user without
+# /etc/passwd, and a volume prepared for group 10001 (fsGroup, chgrp) is writable.
+RUN python -m pip uninstall --yes pip setuptools wheel \
+    && rm -rf /usr/local/lib/python3.11/ensurepip \
+    && groupadd --system --gid 10001 keptn-notifier \
+    && useradd --system --no-log-init --uid 10001 --gid 10001 --home-dir /nonexistent --no-create-home \
         --shell /usr/sbin/nologin keptn-notifier \
     && install -d -o 10001 -g 10001 -m 0750 /var/lib/keptn-notifier
 
@@ -45,17 +54,20 @@ ENV PATH=/opt/keptn-notifier/bin:$PATH \
 
 # The SQLite outbox: keep it on a volume, or queued notifications die with the container.
 VOLUME ["/var/lib/keptn-notifier"]
-WORKDIR /var/lib/keptn-notifier
+# Not the state volume: what a tool writes by default (preview.html) must not land beside the outbox. /tmp is
+# writable here and, in the manifests, an emptyDir under a read-only root filesystem.
+WORKDIR /tmp
 
-USER 10001
+USER 10001:10001
 
 # 8080: CloudEvents in (from the distributor sidecar); 9090: /health, /ready, /metrics.
 EXPOSE 8080 9090
 
-# slim has no curl: ask the admin port with the interpreter that is already there. No proxy: an HTTP(S)_PROXY
-# set for Slack and Teams must not capture a request to loopback. Any non-2xx answer raises, so exit code 1.
+# Asks /health where `serve` listens, from the same settings (NOTIFIER_ADMIN_PORT, else PORT; NOTIFIER_CONFIG's
+# settings:), on loopback and never through a proxy; exit 1 with the reason otherwise. Set ports with those, not
+# with `serve --admin-port`, which this check cannot see.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=15s --retries=3 \
-    CMD ["python", "-c", "import os, urllib.request as u; u.build_opener(u.ProxyHandler({})).open('http://127.0.0.1:' + os.environ.get('NOTIFIER_ADMIN_PORT', '9090') + '/health', timeout=4)"]
+    CMD ["python", "-m", "notifier.app.healthcheck"]
 
 ENTRYPOINT ["keptn-notifier"]
 CMD ["serve"]

@@ -9,9 +9,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
@@ -27,6 +30,7 @@ from tests.helpers import (
     MESSAGE_START,
     REPO,
     SAMPLE,
+    Run,
     ServiceProcess,
     assert_usage_error,
     cli_env,
@@ -568,6 +572,50 @@ async def test_serve_on_an_unwritable_state_dir_exits_2(tmp_path: Path) -> None:
     blocker.write_text("")
     run = await run_cli("serve", "--port", "0", "--state-dir", blocker / "state", timeout=30)
     assert_usage_error(run, "state directory", str(blocker / "state"))
+
+
+NOBODY = 65534
+
+
+@pytest.mark.parametrize("unwritable", ["directory", "database"])
+async def test_serve_on_a_state_dir_it_cannot_write_names_its_uid_and_exits_2(unwritable: str) -> None:
+    """A volume prepared for another user: the one line says which uid and gid would need the access."""
+    # Root writes anywhere: as root, the service runs as nobody, as the image's own non-root user would.
+    as_other_user: list[str] = []
+    if os.geteuid() == 0:
+        setpriv = shutil.which("setpriv")
+        if setpriv is None:
+            pytest.skip("running as root without setpriv (util-linux) to run the service as another user")
+        as_other_user = [setpriv, "--reuid", str(NOBODY), "--regid", str(NOBODY), "--clear-groups"]
+    uid, gid = (NOBODY, NOBODY) if as_other_user else (os.geteuid(), os.getegid())
+    # Under /tmp, not tmp_path: nobody cannot pass through pytest's private base directory.
+    state = Path(tempfile.mkdtemp(prefix="keptn-notifier-state-"))
+    try:
+        if unwritable == "directory":
+            state.chmod(0o555)
+        else:
+            # The directory is writable, the outbox in it is not (it was made by someone else).
+            (state / "notifier.sqlite3").write_bytes(b"")
+            (state / "notifier.sqlite3").chmod(0o444)
+            state.chmod(0o777)
+        process = await asyncio.create_subprocess_exec(
+            *as_other_user,
+            sys.executable,
+            *("-m", "notifier", "serve", "--host", "127.0.0.1", "--port", "0", "--state-dir", str(state)),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=cli_env(),
+        )
+        out, err = await asyncio.wait_for(process.communicate(), 60)
+        left = sorted(path.name for path in state.iterdir())
+    finally:
+        state.chmod(0o700)
+        shutil.rmtree(state)
+    assert process.returncode is not None
+    what = f"the state directory {state}" if unwritable == "directory" else str(state / "notifier.sqlite3")
+    run = Run(process.returncode, out.decode(), err.decode())
+    assert_usage_error(run, f"cannot write {what} (Permission denied)", f"uid {uid}, gid {gid}", "NOTIFIER_STATE_DIR")
+    assert left == ([] if unwritable == "directory" else ["notifier.sqlite3"]), "nothing is left behind"
 
 
 # -- in-process safety ----------------------------------------------------------------------------------

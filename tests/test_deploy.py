@@ -1,7 +1,8 @@
 """The Kubernetes manifests: valid for the API server as written, and wired the way the service expects.
 
-deploy/ is a kustomize base with two overlays; the checks read what `kubectl kustomize deploy/overlays/<name>`
-renders, which is what `kubectl apply -k` sends. The checks of the pod with the distributor read the `sidecar`
+deploy/ is a kustomize base with two overlays and two optional components; the checks read what
+`kubectl kustomize deploy/overlays/<name>` renders (with components, through an overlay of one's own that adds
+them, as deploy/README.md says), which is what `kubectl apply -k` sends. The checks of the pod with the distributor read the `sidecar`
 overlay; those at the end, the `nats` overlay and what both must share.
 
 Schema checks use kubernetes-validate in strict mode (unknown fields are errors, as `kubectl apply` with
@@ -14,7 +15,11 @@ from __future__ import annotations
 
 import copy
 import functools
+import os
+import re
+import shutil
 import subprocess
+import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -39,6 +44,13 @@ KUBERNETES_VERSIONS = ("1.27.0", kubernetes_validate.latest_version())
 EVENT_PORT = 8080
 ADMIN_PORT = 9090
 STATE_DIR = "/var/lib/keptn-notifier"
+COMPONENTS = ("monitoring", "network-policy")
+# The Prometheus Operator's kinds: kubernetes-validate has no schema for them, so their tests check them by hand.
+CUSTOM_KINDS = frozenset({"ServiceMonitor", "PrometheusRule"})
+CONFIG_MAP = "keptn-notifier-config"
+TEMPLATES_MAP = "keptn-notifier-templates"
+TEMPLATES_FOLDER = DEPLOY_DIR / "base" / "templates"
+IMAGE = "keptn-notifier"
 FAKE_SECRET_VALUES = {
     "SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/T000/B000/secret",
     "SLACK_BOT_TOKEN": "xoxb-000-000-secret",
@@ -53,38 +65,82 @@ def _documents(path: Path) -> list[Obj]:
     return [doc for doc in yaml.safe_load_all(path.read_text(encoding="utf-8")) if doc is not None]
 
 
+def _yaml_files() -> list[Path]:
+    """Every YAML file under deploy/ but the templates, which are data for a ConfigMap, not manifests."""
+    return sorted(path for path in DEPLOY_DIR.rglob("*.yaml") if TEMPLATES_FOLDER not in path.parents)
+
+
 def _manifest_files() -> list[Path]:
-    return sorted(path for path in DEPLOY_DIR.rglob("*.yaml") if path.name != KUSTOMIZATION)
+    return [path for path in _yaml_files() if path.name != KUSTOMIZATION]
 
 
 def _kustomization_dirs() -> list[Path]:
     return sorted(path.parent for path in DEPLOY_DIR.rglob(KUSTOMIZATION))
 
 
-@functools.cache
-def _rendered(overlay: str) -> tuple[Obj, ...]:
-    """What `kubectl apply -k deploy/overlays/<overlay>` sends: kustomize's output (kubectl must be installed)."""
+def _kustomize(directory: Path) -> tuple[Obj, ...]:
+    """What `kubectl apply -k <directory>` sends: kustomize's output (kubectl must be installed)."""
     result = subprocess.run(
-        ["kubectl", "kustomize", str(DEPLOY_DIR / "overlays" / overlay)],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
+        ["kubectl", "kustomize", str(directory)], capture_output=True, text=True, check=False, timeout=120
     )
-    assert result.returncode == 0, f"kubectl kustomize deploy/overlays/{overlay} failed: {result.stderr}"
+    assert result.returncode == 0, f"kubectl kustomize {directory} failed: {result.stderr}"
     return tuple(doc for doc in yaml.safe_load_all(result.stdout) if doc is not None)
 
 
+@functools.cache
+def _rendered(overlay: str, components: tuple[str, ...] = ()) -> tuple[Obj, ...]:
+    """An overlay as applied, with the given components added the way deploy/README.md says: an overlay of one's
+    own that names the shipped overlay as its resource."""
+    if not components:
+        return _kustomize(DEPLOY_DIR / "overlays" / overlay)
+    with tempfile.TemporaryDirectory(prefix="keptn-notifier-overlay-") as scratch:
+        own = Path(scratch)
+        kustomization = {
+            "apiVersion": "kustomize.config.k8s.io/v1beta1",
+            "kind": "Kustomization",
+            "resources": [os.path.relpath(DEPLOY_DIR / "overlays" / overlay, own)],
+            "components": [os.path.relpath(DEPLOY_DIR / "components" / name, own) for name in components],
+        }
+        (own / KUSTOMIZATION).write_text(yaml.safe_dump(kustomization), encoding="utf-8")
+        return _kustomize(own)
+
+
+def _component_objects() -> list[tuple[str, Obj]]:
+    """What each component adds to each overlay, by overlay and component."""
+    return [
+        (f"{overlay}+{name}", obj)
+        for overlay in OVERLAYS
+        for name in COMPONENTS
+        for obj in _rendered(overlay, (name,))
+        if obj not in _rendered(overlay)
+    ]
+
+
 def _objects() -> list[tuple[str, Obj]]:
-    """Every object either overlay renders, by overlay name, and the Secret example, by file name."""
-    rendered = [(overlay, obj) for overlay in OVERLAYS for obj in _rendered(overlay)]
-    return rendered + [(SECRET_EXAMPLE, doc) for doc in _documents(DEPLOY_DIR / SECRET_EXAMPLE)]
+    """Every object the overlays and components render that kubernetes-validate knows the kind of, by where it
+    came from, and the Secret example, by file name."""
+    rendered = [(overlay, obj) for overlay in OVERLAYS for obj in _rendered(overlay)] + _component_objects()
+    known = [(source, obj) for source, obj in rendered if obj["kind"] not in CUSTOM_KINDS]
+    return known + [(SECRET_EXAMPLE, doc) for doc in _documents(DEPLOY_DIR / SECRET_EXAMPLE)]
 
 
-def _one(kind: str, overlay: str = SIDECAR) -> Obj:
-    found = [obj for obj in _rendered(overlay) if obj["kind"] == kind]
-    assert len(found) == 1, f"expected one {kind} in deploy/overlays/{overlay}, found {len(found)}"
+def _all(kind: str, objects: tuple[Obj, ...]) -> list[Obj]:
+    return [obj for obj in objects if obj["kind"] == kind]
+
+
+def _one(kind: str, overlay: str = SIDECAR, components: tuple[str, ...] = ()) -> Obj:
+    found = _all(kind, _rendered(overlay, components))
+    assert len(found) == 1, f"expected one {kind} in deploy/overlays/{overlay} {components}, found {len(found)}"
     return found[0]
+
+
+def _config_maps(objects: tuple[Obj, ...]) -> dict[str, Obj]:
+    return {obj["metadata"]["name"]: obj for obj in _all("ConfigMap", objects)}
+
+
+def _config_map(overlay: str = SIDECAR) -> Obj:
+    """The ConfigMap with config.yaml and the subscription (the other one holds the templates)."""
+    return _config_maps(_rendered(overlay))[CONFIG_MAP]
 
 
 def _containers(overlay: str = SIDECAR) -> dict[str, Obj]:
@@ -129,16 +185,18 @@ def _resolve_env(container: Obj, config_map: Obj, secret: Mapping[str, str]) -> 
     return resolved
 
 
-def _mount_config_map(container: Obj, config_map: Obj, root: Path, overlay: str = SIDECAR) -> list[tuple[str, Path]]:
-    """Writes the ConfigMap files where the container would see them, under root; returns (mountPath, dir)."""
-    pod = _one("Deployment", overlay)["spec"]["template"]["spec"]
-    volumes = {volume["name"]: volume for volume in pod["volumes"]}
+def _mount_config_maps(container: Obj, root: Path, objects: tuple[Obj, ...]) -> list[tuple[str, Path]]:
+    """Writes the ConfigMaps' files where the container would see them, under root; returns (mountPath, dir)."""
+    (deployment,) = _all("Deployment", objects)
+    volumes = {volume["name"]: volume for volume in deployment["spec"]["template"]["spec"]["volumes"]}
+    config_maps = _config_maps(objects)
     mounted: list[tuple[str, Path]] = []
     for mount in container.get("volumeMounts", []):
         volume = volumes[mount["name"]]
         if "configMap" not in volume:
             continue
-        assert volume["configMap"]["name"] == config_map["metadata"]["name"]
+        assert volume["configMap"]["name"] in config_maps, f"volume {mount['name']}: no such ConfigMap"
+        config_map = config_maps[volume["configMap"]["name"]]
         target = root / mount["mountPath"].lstrip("/")
         items = volume["configMap"].get("items") or [{"key": key, "path": key} for key in config_map["data"]]
         for item in items:
@@ -171,7 +229,7 @@ def _walk(value: object) -> Iterator[tuple[str, object]]:
 # --- every file parses and validates -----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("path", sorted(DEPLOY_DIR.rglob("*.yaml")), ids=lambda path: str(path.relative_to(DEPLOY_DIR)))
+@pytest.mark.parametrize("path", _yaml_files(), ids=lambda path: str(path.relative_to(DEPLOY_DIR)))
 def test_manifest_parses_into_named_objects(path: Path) -> None:
     documents = _documents(path)
     assert documents, f"{path.name} holds no YAML document"
@@ -204,7 +262,7 @@ def test_strict_validation_rejects_a_misspelt_field() -> None:
 @pytest.mark.parametrize("directory", _kustomization_dirs(), ids=lambda path: str(path.relative_to(DEPLOY_DIR)))
 def test_kustomization_lists_every_manifest_except_the_secret_example(directory: Path) -> None:
     (kustomization,) = _documents(directory / KUSTOMIZATION)
-    assert kustomization["kind"] == "Kustomization"
+    assert kustomization["kind"] == ("Component" if directory.parent.name == "components" else "Kustomization")
     # Its own files, as resources or patches; a directory entry is the base an overlay builds on.
     entries = kustomization["resources"] + [patch["path"] for patch in kustomization.get("patches", [])]
     listed = [entry for entry in entries if entry.endswith(".yaml")]
@@ -362,7 +420,7 @@ def test_distributor_probes_do_not_target_the_loopback_event_port() -> None:
 
 
 def test_both_containers_subscribe_to_the_same_topic_value() -> None:
-    config_map = _one("ConfigMap")
+    config_map = _config_map()
     notifier = _resolve_env(_notifier(), config_map, FAKE_SECRET_VALUES)["PUBSUB_TOPIC"]
     distributor = _resolve_env(_distributor(), config_map, FAKE_SECRET_VALUES)["PUBSUB_TOPIC"]
     assert notifier == distributor
@@ -389,9 +447,9 @@ def test_service_exposes_only_the_admin_port_as_metrics() -> None:
 
 
 def test_pod_environment_and_mounted_config_load_in_the_service(tmp_path: Path) -> None:
-    config_map = _one("ConfigMap")
+    config_map = _config_map()
     notifier = _notifier()
-    mounted = _mount_config_map(notifier, config_map, tmp_path)
+    mounted = _mount_config_maps(notifier, tmp_path, _rendered(SIDECAR))
     env = {
         name: _to_local(value, mounted)
         for name, value in _resolve_env(notifier, config_map, FAKE_SECRET_VALUES).items()
@@ -413,8 +471,7 @@ def test_pod_environment_and_mounted_config_load_in_the_service(tmp_path: Path) 
 def test_example_template_loads_and_renders_without_fallback(tmp_path: Path) -> None:
     from notifier.keptn.events import event_from_mapping
 
-    config_map = _one("ConfigMap")
-    mounted = _mount_config_map(_notifier(), config_map, tmp_path)
+    mounted = _mount_config_maps(_notifier(), tmp_path, _rendered(SIDECAR))
     templates_dir = Path(_to_local(_env(_notifier())["TEMPLATES_DIR"]["value"], mounted))
     config = load_config(
         env={
@@ -480,8 +537,8 @@ REGISTRATION_FIELDS = {
 @pytest.mark.parametrize(
     ("overlay", "kinds"),
     [
-        ("sidecar", ["ConfigMap", "Deployment", "PersistentVolumeClaim", "Service"]),
-        ("nats", ["ConfigMap", "Deployment", "PodDisruptionBudget", "Service"]),
+        ("sidecar", ["ConfigMap", "ConfigMap", "Deployment", "PersistentVolumeClaim", "Service"]),
+        ("nats", ["ConfigMap", "ConfigMap", "Deployment", "PodDisruptionBudget", "Service"]),
     ],
 )
 def test_each_overlay_renders_its_objects_in_keptns_namespace(overlay: str, kinds: list[str]) -> None:
@@ -491,8 +548,8 @@ def test_each_overlay_renders_its_objects_in_keptns_namespace(overlay: str, kind
 
 
 def test_both_overlays_share_the_config_the_service_and_the_notifier_container() -> None:
-    for kind in ("ConfigMap", "Service"):
-        assert _one(kind, "sidecar") == _one(kind, "nats")
+    assert _config_maps(_rendered("sidecar")) == _config_maps(_rendered("nats"))
+    assert _one("Service", "sidecar") == _one("Service", "nats")
     sidecar, nats = _notifier("sidecar"), _notifier("nats")
     for key in ("image", "args", "ports", "livenessProbe", "readinessProbe", "resources", "securityContext"):
         assert sidecar[key] == nats[key], key
@@ -569,11 +626,11 @@ def test_nats_registers_itself_with_the_token_from_keptns_secret() -> None:
 
 
 def test_nats_pod_environment_loads_in_the_service(tmp_path: Path) -> None:
-    config_map = _one("ConfigMap", "nats")
+    config_map = _config_map("nats")
     notifier = copy.deepcopy(_notifier("nats"))
     # Keptn's own Secret: resolved by hand, _resolve_env knows only the notifier's.
     notifier["env"] = [item for item in notifier["env"] if item["name"] != "KEPTN_API_TOKEN"]
-    mounted = _mount_config_map(notifier, config_map, tmp_path, "nats")
+    mounted = _mount_config_maps(notifier, tmp_path, _rendered("nats"))
     env = {
         name: _to_local(value, mounted)
         for name, value in _resolve_env(notifier, config_map, FAKE_SECRET_VALUES).items()
@@ -645,3 +702,254 @@ def test_the_notifier_container_gets_no_variable_the_service_would_warn_about(ov
     assert "KEPTN_NOTIFIER_SERVICE_PORT_METRICS" in env and "KEPTN_NATS_PORT_4222_TCP_ADDR" in env
 
     assert unknown_variable_warnings(env, KNOWN_VARIABLES) == []
+
+
+# --- the image: built by whoever deploys, named in one place ------------------------------------------------
+
+
+def _image_entry(kustomization_dir: Path) -> Obj:
+    (kustomization,) = _documents(kustomization_dir / "base" / KUSTOMIZATION)
+    (entry,) = [entry for entry in kustomization["images"] if entry["name"] == IMAGE]
+    return entry
+
+
+def test_the_image_is_named_once_for_both_overlays_in_the_base_kustomization() -> None:
+    (deployment,) = _documents(DEPLOY_DIR / "base" / "deployment.yaml")
+    (container,) = [c for c in deployment["spec"]["template"]["spec"]["containers"] if c["name"] == "keptn-notifier"]
+    # A bare name: no registry and no tag that a second place could contradict.
+    assert container["image"] == IMAGE
+    entry = _image_entry(DEPLOY_DIR)
+    expected = f"{entry.get('newName', IMAGE)}:{entry['newTag']}"
+    for overlay in OVERLAYS:
+        assert _notifier(overlay)["image"] == expected
+    # Nothing publishes ghcr.io/keptn-notifier: an image name there could be claimed by someone else.
+    assert "ghcr.io" not in expected
+    for path in _manifest_files():
+        assert "ghcr.io/keptn-notifier" not in path.read_text(encoding="utf-8"), path
+
+
+def test_setting_the_image_in_the_base_kustomization_changes_it_in_every_overlay(tmp_path: Path) -> None:
+    deploy = Path(shutil.copytree(DEPLOY_DIR, tmp_path / "deploy"))
+    kustomization_path = deploy / "base" / KUSTOMIZATION
+    text = kustomization_path.read_text(encoding="utf-8")
+    # What `kustomize edit set image keptn-notifier=registry.example.com/team/keptn-notifier:1.2.3` writes.
+    text = text.replace(
+        "  - name: keptn-notifier\n",
+        "  - name: keptn-notifier\n    newName: registry.example.com/team/keptn-notifier\n",
+    )
+    text = re.sub(r'newTag: "[^"]+"', 'newTag: "1.2.3"', text)
+    kustomization_path.write_text(text, encoding="utf-8")
+    assert _image_entry(deploy)["newName"] == "registry.example.com/team/keptn-notifier"
+
+    for overlay in OVERLAYS:
+        (rendered,) = _all("Deployment", _kustomize(deploy / "overlays" / overlay))
+        images = {c["name"]: c["image"] for c in rendered["spec"]["template"]["spec"]["containers"]}
+        assert images["keptn-notifier"] == "registry.example.com/team/keptn-notifier:1.2.3"
+        assert images.get("distributor", "docker.io/keptn/distributor:1.4.5") == "docker.io/keptn/distributor:1.4.5"
+
+
+def test_deploy_readme_says_how_to_build_push_and_name_the_image() -> None:
+    text = (DEPLOY_DIR / "README.md").read_text(encoding="utf-8")
+    image = text.split("## Image", 1)[1]
+    for step in ("docker build", "podman build --format docker", "docker push", "images:", "kustomize edit set image"):
+        assert step in image, f"deploy/README.md, Image: {step!r} missing"
+
+
+def test_every_docker_run_in_the_docs_outlasts_the_shutdown_grace() -> None:
+    """Docker's default stop timeout (10 s) would kill a delivery in flight and the final commit."""
+    documents = [REPO_ROOT / "README.md", DEPLOY_DIR / "README.md", *sorted((REPO_ROOT / "docs").glob("*.md"))]
+    runs = [(path, run) for path in documents for run in re.findall(r"docker run[^`]*?(?=\n\n|```)", path.read_text())]
+    assert runs, "the docs give no `docker run` example"
+    grace = parse_duration(_env(_notifier())["NOTIFIER_SHUTDOWN_GRACE"]["value"])
+    for path, run in runs:
+        match = re.search(r"--stop-timeout[ =](\d+)", run)
+        assert match, f"{path.name}: `docker run` without --stop-timeout:\n{run}"
+        assert int(match.group(1)) > grace, f"{path.name}: --stop-timeout {match.group(1)} <= shutdown grace {grace}"
+
+
+# --- templates: one folder, one ConfigMap, mounted whole ----------------------------------------------------
+
+
+def _generated_template_files(deploy: Path) -> list[str]:
+    (kustomization,) = _documents(deploy / "base" / KUSTOMIZATION)
+    (generator,) = [entry for entry in kustomization["configMapGenerator"] if entry["name"] == TEMPLATES_MAP]
+    return list(generator["files"])
+
+
+def test_every_file_in_the_templates_folder_is_in_the_generated_config_map() -> None:
+    in_folder = sorted(path.name for path in TEMPLATES_FOLDER.iterdir())
+    assert in_folder and all(name.endswith(".yaml") for name in in_folder)
+    assert sorted(_generated_template_files(DEPLOY_DIR)) == [f"templates/{name}" for name in in_folder]
+    for overlay in OVERLAYS:
+        assert sorted(_config_maps(_rendered(overlay))[TEMPLATES_MAP]["data"]) == in_folder
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_config_and_templates_are_mounted_whole_without_an_items_list(overlay: str) -> None:
+    pod = _one("Deployment", overlay)["spec"]["template"]["spec"]
+    config_volumes = [volume for volume in pod["volumes"] if "configMap" in volume]
+    assert {volume["configMap"]["name"] for volume in config_volumes} == {CONFIG_MAP, TEMPLATES_MAP}
+    assert not any("items" in volume["configMap"] for volume in config_volumes), "a list to forget a template in"
+    mounts = {mount["name"]: mount["mountPath"] for mount in _notifier(overlay)["volumeMounts"]}
+    by_map = {volume["configMap"]["name"]: mounts[volume["name"]] for volume in config_volumes}
+    assert _env(_notifier(overlay))["TEMPLATES_DIR"]["value"] == by_map[TEMPLATES_MAP]
+    assert Path(_env(_notifier(overlay))["NOTIFIER_CONFIG"]["value"]).parent == Path(by_map[CONFIG_MAP])
+    # Side by side: neither mount inside the other, whose files Kubernetes replaces on every update.
+    assert not Path(by_map[TEMPLATES_MAP]).is_relative_to(by_map[CONFIG_MAP])
+    assert not Path(by_map[CONFIG_MAP]).is_relative_to(by_map[TEMPLATES_MAP])
+
+
+def test_a_template_put_in_the_folder_is_mounted_and_replaces_the_built_in(tmp_path: Path) -> None:
+    """The steps deploy/README.md gives: a file in templates/ and its line in the generator; nothing else."""
+    from notifier.keptn.events import event_from_mapping
+    from notifier.templating import TemplateSet
+
+    deploy = Path(shutil.copytree(DEPLOY_DIR, tmp_path / "deploy"))
+    name = "sh.keptn.event.evaluation.finished"  # a built-in's name
+    (deploy / "base" / "templates" / f"{name}.yaml").write_text(
+        'title: "Our own evaluation message for {{ service }}"\ntext: "{{ result }}"\n', encoding="utf-8"
+    )
+    kustomization_path = deploy / "base" / KUSTOMIZATION
+    kustomization_path.write_text(
+        kustomization_path.read_text(encoding="utf-8").replace(
+            "      - templates/prod-evaluation.yaml\n",
+            f"      - templates/prod-evaluation.yaml\n      - templates/{name}.yaml\n",
+        ),
+        encoding="utf-8",
+    )
+    assert (deploy / "base" / "deployment.yaml").read_text() == (DEPLOY_DIR / "base" / "deployment.yaml").read_text()
+
+    objects = _kustomize(deploy / "overlays" / SIDECAR)
+    assert f"{name}.yaml" in _config_maps(objects)[TEMPLATES_MAP]["data"]
+    (deployment,) = _all("Deployment", objects)
+    (notifier,) = [c for c in deployment["spec"]["template"]["spec"]["containers"] if c["name"] == "keptn-notifier"]
+    mounted = _mount_config_maps(notifier, tmp_path / "pod", objects)
+    templates_dir = Path(_to_local(_env(notifier)["TEMPLATES_DIR"]["value"], mounted))
+    assert (templates_dir / f"{name}.yaml").is_file()
+
+    event = event_from_mapping(
+        {
+            "specversion": "1.0",
+            "id": "1",
+            "source": "lighthouse-service",
+            "type": name,
+            "data": {"project": "sockshop", "stage": "dev", "service": "carts", "result": "pass"},
+        }
+    )
+    message = TemplateSet(templates_dir, "").render(event)
+    assert message.template == name and message.title == "Our own evaluation message for carts"
+
+
+# --- optional components ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", COMPONENTS)
+def test_component_renders_on_its_own_in_keptns_namespace(name: str) -> None:
+    (kustomization,) = _documents(DEPLOY_DIR / "components" / name / KUSTOMIZATION)
+    assert kustomization["kind"] == "Component"
+    objects = _kustomize(DEPLOY_DIR / "components" / name)
+    assert objects and {obj["metadata"]["namespace"] for obj in objects} == {"keptn"}
+
+
+COMBINATIONS = [(name,) for name in COMPONENTS] + [COMPONENTS]
+
+
+@pytest.mark.parametrize("components", COMBINATIONS, ids="+".join)
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_components_add_their_objects_to_either_overlay_and_change_nothing_else(
+    overlay: str, components: tuple[str, ...]
+) -> None:
+    combined = _rendered(overlay, components)
+    added = [obj for obj in combined if obj not in _rendered(overlay)]
+    assert len(combined) == len(_rendered(overlay)) + len(added), "an overlay's object was changed"
+    expected = {"monitoring": ["PrometheusRule", "ServiceMonitor"], "network-policy": ["NetworkPolicy"]}
+    assert sorted(obj["kind"] for obj in added) == sorted(kind for name in components for kind in expected[name])
+    assert {obj["metadata"]["namespace"] for obj in added} == {"keptn"}
+
+
+def test_service_monitor_scrapes_the_services_metrics_port() -> None:
+    monitor = _one("ServiceMonitor", "nats", ("monitoring",))
+    service = _one("Service", "nats")
+    assert monitor["apiVersion"] == "monitoring.coreos.com/v1"
+    assert monitor["metadata"]["namespace"] == service["metadata"]["namespace"]
+    assert monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+    (endpoint,) = monitor["spec"]["endpoints"]
+    assert endpoint["port"] in {port["name"] for port in service["spec"]["ports"]}
+    assert endpoint["path"] == "/metrics"
+    assert set(monitor) == {"apiVersion", "kind", "metadata", "spec"}
+    assert set(monitor["spec"]) == {"selector", "endpoints"} and set(endpoint) <= {"port", "path", "interval"}
+
+
+def _exported_metric_names() -> set[str]:
+    """The series names the service exports today, as Prometheus stores them (counters with _total)."""
+    from notifier.metrics import Metrics
+
+    suffixes = {"counter": ("_total",), "histogram": ("_bucket", "_sum", "_count"), "gauge": ("",)}
+    return {
+        family.name + suffix for family in Metrics().registry.collect() for suffix in suffixes.get(family.type, ("",))
+    }
+
+
+# Comes with the live reload of the configuration (issue 20 names it); the service does not export it yet.
+RELOAD_METRIC = "keptn_notifier_config_last_reload_successful"
+
+
+def test_prometheus_rule_alerts_on_dead_letters_waiting_notifications_and_a_failed_reload() -> None:
+    rule = _one("PrometheusRule", "sidecar", ("monitoring",))
+    assert rule["apiVersion"] == "monitoring.coreos.com/v1" and set(rule["spec"]) == {"groups"}
+    (group,) = rule["spec"]["groups"]
+    alerts = {item["alert"]: item for item in group["rules"]}
+    for alert in alerts.values():
+        assert set(alert) <= {"alert", "expr", "for", "labels", "annotations"}
+        assert alert["labels"]["severity"] in ("warning", "critical")
+        assert alert["annotations"]["summary"] and alert["annotations"]["description"]
+        assert alert["expr"].count("(") == alert["expr"].count(")")
+        used = set(re.findall(r"keptn_notifier_[a-z_]+", alert["expr"]))
+        assert used and used <= _exported_metric_names() | {RELOAD_METRIC}, f"{alert['alert']}: unknown {used}"
+    metrics = {alert["alert"]: re.findall(r"keptn_notifier_[a-z_]+", alert["expr"]) for alert in alerts.values()}
+    assert sorted(metrics.values()) == [
+        [RELOAD_METRIC],
+        ["keptn_notifier_notifications_dead_total"],
+        ["keptn_notifier_oldest_pending_age_seconds"],
+    ]
+    (reload,) = [alert for alert in alerts.values() if RELOAD_METRIC in alert["expr"]]
+    assert re.fullmatch(rf"{RELOAD_METRIC}\s*==\s*0", reload["expr"].strip())
+
+
+def _policy(overlay: str = "nats") -> Obj:
+    return _one("NetworkPolicy", overlay, ("network-policy",))
+
+
+def _port_set(rule: Obj) -> set[tuple[int, str]]:
+    return {(port["port"], port.get("protocol", "TCP")) for port in rule.get("ports", [])}
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_network_policy_lets_in_only_prometheus_to_the_admin_port(overlay: str) -> None:
+    policy = _policy(overlay)["spec"]
+    pod_labels = _one("Deployment", overlay)["spec"]["template"]["metadata"]["labels"]
+    assert policy["podSelector"]["matchLabels"].items() <= pod_labels.items()
+    assert sorted(policy["policyTypes"]) == ["Egress", "Ingress"]
+    (rule,) = policy["ingress"]
+    (source,) = rule["from"]
+    assert source == {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
+    assert _port_set(rule) == {(ADMIN_PORT, "TCP")}
+    assert {port["containerPort"] for port in _notifier(overlay)["ports"]} == {ADMIN_PORT}
+    # The event port: bound to loopback, reached by the sidecar over the pod's own interface; no rule opens it.
+    assert not any(port == EVENT_PORT for rule in policy["ingress"] for port, _ in _port_set(rule))
+
+
+def test_network_policy_lets_out_dns_nats_keptns_control_plane_and_https() -> None:
+    egress = _policy()["spec"]["egress"]
+    anywhere = set().union(*(_port_set(rule) for rule in egress if "to" not in rule))
+    assert anywhere == {(53, "UDP"), (53, "TCP"), (443, "TCP")}
+    to_pods = {_port_set(rule).pop(): peer["podSelector"] for rule in egress if "to" in rule for peer in rule["to"]}
+    # NATS: the host of NATS_URL (and of the distributor's PUBSUB_URL) is the Service of pods named keptn-nats.
+    nats_host = _env(_notifier("nats"))["NATS_URL"]["value"].removeprefix("nats://")
+    assert nats_host == _env(_distributor())["PUBSUB_URL"]["value"].removeprefix("nats://") == "keptn-nats"
+    assert to_pods[(4222, "TCP")] == {"matchLabels": {"app.kubernetes.io/name": nats_host}}
+    # Registration: the notifier's KEPTN_API_ENDPOINT, and the distributor's shipyard-controller, both on 8080.
+    (expression,) = to_pods[(8080, "TCP")]["matchExpressions"]
+    assert expression["key"] == "app.kubernetes.io/name" and expression["operator"] == "In"
+    api_host = _env(_notifier("nats"))["KEPTN_API_ENDPOINT"]["value"].split("/")[2]
+    assert sorted(expression["values"]) == sorted([api_host, "shipyard-controller"])

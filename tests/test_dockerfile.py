@@ -1,12 +1,14 @@
 """The Dockerfile, its build context and the lock file it installs from.
 
 No Docker engine is needed: hadolint lints the file, a small parser reads the final stage, and the
-HEALTHCHECK command runs for real against an HTTP server on 127.0.0.1.
+HEALTHCHECK command runs for real against an HTTP server on 127.0.0.1 and against the real service.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import hashlib
 import json
 import re
 import shutil
@@ -16,15 +18,21 @@ import tomllib
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+
+from tests.helpers import Run, ServiceProcess, cli_env, free_port
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DOCKERFILE = REPO_ROOT / "Dockerfile"
 DOCKERIGNORE = REPO_ROOT / ".dockerignore"
 LOCK_FILE = REPO_ROOT / "requirements.lock"
 PYPROJECT = REPO_ROOT / "pyproject.toml"
+LICENSE = REPO_ROOT / "LICENSE"
+# The canonical text of https://www.apache.org/licenses/LICENSE-2.0.txt (also Debian's common-licenses/Apache-2.0).
+APACHE_2_0_SHA256 = "cfc7749b96f63bd31c3c42b5c471bf756814053e847c10f3eb003417bc523d30"
 
 DEAD_PROXY = "http://127.0.0.1:9"
 
@@ -139,6 +147,31 @@ def test_final_stage_runs_as_a_numeric_non_root_user() -> None:
     assert int(user) == 10001
 
 
+def test_final_stage_user_and_group_are_both_10001() -> None:
+    # A volume prepared for group 10001 (fsGroup, chgrp) must be writable: useradd --user-group would pick the
+    # next free system gid (999) instead.
+    assert _final("USER")[-1] == "10001:10001"
+    runs = " ".join(_final("RUN"))
+    assert re.search(r"groupadd [^&]*--gid 10001 keptn-notifier", runs)
+    assert re.search(r"useradd [^&]*--uid 10001 [^&]*--gid 10001 ", runs)
+    assert "--user-group" not in runs
+
+
+def test_no_installer_is_left_in_the_image() -> None:
+    builder = [arguments for name, arguments in _stages()[0] if name == "RUN"]
+    installs_the_package = next(run for run in builder if "--constraint requirements.lock ." in run)
+    # In the same layer, after the last install: the venv copied into the final stage has no pip or setuptools.
+    assert installs_the_package.index("pip uninstall --yes pip setuptools") > installs_the_package.index("pip install")
+    assert not any("pip install" in run for run in builder[builder.index(installs_the_package) + 1 :])
+    final = _stages()[-1]
+    (base_cleanup,) = [arguments for name, arguments in final if name == "RUN" and "pip uninstall" in arguments]
+    assert "python -m pip uninstall --yes pip setuptools wheel" in base_cleanup
+    assert "rm -rf /usr/local/lib/python3.11/ensurepip" in base_cleanup, "ensurepip carries pip and setuptools wheels"
+    # Before the venv comes first on PATH: `python` there is the base image's interpreter, whose pip this removes.
+    first_path = next(index for index, (name, arguments) in enumerate(final) if name == "ENV" and "PATH=" in arguments)
+    assert final.index(("RUN", base_cleanup)) < first_path
+
+
 def test_entrypoint_ports_volume_and_environment() -> None:
     assert json.loads(_final("ENTRYPOINT")[-1]) == ["keptn-notifier"]
     assert json.loads(_final("CMD")[-1]) == ["serve"]
@@ -150,6 +183,8 @@ def test_entrypoint_ports_volume_and_environment() -> None:
     assert env["NOTIFIER_STATE_DIR"] == "/var/lib/keptn-notifier"
     assert env["NOTIFIER_ADMIN_PORT"] == "9090"
     assert env["PYTHONUNBUFFERED"] == "1"
+    # Where a tool writes by default (preview.html): never beside the outbox; /tmp is an emptyDir in the pod.
+    assert _final("WORKDIR")[-1] == "/tmp"
 
 
 def _healthcheck_command() -> list[str]:
@@ -160,25 +195,25 @@ def _healthcheck_command() -> list[str]:
     return [str(part) for part in command]
 
 
-def test_healthcheck_asks_the_admin_port_on_loopback_with_python() -> None:
-    script = _healthcheck_command()[-1]
-    assert "urllib" in script and "http://127.0.0.1:" in script and "/health" in script
-    assert "ProxyHandler({})" in script
-    assert "'9090'" in script, "the admin port default must match NOTIFIER_ADMIN_PORT"
+def test_healthcheck_is_the_services_own_probe_run_by_the_images_python() -> None:
+    # Not a copy of the port rules in a shell line: the module reads the settings as `serve` does.
+    assert _healthcheck_command() == ["python", "-m", "notifier.app.healthcheck"]
 
 
-async def _run_healthcheck(port: int) -> int:
-    """Runs the image's HEALTHCHECK command with this interpreter against the given admin port."""
+async def _run_healthcheck(env: dict[str, str]) -> Run:
+    """Runs the image's HEALTHCHECK command with this interpreter, in the given environment."""
     command = _healthcheck_command()
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         *command[1:],
         # A dead proxy in the environment: the check must not route a loopback request through it.
-        env={"NOTIFIER_ADMIN_PORT": str(port), "http_proxy": DEAD_PROXY, "HTTP_PROXY": DEAD_PROXY},
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
+        env=cli_env({**env, "http_proxy": DEAD_PROXY, "HTTP_PROXY": DEAD_PROXY}),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
-    return await asyncio.wait_for(process.wait(), timeout=20)
+    out, err = await asyncio.wait_for(process.communicate(), timeout=30)
+    assert process.returncode is not None
+    return Run(process.returncode, out.decode(), err.decode())
 
 
 @pytest.mark.parametrize(("status", "healthy"), [(200, True), (503, False)])
@@ -196,10 +231,11 @@ async def test_healthcheck_command_follows_the_health_endpoint(
     server = await aiohttp_server(app, host="127.0.0.1")
 
     assert server.port is not None
-    exit_code = await _run_healthcheck(server.port)
+    run = await _run_healthcheck({"NOTIFIER_ADMIN_PORT": str(server.port)})
 
     assert requests == ["/health"]
-    assert (exit_code == 0) is healthy
+    assert (run.code == 0) is healthy, run
+    assert healthy or f"http://127.0.0.1:{server.port}/health answered HTTP 503" in run.stderr
 
 
 async def test_healthcheck_command_fails_when_nothing_listens(aiohttp_server: AiohttpServer) -> None:
@@ -208,7 +244,54 @@ async def test_healthcheck_command_fails_when_nothing_listens(aiohttp_server: Ai
     assert port is not None
     await server.close()
 
-    assert await _run_healthcheck(port) != 0
+    run = await _run_healthcheck({"NOTIFIER_ADMIN_PORT": str(port)})
+    assert run.code == 1 and f"no answer from http://127.0.0.1:{port}/health" in run.stderr, run
+
+
+CONSOLE_ONLY = {"channels": {"log": {"type": "console"}}, "routes": [{"name": "all", "channels": ["log"]}]}
+
+
+@pytest.mark.parametrize(
+    "layout",
+    ["admin port empty: the event port", "admin port in the YAML settings", "admin port from the environment"],
+)
+async def test_healthcheck_asks_where_the_real_service_serves_health(tmp_path: Path, layout: str) -> None:
+    admin_port = free_port()
+    settings: dict[str, object] = {}
+    env = {"NOTIFIER_ADMIN_PORT": ""}  # the image's 9090, emptied with `docker run -e NOTIFIER_ADMIN_PORT=`
+    if layout == "admin port in the YAML settings":
+        settings["admin_port"] = admin_port
+    elif layout == "admin port from the environment":
+        env["NOTIFIER_ADMIN_PORT"] = str(admin_port)
+    service = ServiceProcess({**CONSOLE_ONLY, "settings": settings}, tmp_path, env)
+    health_port = service.port if layout.endswith("the event port") else admin_port
+    probe_env = {**env, "NOTIFIER_CONFIG": str(service.config_path)}
+    try:
+        service.spawn()
+        await _until_ready(service, health_port)
+        healthy = await _run_healthcheck(probe_env)
+        service.terminate()
+    finally:
+        service.close()
+    gone = await _run_healthcheck(probe_env)
+
+    assert healthy.code == 0, healthy
+    # The same rules once nothing answers: the message names the address the service used.
+    assert gone.code == 1 and f"no answer from http://127.0.0.1:{health_port}/health" in gone.stderr, gone
+
+
+async def _until_ready(service: ServiceProcess, port: int, timeout: float = 30) -> None:
+    url = f"http://127.0.0.1:{port}/ready"
+    deadline = asyncio.get_running_loop().time() + timeout
+    async with aiohttp.ClientSession() as session:
+        while asyncio.get_running_loop().time() < deadline:
+            assert service.proc is not None and service.proc.poll() is None, service.stderr()
+            with contextlib.suppress(aiohttp.ClientError):
+                async with session.get(url) as response:
+                    if response.status == 200:
+                        return
+            await asyncio.sleep(0.1)
+    raise AssertionError(f"the service did not answer {url} in {timeout}s: {service.stderr()}")
 
 
 # --- build context and lock file ----------------------------------------------------------------------------
@@ -240,3 +323,12 @@ def test_lock_says_how_to_regenerate_it() -> None:
     header = [line for line in LOCK_FILE.read_text(encoding="utf-8").splitlines() if line.startswith("#")]
     text = "\n".join(header)
     assert "pip freeze --exclude keptn-notifier" in text
+
+
+def test_license_is_the_apache_2_0_text_that_pyproject_and_the_image_claim() -> None:
+    assert hashlib.sha256(LICENSE.read_bytes()).hexdigest() == APACHE_2_0_SHA256, "LICENSE is not the canonical text"
+    assert tomllib.loads(PYPROJECT.read_text(encoding="utf-8"))["project"]["license"] == "Apache-2.0"
+    labels = " ".join(_final("LABEL"))
+    assert 'org.opencontainers.image.licenses="Apache-2.0"' in labels
+    rules = DOCKERIGNORE.read_text(encoding="utf-8").splitlines()
+    assert "!LICENSE" in rules, "the build context must carry LICENSE, so the wheel's metadata includes it"

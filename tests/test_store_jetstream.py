@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import os
 import subprocess
 import sys
@@ -21,9 +22,12 @@ import orjson
 import pytest
 from nats.js.api import StreamConfig
 
+from notifier.app.logs import KeptnJsonFormatter
+from notifier.app.service import Service
 from notifier.clock import Clock, SystemClock
 from notifier.config.load import ConfigError, load_config
 from notifier.pipeline.routing import Target
+from notifier.redact import Redactor
 from notifier.store import Dead, Incoming, Noise, NoiseVerdict, Pending, Retention, Retry, Sent, StoreError
 from notifier.store.factory import make_store
 from notifier.store.jetstream.layout import Layout
@@ -386,6 +390,27 @@ async def test_the_factory_builds_the_jetstream_store_from_the_settings(
     with pytest.raises(StoreError, match="no stream nobody-outbox"):
         await make_store(other.settings, SystemClock(), must_exist=True).open()
     await drop_streams(nats_server.url, "factory")
+
+
+@pytest.mark.parametrize("store", ["sqlite", "nats"])
+async def test_the_start_log_names_a_state_directory_only_where_the_outbox_is_one(
+    nats_server: NatsServer, tmp_path: Path, caplog: pytest.LogCaptureFixture, store: str
+) -> None:
+    state_dir = tmp_path / "state"
+    env = {"NOTIFIER_STORE": store, "NOTIFIER_STATE_DIR": str(state_dir), "NOTIFIER_NATS_PREFIX": "start-log"}
+    service = Service(load_config(env={**env, "NATS_URL": nats_server.url}), intakes=[], admin=False)
+    with caplog.at_level(logging.INFO, "notifier.service"):
+        await service.start()
+        await service.stop()
+    (started,) = [record for record in caplog.records if record.getMessage().startswith("running with channels")]
+    line = orjson.loads(KeptnJsonFormatter(Redactor([])).format(started))  # as the operator reads it
+    if store == "sqlite":
+        assert line["stateDir"] == str(state_dir)
+    else:
+        # Nothing is kept on the pod's disk: a directory in the log would send an operator looking for one.
+        assert "stateDir" not in line and str(state_dir) not in str(line)
+        assert line["natsPrefix"] == "start-log"
+    assert not state_dir.exists() or store == "sqlite"
 
 
 @pytest.mark.parametrize(

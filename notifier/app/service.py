@@ -168,11 +168,13 @@ class Service:
         if self.registration is not None:
             self.registration.start()
         self._state = "running"
-        log.info(
-            "running with channels: %s",
-            ", ".join(self.config.channels),
-            extra={"stateDir": str(self.settings.state_dir)},
+        # Where the outbox is: a directory only for SQLite; with NATS nothing of it is on this machine's disk.
+        outbox = (
+            {"natsPrefix": self.settings.nats_prefix}
+            if self.settings.store == "nats"
+            else {"stateDir": str(self.settings.state_dir)}
         )
+        log.info("running with channels: %s", ", ".join(self.config.channels), extra=outbox)
         for warning in (*self.config.warnings, *self.templates.warnings()):
             log.warning(warning)
 

@@ -80,7 +80,12 @@ def _parser() -> argparse.ArgumentParser:
     preview.add_argument(
         "paths", nargs="*", metavar="EVENT.json|DIR", help="event files or folders of them (default: the samples)"
     )
-    preview.add_argument("--out", default="preview.html", help="the page to write (default preview.html; - for stdout)")
+    preview.add_argument(
+        "--out",
+        default="preview.html",
+        help="the page to write (default: preview.html in the current directory, which in the container image is "
+        "/tmp, not the state volume; - for stdout)",
+    )
 
     send_test = command("send-test", "post a test message to a channel and show the platform's answer")
     send_test.add_argument(

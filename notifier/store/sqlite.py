@@ -19,6 +19,7 @@ import logging
 import os
 import queue
 import sqlite3
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Collection, Sequence
@@ -60,6 +61,7 @@ MAX_BATCH = 512
 # How often accepting also forgets what the retention allows (seconds of the store's clock).
 FORGET_INTERVAL = 60.0
 UNWRITABLE = "the state store cannot be written"
+_STORE_FILES = frozenset({DB_FILE, f"{DB_FILE}-wal", f"{DB_FILE}-shm", LOCK_FILE})
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -209,6 +211,7 @@ class SQLiteStore:
                 f"cannot create the state directory {self._state_dir}: {exc.strerror}; "
                 "set NOTIFIER_STATE_DIR / --state-dir to a writable folder"
             ) from None
+        _require_writable(self._state_dir)
         self._lock_fd = _lock_alone(self._state_dir / LOCK_FILE)
         self._loop = asyncio.get_running_loop()
         ready: asyncio.Future[None] = self._loop.create_future()
@@ -641,6 +644,30 @@ def _forget(conn: sqlite3.Connection, now: float, retention: Retention) -> int:
     conn.executemany("DELETE FROM notifications WHERE event_seq = ?", [(seq,) for seq in doomed])
     conn.executemany("DELETE FROM events WHERE seq = ?", [(seq,) for seq in doomed])
     return len(doomed)
+
+
+def _require_writable(state_dir: Path) -> None:
+    """SQLite creates files beside the database (its WAL, the lock) and writes those there: try both, up front.
+
+    SQLite's own words for a volume of another owner ("unable to open database file", "attempt to write a readonly
+    database") do not say which user needs the access, and that user is what the volume's owner must match.
+    """
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".write-check-", dir=state_dir)
+        os.close(fd)
+        os.unlink(probe)
+        for name in (DB_FILE, f"{DB_FILE}-wal", f"{DB_FILE}-shm", LOCK_FILE):
+            if (state_dir / name).exists():
+                os.close(os.open(state_dir / name, os.O_RDWR))
+    except OSError as exc:
+        name = Path(exc.filename).name if exc.filename else ""
+        what = str(state_dir / name) if name in _STORE_FILES else f"the state directory {state_dir}"
+        raise StoreError(
+            f"cannot write {what} ({exc.strerror}) as uid {os.geteuid()}, gid {os.getegid()}, "
+            "the user this process runs as: give that user write access to the directory and its files (in "
+            "Kubernetes: the pod's securityContext.fsGroup), or set NOTIFIER_STATE_DIR / --state-dir to a folder it "
+            "can write"
+        ) from None
 
 
 def _lock_alone(path: Path) -> int | None:
