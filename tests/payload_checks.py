@@ -9,6 +9,7 @@ form any serializer produces.
 from __future__ import annotations
 
 import functools
+import html
 import json
 import re
 from collections.abc import Iterator, Mapping
@@ -17,6 +18,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import jsonschema
+from markdown_it import MarkdownIt
 
 SCHEMA_PATH = Path(__file__).parent / "schemas" / "adaptive-card-1.5.json"
 
@@ -247,6 +249,25 @@ def hostile_events() -> list[tuple[str, dict[str, Any]]]:
 
 # In Teams markdown, `<at>` starts a mention and `[x](url)` a link, unless backslash-escaped.
 UNESCAPED_MARKUP = re.compile(r"(?<!\\)<at|(?<!\\)\]\(")
+
+
+# CommonMark with raw HTML (an `<at>` tag) and strikethrough, as a stand-in for the markdown of Teams clients.
+_MARKDOWN = MarkdownIt("commonmark", {"html": True}).enable("strikethrough")
+_TAG = re.compile(r"<[^>]*>")
+_PARAGRAPH_TAGS = frozenset({"<p>", "</p>", "<br />"})
+
+
+def assert_plain_markdown(text: str, plain: str | None = None) -> None:
+    """Markdown reads `text` as paragraphs of plain text: no link, emphasis, code, tag, heading, list or quote.
+
+    With `plain`, the text it shows is `plain`'s, word for word (markdown drops line breaks and indentation).
+    """
+    rendered = _MARKDOWN.render(text)
+    tags = set(_TAG.findall(rendered)) - _PARAGRAPH_TAGS
+    assert not tags, f"markdown acts on {text!r}: {rendered!r}"
+    if plain is not None:
+        shown = html.unescape(_TAG.sub(" ", rendered))
+        assert shown.split() == plain.split(), f"{text!r} shows as {shown!r}, not as {plain!r}"
 
 
 def markdown_texts(node: Any) -> list[str]:

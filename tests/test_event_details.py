@@ -21,7 +21,13 @@ import pytest
 
 from notifier.cli import main
 from notifier.config import ENV_SETTINGS
-from tests.payload_checks import assert_no_unescaped_control, assert_valid_slack_payload, assert_valid_teams_envelope
+from tests.payload_checks import (
+    UNESCAPED_MARKUP,
+    assert_no_unescaped_control,
+    assert_plain_markdown,
+    assert_valid_slack_payload,
+    assert_valid_teams_envelope,
+)
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "events"
 BRIDGE = "https://keptn.example.com/bridge"
@@ -294,8 +300,9 @@ def test_hostile_label_values_are_escaped_in_slack_and_teams(render_cli: Render,
         for fact in block["facts"]
     ]
     (labels,) = [fact for fact in facts if fact["title"] == "Labels"]
-    assert labels["value"].startswith(r"owner: \<\!channel\> \<@U024BE7LH\> \[click\]\(https://evil.example\)")
-    assert "<at>" not in labels["value"] and "](" not in labels["value"]
+    assert labels["value"].startswith(r"owner: \<!channel> <@U024BE7LH> [click\](https://evil.example)")
+    assert not UNESCAPED_MARKUP.search(labels["value"])
+    assert_plain_markdown(labels["value"])
 
 
 def test_the_problem_url_label_is_not_shown_twice(render_cli: Render) -> None:

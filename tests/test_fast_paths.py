@@ -14,7 +14,7 @@ from notifier.intake_http import accepted_response
 from notifier.match import CompiledMatch, Match
 from notifier.payload import is_automatic_approval
 from notifier.render.plaintext import _URL_ENCODED, _URL_REJECTED, web_url
-from notifier.render.teams import _LINE_START_MARKER, _MARKDOWN_CHARACTERS, _ORDERED_LIST_MARKER, escape_markdown
+from notifier.render.teams import _CODE_INDENT, _INLINE, _LINE_START, _escaped, _escaped_line_start, escape_markdown
 from notifier.urls import _ELLIPSES, _HOST, _split, is_placeholder, is_real_url
 from notifier.verdict import result_of
 
@@ -55,16 +55,16 @@ def test_the_usual_urls_take_the_fast_path_and_the_odd_ones_do_not() -> None:
 
 
 MARKDOWN_PIECES = st.sampled_from(
-    [" ", "\t", "\n", "\r", "-", "+", "=", "1", "12", ".", "\u0663", "*", "_", "[", "](", "#", "x", "é", "\\", "<at>"]
-)
+    [" ", "    ", "\t", "\n", "\r", "-", "+", "=", "1", "12", ".", ")", "\u0663", "*", "_", "~", "`", "[", "](", "#",
+     ">", "<at>", "&amp;", "x", "é", "\\"]
+)  # fmt: skip
 TEXTS = st.lists(MARKDOWN_PIECES, max_size=10).map("".join) | st.text(max_size=30)
 
 
 def escape_markdown_slowly(text: str) -> str:
-    """escape_markdown as it was before its fast path: all three substitutions, always."""
-    text = _MARKDOWN_CHARACTERS.sub(r"\\\1", text)
-    text = _LINE_START_MARKER.sub(r"\1\\\2", text)
-    return _ORDERED_LIST_MARKER.sub(r"\1\\.", text)
+    """escape_markdown without its fast paths: every substitution, always."""
+    text = _INLINE.sub(_escaped, text)
+    return _LINE_START.sub(_escaped_line_start, _CODE_INDENT.sub("", text))
 
 
 @settings(max_examples=3000)

@@ -12,6 +12,7 @@ from tests.payload_checks import (
     UNESCAPED_MARKUP,
     all_strings,
     assert_no_unescaped_control,
+    assert_plain_markdown,
     assert_valid_slack_payload,
     assert_valid_teams_envelope,
     hostile_events,
@@ -35,6 +36,7 @@ def test_hostile_text_in_every_field_is_neutralised(templates: TemplateSet, name
     assert_valid_teams_envelope(teams)
     for text in markdown_texts(teams["attachments"][0]["content"]):
         assert not UNESCAPED_MARKUP.search(text), f"{name}: Teams markdown injection in {text!r}"
+        assert_plain_markdown(text)
     for payload in (slack, teams):
         for text in all_strings(payload):
             for evil in EVIL_URLS:

@@ -3,8 +3,10 @@
 Teams treats TextBlock and FactSet text as markdown. The body text, the longest and most event-driven part,
 goes into RichTextBlocks of TextRuns instead: a TextRun is never parsed as markdown, so no escape set can be
 incomplete and no client that ignores backslash escapes shows stray backslashes. The title, the facts and
-the footer must be a TextBlock and a FactSet to look right, so their text is backslash-escaped with
-`escape_markdown`, which also breaks `](` link syntax, `<at>` mentions and list or heading markers.
+the footer must be a TextBlock and a FactSet to look right, so their text goes through `escape_markdown`,
+which backslash-escapes only what markdown would act on: Teams clients have shown `33\\.33` and
+`blue\\_green` with their backslashes, so a character that cannot start a link, emphasis, code, a mention,
+a heading or a list keeps its plain form.
 The route's mentions (notifier/mentions.py, from the operator's config) are the one exception: a TextBlock
 of `<at>name</at>` under the title and the matching `msteams.entities`. Teams places an entity wherever its
 `<at>name</at>` appears in the card, so in a card with entities an `<at>` in a TextRun or an action title
@@ -42,36 +44,66 @@ SEVERITY_STYLE = MappingProxyType(
     }
 )
 
-_MARKDOWN_CHARACTERS = re.compile(r"([\\`*_\[\]()<>#~&|!])")
-# Block markers that only count at the start of a line: list items, setext headings, ordered lists.
-_LINE_START_MARKER = re.compile(r"^([ \t]*)([-+=])", re.MULTILINE)
-_ORDERED_LIST_MARKER = re.compile(r"^([ \t]*\d+)\.", re.MULTILINE)
-# What those two can start with, besides a digit (\d: any Unicode decimal digit, as str.isdecimal).
-_MARKER_STARTS = frozenset(" \t-+=")
+# Characters markdown acts on wherever they are: a backslash before punctuation or a line end (an escape, a
+# hard line break), the emphasis, strikethrough and code marks (decided in `_escaped`), `<` opening a tag, an
+# autolink or an `<at>` mention, `&` opening an entity, and `]` closing a link text or a reference label.
+_INLINE = re.compile(r"\\(?=[!-/:-@\[-`{-~\n])|[*_~`]|<(?=[A-Za-z/!?])|&(?=#?[A-Za-z0-9]+;)|\](?=[(:])")
+# Marks that only act in pairs: a text with one of them shows it as it is.
+_PAIRED = frozenset("*_~`")
+# What a mark must have on both sides to be inert: whitespace, or the start or end of a line or of the text.
+_BLANK = frozenset(" \t\n")
+# What acts only at the start of a line (after any indentation): a bullet or numbered list item, an ATX heading,
+# a block quote, and a line of only `-=*_` (a setext heading's underline or a thematic break).
+_LINE_START = re.compile(
+    r"^([ \t]*)(?:[-+*](?=[ \t]|$)|\d{1,9}[.)](?=[ \t]|$)|#{1,6}(?=[ \t]|$)|>|[-=*_](?=[-=*_ \t]*$))",
+    re.MULTILINE,
+)
+# Four columns of indentation start a code block (shown in monospace, escapes and all); markdown drops a line's
+# indentation anyway, so it goes.
+_CODE_INDENT = re.compile(r"^(?:[ ]{0,3}\t|[ ]{4})[ \t]*", re.MULTILINE)
+# What a line start that `_LINE_START` could match begins with, besides a digit (\d: any Unicode decimal digit).
+_MARKER_STARTS = frozenset(" \t-+*#>=_")
 _AT_TAG = re.compile(r"<(/?at\b)", re.IGNORECASE)
 
 
 def escape_markdown(text: str) -> str:
-    """Backslash-escape what Adaptive Card markdown could read as formatting, links, mentions or lists."""
-    # Functions, not r"\\\1" templates: re runs Python code to compile a template on every call.
-    text = _MARKDOWN_CHARACTERS.sub(_escaped_character, text)
-    # The markers count only at the start of a line: a one-line text that starts otherwise has none.
+    """Backslash-escape what Adaptive Card markdown would read as a link, emphasis, code, mention, heading or list.
+
+    Nothing else: `33.33`, `blue_green_service` and `(8m 30s)` stay as they are (tests/test_render_teams.py
+    holds the result to a CommonMark parser: the escaped text renders as exactly the plain text).
+    """
+    if _INLINE.search(text):
+        # Functions, not r"\\\1" templates: re runs Python code to compile a template on every call.
+        text = _INLINE.sub(_escaped, text)
+    # The line-start marks count only at the start of a line: a one-line text that starts otherwise has none.
     if "\n" in text or text[:1] in _MARKER_STARTS or text[:1].isdecimal():
-        text = _LINE_START_MARKER.sub(_escaped_marker, text)
-        text = _ORDERED_LIST_MARKER.sub(_escaped_list_number, text)
+        text = _LINE_START.sub(_escaped_line_start, _CODE_INDENT.sub("", text))
     return text
 
 
-def _escaped_character(match: re.Match[str]) -> str:
-    return "\\" + match[1]
+def _escaped(match: re.Match[str]) -> str:
+    mark = match[0]
+    if mark in _PAIRED:
+        text, at = match.string, match.start()
+        if text.count(mark) < 2:
+            return mark
+        before = text[at - 1] if at else " "
+        after = text[at + 1] if at + 1 < len(text) else " "
+        # A code span may be padded with spaces; emphasis and strikethrough marks between blanks are inert, and
+        # so is an underscore inside a word (`blue_green`).
+        if mark != "`" and before in _BLANK and after in _BLANK:
+            return mark
+        if mark == "_" and before.isalnum() and after.isalnum():
+            return mark
+    return "\\" + mark
 
 
-def _escaped_marker(match: re.Match[str]) -> str:
-    return f"{match[1]}\\{match[2]}"
-
-
-def _escaped_list_number(match: re.Match[str]) -> str:
-    return f"{match[1]}\\."
+def _escaped_line_start(match: re.Match[str]) -> str:
+    indent, marker = match[1], match[0][len(match[1]) :]
+    # A numbered item's number stays: the `.` or `)` after it makes it one.
+    if marker[:1].isdecimal():
+        return f"{indent}{marker[:-1]}\\{marker[-1]}"
+    return f"{indent}\\{marker}"
 
 
 def no_mention(text: str) -> str:
