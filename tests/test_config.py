@@ -279,3 +279,14 @@ def test_credentials_in_the_nats_url_are_secrets(tmp_path: Path) -> None:
     token_only = load_config(env={"NATS_URL": "nats://T0KEN-abc@keptn-nats"})
     assert "T0KEN-abc" in token_only.secrets()
     assert not [s for s in load_config(env={"NATS_URL": "nats://keptn-nats"}).secrets() if "keptn" in s]
+
+
+@pytest.mark.parametrize("url", ["https://admin:s3cr3t@keptn.example.com/bridge", "https://admin@keptn.example.com"])
+def test_a_bridge_url_with_a_user_or_password_is_refused(url: str) -> None:
+    """Every message links to the Bridge: a credential in its URL would be posted to every channel."""
+    with pytest.raises(ConfigError, match="environment variable KEPTN_BRIDGE_URL: must not hold a user") as caught:
+        load_config(env={"KEPTN_BRIDGE_URL": url})
+    assert "s3cr3t" not in str(caught.value)
+    assert load_config(env={"KEPTN_BRIDGE_URL": "https://keptn.example.com/bridge/"}).settings.bridge_url == (
+        "https://keptn.example.com/bridge"
+    )

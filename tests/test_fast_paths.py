@@ -15,7 +15,7 @@ from notifier.match import CompiledMatch, Match
 from notifier.payload import is_automatic_approval
 from notifier.render.plaintext import _URL_ENCODED, _URL_REJECTED, web_url
 from notifier.render.teams import _CODE_INDENT, _INLINE, _LINE_START, _escaped, _escaped_line_start, escape_markdown
-from notifier.urls import _ELLIPSES, _HOST, _split, is_placeholder, is_real_url
+from notifier.urls import _ELLIPSES, _HOST, _split, is_placeholder, is_real_url, link_url
 from notifier.verdict import result_of
 
 PIECES = st.sampled_from(
@@ -38,7 +38,7 @@ def web_url_by_urlsplit(url: str) -> str | None:
         return None
     if parts.scheme not in ("http", "https") or not hostname:
         return None
-    return url
+    return link_url(url) or None
 
 
 @settings(max_examples=3000)

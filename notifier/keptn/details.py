@@ -22,6 +22,7 @@ from notifier.keptn.values import (
     strings,
     text,
 )
+from notifier.urls import link_url, without_userinfo
 from notifier.verdict import SliVerdict, sli_verdict
 
 
@@ -162,7 +163,7 @@ def targets_text(targets: object) -> str:
 def problem_details(data: Mapping[str, Any], legacy: bool = False) -> Problem:
     """Problem fields from `data.problem` (or `data` itself for the legacy event), in either key case."""
     source = data if legacy else mapping(data.get("problem"))
-    labelled_url = labels_of(data).get("Problem URL", "")
+    labelled_url = link_url(labels_of(data).get("Problem URL", ""))
     if not source:  # most events: skip the key-folding below
         return {
             "present": False,
@@ -188,7 +189,7 @@ def problem_details(data: Mapping[str, Any], legacy: bool = False) -> Problem:
         "present": False,
         "title": first("problemtitle", "title"),
         "id": first("problemid", "pid", "id"),
-        "url": first("problemurl", "url") or labelled_url,
+        "url": link_url(first("problemurl", "url")) or labelled_url,
         "state": first("state").upper(),
         "impacted": first("impactedentity", "impactedentities", "impact"),
         "root_cause": first("rootcause"),
@@ -221,8 +222,9 @@ def deployment_details(data: Mapping[str, Any]) -> Deployment:
     return {
         "present": bool(deployment),
         "strategy": text(deployment.get("deploymentstrategy")),
-        "uris_public": strings(deployment.get("deploymentURIsPublic")),
-        "uris_local": strings(deployment.get("deploymentURIsLocal")),
+        # Made into buttons by the templates: one that carries a password is left out (notifier.urls.link_url).
+        "uris_public": [uri for uri in map(link_url, strings(deployment.get("deploymentURIsPublic"))) if uri],
+        "uris_local": [without_userinfo(uri) for uri in strings(deployment.get("deploymentURIsLocal"))],
         "names": strings(deployment.get("deploymentNames")),
         "image": text(mapping(change.get("values")).get("image")),
     }

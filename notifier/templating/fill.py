@@ -18,7 +18,7 @@ from notifier.templating.compiler import CompiledTemplate, FieldPair, TemplateFi
 from notifier.templating.sandbox import RenderLimitExceeded
 from notifier.templating.single_pass import FIELD_END, GATE, Gate
 from notifier.templating.trusted import TemplateEnvironment
-from notifier.urls import is_real_url
+from notifier.urls import is_real_url, link_url
 
 # What a rendered `when` may say to leave its fact or link out (compared stripped and lower-cased).
 FALSY_WHEN: Final = frozenset({"", "false", "none", "0", "[]", "{}", "()", "no", "off"})
@@ -56,7 +56,7 @@ def fill_message(compiled: CompiledTemplate, context: TemplateContext) -> Messag
             facts.append(Fact(name, shown))
     links = []
     for label, url in fields.pairs(compiled.links):
-        url = url.strip()
+        url = link_url(url.strip())
         if _is_web_url(url):
             links.append(Link(one_line(label) or url, url))
     return Message(
