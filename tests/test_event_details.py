@@ -239,6 +239,14 @@ def test_project_create_triggered_shows_its_git_remote(render_cli: Render, tmp_p
     assert "Git remote: https://git.example.com/keptn/sockshop.git" in out
 
 
+def test_project_create_triggered_names_its_project_as_keptns_own_example_does(render_cli: Render) -> None:
+    """keptn/spec's project.create.triggered has no `data.project`: the name is only in `data.projectName`."""
+    out = lines(render_cli(EXAMPLES / "project-create-triggered.json"))
+    assert out[0].endswith("Project creation triggered: sockshop")
+    assert "Project: sockshop" in out
+    assert "Git remote: https://git.example.com/keptn/sockshop.git" in out
+
+
 def test_monitoring_configure_shows_the_monitoring_type(render_cli: Render) -> None:
     out = lines(render_cli(EXAMPLES / "monitoring-configure.json"))
     assert out[0].startswith("[INFO] ") and "Monitoring configuration" in out[0]

@@ -43,6 +43,7 @@ EXPECTED_TEMPLATE = {
     "problem-open-spec": "problem",
     "problem-legacy-resolved": "problem",
     "project-create-finished": "lifecycle",
+    "project-create-triggered": "lifecycle",
     "release-finished": "task.finished",
     "release-triggered": "task.triggered",
     "remediation-triggered-dynatrace": "sequence.remediation.triggered",
