@@ -10,6 +10,7 @@ import pytest
 
 from notifier.events import KeptnEvent, event_from_mapping
 from notifier.message import Fact, Link, Severity
+from notifier.render import render
 from notifier.templating import (
     TemplateError,
     TemplateLimits,
@@ -507,3 +508,12 @@ def test_fallback_message_survives_an_event_that_is_not_one() -> None:
     broken = KeptnEvent(id="1", source="s", type="t", specversion="1.0", data=None, raw=None)  # type: ignore[arg-type]
     message = fallback_message(broken, "reason")
     assert (message.title, message.template) == ("ℹ️ t", "fallback")  # noqa: RUF001
+
+
+@pytest.mark.parametrize("sample", sorted(EXPECTED_TEMPLATE))
+def test_a_slack_header_shows_one_icon(builtin: TemplateSet, samples: dict[str, KeptnEvent], sample: str) -> None:
+    """The templates start titles with an emoji; Slack's renderer adds its own only to a title without one."""
+    message = builtin.render(samples[sample])
+    header = render("slack", message)["blocks"][0]["text"]["text"]
+    assert header == message.title, header
+    assert not header.startswith(":"), header

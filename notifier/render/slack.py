@@ -89,9 +89,10 @@ def _title_text(message: Message) -> str:
 
 
 def _starts_with_emoji(text: str) -> bool:
+    """A `:shortcode:`, a pictograph, or a character the emoji selector U+FE0F follows (U+2139 is a letter)."""
     if text.startswith(":") and text.find(":", 2) > 1 and " " not in text[: text.find(":", 2)]:
         return True
-    return bool(text) and unicodedata.category(text[0]) == "So"
+    return bool(text) and (unicodedata.category(text[0]) == "So" or text[1:2] == "\ufe0f")
 
 
 def _header(message: Message, budget: Budget) -> dict[str, Any]:
