@@ -176,7 +176,7 @@ def test_a_problem_shows_severity_impact_and_start_and_no_placeholder_link(rende
         assert expected in out
     # The spec's ProblemURL is "https://.../#problems/...": a button there would lead nowhere.
     assert not [line for line in out if line.startswith("link: Open problem")], out
-    assert any(line.startswith("link: Open in Keptn Bridge") for line in out)
+    assert any(line.startswith("link: Run trace") for line in out)
 
 
 def test_a_problem_with_a_real_url_links_to_it(render_cli: Render, tmp_path: Path) -> None:

@@ -184,5 +184,5 @@ async def test_the_readme_preview_command_works_and_matches_its_screenshot(tmp_p
     run = await run_cli(*words[start + 1 :], "--out", out, env=env, cwd=REPO)
     assert run.code == 0, run
     page = Page(out.read_text())
-    assert "Open in Keptn Bridge" in page.text or "View evaluation in Keptn Bridge" in page.text
+    assert "Open in Bridge" in page.text and "Run trace" in page.text
     assert "![" in readme and "(docs/preview.png)" in readme and (REPO / "docs" / "preview.png").stat().st_size > 50_000

@@ -204,6 +204,17 @@ def test_many_links_go_into_rows_of_six_in_reading_order() -> None:
     assert len(titles) <= 20
 
 
+def test_a_row_of_actions_holds_what_a_phone_shows_without_cutting_a_title() -> None:
+    """A 360 px card leaves about 330 px: four buttons of these titles would cut them ("Open in Br…")."""
+    titles = ["Open in Bridge", "Run trace", "CI run", "Dashboard", "x" * 80]
+    card = render_valid(Message(title="t", links=tuple(Link(title, f"https://a.example/{title}") for title in titles)))
+    rows = [[action["title"] for action in row["actions"]] for row in elements(card["body"], "ActionSet")]
+    assert rows == [["Open in Bridge", "Run trace", "CI run"], ["Dashboard"], ["x" * 36 + "…"]]
+    bridge = (Link("Open in Bridge", "https://a.example/"), Link("Run trace", "https://b.example/"))
+    two = render_valid(Message(title="t", links=bridge))
+    assert [action["title"] for action in two["actions"]] == ["Open in Bridge", "Run trace"]
+
+
 def test_51_facts_validate_and_keep_the_first_50() -> None:
     facts = tuple(Fact(f"name {index}", f"value {index}") for index in range(51))
     fact_set = elements(render_valid(Message(title="t", facts=facts)), "FactSet")[0]["facts"]

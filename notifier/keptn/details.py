@@ -98,6 +98,12 @@ class Period(TypedDict):
     duration: str
 
 
+# The two titles of Bridge buttons in every message (at most one of each): the page of the event itself (the
+# evaluation, the sequence in its stage) and the run's trace. Short, so a phone-width Teams card shows them whole.
+OPEN_IN_BRIDGE = "Open in Bridge"
+RUN_TRACE = "Run trace"
+
+
 class BridgeLinks(TypedDict, total=False):
     """Empty without a Bridge URL or a Keptn context; `sequence` only when the event names its project."""
 

@@ -29,8 +29,16 @@ MAX_ENVELOPE_BYTES = 28_000
 CARD_VERSION = "1.5"
 CARD_SCHEMA = "http://adaptivecards.io/schemas/adaptive-card.json"
 CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
-# Teams shows six actions per action bar; more links go into further rows (ActionSets) of six.
+# Teams shows six actions per action bar at most; more links go into further rows (ActionSets).
 MAX_ACTIONS_PER_ROW = 6
+# A row also holds no more than a phone shows whole: a card 360 px wide leaves about 330 px for its buttons, and
+# a button takes 28 px of padding, border and spacing plus its title at about 8 px a character (Segoe UI at
+# 14 px semibold averages 7.5). Buttons that would share the row beyond that are cut ("Open run in K…").
+ROW_WIDTH = 330
+BUTTON_WIDTH = 28
+CHARACTER_WIDTH = 8
+# The longest title a button on its own row shows whole.
+MAX_ACTION_TITLE = (ROW_WIDTH - BUTTON_WIDTH) // CHARACTER_WIDTH
 # Longer URLs break in some browsers and proxies (IE stopped at 2,083); such links are dropped.
 MAX_URL = 2048
 MAX_FALLBACK = 300
@@ -133,7 +141,7 @@ def _card(message: Message, text: str, budget: Budget, mentions: Mentions) -> di
     """The card for `message` within `budget`; `text` is the message's text, cleaned."""
     plain = no_mention if mentions.teams else identity
     links = _links(message.links, budget, plain)
-    rows = [links[start : start + MAX_ACTIONS_PER_ROW] for start in range(0, len(links), MAX_ACTIONS_PER_ROW)]
+    rows = _rows(links)
     body = [
         _title(message, budget),
         *([{"type": "TextBlock", "text": mentions.teams_markup, "wrap": True}] if mentions.teams else []),
@@ -206,15 +214,30 @@ def _fact_set(facts: tuple[Fact, ...], budget: Budget) -> list[dict[str, Any]]:
 
 def _links(links: tuple[Link, ...], budget: Budget, plain: Callable[[str], str]) -> list[dict[str, Any]]:
     usable = [(link.title, url) for link in links if (url := web_url(link.url)) and len(url) <= MAX_URL]
+    title_limit = min(budget.link_title, MAX_ACTION_TITLE)
     return [
         {
             "type": "Action.OpenUrl",
             # Action titles are plain text (no markdown), so they need no escaping.
-            "title": plain(truncate(one_line(title) or url, budget.link_title)),
+            "title": plain(truncate(one_line(title) or url, title_limit)),
             "url": url,
         }
         for title, url in usable[: budget.links]
     ]
+
+
+def _rows(actions: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """The actions in reading order, in rows that a phone-width card shows without cutting a title."""
+    rows: list[list[dict[str, Any]]] = []
+    width = ROW_WIDTH
+    for action in actions:
+        needed = BUTTON_WIDTH + CHARACTER_WIDTH * len(action["title"])
+        if not rows or width + needed > ROW_WIDTH or len(rows[-1]) == MAX_ACTIONS_PER_ROW:
+            rows.append([])
+            width = 0
+        rows[-1].append(action)
+        width += needed
+    return rows
 
 
 def _footer(footer: str, budget: Budget) -> list[dict[str, Any]]:
