@@ -33,7 +33,8 @@ async def test_preview_without_events_shows_every_sample_in_preview_html(tmp_pat
         assert templates.render(event).title in page.text
     # Both platforms for every event, each the real payload (shown as JSON too).
     assert len(page.with_class("slack")) == len(page.with_class("teams")) == len(samples)
-    assert page.text.count('"blocks": [') == page.text.count('"type": "AdaptiveCard"') == len(samples)
+    # Every Slack payload holds its body beside a colour bar.
+    assert page.text.count('"color": "#') == page.text.count('"type": "AdaptiveCard"') == len(samples)
     assert not list(tmp_path.glob(".*.tmp")), "the scratch file is left behind"
 
 

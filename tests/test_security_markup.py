@@ -17,6 +17,7 @@ from tests.payload_checks import (
     assert_valid_teams_envelope,
     hostile_events,
     markdown_texts,
+    slack_blocks,
 )
 
 
@@ -44,7 +45,7 @@ def test_hostile_text_in_every_field_is_neutralised(templates: TemplateSet, name
     # actions are links only to http(s), whatever the event said
     for action in teams["attachments"][0]["content"].get("actions", []):
         assert action["url"].startswith(("https://", "http://"))
-    for block in slack["blocks"]:
+    for block in slack_blocks(slack):
         for element in block.get("elements", []):
             if "url" in element:
                 assert element["url"].startswith(("https://", "http://"))
