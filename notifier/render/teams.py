@@ -129,6 +129,12 @@ def render_teams(message: Message, mentions: Mentions = NO_MENTIONS) -> dict[str
     )
 
 
+def render_teams_card(message: Message, mentions: Mentions = NO_MENTIONS) -> dict[str, Any]:
+    """The bare Adaptive Card, for a flow built on "Post card in a chat or channel" that posts the card it gets."""
+    card: dict[str, Any] = render_teams(message, mentions)["attachments"][0]["content"]
+    return card
+
+
 def envelope(card: dict[str, Any]) -> dict[str, Any]:
     """The Workflows "post a card" envelope: one attachment per card, so the flow posts exactly one card."""
     return {
