@@ -22,8 +22,10 @@ _PLAIN_URL: Final = re.compile(r"(https?)://([^/?#\[\]\t\r\n]*)(?=[/?#]|\Z)([^?#
 _REMOTE_SCHEMES: Final = frozenset({"http", "https", "ssh", "git"})
 # The user info of a URL at the start of a string: the authority (up to the first `/?#`) up to its last "@".
 _LEADING_USERINFO: Final = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)([^/?#]*)@")
-# The same anywhere in a text, where the authority also ends at whitespace.
-_USERINFO: Final = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)[^\s/?#]*@")
+# The same anywhere in a text, where the authority also ends at whitespace. The scheme is the whole run of scheme
+# characters before `://` (the lookbehind): trying every character of a long word as its start would take
+# quadratic time, and "42https://" shows a password as well as "https://" does.
+_USERINFO: Final = re.compile(r"((?<![A-Za-z0-9+.-])[A-Za-z0-9+.-]*://)[^\s/?#]*@")
 # Userinfo in an scp-like remote (`user:secret@host:path`): the part before the last "@".
 _SCP_LIKE: Final = re.compile(r"(?P<user>[^@/\s]+)@(?P<rest>[^@/\s:]+:.*)")
 

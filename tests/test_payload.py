@@ -88,6 +88,9 @@ def test_a_link_loses_its_user_name_and_a_password_makes_it_none(url: str, link:
         ("a https://tok@h.example b ssh://git:pw@git.example.com/r", "a https://h.example b ssh://git.example.com/r"),
         ("two@https://u:p@x.example/@y https://z.example/a@b", "two@https://x.example/@y https://z.example/a@b"),
         ("git@github.com:acme/r.git and a@b.example stay", "git@github.com:acme/r.git and a@b.example stay"),
+        ("build 42https://d:pw@ci.example.com/x", "build 42https://ci.example.com/x"),
+        # A long word before `://` is one scheme, not 20,000 places to start one (that took seconds).
+        ("a" * 20_000 + "://" + "b" * 20_000 + " @", "a" * 20_000 + "://" + "b" * 20_000 + " @"),
         ("no url at all", "no url at all"),
     ],
 )
