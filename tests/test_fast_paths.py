@@ -63,7 +63,8 @@ TEXTS = st.lists(MARKDOWN_PIECES, max_size=10).map("".join) | st.text(max_size=3
 
 def escape_markdown_slowly(text: str) -> str:
     """escape_markdown without its fast paths: every substitution, always."""
-    text = _INLINE.sub(_escaped, text)
+    paired = frozenset(mark for mark in "*_~`" if text.count(mark) > 1)
+    text = _INLINE.sub(lambda match: _escaped(match, paired), text)
     return _LINE_START.sub(_escaped_line_start, _CODE_INDENT.sub("", text))
 
 

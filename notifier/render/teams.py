@@ -81,20 +81,22 @@ def escape_markdown(text: str) -> str:
     holds the result to a CommonMark parser: the escaped text renders as exactly the plain text).
     """
     if _INLINE.search(text):
-        # Functions, not r"\\\1" templates: re runs Python code to compile a template on every call.
-        text = _INLINE.sub(_escaped, text)
+        # A function, not an r"\\\1" template: re runs Python code to compile a template on every call.
+        paired = frozenset(mark for mark in _PAIRED if text.count(mark) > 1)
+        text = _INLINE.sub(lambda match: _escaped(match, paired), text)
     # The line-start marks count only at the start of a line: a one-line text that starts otherwise has none.
     if "\n" in text or text[:1] in _MARKER_STARTS or text[:1].isdecimal():
         text = _LINE_START.sub(_escaped_line_start, _CODE_INDENT.sub("", text))
     return text
 
 
-def _escaped(match: re.Match[str]) -> str:
+def _escaped(match: re.Match[str], paired: frozenset[str]) -> str:
+    """`paired`: the marks the text holds more than one of (counted once, not for every match)."""
     mark = match[0]
     if mark in _PAIRED:
-        text, at = match.string, match.start()
-        if text.count(mark) < 2:
+        if mark not in paired:
             return mark
+        text, at = match.string, match.start()
         before = text[at - 1] if at else " "
         after = text[at + 1] if at + 1 < len(text) else " "
         # A code span may be padded with spaces; emphasis and strikethrough marks between blanks are inert, and
