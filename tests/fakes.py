@@ -81,8 +81,13 @@ class SlackMessage:
 
     @property
     def shown(self) -> str:
-        """The text a reader sees: the fallback text, then every text in the blocks (escapes undone)."""
-        parts = [str(self.fields.get("text", "")), *_texts(self.fields.get("blocks", []))]
+        """The text a reader sees: the fallback text, then every text in the blocks and in the attachments' blocks
+        (escapes undone)."""
+        parts = [
+            str(self.fields.get("text", "")),
+            *_texts(self.fields.get("blocks", [])),
+            *_texts(self.fields.get("attachments", [])),
+        ]
         text = "\n".join(part for part in parts if part)
         return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 

@@ -9,6 +9,7 @@ form any serializer produces.
 from __future__ import annotations
 
 import functools
+import html
 import json
 import re
 from collections.abc import Iterator, Mapping
@@ -17,6 +18,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import jsonschema
+from markdown_it import MarkdownIt
 
 SCHEMA_PATH = Path(__file__).parent / "schemas" / "adaptive-card-1.5.json"
 
@@ -76,20 +78,42 @@ def _is_web_url(url: object) -> bool:
 # ---------------------------------------------------------------------------------------------- Slack
 
 
+SLACK_COLOUR = re.compile(r"#[0-9a-fA-F]{6}|good|warning|danger")
+
+
+def slack_blocks(payload: Mapping[str, Any] | bytes | str) -> list[Any]:
+    """Every block of a Slack payload in reading order: the top-level ones, then each attachment's."""
+    message = _decode(payload)
+    blocks = message.get("blocks")
+    if isinstance(blocks, str):  # the Web API also takes blocks as a JSON string
+        blocks = json.loads(blocks)
+    attachments = message.get("attachments") or []
+    return [*(blocks or []), *(block for attachment in attachments for block in attachment.get("blocks", []))]
+
+
 def assert_valid_slack_payload(payload: Mapping[str, Any] | bytes | str) -> None:
-    """Block Kit limits, non-empty texts, block count and size, no `link_names`/`parse`."""
+    """Block Kit limits, non-empty texts, block count and size (attachments' blocks included), no `link_names`/
+    `parse`, attachments that hold blocks and a colour."""
     message = _decode(payload)
     assert "link_names" not in message, "link_names makes @channel in event text ping people"
     assert "parse" not in message, "parse=full turns event text into mentions and links"
     text = message.get("text")
     assert isinstance(text, str) and text.strip(), f"top-level text must be a non-empty string: {text!r}"
     assert utf16_length(text) <= SLACK_MAX_TEXT, "top-level text longer than 40,000"
-    blocks = message.get("blocks")
-    if isinstance(blocks, str):  # the Web API also takes blocks as a JSON string
-        blocks = json.loads(blocks)
-    assert isinstance(blocks, list) and blocks, "blocks must be a non-empty list"
+    top = message.get("blocks")
+    if isinstance(top, str):
+        top = json.loads(top)
+    # Without top-level blocks Slack would show the notification text above the attachment as well.
+    assert isinstance(top, list) and top, "blocks must be a non-empty list"
+    attachments = message.get("attachments", [])
+    assert isinstance(attachments, list) and len(attachments) <= 1, "at most one attachment, the coloured body"
+    for attachment in attachments:
+        assert set(attachment) <= {"color", "blocks", "fallback"}, f"unexpected attachment keys {set(attachment)}"
+        assert SLACK_COLOUR.fullmatch(str(attachment.get("color"))), f"bad colour {attachment.get('color')!r}"
+        assert isinstance(attachment.get("blocks"), list) and attachment["blocks"], "an attachment needs blocks"
+    blocks = slack_blocks(message)
     assert len(blocks) <= SLACK_MAX_BLOCKS, f"{len(blocks)} blocks, Slack allows {SLACK_MAX_BLOCKS}"
-    size = utf16_length(json.dumps(blocks, ensure_ascii=False))
+    size = utf16_length(json.dumps([top, attachments], ensure_ascii=False))
     assert size <= SLACK_MAX_BLOCKS_CHARS, f"blocks serialize to {size} characters, over {SLACK_MAX_BLOCKS_CHARS}"
     action_ids: list[str] = []
     for index, block in enumerate(blocks):
@@ -247,6 +271,25 @@ def hostile_events() -> list[tuple[str, dict[str, Any]]]:
 
 # In Teams markdown, `<at>` starts a mention and `[x](url)` a link, unless backslash-escaped.
 UNESCAPED_MARKUP = re.compile(r"(?<!\\)<at|(?<!\\)\]\(")
+
+
+# CommonMark with raw HTML (an `<at>` tag) and strikethrough, as a stand-in for the markdown of Teams clients.
+_MARKDOWN = MarkdownIt("commonmark", {"html": True}).enable("strikethrough")
+_TAG = re.compile(r"<[^>]*>")
+_PARAGRAPH_TAGS = frozenset({"<p>", "</p>", "<br />"})
+
+
+def assert_plain_markdown(text: str, plain: str | None = None) -> None:
+    """Markdown reads `text` as paragraphs of plain text: no link, emphasis, code, tag, heading, list or quote.
+
+    With `plain`, the text it shows is `plain`'s, word for word (markdown drops line breaks and indentation).
+    """
+    rendered = _MARKDOWN.render(text)
+    tags = set(_TAG.findall(rendered)) - _PARAGRAPH_TAGS
+    assert not tags, f"markdown acts on {text!r}: {rendered!r}"
+    if plain is not None:
+        shown = html.unescape(_TAG.sub(" ", rendered))
+        assert shown.split() == plain.split(), f"{text!r} shows as {shown!r}, not as {plain!r}"
 
 
 def markdown_texts(node: Any) -> list[str]:

@@ -16,6 +16,8 @@ from tests.fakes import FAKE_CHANNEL_ID, POST_MESSAGE, UPDATE_MESSAGE, FakeChatS
 TOKEN = "xoxb-1111-2222-T0kenS3cretPart"
 FIRST = {"text": "carts 0.13.2: deploying to production", "blocks": [{"type": "divider"}], "unfurl_links": False}
 LATER = {"text": "carts 0.13.2 is live in production", "blocks": [{"type": "divider"}], "unfurl_links": False}
+HEADER = {"type": "header", "text": {"type": "plain_text", "text": "carts run"}}
+NEW_BODY = [{"type": "section", "text": {"type": "mrkdwn", "text": "new body"}}]
 
 
 def bot(server: FakeChatServer, context: ChannelContext, channel: str = "#deployments"):
@@ -70,8 +72,29 @@ async def test_a_bot_replaces_an_earlier_message_with_chat_update(
         "ts": first.id,
         "text": LATER["text"],
         "blocks": LATER["blocks"],
+        # Named empty, so that Slack drops an attachment the earlier message had.
+        "attachments": [],
     }
     assert len(chat_server.received_on(POST_MESSAGE)) == 1
+
+
+async def test_an_edit_replaces_the_body_whether_it_sat_in_the_blocks_or_beside_the_colour_bar(
+    chat_server: FakeChatServer, channel_context: ChannelContext
+) -> None:
+    """The fake keeps a field an update does not name, as Slack does: an edit must name both."""
+    channel = bot(chat_server, channel_context)
+    body = [{"type": "section", "text": {"type": "mrkdwn", "text": "old body"}}]
+    older = await channel.send({"text": "run: waiting", "blocks": [HEADER, *body]})
+    assert older.ref is not None
+    coloured = {"text": "run: passed", "blocks": [HEADER], "attachments": [{"color": "#2eb67d", "blocks": NEW_BODY}]}
+
+    await channel.send(coloured, replace=older.ref)
+    [shown] = chat_server.messages.values()
+    assert shown.fields["blocks"] == [HEADER] and shown.fields["attachments"] == coloured["attachments"]
+    assert "old body" not in shown.shown and "new body" in shown.shown
+
+    await channel.send({"text": "run: passed", "blocks": [HEADER, *body]}, replace=older.ref)
+    assert shown.fields["attachments"] == [] and "new body" not in shown.shown
 
 
 async def test_replacing_a_message_slack_does_not_know_is_dead(

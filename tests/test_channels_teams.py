@@ -8,7 +8,10 @@ from pydantic import ValidationError
 from notifier.channels import build_channel, channel_format
 from notifier.channels.base import ChannelContext, Outcome
 from notifier.channels.teams import TeamsConfig, legacy_warning
+from notifier.render import render
+from notifier.templating import TemplateSet, load_samples_by_name
 from tests.fakes import FakeChatServer, Reply, assert_no_secret
+from tests.payload_checks import TEAMS_MAX_BYTES, assert_valid_adaptive_card
 
 TEAMS_PATH = "/teams/workflows/6a1f0c3e9d2b4c/triggers/manual/paths/invoke"
 TEAMS_SIG = "SigS3cretValue_0123456789abcdef"
@@ -44,7 +47,7 @@ def teams_config(server: FakeChatServer, **extra: object) -> TeamsConfig:
     [
         ({}, "webhook_url\n  Field required"),
         ({"webhook_url": WORKFLOWS_URL.replace("https", "http", 1)}, "must use https"),
-        ({"webhook_url": WORKFLOWS_URL, "format": "hero"}, "'adaptive' or 'messagecard'"),
+        ({"webhook_url": WORKFLOWS_URL, "format": "hero"}, "'adaptive', 'card' or 'messagecard'"),
         ({"webhook_url": WORKFLOWS_URL, "title": "x"}, "Extra inputs are not permitted"),
         ({"webhook_url": WORKFLOWS_URL, "timeout": 0}, "greater than 0"),
     ],
@@ -71,7 +74,9 @@ def test_default_rate_limit_stays_under_workflows_throttling() -> None:
     assert config.rate_limit.per_second <= 4
 
 
-@pytest.mark.parametrize(("card_format", "renderer"), [("adaptive", "teams"), ("messagecard", "messagecard")])
+@pytest.mark.parametrize(
+    ("card_format", "renderer"), [("adaptive", "teams"), ("card", "teams-card"), ("messagecard", "messagecard")]
+)
 def test_the_card_format_picks_the_renderer(card_format: str, renderer: str, channel_context: ChannelContext) -> None:
     config = TeamsConfig.model_validate({"type": "teams", "webhook_url": WORKFLOWS_URL, "format": card_format})
 
@@ -130,7 +135,9 @@ async def test_a_serialised_payload_is_posted_as_is(
     assert chat_server.received_on(TEAMS_PATH)[0].body == text.encode()
 
 
-@pytest.mark.parametrize("reply", [Reply(200, "1"), Reply(202, ""), Reply(204, "")], ids=["200", "202", "204"])
+@pytest.mark.parametrize(
+    "reply", [Reply(200, "1"), Reply(200, ""), Reply(202, ""), Reply(204, "")], ids=["200", "200-empty", "202", "204"]
+)
 async def test_any_2xx_is_sent(chat_server: FakeChatServer, channel_context: ChannelContext, reply: Reply) -> None:
     chat_server.on(TEAMS_PATH, reply)
 
@@ -150,3 +157,38 @@ async def test_client_errors_are_dead_with_the_status(
 
     assert (result.outcome, result.reason) == (Outcome.DEAD, f"http_{status}")
     assert result.detail.startswith(f"HTTP {status}: ") and "TriggerInputSchemaMismatch" in result.detail
+
+
+# -- Workflows hosts and the bare card ---------------------------------------------------------------------
+
+POWER_PLATFORM_URL = (
+    "https://default0a1b2c3d4e5f.0a.environment.api.powerplatform.com:443/powerautomate/automations/direct/"
+    f"workflows/6a1f0c3e9d2b4c/triggers/manual/paths/invoke?{TEAMS_QUERY}"
+)
+
+
+@pytest.mark.parametrize("url", [WORKFLOWS_URL, POWER_PLATFORM_URL], ids=["logic.azure.com", "powerplatform.com"])
+def test_workflows_urls_on_either_host_are_accepted_with_their_sig_secret(url: str) -> None:
+    """Workflows moved its trigger URLs from *.logic.azure.com to *.powerplatform.com: no host is singled out."""
+    config = TeamsConfig.model_validate({"type": "teams", "webhook_url": url, "format": "card"})
+    assert config.webhook_url == url and legacy_warning(config) is None
+    assert TEAMS_SIG in config.secrets()
+
+
+@pytest.mark.parametrize("reply", [Reply(202, ""), Reply(200, "")], ids=["202", "200-empty"])
+async def test_a_card_channel_posts_the_bare_adaptive_card(
+    chat_server: FakeChatServer, channel_context: ChannelContext, reply: Reply
+) -> None:
+    """For a flow built on "Post card in a chat or channel", which posts the card it gets as it is."""
+    chat_server.on(TEAMS_PATH, reply)
+    channel = build_channel("teams", teams_config(chat_server, format="card"), channel_context)
+    message = TemplateSet(None, "https://bridge.example.com").render(load_samples_by_name()["evaluation-finished-fail"])
+
+    result = await channel.send(render(channel.format, message))
+
+    assert result.outcome is Outcome.SENT
+    [received] = chat_server.received_on(TEAMS_PATH)
+    assert received.json["type"] == "AdaptiveCard" and "attachments" not in received.json
+    assert_valid_adaptive_card(received.json)
+    assert len(received.body) <= TEAMS_MAX_BYTES
+    assert received.json == render("teams", message)["attachments"][0]["content"]

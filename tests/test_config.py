@@ -351,3 +351,14 @@ def test_variables_the_config_file_names_are_used_not_unknown(tmp_path: Path) ->
 
 def test_the_known_variables_include_the_config_file_and_the_channel_types_variables() -> None:
     assert {"NOTIFIER_CONFIG", "SLACK_WEBHOOK_URL", "TEAMS_WEBHOOK_URL", "KEPTN_API_TOKEN"} <= KNOWN_VARIABLES
+
+
+@pytest.mark.parametrize("url", ["https://admin:s3cr3t@keptn.example.com/bridge", "https://admin@keptn.example.com"])
+def test_a_bridge_url_with_a_user_or_password_is_refused(url: str) -> None:
+    """Every message links to the Bridge: a credential in its URL would be posted to every channel."""
+    with pytest.raises(ConfigError, match="environment variable KEPTN_BRIDGE_URL: must not hold a user") as caught:
+        load_config(env={"KEPTN_BRIDGE_URL": url})
+    assert "s3cr3t" not in str(caught.value)
+    assert load_config(env={"KEPTN_BRIDGE_URL": "https://keptn.example.com/bridge/"}).settings.bridge_url == (
+        "https://keptn.example.com/bridge"
+    )

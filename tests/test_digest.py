@@ -76,8 +76,8 @@ def test_a_night_of_keptn_events_in_one_message() -> None:
         "Runs": "2",
     }
     assert [(link.title, link.url) for link in message.links] == [
-        ("Run 9f0d7c21", f"{BRIDGE}/trace/9f0d7c21-5b7a-4e8e-b1c3-64a2f5d8e917"),
-        ("Run 3b6e5c0a", f"{BRIDGE}/trace/3b6e5c0a-8f3e-4c9d-9a51-2d7f1e0b6c42"),
+        ("Run trace 9f0d7c21", f"{BRIDGE}/trace/9f0d7c21-5b7a-4e8e-b1c3-64a2f5d8e917"),
+        ("Run trace 3b6e5c0a", f"{BRIDGE}/trace/3b6e5c0a-8f3e-4c9d-9a51-2d7f1e0b6c42"),
     ]
     assert message.footer.startswith("keptn-notifier digest · events from 2026-11-20 ")
     assert message.template == "digest"
@@ -150,3 +150,10 @@ def test_the_lines_are_bounded_and_every_held_event_is_counted(held: list[KeptnE
     assert sum(int(number) for number in re.findall(r"(\d+) [a-z ]+?(?:,|$)", type_part, re.MULTILINE)) == len(held)
     contexts = {item.keptn_context for item in held if item.keptn_context}
     assert len(bullets(whole.text)) == len({item.type for item in held}) + len(contexts)
+
+
+def test_a_digest_links_to_at_most_two_runs_and_one_run_as_every_message_does() -> None:
+    one = digest_message([event(n, context="0123456789abcdef") for n in range(3)], BRIDGE, QUIET)
+    assert [link.title for link in one.links] == ["Run trace"]
+    many = digest_message([event(n, context=f"ctx-{n}", result="fail") for n in range(5)], BRIDGE, QUIET)
+    assert MAX_LINKS == 2 and [link.title for link in many.links] == ["Run trace ctx-0", "Run trace ctx-1"]

@@ -21,7 +21,13 @@ import pytest
 
 from notifier.cli.main import main
 from notifier.config.load import ENV_SETTINGS
-from tests.payload_checks import assert_no_unescaped_control, assert_valid_slack_payload, assert_valid_teams_envelope
+from tests.payload_checks import (
+    UNESCAPED_MARKUP,
+    assert_no_unescaped_control,
+    assert_plain_markdown,
+    assert_valid_slack_payload,
+    assert_valid_teams_envelope,
+)
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "notifier" / "samples"
 BRIDGE = "https://keptn.example.com/bridge"
@@ -170,7 +176,7 @@ def test_a_problem_shows_severity_impact_and_start_and_no_placeholder_link(rende
         assert expected in out
     # The spec's ProblemURL is "https://.../#problems/...": a button there would lead nowhere.
     assert not [line for line in out if line.startswith("link: Open problem")], out
-    assert any(line.startswith("link: Open in Keptn Bridge") for line in out)
+    assert any(line.startswith("link: Run trace") for line in out)
 
 
 def test_a_problem_with_a_real_url_links_to_it(render_cli: Render, tmp_path: Path) -> None:
@@ -230,6 +236,14 @@ def test_project_create_triggered_shows_its_git_remote(render_cli: Render, tmp_p
     path = tmp_path / "project-create-triggered.json"
     path.write_text(json.dumps(event), encoding="utf-8")
     out = lines(render_cli(path))
+    assert "Git remote: https://git.example.com/keptn/sockshop.git" in out
+
+
+def test_project_create_triggered_names_its_project_as_keptns_own_example_does(render_cli: Render) -> None:
+    """keptn/spec's project.create.triggered has no `data.project`: the name is only in `data.projectName`."""
+    out = lines(render_cli(EXAMPLES / "project-create-triggered.json"))
+    assert out[0].endswith("Project creation triggered: sockshop")
+    assert "Project: sockshop" in out
     assert "Git remote: https://git.example.com/keptn/sockshop.git" in out
 
 
@@ -294,8 +308,9 @@ def test_hostile_label_values_are_escaped_in_slack_and_teams(render_cli: Render,
         for fact in block["facts"]
     ]
     (labels,) = [fact for fact in facts if fact["title"] == "Labels"]
-    assert labels["value"].startswith(r"owner: \<\!channel\> \<@U024BE7LH\> \[click\]\(https://evil.example\)")
-    assert "<at>" not in labels["value"] and "](" not in labels["value"]
+    assert labels["value"].startswith(r"owner: \<!channel> <@U024BE7LH> [click\](https://evil.example)")
+    assert not UNESCAPED_MARKUP.search(labels["value"])
+    assert_plain_markdown(labels["value"])
 
 
 def test_the_problem_url_label_is_not_shown_twice(render_cli: Render) -> None:

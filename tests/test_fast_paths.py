@@ -15,9 +15,16 @@ from notifier.keptn.fields import FIELDS
 from notifier.keptn.match import CompiledMatch, Match
 from notifier.keptn.payload import is_automatic_approval
 from notifier.keptn.result import result_of
-from notifier.keptn.urls import _ELLIPSES, _HOST, _split, is_placeholder, is_real_url
+from notifier.keptn.urls import _ELLIPSES, _HOST, _split, is_placeholder, is_real_url, link_url
 from notifier.render.plaintext import _URL_ENCODED, _URL_REJECTED, web_url
-from notifier.render.teams import _LINE_START_MARKER, _MARKDOWN_CHARACTERS, _ORDERED_LIST_MARKER, escape_markdown
+from notifier.render.teams import (
+    _CODE_INDENT,
+    _INLINE,
+    _LINE_START,
+    _escaped,
+    _escaped_line_start,
+    escape_markdown,
+)
 
 PIECES = st.sampled_from(
     ["http", "https", "HTTP", "://", ":/", "//", "/", "?", "#", "[", "]", "::1", "@", ":", ":80", "%", "a", "Z",
@@ -39,7 +46,7 @@ def web_url_by_urlsplit(url: str) -> str | None:
         return None
     if parts.scheme not in ("http", "https") or not hostname:
         return None
-    return url
+    return link_url(url) or None
 
 
 @settings(max_examples=3000)
@@ -56,16 +63,17 @@ def test_the_usual_urls_take_the_fast_path_and_the_odd_ones_do_not() -> None:
 
 
 MARKDOWN_PIECES = st.sampled_from(
-    [" ", "\t", "\n", "\r", "-", "+", "=", "1", "12", ".", "\u0663", "*", "_", "[", "](", "#", "x", "é", "\\", "<at>"]
-)
+    [" ", "    ", "\t", "\n", "\r", "-", "+", "=", "1", "12", ".", ")", "\u0663", "*", "_", "~", "`", "[", "](", "#",
+     ">", "<at>", "&amp;", "x", "é", "\\"]
+)  # fmt: skip
 TEXTS = st.lists(MARKDOWN_PIECES, max_size=10).map("".join) | st.text(max_size=30)
 
 
 def escape_markdown_slowly(text: str) -> str:
-    """escape_markdown as it was before its fast path: all three substitutions, always."""
-    text = _MARKDOWN_CHARACTERS.sub(r"\\\1", text)
-    text = _LINE_START_MARKER.sub(r"\1\\\2", text)
-    return _ORDERED_LIST_MARKER.sub(r"\1\\.", text)
+    """escape_markdown without its fast paths: every substitution, always."""
+    paired = frozenset(mark for mark in "*_~`" if text.count(mark) > 1)
+    text = _INLINE.sub(lambda match: _escaped(match, paired), text)
+    return _LINE_START.sub(_escaped_line_start, _CODE_INDENT.sub("", text))
 
 
 @settings(max_examples=3000)

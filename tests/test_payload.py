@@ -8,7 +8,7 @@ import pytest
 
 from notifier.keptn import payload
 from notifier.keptn.labels import MAX_SHOWN, shown_labels
-from notifier.keptn.urls import is_placeholder, is_real_url, safe_git_remote
+from notifier.keptn.urls import is_placeholder, is_real_url, link_url, safe_git_remote, without_userinfo
 
 
 @pytest.mark.parametrize(
@@ -58,6 +58,57 @@ def test_a_placeholder_is_about_the_host_and_whole_path_segments() -> None:
 )
 def test_a_git_remote_is_shown_without_credentials(remote: str, shown: str) -> None:
     assert safe_git_remote(remote) == shown
+
+
+@pytest.mark.parametrize(
+    ("url", "link"),
+    [
+        ("https://ci.example.com/job/1", "https://ci.example.com/job/1"),
+        ("https://ci.example.com/job/1?user=a@b.example#x@y", "https://ci.example.com/job/1?user=a@b.example#x@y"),
+        ("https://builder@ci.example.com/job/1", "https://ci.example.com/job/1"),
+        ("https://@ci.example.com/job/1", "https://ci.example.com/job/1"),
+        ("HTTP://a@b@ci.example.com:8080", "HTTP://ci.example.com:8080"),
+        ("http://user:secret@ci.example.com/job/1", ""),
+        ("https://:secret@ci.example.com/", ""),
+        ("https://user:@ci.example.com/", ""),
+        ("https://user:secret@ci.example.com\\@good.example/", ""),
+        ("ftp://user:secret@files.example.com/", ""),
+        ("mailto:someone@example.com", "mailto:someone@example.com"),
+        ("", ""),
+    ],
+)
+def test_a_link_loses_its_user_name_and_a_password_makes_it_none(url: str, link: str) -> None:
+    assert link_url(url) == link
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("see http://ci:s3cret@ci.example.com/job/1.", "see http://ci.example.com/job/1."),
+        ("a https://tok@h.example b ssh://git:pw@git.example.com/r", "a https://h.example b ssh://git.example.com/r"),
+        ("two@https://u:p@x.example/@y https://z.example/a@b", "two@https://x.example/@y https://z.example/a@b"),
+        ("git@github.com:acme/r.git and a@b.example stay", "git@github.com:acme/r.git and a@b.example stay"),
+        ("build 42https://d:pw@ci.example.com/x", "build 42https://ci.example.com/x"),
+        # A long word before `://` is one scheme, not 20,000 places to start one (that took seconds).
+        ("a" * 20_000 + "://" + "b" * 20_000 + " @", "a" * 20_000 + "://" + "b" * 20_000 + " @"),
+        ("no url at all", "no url at all"),
+    ],
+)
+def test_every_url_in_a_text_loses_its_user_info(text: str, shown: str) -> None:
+    assert without_userinfo(text) == shown
+
+
+def test_a_label_url_with_a_password_is_text_without_it_and_never_a_button() -> None:
+    shown = shown_labels(
+        {
+            "CI run": "http://ci-bot:S3cretPw@ci.example.com/job/1861",
+            "Docs": "https://reader@docs.example.com/carts",
+            "Note": "rebuilt from https://tok:S3cretPw@git.example.com/" + "x" * 200,
+        }
+    )
+    assert shown["links"] == [{"title": "Docs", "url": "https://docs.example.com/carts"}]
+    assert shown["pairs"][0] == {"name": "CI run", "value": "http://ci.example.com/job/1861"}
+    assert "S3cretPw" not in str(shown) and "ci-bot" not in str(shown) and "tok:" not in str(shown)
 
 
 def test_labels_are_bounded_and_links_are_buttons() -> None:

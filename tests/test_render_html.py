@@ -84,6 +84,15 @@ def test_an_attachment_colour_bar_takes_only_real_colours() -> None:
     assert "hi" in page.text and page.named("b")
 
 
+def test_the_preview_draws_the_severity_bar_beside_the_body_of_a_rendered_message() -> None:
+    message = Message(title="Evaluation failed", severity=Severity.FAILURE, text="2 of 3 SLIs missed", footer="run 1")
+    page = Page(slack_html(render_slack(message)))
+    [bar] = page.with_class("sk-attachment")
+    assert bar["style"] == "border-left-color: #e01e5a"
+    assert len(page.with_class("sk-header")) == 1 and "Evaluation failed" in page.text
+    assert "2 of 3 SLIs missed" in page.text
+
+
 def test_every_shape_the_renderers_emit_is_drawn() -> None:
     """No sample's Slack blocks or Teams card elements fall through to "not previewed"."""
     templates = TemplateSet(None, "https://bridge.example.com")
@@ -134,11 +143,12 @@ def test_a_builder_link_decodes_back_to_the_payload() -> None:
     assert link.startswith(BUILDER_URL)
     fragment = link.removeprefix(BUILDER_URL)
     assert all(c not in fragment for c in ' "<>{}#&'), "the fragment must be fully URL-encoded"
-    assert json.loads(unquote(fragment)) == {"blocks": payload["blocks"]}
-    with_attachment = {**payload, "attachments": [{"color": "good", "blocks": []}]}
-    assert json.loads(unquote(builder_link(with_attachment).removeprefix(BUILDER_URL)))["attachments"] == [
-        {"color": "good", "blocks": []}
-    ]
+    # The body rides in the coloured attachment, and the builder shows it beside its bar.
+    assert json.loads(unquote(fragment)) == {"blocks": payload["blocks"], "attachments": payload["attachments"]}
+    without_attachment = {key: value for key, value in payload.items() if key != "attachments"}
+    assert json.loads(unquote(builder_link(without_attachment).removeprefix(BUILDER_URL))) == {
+        "blocks": payload["blocks"]
+    }
 
 
 async def test_render_prints_a_builder_link_for_the_slack_payload(tmp_path: Path) -> None:
@@ -146,7 +156,10 @@ async def test_render_prints_a_builder_link_for_the_slack_payload(tmp_path: Path
     run = await run_cli("render", SAMPLE, "--format", "slack", "--builder-link")
     assert run.code == 0, run
     assert run.stdout.count("\n") == 1 and run.stdout.startswith(BUILDER_URL)
-    assert json.loads(unquote(run.stdout.strip().removeprefix(BUILDER_URL))) == {"blocks": payload["blocks"]}
+    assert json.loads(unquote(run.stdout.strip().removeprefix(BUILDER_URL))) == {
+        "blocks": payload["blocks"],
+        "attachments": payload["attachments"],
+    }
     config = write_yaml(
         tmp_path / "notifier.yaml",
         {

@@ -46,7 +46,7 @@ def test_full_card() -> None:
             footer="context 1",
         )
     )
-    assert card["title"] == "Evaluation failed \\(carts\\)"
+    assert card["title"] == "Evaluation failed (carts)"
     assert card["summary"] == "carts failed its quality gate"
     assert card["sections"][0] == {
         "text": "Score 42.  \n\\- response time",
@@ -66,9 +66,10 @@ def test_minimal_card_has_no_empty_sections_or_actions() -> None:
 
 def test_hostile_markdown_is_escaped() -> None:
     card = render_checked(Message(title="[x](https://evil)", text="<at>all</at>", facts=(Fact("[a]", "(b)"),)))
-    assert card["title"] == "\\[x\\]\\(https://evil\\)"
-    assert card["sections"][0]["text"] == "\\<at\\>all\\</at\\>"
-    assert card["sections"][0]["facts"] == [{"name": "\\[a\\]", "value": "\\(b\\)"}]
+    assert card["title"] == "[x\\](https://evil)"
+    assert card["sections"][0]["text"] == "\\<at>all\\</at>"
+    # Brackets and parentheses that make no link stay as they are.
+    assert card["sections"][0]["facts"] == [{"name": "[a]", "value": "(b)"}]
 
 
 def test_huge_message_fits_28000_bytes() -> None:

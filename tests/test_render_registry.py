@@ -8,7 +8,7 @@ from notifier.message import Message
 from notifier.render import RENDERERS, UnknownFormat, render
 from notifier.render.messagecard import render_messagecard
 from notifier.render.slack import render_slack
-from notifier.render.teams import render_teams
+from notifier.render.teams import render_teams, render_teams_card
 from notifier.render.text import render_text
 
 
@@ -16,6 +16,7 @@ def test_registry_maps_each_format_to_its_renderer() -> None:
     assert dict(RENDERERS) == {
         "slack": render_slack,
         "teams": render_teams,
+        "teams-card": render_teams_card,
         "messagecard": render_messagecard,
         "text": render_text,
     }
@@ -33,5 +34,5 @@ def test_render_dispatches_by_format() -> None:
 
 
 def test_unknown_format_names_the_valid_ones() -> None:
-    with pytest.raises(UnknownFormat, match="'html'.*messagecard, slack, teams, text"):
+    with pytest.raises(UnknownFormat, match="'html'.*messagecard, slack, teams, teams-card, text"):
         render("html", Message(title="hello"))

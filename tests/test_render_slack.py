@@ -7,16 +7,18 @@ import re
 from typing import Any
 
 import pytest
+from slack_sdk.models.attachments import BlockAttachment
+from slack_sdk.models.blocks import Block
 
 from notifier.message import Fact, Link, Message, Severity
 from notifier.render.slack import render_slack
-from tests.payload_checks import assert_no_unescaped_control, assert_valid_slack_payload, utf16_length
+from tests.payload_checks import assert_no_unescaped_control, assert_valid_slack_payload, slack_blocks, utf16_length
 
 HOSTILE = "<!channel> <!here> <@U123> <#C042|general> <https://evil.example|click> &amp; a & b > c"
 
 
 def blocks_of(payload: dict[str, Any], kind: str) -> list[dict[str, Any]]:
-    return [block for block in payload["blocks"] if block["type"] == kind]
+    return [block for block in slack_blocks(payload) if block["type"] == kind]
 
 
 def all_texts(payload: dict[str, Any]) -> list[str]:
@@ -33,7 +35,7 @@ def all_texts(payload: dict[str, Any]) -> list[str]:
             for item in value:
                 walk(item)
 
-    walk(payload["blocks"])
+    walk(slack_blocks(payload))
     return texts
 
 
@@ -56,15 +58,15 @@ def test_full_message_has_every_block_in_order() -> None:
             footer="context 123",
         )
     )
-    assert [block["type"] for block in payload["blocks"]] == ["header", "section", "section", "actions", "context"]
+    assert [block["type"] for block in slack_blocks(payload)] == ["header", "section", "section", "actions", "context"]
     assert payload["text"] == "carts deployed to dev"
-    assert payload["blocks"][2]["fields"][0]["text"] == "*Project*\nsockshop"
-    assert payload["blocks"][3]["elements"][0]["url"] == "https://bridge.example/trace/1"
+    assert slack_blocks(payload)[2]["fields"][0]["text"] == "*Project*\nsockshop"
+    assert slack_blocks(payload)[3]["elements"][0]["url"] == "https://bridge.example/trace/1"
 
 
 def test_empty_parts_are_omitted_not_sent_empty() -> None:
     payload = render_valid(Message(title="Only a title", text="  \n\n ", footer=" ", facts=(Fact(" ", ""),)))
-    assert [block["type"] for block in payload["blocks"]] == ["header"]
+    assert [block["type"] for block in slack_blocks(payload)] == ["header"]
     assert payload["text"] == "Only a title"
 
 
@@ -91,7 +93,9 @@ def test_header_emoji_follows_severity(severity: Severity, emoji: str) -> None:
     assert header["text"]["text"] == f"{emoji} Evaluation done"
 
 
-@pytest.mark.parametrize("title", [":rocket: Released", "🚀 Released", "✅ Passed"])
+@pytest.mark.parametrize(
+    "title", [":rocket: Released", "🚀 Released", "✅ Passed", "\u2139\ufe0f Monitoring configuration received", "⚠️ Warning"]
+)
 def test_no_emoji_prefix_when_the_title_has_one(title: str) -> None:
     header = blocks_of(render_valid(Message(title=title, severity=Severity.FAILURE)), "header")[0]
     assert header["text"]["text"] == title
@@ -124,7 +128,7 @@ def test_hostile_text_is_escaped_everywhere() -> None:
 def test_json_escaping_does_not_protect_but_entities_do() -> None:
     # The raw JSON holds no "<" at all: a decoder cannot turn anything back into <!channel>.
     body = json.dumps(render_slack(Message(title="t", text="<!channel>")))
-    assert "<" not in json.loads(body)["blocks"][1]["text"]["text"]
+    assert "<" not in slack_blocks(body)[1]["text"]["text"]
 
 
 def test_link_names_and_parse_are_never_set_and_mrkdwn_is_verbatim() -> None:
@@ -132,7 +136,7 @@ def test_link_names_and_parse_are_never_set_and_mrkdwn_is_verbatim() -> None:
     assert "link_names" not in payload and "parse" not in payload
     mrkdwn = [
         element
-        for block in payload["blocks"]
+        for block in slack_blocks(payload)
         for element in [block.get("text"), *block.get("fields", []), *block.get("elements", [])]
         if isinstance(element, dict) and element.get("type") == "mrkdwn"
     ]
@@ -175,7 +179,7 @@ def test_long_button_text_is_cut_to_75() -> None:
 
 def test_51_facts_keep_50_in_sections_of_10() -> None:
     facts = tuple(Fact(f"name {index}", f"value {index}") for index in range(51))
-    sections = [block for block in render_valid(Message(title="t", facts=facts))["blocks"] if "fields" in block]
+    sections = [block for block in slack_blocks(render_valid(Message(title="t", facts=facts))) if "fields" in block]
     fields = [field["text"] for section in sections for field in section["fields"]]
     assert [len(section["fields"]) for section in sections] == [10, 10, 10, 10, 10]
     assert fields[0] == "*name 0*\nvalue 0"
@@ -185,7 +189,7 @@ def test_51_facts_keep_50_in_sections_of_10() -> None:
 def test_10000_character_text_is_split_at_line_ends_into_sections() -> None:
     text = "\n".join(f"line {index:05d} " + "x" * 80 for index in range(110))
     assert len(text) > 10_000
-    sections = [block["text"]["text"] for block in render_valid(Message(title="t", text=text))["blocks"][1:]]
+    sections = [block["text"]["text"] for block in slack_blocks(render_valid(Message(title="t", text=text)))[1:]]
     assert len(sections) == 4
     assert all(utf16_length(section) <= 3000 for section in sections)
     assert "\n".join(sections) == text
@@ -193,7 +197,7 @@ def test_10000_character_text_is_split_at_line_ends_into_sections() -> None:
 
 def test_text_over_the_message_budget_is_cut_with_an_ellipsis() -> None:
     text = "\n".join(f"line {index:05d} " + "x" * 80 for index in range(220))
-    sections = [block["text"]["text"] for block in render_valid(Message(title="t", text=text))["blocks"][1:]]
+    sections = [block["text"]["text"] for block in slack_blocks(render_valid(Message(title="t", text=text)))[1:]]
     assert sections[0].startswith("line 00000 ")
     assert sections[-1].endswith("x…")
     assert all(re.fullmatch(r"(line \d{5} x{80}\n?)+", section) for section in sections[:-1])
@@ -201,7 +205,7 @@ def test_text_over_the_message_budget_is_cut_with_an_ellipsis() -> None:
 
 def test_text_of_entities_is_never_cut_inside_an_entity() -> None:
     payload = render_valid(Message(title="t", text="&" * 10_000))
-    sections = [block["text"]["text"] for block in payload["blocks"] if block["type"] == "section"]
+    sections = [block["text"]["text"] for block in slack_blocks(payload) if block["type"] == "section"]
     assert sections
     assert all(re.fullmatch(r"(&amp;)+…?", section) for section in sections)
     assert sections[-1].endswith("…")
@@ -245,7 +249,40 @@ def test_everything_at_the_limit_at_once_still_validates() -> None:
 def test_a_short_text_keeps_facts_and_links_while_a_long_text_gives_way() -> None:
     facts = tuple(Fact(f"n{index}", "v" * 150) for index in range(20))
     payload = render_valid(Message(title="t", text="word " * 5000, facts=facts))
-    fields = [field for block in payload["blocks"] if "fields" in block for field in block["fields"]]
+    fields = [field for block in slack_blocks(payload) if "fields" in block for field in block["fields"]]
     assert len(fields) == 20
-    body = payload["blocks"][1]["text"]["text"]
-    assert body.startswith("word word") and payload["blocks"][1]["type"] == "section"
+    body = slack_blocks(payload)[1]["text"]["text"]
+    assert body.startswith("word word") and slack_blocks(payload)[1]["type"] == "section"
+
+
+@pytest.mark.parametrize(
+    ("severity", "colour"),
+    [
+        (Severity.SUCCESS, "#2eb67d"),
+        (Severity.INFO, "#1d9bd1"),
+        (Severity.WARNING, "#ecb22e"),
+        (Severity.FAILURE, "#e01e5a"),
+    ],
+)
+def test_the_body_sits_beside_a_bar_of_the_severitys_colour(severity: Severity, colour: str) -> None:
+    """Slack draws a legacy attachment's `color` as a bar beside the blocks inside it; the header stays on top,
+    so the top-level `text` remains the notification text only."""
+    message = Message(
+        title="Deployment finished",
+        severity=severity,
+        summary="carts deployed to dev",
+        text="All good.",
+        facts=(Fact("Project", "sockshop"),),
+        links=(Link("Open in Bridge", "https://bridge.example/trace/1"),),
+        footer="context 123",
+    )
+    payload = render_valid(message)
+    assert [block["type"] for block in payload["blocks"]] == ["header"]
+    [attachment] = payload["attachments"]
+    assert attachment["color"] == colour
+    assert [block["type"] for block in attachment["blocks"]] == ["section", "section", "actions", "context"]
+    assert payload["text"] == "carts deployed to dev"
+    # slack-sdk's own models take it as a block attachment, without a complaint.
+    parsed = BlockAttachment(blocks=Block.parse_all(attachment["blocks"]), color=attachment["color"])
+    parsed.validate_json()
+    assert parsed.to_dict()["blocks"] == attachment["blocks"] and parsed.to_dict()["color"] == colour

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from notifier.message import Fact, Link, Message, Severity
+from notifier.render.plaintext import clean
 from notifier.render.teams import escape_markdown, render_teams
-from tests.payload_checks import assert_valid_teams_envelope, json_size
+from tests.payload_checks import UNESCAPED_MARKUP, assert_plain_markdown, assert_valid_teams_envelope, json_size
 
-# Characters that still act as markdown in a TextBlock or Fact unless a backslash precedes them.
-MARKDOWN_ACTIVE = re.compile(r"(?<!\\)(?:\\\\)*[\[\]()*_`<>#~]")
 HOSTILE = "[click](https://evil.example) <at>Everyone</at> **bold** _it_ `code` # head ~~s~~ \\[x](y)"
 
 
@@ -127,27 +127,61 @@ def test_hostile_markdown_is_escaped_in_title_facts_and_footer() -> None:
     texts = markdown_texts(card)
     assert len(texts) == 4
     for text in texts:
-        assert not MARKDOWN_ACTIVE.search(text), text
-        assert "](" not in text
-        assert "<at>" not in text
+        assert_plain_markdown(text, HOSTILE)
+        assert not UNESCAPED_MARKUP.search(text), text
     assert texts[0] == escape_markdown(HOSTILE)
 
 
 @pytest.mark.parametrize(
     ("plain", "escaped"),
     [
-        ("[a](https://x)", "\\[a\\]\\(https://x\\)"),
-        ("<at>Bob</at>", "\\<at\\>Bob\\</at\\>"),
-        ("a\\b", "a\\\\b"),
-        ("- item\n  + sub\n= heading", "\\- item\n  \\+ sub\n\\= heading"),
-        ("1. first\n 22. second\nv1.2 stays", "1\\. first\n 22\\. second\nv1.2 stays"),
-        ("# title\n> quote", "\\# title\n\\> quote"),
-        ("R&D ~x~ `y` *z* _w_", "R\\&D \\~x\\~ \\`y\\` \\*z\\* \\_w\\_"),
+        # What Teams clients showed with their backslashes: nothing in them acts as markdown.
+        ("score 33.33", "score 33.33"),
+        ("33.33", "33.33"),
+        ("blue_green_service", "blue_green_service"),
+        ("took (8m 30s)", "took (8m 30s)"),
+        ("pass if <=+10% and <600", "pass if <=+10% and <600"),
+        ("R&D, 2 * 3, ~5 min, it's `x", "R&D, 2 * 3, ~5 min, it's `x"),
+        ("a\\b and C:\\dir", "a\\b and C:\\dir"),
+        ("v1.2 stays, #123 stays, -5% stays", "v1.2 stays, #123 stays, -5% stays"),
+        # What it would act on.
+        ("[a](https://x)", "[a\\](https://x)"),
+        ("[a]: https://x", "[a\\]: https://x"),
+        ("<at>Bob</at>", "\\<at>Bob\\</at>"),
+        ("<https://evil.example>", "\\<https://evil.example>"),
+        ("&amp; &#35;", "\\&amp; \\&#35;"),
+        ("a\\*b and a line\\\nbreak", "a\\\\*b and a line\\\\\nbreak"),
+        ("- item\n  + sub\n* star", "\\- item\n  \\+ sub\n\\* star"),
+        ("1. first\n 22) second\nv1.2 stays", "1\\. first\n 22\\) second\nv1.2 stays"),
+        ("# title\n> quote\n####### no heading", "\\# title\n\\> quote\n####### no heading"),
+        ("heading\n===\nrule\n- - -", "heading\n\\===\nrule\n\\- - -"),
+        ("~~s~~ `y` *z* _w_ **b**", "\\~\\~s\\~\\~ \\`y\\` \\*z\\* \\_w\\_ \\*\\*b\\*\\*"),
+        ("snake_case and _it_", "snake_case and \\_it\\_"),
+        ("text\n\n    code?", "text\n\ncode?"),
         ("plain words, dots. and-dashes", "plain words, dots. and-dashes"),
     ],
 )
-def test_escape_markdown(plain: str, escaped: str) -> None:
+def test_escape_markdown_escapes_only_what_markdown_acts_on(plain: str, escaped: str) -> None:
     assert escape_markdown(plain) == escaped
+    assert_plain_markdown(escaped, plain)
+
+
+MARKDOWN_PIECES = st.sampled_from(
+    [" ", "  ", "    ", "\t", "\n", "\n\n", "-", "+", "=", "*", "_", "~", "`", "[", "]", "(", ")", "](", "]:", "<",
+     ">", "<at>", "</at>", "<b>", "<!--", "<http://x.example>", "&", "&amp;", "&#35;", "#", "!", "\\", "|", ":",
+     "1", "12", ".", "x", "é", "\u0663", "\u00a0", "http://a.example/b_c_d"]
+)  # fmt: skip
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.lists(MARKDOWN_PIECES, max_size=14).map("".join) | st.text(max_size=40))
+@example("blue_green_service (8m 30s) 33.33")
+@example("a_ *b*")
+@example("x\n\t- y")
+def test_escaped_text_renders_as_the_plain_text(text: str) -> None:
+    """Held to a CommonMark parser: the escaped text shows as exactly the plain text, with no formatting."""
+    plain = clean(text)
+    assert_plain_markdown(escape_markdown(plain), plain)
 
 
 @pytest.mark.parametrize(
@@ -168,6 +202,17 @@ def test_many_links_go_into_rows_of_six_in_reading_order() -> None:
     titles = [action["title"] for row in rows for action in row["actions"]]
     assert titles == [f"link {index}" for index in range(len(titles))]
     assert len(titles) <= 20
+
+
+def test_a_row_of_actions_holds_what_a_phone_shows_without_cutting_a_title() -> None:
+    """A 360 px card leaves about 330 px: four buttons of these titles would cut them ("Open in Br…")."""
+    titles = ["Open in Bridge", "Run trace", "CI run", "Dashboard", "x" * 80]
+    card = render_valid(Message(title="t", links=tuple(Link(title, f"https://a.example/{title}") for title in titles)))
+    rows = [[action["title"] for action in row["actions"]] for row in elements(card["body"], "ActionSet")]
+    assert rows == [["Open in Bridge", "Run trace", "CI run"], ["Dashboard"], ["x" * 36 + "…"]]
+    bridge = (Link("Open in Bridge", "https://a.example/"), Link("Run trace", "https://b.example/"))
+    two = render_valid(Message(title="t", links=bridge))
+    assert [action["title"] for action in two["actions"]] == ["Open in Bridge", "Run trace"]
 
 
 def test_51_facts_validate_and_keep_the_first_50() -> None:
@@ -200,7 +245,8 @@ def test_300_character_title_and_huge_footer_validate() -> None:
 
 
 def test_everything_at_the_limit_at_once_still_fits() -> None:
-    worst = "😀\\[" * 4000
+    # Every character but the emoji gets a backslash: the most escaping text there is.
+    worst = "😀\\](" * 4000
     message = Message(
         title=worst,
         summary=worst,
@@ -212,4 +258,4 @@ def test_everything_at_the_limit_at_once_still_fits() -> None:
     envelope = render_teams(message)
     assert_valid_teams_envelope(envelope)
     assert len(json.dumps(envelope).encode()) <= 28_000
-    assert card_of(envelope)["body"][0]["items"][0]["text"].startswith("😀\\\\\\[")
+    assert card_of(envelope)["body"][0]["items"][0]["text"].startswith("😀\\\\\\](")

@@ -41,7 +41,7 @@ def test_the_passed_delivery_through_three_stages() -> None:
         Fact("Duration", "24m 34s"),
     )
     assert message.links == (
-        Link("Open run in Keptn Bridge", f"https://keptn.example.com/bridge/trace/{PASSED_CONTEXT}"),
+        Link("Run trace", f"https://keptn.example.com/bridge/trace/{PASSED_CONTEXT}"),
     )
     assert message.footer == f"Keptn context {PASSED_CONTEXT}"
 

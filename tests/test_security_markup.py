@@ -12,10 +12,12 @@ from tests.payload_checks import (
     UNESCAPED_MARKUP,
     all_strings,
     assert_no_unescaped_control,
+    assert_plain_markdown,
     assert_valid_slack_payload,
     assert_valid_teams_envelope,
     hostile_events,
     markdown_texts,
+    slack_blocks,
 )
 
 
@@ -35,6 +37,7 @@ def test_hostile_text_in_every_field_is_neutralised(templates: TemplateSet, name
     assert_valid_teams_envelope(teams)
     for text in markdown_texts(teams["attachments"][0]["content"]):
         assert not UNESCAPED_MARKUP.search(text), f"{name}: Teams markdown injection in {text!r}"
+        assert_plain_markdown(text)
     for payload in (slack, teams):
         for text in all_strings(payload):
             for evil in EVIL_URLS:
@@ -42,7 +45,7 @@ def test_hostile_text_in_every_field_is_neutralised(templates: TemplateSet, name
     # actions are links only to http(s), whatever the event said
     for action in teams["attachments"][0]["content"].get("actions", []):
         assert action["url"].startswith(("https://", "http://"))
-    for block in slack["blocks"]:
+    for block in slack_blocks(slack):
         for element in block.get("elements", []):
             if "url" in element:
                 assert element["url"].startswith(("https://", "http://"))

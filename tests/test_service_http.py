@@ -1,12 +1,18 @@
 """The service over HTTP on loopback, as the distributor talks to it, with a fake Slack and Teams behind it."""
 
+import asyncio
 from pathlib import Path
 
 import orjson
 
-from tests.fakes import FakeChatServer
+from tests.fakes import FakeChatServer, Reply
 from tests.helpers import every_route, keptn_event, running_service, slack_hook, teams_hook
-from tests.payload_checks import assert_no_unescaped_control, assert_valid_slack_payload, assert_valid_teams_envelope
+from tests.payload_checks import (
+    assert_no_unescaped_control,
+    assert_valid_adaptive_card,
+    assert_valid_slack_payload,
+    assert_valid_teams_envelope,
+)
 
 
 def config(chat: FakeChatServer) -> dict:
@@ -149,3 +155,39 @@ async def test_not_ready_and_503_while_the_store_cannot_be_written(tmp_path: Pat
         assert status == 503 and "cannot be written" in body
         status, answer = await svc.post_json(keptn_event("while-broken"))
         assert status == 503 and "retry later" in answer["error"]
+
+
+async def test_a_card_channel_gets_the_bare_card_and_workflows_answers_count_as_sent(
+    tmp_path: Path, chat_server: FakeChatServer
+) -> None:
+    """Over loopback: `format: card` posts the Adaptive Card itself, the default the envelope; Workflows answers
+    202 or 200 with an empty body, and both are delivered, never retried."""
+    chat_server.on("/teams/card", Reply(200, ""))
+    settings = {
+        "channels": {
+            "envelope": teams_hook(chat_server.url),
+            "card": {**teams_hook(chat_server.url, "card"), "format": "card"},
+        },
+        "routes": every_route("envelope", "card"),
+    }
+    async with running_service(tmp_path, settings) as svc:
+        assert (await svc.post_json(keptn_event()))[0] == 202
+        await chat_server.wait_for(1, "/teams/card")
+        await chat_server.wait_for(1, "/teams/teams")
+        envelope = chat_server.received_on("/teams/teams")[0].json
+        assert_valid_teams_envelope(envelope)
+        card = chat_server.received_on("/teams/card")[0].json
+        assert card["type"] == "AdaptiveCard" and "attachments" not in card
+        assert_valid_adaptive_card(card)
+        assert card == envelope["attachments"][0]["content"]
+        sent: dict[str, float] = {}
+        for _ in range(200):  # the count follows the answer: a bounded poll
+            sent = {
+                name: await svc.metric("keptn_notifier_notifications_sent_total", channel=name)
+                for name in ("envelope", "card")
+            }
+            if sent == {"envelope": 1, "card": 1}:
+                break
+            await asyncio.sleep(0.02)
+        assert sent == {"envelope": 1, "card": 1}
+    assert len(chat_server.received_on("/teams/card")) == 1

@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from notifier.keptn.details import OPEN_IN_BRIDGE, RUN_TRACE
 from notifier.keptn.events import KeptnEvent, event_from_mapping
 from notifier.message import Fact, Link, Severity
+from notifier.render import render
 from notifier.templating import (
     TemplateError,
     TemplateLimits,
@@ -43,6 +45,7 @@ EXPECTED_TEMPLATE = {
     "problem-open-spec": "problem",
     "problem-legacy-resolved": "problem",
     "project-create-finished": "lifecycle",
+    "project-create-triggered": "lifecycle",
     "release-finished": "task.finished",
     "release-triggered": "task.triggered",
     "remediation-triggered-dynatrace": "sequence.remediation.triggered",
@@ -142,7 +145,10 @@ def test_a_failed_evaluation_shows_score_failed_slis_and_the_bridge(
     assert "Throughput" not in message.text
     assert Fact("Score", "33.33") in message.facts
     context = "9f0d7c21-5b7a-4e8e-b1c3-64a2f5d8e917"
-    assert Link("View evaluation in Keptn Bridge", f"{BRIDGE}/evaluation/{context}") in message.links
+    assert message.links[:2] == (
+        Link("Open in Bridge", f"{BRIDGE}/evaluation/{context}"),
+        Link("Run trace", f"{BRIDGE}/trace/{context}"),
+    )
 
 
 def test_a_manual_approval_says_a_person_must_act(builtin: TemplateSet, samples: dict[str, KeptnEvent]) -> None:
@@ -150,7 +156,8 @@ def test_a_manual_approval_says_a_person_must_act(builtin: TemplateSet, samples:
     assert message.title == "✋ Approval needed: sockshop/production/carts"
     assert message.severity is Severity.WARNING
     assert "someone must approve or decline carts in stage production" in message.text
-    assert [link.title for link in message.links] == ["Approve or decline in Keptn Bridge"]
+    # The one button opens the sequence, where the Bridge asks for the decision.
+    assert [link.title for link in message.links] == ["Open in Bridge"]
 
 
 def test_an_automatic_approval_needs_no_action(builtin: TemplateSet, samples: dict[str, KeptnEvent]) -> None:
@@ -506,3 +513,25 @@ def test_fallback_message_survives_an_event_that_is_not_one() -> None:
     broken = KeptnEvent(id="1", source="s", type="t", specversion="1.0", data=None, raw=None)  # type: ignore[arg-type]
     message = fallback_message(broken, "reason")
     assert (message.title, message.template) == ("ℹ️ t", "fallback")  # noqa: RUF001
+
+
+@pytest.mark.parametrize("sample", sorted(EXPECTED_TEMPLATE))
+def test_a_slack_header_shows_one_icon(builtin: TemplateSet, samples: dict[str, KeptnEvent], sample: str) -> None:
+    """The templates start titles with an emoji; Slack's renderer adds its own only to a title without one."""
+    message = builtin.render(samples[sample])
+    header = render("slack", message)["blocks"][0]["text"]["text"]
+    assert header == message.title, header
+    assert not header.startswith(":"), header
+
+
+@pytest.mark.parametrize("sample", sorted(EXPECTED_TEMPLATE))
+def test_at_most_two_bridge_buttons_with_the_same_two_titles(
+    builtin: TemplateSet, samples: dict[str, KeptnEvent], sample: str
+) -> None:
+    """One for the event's own page, one for the run's trace; never three into the same run."""
+    message = builtin.render(samples[sample])
+    bridge = [link for link in message.links if link.url.startswith(BRIDGE)]
+    assert len(bridge) <= 2, bridge
+    assert [link.title for link in bridge] in ([], [RUN_TRACE], [OPEN_IN_BRIDGE], [OPEN_IN_BRIDGE, RUN_TRACE]), bridge
+    if samples[sample].keptn_context:
+        assert bridge, f"{sample}: a message of a run links to it"

@@ -55,7 +55,7 @@ def build_channel(name: str, config: ChannelConfig, context: ChannelContext) -> 
 
 
 def channel_format(config: ChannelConfig) -> str:
-    """The renderer (`slack`, `teams`, `messagecard`, `text`) whose payload this channel sends."""
+    """The renderer (`slack`, `teams`, `teams-card`, `messagecard`, `text`) whose payload this channel sends."""
     format_of = channel_type_of(config).format_of
     if format_of is None:
         raise TypeError(f"{type(config).__name__} does not say which renderer it needs")

@@ -50,7 +50,7 @@ class SendResult:
 
 class Channel(Protocol):
     name: str
-    # Which renderer produces this channel's payload: "slack", "teams", "messagecard" or "text".
+    # Which renderer produces this channel's payload: "slack", "teams", "teams-card", "messagecard" or "text".
     format: str
     # Whether `send` can reply under an earlier message or replace one (only a Slack bot token, for now).
     threads_and_edits: bool

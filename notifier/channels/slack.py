@@ -38,10 +38,13 @@ from notifier.redact import Redactor, url_secrets
 # The only message fields passed on: never `link_names` or `parse`, which turn event text into mentions.
 # `reply_broadcast` (a thread reply also shown in the channel) is only ever set by the run threads.
 MESSAGE_FIELDS = ("text", "blocks", "attachments", "unfurl_links", "unfurl_media", "reply_broadcast")
-# What chat.update takes of them: an edit keeps the message's unfurl settings.
+# What chat.update takes of them: an edit keeps the message's unfurl settings. Slack keeps the blocks or the
+# attachments an update does not name, so an edit names both, empty when the new payload has none: otherwise a
+# message posted with its body in the blocks (before the colour bar) would keep that body beside the new one.
 UPDATE_FIELDS = ("text", "blocks", "attachments")
 # What slack_from_env reads (the registry hands it these variables only).
 SLACK_VARIABLES: Final = ("SLACK_WEBHOOK_URL", "SLACK_BOT_TOKEN", "SLACK_CHANNEL", "SLACK_API_URL")
+REPLACED_FIELDS = ("blocks", "attachments")
 # The parts of a Web API answer worth keeping in a result's detail, for people; the result's ref has them too.
 _ANSWER_FIELDS = frozenset({"ok", "error", "channel", "ts", "warning"})
 
@@ -197,6 +200,7 @@ class SlackBotChannel:
                 if replace is not None:
                     # chat.update needs the channel ID the first post answered, not a #name.
                     edit = {key: value for key, value in fields.items() if key in UPDATE_FIELDS}
+                    edit.update({key: [] for key in REPLACED_FIELDS if key not in edit})
                     response = await self._client.chat_update(channel=replace.conversation, ts=replace.id, **edit)
                 elif reply_to is not None:
                     response = await self._client.chat_postMessage(

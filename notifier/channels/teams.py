@@ -27,9 +27,13 @@ from notifier.channels.http_post import post_json
 from notifier.message_ref import MessageRef
 from notifier.redact import Redactor, url_secrets
 
-_RENDERERS: Mapping[str, str] = MappingProxyType({"adaptive": "teams", "messagecard": "messagecard"})
 # What teams_from_env reads (the registry hands it this variable only).
 TEAMS_VARIABLES: Final = ("TEAMS_WEBHOOK_URL",)
+# `card` is the bare Adaptive Card, for flows built on "Post card in a chat or channel"; `adaptive` the
+# `message`/`attachments` envelope that "Post to a channel when a webhook request is received" takes.
+_RENDERERS: Mapping[str, str] = MappingProxyType(
+    {"adaptive": "teams", "card": "teams-card", "messagecard": "messagecard"}
+)
 
 
 class TeamsConfig(ChannelConfig):
@@ -38,8 +42,10 @@ class TeamsConfig(ChannelConfig):
 
     type: Literal["teams"]
     webhook_url: str = Field(repr=False, description="Workflows webhook URL (its sig= value is the credential)")
-    format: Literal["adaptive", "messagecard"] = Field(
-        default="adaptive", description="adaptive (Workflows) or messagecard (retired Office 365 connectors)"
+    format: Literal["adaptive", "card", "messagecard"] = Field(
+        default="adaptive",
+        description="adaptive (a Workflows message envelope), card (the bare Adaptive Card, for a flow that posts "
+        "the card it gets) or messagecard (retired Office 365 connectors)",
     )
 
     @field_validator("webhook_url")
@@ -75,7 +81,7 @@ def legacy_warning(config: TeamsConfig) -> str | None:
 
 
 def teams_format(config: TeamsConfig) -> str:
-    """Adaptive Cards for Workflows ("teams"), or the retired connectors' MessageCard."""
+    """Adaptive Cards for Workflows ("teams", or "teams-card" without the envelope), or the retired MessageCard."""
     return _RENDERERS[config.format]
 
 

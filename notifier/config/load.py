@@ -226,6 +226,9 @@ class Settings(BaseModel):
         value = value.strip().rstrip("/")
         if value and not re.match(r"^https?://[^/\s]+", value):
             raise ValueError("must be the Bridge's http(s) URL, e.g. https://keptn.example.com/bridge")
+        if value and re.match(r"^https?://[^/?#]*@", value):
+            # Every message would post it to the channel; the Bridge asks the people who open a link to log in.
+            raise ValueError("must not hold a user or password: give the Bridge's URL as people open it in a browser")
         return value
 
     @field_validator("keptn_api_endpoint")

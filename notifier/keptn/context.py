@@ -33,6 +33,7 @@ from notifier.keptn.payload import (
     ActionDetails,
     ProblemInfo,
     action_details,
+    created_project_name,
     evaluation_timeframe,
     git_remote,
     monitoring_type,
@@ -100,6 +101,8 @@ def template_context(event: KeptnEvent, bridge_url: str = "") -> TemplateContext
     event_type = text(getattr(event, "type", ""))
     kind = classify(event_type, data)
     project, stage, service = event.project, event.stage, event.service
+    if not project and kind.family == "lifecycle":
+        project = created_project_name(data)
     status, result = event.status, event.result
     message = text(data.get("message"))
     keptn_context = event.keptn_context

@@ -13,6 +13,7 @@ from urllib.parse import quote
 from notifier.keptn.events import labels_of
 from notifier.keptn.kinds import EventKind
 from notifier.keptn.result import SliVerdict, sli_verdict
+from notifier.keptn.urls import link_url, without_userinfo
 from notifier.keptn.values import (
     duration_text,
     format_measurement,
@@ -99,6 +100,12 @@ class Period(TypedDict):
     duration: str
 
 
+# The two titles of Bridge buttons in every message (at most one of each): the page of the event itself (the
+# evaluation, the sequence in its stage) and the run's trace. Short, so a phone-width Teams card shows them whole.
+OPEN_IN_BRIDGE = "Open in Bridge"
+RUN_TRACE = "Run trace"
+
+
 class BridgeLinks(TypedDict, total=False):
     """Empty without a Bridge URL or a Keptn context; `sequence` only when the event names its project."""
 
@@ -167,7 +174,7 @@ def targets_text(targets: object) -> str:
 def problem_details(data: Mapping[str, Any], legacy: bool = False) -> Problem:
     """Problem fields from `data.problem` (or `data` itself for the legacy event), in either key case."""
     source = data if legacy else mapping(data.get("problem"))
-    labelled_url = labels_of(data).get("Problem URL", "")
+    labelled_url = link_url(labels_of(data).get("Problem URL", ""))
     if not source:  # most events: skip the key-folding below
         return {
             "present": False,
@@ -193,7 +200,7 @@ def problem_details(data: Mapping[str, Any], legacy: bool = False) -> Problem:
         "present": False,
         "title": first("problemtitle", "title"),
         "id": first("problemid", "pid", "id"),
-        "url": first("problemurl", "url") or labelled_url,
+        "url": link_url(first("problemurl", "url")) or labelled_url,
         "state": first("state").upper(),
         "impacted": first("impactedentity", "impactedentities", "impact"),
         "root_cause": first("rootcause"),
@@ -226,8 +233,9 @@ def deployment_details(data: Mapping[str, Any]) -> Deployment:
     return {
         "present": bool(deployment),
         "strategy": text(deployment.get("deploymentstrategy")),
-        "uris_public": strings(deployment.get("deploymentURIsPublic")),
-        "uris_local": strings(deployment.get("deploymentURIsLocal")),
+        # Made into buttons by the templates: one that carries a password is left out (notifier.urls.link_url).
+        "uris_public": [uri for uri in map(link_url, strings(deployment.get("deploymentURIsPublic"))) if uri],
+        "uris_local": [without_userinfo(uri) for uri in strings(deployment.get("deploymentURIsLocal"))],
         "names": strings(deployment.get("deploymentNames")),
         "image": text(mapping(change.get("values")).get("image")),
     }

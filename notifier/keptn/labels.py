@@ -3,7 +3,8 @@
 Teams put build numbers and links to their CI runs in labels, so a reader wants them; but an event may carry
 fifty labels of any length, so a message shows at most `MAX_SHOWN` of them, each cut to a readable length,
 and says how many it left out. Values that are real web URLs become link buttons (at most `MAX_LINKS`)
-instead of text, so nothing shows twice. Escaping is the renderers' job, as for all event text.
+instead of text, so nothing shows twice; a URL that carries a password (`http://ci:secret@ci.example.com/`)
+is shown as text without it, never as a button. Escaping is the renderers' job, as for all event text.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Final, TypedDict
 
-from notifier.keptn.urls import is_real_url
+from notifier.keptn.urls import is_real_url, link_url, without_userinfo
 
 MAX_SHOWN: Final = 10
 MAX_LINKS: Final = 2
@@ -50,10 +51,10 @@ def shown_labels(labels: Mapping[str, str], skip_values: Iterable[str] = ()) -> 
     more = 0
     for name, value in labels.items():
         value = value.strip()
-        if not name.strip() or not value or value in skipped:
+        if not name.strip() or not value or value in skipped or link_url(value) in skipped:
             continue
-        if len(links) < MAX_LINKS and is_real_url(value):
-            links.append({"title": _cut(name, MAX_NAME_CHARS), "url": value})
+        if len(links) < MAX_LINKS and is_real_url(target := link_url(value)):
+            links.append({"title": _cut(name, MAX_NAME_CHARS), "url": target})
         elif len(pairs) < MAX_SHOWN:
             pairs.append({"name": _cut(name, MAX_NAME_CHARS), "value": _cut(value, MAX_VALUE_CHARS)})
         else:
@@ -65,5 +66,6 @@ def shown_labels(labels: Mapping[str, str], skip_values: Iterable[str] = ()) -> 
 
 
 def _cut(text: str, limit: int) -> str:
-    text = " ".join(text.split())
+    # Without user info before the cut, which could otherwise leave half a password behind.
+    text = " ".join(without_userinfo(text).split())
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"

@@ -2,7 +2,8 @@
 
 Keptn puts what a task is asked to do, or what it decided, under keys of its own: `data.test.teststrategy`,
 `data.evaluation.timeframe`, `data["get-sli"].indicators`, `data.action`, `data.problem`'s severity and
-start, `data.createdProject.gitRemoteURL`, the `type` of `monitoring.configure`, and the approval strategy.
+start, `data.createdProject.gitRemoteURL` and the project's name, the `type` of `monitoring.configure`, and the
+approval strategy.
 Every function takes the event's `data` as received and never raises: fields may be missing or mistyped.
 """
 
@@ -65,6 +66,11 @@ def git_remote(data: Mapping[str, Any]) -> str:
     created = _mapping(data.get("createdProject"))
     remote = _text(created.get("gitRemoteURL")) or _text(data.get("gitRemoteURL"))
     return safe_git_remote(remote) if remote else ""
+
+
+def created_project_name(data: Mapping[str, Any]) -> str:
+    """`project.create.*`: the project's name, which `.triggered` gives only as `data.projectName` (no `project`)."""
+    return _text(data.get("projectName")) or _text(_mapping(data.get("createdProject")).get("projectName"))
 
 
 def monitoring_type(event_type: str, data: Mapping[str, Any]) -> str:

@@ -1,8 +1,9 @@
 """URLs from events: which ones are real enough to become a button, and how to show one without its secret.
 
 Keptn's own examples and many integrations' defaults carry placeholders (`https://.../#problems/...`): a
-button to them is a dead end, so they are not links. A git remote often carries a token
-(`https://user:token@host/repo.git`): it may be shown only without it.
+button to them is a dead end, so they are not links. A URL may carry a credential in its user info
+(`https://user:token@host/repo.git`, a CI link in `data.labels`): it is shown only without it, and a URL that
+carried a password never becomes a button (`link_url`, which every link passes through, on every platform).
 """
 
 from __future__ import annotations
@@ -19,8 +20,37 @@ _HOST: Final = re.compile(
 _ELLIPSES: Final = frozenset({"...", "…"})
 _PLAIN_URL: Final = re.compile(r"(https?)://([^/?#\[\]\t\r\n]*)(?=[/?#]|\Z)([^?#\t\r\n]*)(?=[?#]|\Z)")
 _REMOTE_SCHEMES: Final = frozenset({"http", "https", "ssh", "git"})
+# The user info of a URL at the start of a string: the authority (up to the first `/?#`) up to its last "@".
+_LEADING_USERINFO: Final = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)([^/?#]*)@")
+# The same anywhere in a text, where the authority also ends at whitespace. The scheme is the whole run of scheme
+# characters before `://` (the lookbehind): trying every character of a long word as its start would take
+# quadratic time, and "42https://" shows a password as well as "https://" does.
+_USERINFO: Final = re.compile(r"((?<![A-Za-z0-9+.-])[A-Za-z0-9+.-]*://)[^\s/?#]*@")
 # Userinfo in an scp-like remote (`user:secret@host:path`): the part before the last "@".
 _SCP_LIKE: Final = re.compile(r"(?P<user>[^@/\s]+)@(?P<rest>[^@/\s:]+:.*)")
+
+
+def link_url(url: str) -> str:
+    """`url` as a link may open it: without a user name in it; "" when it carried a password.
+
+    A button to `https://ci:secret@ci.example.com/job/1` would post the password to the channel; without the
+    password it would not open either. Every link passes here: the templates', the labels', each renderer's.
+    """
+    if "@" not in url:
+        return url
+    found = _LEADING_USERINFO.match(url)
+    if found is None:
+        return url
+    return "" if ":" in found[2] else found[1] + url[found.end() :]
+
+
+def without_userinfo(text: str) -> str:
+    """`text` with the user info (`user:password@`) taken out of every URL in it: what a reader may see."""
+    return _USERINFO.sub(_scheme, text) if "@" in text else text
+
+
+def _scheme(match: re.Match[str]) -> str:
+    return match[1]
 
 
 def is_real_url(url: str) -> bool:

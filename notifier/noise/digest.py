@@ -13,13 +13,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from notifier.keptn.context import template_context
+from notifier.keptn.details import RUN_TRACE
 from notifier.keptn.events import KeptnEvent
 from notifier.keptn.values import parse_time
 from notifier.message import Fact, Link, Message, Severity
 
 MAX_LINES = 20
 MAX_NAMES = 10
-MAX_LINKS = 5
+# Bridge buttons, as in every message: the worst runs' traces (each run's line names its trace too).
+MAX_LINKS = 2
 MAX_NAME_CHARS = 80
 SHORT_CONTEXT = 8
 _RANK = {Severity.SUCCESS: 0, Severity.INFO: 1, Severity.WARNING: 2, Severity.FAILURE: 3}
@@ -121,7 +123,11 @@ def digest_message(
     facts = [Fact(label, _names(counter)) for label, counter in tally.places.items() if counter]
     if runs:
         facts.append(Fact("Runs", str(len(runs))))
-    links = [Link(f"Run {run.context[:SHORT_CONTEXT]}", run.trace) for run in runs if run.trace]
+    traced = [run for run in runs if run.trace]
+    links = [
+        Link(RUN_TRACE if len(traced) == 1 else f"{RUN_TRACE} {run.context[:SHORT_CONTEXT]}", run.trace)
+        for run in traced
+    ]
     count = len(held_events)
     held = f"{count} {'notification' if count == 1 else 'notifications'} held {reason}"
     return Message(

@@ -42,6 +42,7 @@ CONTENT_SECURITY_POLICY = "default-src 'none'; style-src 'unsafe-inline'; base-u
 PLATFORM_OF_FORMAT = {
     "slack": "Slack",
     "teams": "Teams",
+    "teams-card": "Teams, the bare card",
     "messagecard": "Teams MessageCard; the Teams column shows the Adaptive Card instead",
     "text": "console text",
 }
@@ -390,7 +391,7 @@ def _rendition_html(rendition: Rendition, event: KeptnEvent, preview: EventPrevi
     clock = _CLOCK.search(event.time)
     time = text(clock.group(1)) if clock else ""
     slack_reach = _reach(rendition, ("slack",), "Slack")
-    teams_reach = _reach(rendition, ("teams", "messagecard"), "Teams")
+    teams_reach = _reach(rendition, ("teams", "teams-card", "messagecard"), "Teams")
     slack = (
         f'<div class="platform slack"><div class="platform-name">Slack<span class="reach">{slack_reach}</span></div>'
         '<div class="slack-pane"><div class="sk-message"><div class="sk-avatar">K</div><div class="sk-content">'

@@ -10,7 +10,7 @@ from notifier.message import Message
 from notifier.render.mentions import NO_MENTIONS, Mentions
 from notifier.render.messagecard import render_messagecard
 from notifier.render.slack import render_slack
-from notifier.render.teams import render_teams
+from notifier.render.teams import render_teams, render_teams_card
 from notifier.render.text import render_text
 
 # Each takes the message and the mentions of its route (operator config: the only text a renderer does not escape).
@@ -18,6 +18,7 @@ RENDERERS: Mapping[str, Callable[[Message, Mentions], Payload]] = MappingProxyTy
     {
         "slack": render_slack,
         "teams": render_teams,
+        "teams-card": render_teams_card,
         "messagecard": render_messagecard,
         "text": render_text,
     }

@@ -1,7 +1,8 @@
 """Plain-text helpers every renderer shares: cleaning, truncation that respects escaping, URL checks.
 
 Truncation works on the plain text and escapes afterwards, so a cut can never split an escape such as `&amp;`
-or `\\[`; the limit is still checked on the escaped result, which is what the platform counts.
+or `\\[`; the limit is still checked on the escaped result, which is what the platform counts. Cleaning comes
+before either, so no cut can leave half a URL's credential behind its removal.
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from urllib.parse import urlsplit
+
+from notifier.keptn.urls import link_url, without_userinfo
 
 ELLIPSIS = "…"
 
@@ -24,11 +27,12 @@ _PLAIN_WEB_URL = re.compile(r"https?://([^/?#\[\]]*)(?=[/?#]|\Z)")
 
 
 def clean(text: str) -> str:
-    """Normalise newlines and drop control and bidi-override characters, which no platform shows usefully."""
+    """Normalise newlines, drop control and bidi-override characters, which no platform shows usefully, and the
+    user info (`user:password@`) of any URL: whatever a message says, no credential in a URL is posted."""
     # Printable text holds none of them (controls and bidi overrides are not printable): most text is.
-    if text.isprintable() or ("\r" not in text and text.replace("\n", "").replace("\t", "").isprintable()):
-        return text
-    return _INVISIBLE.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
+    if not (text.isprintable() or ("\r" not in text and text.replace("\n", "").replace("\t", "").isprintable())):
+        text = _INVISIBLE.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
+    return without_userinfo(text)
 
 
 def one_line(text: str) -> str:
@@ -81,7 +85,8 @@ def web_url(url: str) -> str | None:
 
     Characters that RFC 3986 forbids but browsers quietly encode (space, quotes, `<>{}|^` and backtick) are
     percent-encoded the same way; control characters and backslashes (read as "/" by browsers, a classic way
-    to disguise a host) reject the URL.
+    to disguise a host) reject the URL. A user name is left out, and a URL with a password is none
+    (`notifier.urls.link_url`).
     """
     url = url.strip()
     # Printable ASCII holds no control character and no whitespace but the space: only the backslash to look for.
@@ -90,7 +95,7 @@ def web_url(url: str) -> str | None:
     url = _URL_ENCODED.sub(_percent_encoded, url)
     plain = _PLAIN_WEB_URL.match(url) if url.isascii() else None
     if plain:  # what urlsplit says of it, without its parse: the host is the netloc's part after "@", before ":"
-        return url if plain[1].rpartition("@")[2].partition(":")[0] else None
+        return (link_url(url) or None) if plain[1].rpartition("@")[2].partition(":")[0] else None
     try:
         parts = urlsplit(url)
         hostname = parts.hostname
@@ -98,4 +103,4 @@ def web_url(url: str) -> str | None:
         return None
     if parts.scheme not in ("http", "https") or not hostname:
         return None
-    return url
+    return link_url(url) or None

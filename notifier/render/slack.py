@@ -1,4 +1,9 @@
-"""Message -> Slack Block Kit payload (`{"text": fallback, "blocks": [...]}`), within every Block Kit limit.
+"""Message -> Slack Block Kit payload, within every Block Kit limit.
+
+`{"text": fallback, "blocks": [header], "attachments": [{"color": severity's colour, "blocks": [the rest]}]}`:
+the header (and the route's mentions) stay at the top, where the top-level `text` is only the notification
+text; the body sits in a legacy attachment whose `color` Slack draws as a bar beside it, so the severity shows
+at a glance as the Teams card's coloured title does. The limits count the blocks of both.
 
 Every string from the message is escaped (`&`, `<`, `>`), plain_text ones included, so nothing an event
 carries can become a mention (`<!channel>`, `<@U123>`) or a disguised link (`<https://evil|click>`). mrkdwn
@@ -35,6 +40,15 @@ MAX_FALLBACK = 300
 # Characters of the serialized `blocks` (UTF-16 units): Slack advises keeping a message well under 12,000.
 MAX_BLOCKS_CHARS = 12_000
 
+# Slack's own green, blue, yellow and red.
+SEVERITY_COLOUR = MappingProxyType(
+    {
+        Severity.SUCCESS: "#2eb67d",
+        Severity.INFO: "#1d9bd1",
+        Severity.WARNING: "#ecb22e",
+        Severity.FAILURE: "#e01e5a",
+    }
+)
 SEVERITY_EMOJI = MappingProxyType(
     {
         Severity.SUCCESS: ":white_check_mark:",
@@ -51,7 +65,8 @@ def escape(text: str) -> str:
 
 
 def blocks_size(payload: dict[str, Any]) -> int:
-    return utf16_length(json.dumps(payload["blocks"], ensure_ascii=False))
+    """The serialized blocks, the attachment's included (what Slack's size advice counts)."""
+    return utf16_length(json.dumps([payload["blocks"], payload.get("attachments", [])], ensure_ascii=False))
 
 
 def render_slack(message: Message, mentions: Mentions = NO_MENTIONS) -> dict[str, Any]:
@@ -73,9 +88,15 @@ def _payload(message: Message, text: str, budget: Budget, mentions: Mentions) ->
     actions = _actions(message.links, budget)
     context = _context(message.footer, budget)
     sections = sections[: MAX_BLOCKS - 1 - len(ping) - len(fact_sections) - len(actions) - len(context)]
-    blocks = [header, *ping, *sections, *fact_sections, *actions, *context]
+    body = [*sections, *fact_sections, *actions, *context]
     fallback = _fallback(message)
-    return {"text": f"{mentions.slack_markup} {fallback}" if mentions.slack else fallback, "blocks": blocks}
+    payload: dict[str, Any] = {
+        "text": f"{mentions.slack_markup} {fallback}" if mentions.slack else fallback,
+        "blocks": [header, *ping],
+    }
+    if body:
+        payload["attachments"] = [{"color": SEVERITY_COLOUR[message.severity], "blocks": body}]
+    return payload
 
 
 def _fallback(message: Message) -> str:
@@ -89,9 +110,10 @@ def _title_text(message: Message) -> str:
 
 
 def _starts_with_emoji(text: str) -> bool:
+    """A `:shortcode:`, a pictograph, or a character the emoji selector U+FE0F follows (U+2139 is a letter)."""
     if text.startswith(":") and text.find(":", 2) > 1 and " " not in text[: text.find(":", 2)]:
         return True
-    return bool(text) and unicodedata.category(text[0]) == "So"
+    return bool(text) and (unicodedata.category(text[0]) == "So" or text[1:2] == "\ufe0f")
 
 
 def _header(message: Message, budget: Budget) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Final
 
-from notifier.keptn.details import bridge_links
+from notifier.keptn.details import RUN_TRACE, bridge_links
 from notifier.keptn.values import duration_text, format_number
 from notifier.message import Fact, Link, Message
 from notifier.runs.state import (
@@ -91,7 +91,7 @@ def run_message(state: RunState, bridge_url: str = "") -> Message:
         summary=summary,
         text="\n".join(lines),
         facts=tuple(fact for fact in facts if fact.value),
-        links=(Link("Open run in Keptn Bridge", trace),) if trace else (),
+        links=(Link(RUN_TRACE, trace),) if trace else (),
         footer=f"Keptn context {state.context}" if state.context else "",
         template="run",
     )

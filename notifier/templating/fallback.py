@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from notifier.keptn.context import template_context
+from notifier.keptn.details import RUN_TRACE
 from notifier.keptn.events import KeptnEvent
 from notifier.keptn.values import text
 from notifier.message import Fact, Link, Message, Severity
@@ -41,7 +42,7 @@ def fallback_message(event: KeptnEvent, reason: str, bridge_url: str = "") -> Me
                 if part
             ),
             facts=tuple(facts),
-            links=(Link("Open in Keptn Bridge", trace),) if trace else (),
+            links=(Link(RUN_TRACE, trace),) if trace else (),
             footer=f"Keptn context {context['keptn_context']}" if context["keptn_context"] else "",
             template="fallback",
         )

@@ -13,7 +13,7 @@ from typing import Final
 from jinja2.runtime import new_context
 
 from notifier.keptn.context import TemplateContext
-from notifier.keptn.urls import is_real_url
+from notifier.keptn.urls import is_real_url, link_url
 from notifier.message import Fact, Link, Message, Severity
 from notifier.templating.compiler import CompiledTemplate, FieldPair, TemplateField
 from notifier.templating.sandbox import RenderLimitExceeded
@@ -56,7 +56,7 @@ def fill_message(compiled: CompiledTemplate, context: TemplateContext) -> Messag
             facts.append(Fact(name, shown))
     links = []
     for label, url in fields.pairs(compiled.links):
-        url = url.strip()
+        url = link_url(url.strip())
         if _is_web_url(url):
             links.append(Link(one_line(label) or url, url))
     return Message(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from types import MappingProxyType
 from typing import Final
 
+from notifier.keptn.urls import without_userinfo
 from notifier.keptn.values import duration_text, format_number, number, parse_time, text
 
 
@@ -18,6 +19,10 @@ def truncate_middle(value: object, length: int = 60) -> str:
     """Keep both ends of long ids and URLs, where the telling parts are."""
     shown = value if isinstance(value, str) else text(value)
     length = max(int(length), 5)
+    if len(shown) <= length:
+        return shown
+    # A cut inside a URL's user info would leave part of a password that no later step recognises as one.
+    shown = without_userinfo(shown)
     if len(shown) <= length:
         return shown
     head = (length - 1) // 2
