@@ -23,6 +23,7 @@ from notifier.keptn.result import result_of
 from notifier.keptn.subjects import SubjectSet
 from notifier.noise.decide import repeat_key_fields, repeat_key_of
 from notifier.pipeline.subscription import Subscription
+from tests.helpers import EXAMPLES as SAMPLES
 
 EVALUATION = "sh.keptn.event.evaluation.finished"
 # The route setting of each field a route can match on.
@@ -200,3 +201,11 @@ def test_every_name_that_worked_before_works() -> None:
         assert callable(field_reader(name))
     assert canonical("labels.Problem URL") == canonical("label:Problem URL") == "label:Problem URL"
     assert canonical("project") == "project"
+
+
+def test_a_project_create_event_is_routed_by_the_project_it_names() -> None:
+    """Keptn's project.create.triggered names its project only in `data.projectName`."""
+    event = event_from_mapping(orjson.loads((SAMPLES / "project-create-triggered.json").read_bytes()))
+    assert FIELDS["project"](event) == "sockshop"
+    assert CompiledMatch.of(Match(projects=["sockshop"])).miss(event) is None
+    assert CompiledMatch.of(Match(projects=["other"])).miss(event) == "project 'sockshop' is not one of other"

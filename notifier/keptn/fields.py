@@ -58,6 +58,12 @@ def _data(name: str) -> Reader:
     return read
 
 
+def _project(event: KeptnEvent) -> str:
+    # Keptn's project.create and project.delete events name their project only in `projectName`.
+    data = mapping(event.data)
+    return _as_text(data.get("project")) or _as_text(data.get("projectName"))
+
+
 def _result(event: KeptnEvent) -> str:
     # The worst result any outcome field reports, so that what a message calls failed is a failure everywhere.
     return result_of(event.data)
@@ -76,7 +82,7 @@ FIELDS: Final[Mapping[str, Reader]] = MappingProxyType(
         "source": attrgetter("source"),
         "subject": _attribute("subject"),
         "shkeptncontext": _attribute("shkeptncontext"),
-        "project": _data("project"),
+        "project": _project,
         "stage": _data("stage"),
         "service": _data("service"),
         "result": _result,
