@@ -25,9 +25,8 @@ from typing import Any
 import orjson
 
 from bench.workload import BodyFactory
-from notifier.delivery.compose import load_event
 from notifier.keptn.context import template_context
-from notifier.keptn.events import KeptnEvent
+from notifier.keptn.events import KeptnEvent, load_event
 from notifier.message import Message
 from notifier.render import render
 from notifier.templating import TemplateSet, load_samples

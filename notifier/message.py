@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 
 class Severity(StrEnum):
@@ -50,3 +51,16 @@ class Message:
     @property
     def fallback_text(self) -> str:
         return self.summary or self.title
+
+
+# What a renderer makes of a Message for one platform: a JSON body, or text for the console.
+Payload = dict[str, Any] | str
+
+
+@dataclass(frozen=True, slots=True)
+class MessageRef:
+    """Where a platform put a message we sent, so that a later one can reply under it or replace it: for Slack
+    the channel ID (not a #name: chat.update needs the ID) and the message's `ts`."""
+
+    conversation: str
+    id: str

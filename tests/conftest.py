@@ -10,7 +10,7 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 
-import notifier.cli.main as cli
+import notifier.cli.common as cli
 from notifier.app import service
 from notifier.channels.base import ChannelContext
 from notifier.templating import TemplateLimits, TemplateSet

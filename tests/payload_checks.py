@@ -232,7 +232,7 @@ def assert_valid_teams_envelope(envelope: Mapping[str, Any] | bytes | str) -> No
     assert_valid_adaptive_card(card)
 
 
-# Hostile markup in every field of every sample event (tests/test_security_markup.py, test_security_mentions.py).
+# Hostile markup in every field of every sample event (tests/render/test_security_markup.py, tests/render/test_security_mentions.py).
 SAMPLES = Path(__file__).parent.parent / "notifier" / "samples"
 HOSTILE = (
     "<!channel> <!here|here> <@U123ABC> <#C999> <https://evil.example/phish|Click to re-login> "

@@ -22,7 +22,7 @@ import orjson
 
 from notifier import SERVICE_NAME, __version__
 from notifier.clock import Clock
-from notifier.config.load import Settings
+from notifier.config.settings import Settings
 from notifier.redact import Redactor
 
 log = logging.getLogger("notifier.registration")

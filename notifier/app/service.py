@@ -19,14 +19,16 @@ from notifier.app.registration import Registration
 from notifier.channels import build_channel
 from notifier.channels.base import ChannelConfig, ChannelContext
 from notifier.channels.http_post import shared_session
-from notifier.clock import SystemClock
+from notifier.clock import Clock, SystemClock, wait_for_event
 from notifier.config.load import Config
+from notifier.config.settings import Settings
 from notifier.delivery.compose import Composer
-from notifier.delivery.outcome import RetryPolicy
+from notifier.delivery.mentions import RouteMentions
 from notifier.delivery.pacing import Pacer
 from notifier.delivery.priority import IntakePriority
+from notifier.delivery.results import RetryPolicy
 from notifier.delivery.threads import RunThreads
-from notifier.delivery.worker import ChannelWorker, Dispatcher
+from notifier.delivery.worker import LEASE, ChannelWorker, Dispatcher
 from notifier.intake.http import HttpIntake
 from notifier.intake.protocol import IntakeSource, Summary
 from notifier.intake.web import WebServer, listeners
@@ -34,15 +36,30 @@ from notifier.keptn.events import KeptnEvent
 from notifier.metrics import Metrics
 from notifier.pipeline.pipeline import Pipeline
 from notifier.redact import Redactor
-from notifier.render.mentions import RouteMentions
-from notifier.store import Health
-from notifier.store.factory import make_store
+from notifier.store import Health, Retention, Storage
+from notifier.store.factory import make_storage
 from notifier.templating import TemplateLimits, TemplateSet
 
 log = logging.getLogger("notifier.service")
 HOUSEKEEPING_INTERVAL = 2.0
 # Net allocations of container objects between two young collections (Python's default is 700).
 YOUNG_COLLECTION_THRESHOLD = 10_000
+
+
+def storage_of(settings: Settings, clock: Clock, *, must_exist: bool = False) -> Storage:
+    """The backend the settings ask for, not opened yet (the service's, and the tools' on the same outbox)."""
+    return make_storage(
+        settings.store,
+        clock,
+        Retention(settings.dedup_window, settings.dedup_max_entries),
+        thread_max_age=settings.thread_max_age,
+        lease=LEASE,
+        state_dir=settings.state_dir,
+        nats_url=settings.nats_url,
+        nats_prefix=settings.nats_prefix,
+        nats_max_bytes=settings.nats_max_bytes,
+        must_exist=must_exist,
+    )
 
 
 def max_in_flight(channel: ChannelConfig) -> int:
@@ -73,7 +90,8 @@ class Service:
             self.settings.templates_dir, self.settings.bridge_url, TemplateLimits()
         )
         self._stdout = stdout or sys.stdout
-        self.store = make_store(self.settings, self.clock)
+        self.storage = storage_of(self.settings, self.clock)
+        self.store = self.storage.store
         self._store_health = Health()
         self._session: aiohttp.ClientSession | None = None
         self.dispatcher: Dispatcher | None = None
@@ -83,6 +101,9 @@ class Service:
             Admin(self.metrics, self.readiness).add_routes(self.admin_server.mount("admin"))
         self.intakes: list[IntakeSource] = list(intakes) if intakes is not None else self._configured_intakes()
         self._housekeeping: asyncio.Task[None] | None = None
+        # Ends the housekeeping loop even where a cancellation is lost: nats-py swallows one that lands in its
+        # flush, and the loop would then go on (and `stop` wait for it) for ever.
+        self._keeping_house = asyncio.Event()
         self.registration: Registration | None = None
         self._registers = admin
         self._state = "starting"
@@ -136,15 +157,16 @@ class Service:
             channel = build_channel(name, channel_config, context)
             pacer = Pacer(channel_config.rate_limit, self.clock)
             threads = None
-            if channel.threads_and_edits:
+            if channel_config.can_thread():
                 threads = RunThreads(
-                    name, channel, pacer, self.store, self.settings.bridge_url, self.clock, policy.initial
+                    name, channel, pacer, self.storage.threads, self.settings.bridge_url, self.clock, policy.initial
                 )
             workers[name] = ChannelWorker(
                 name,
                 channel,
                 pacer,
                 self.store,
+                self.storage.pace,
                 composer,
                 policy,
                 self.metrics,
@@ -190,7 +212,7 @@ class Service:
 
     async def _keep_house(self) -> None:
         # The store keeps its dedup memory bounded on its own; this only watches it.
-        while True:
+        while not self._keeping_house.is_set():
             with contextlib.suppress(Exception):
                 await self.check_store()
                 stats = await self.store.stats()
@@ -201,7 +223,7 @@ class Service:
                     oldest = channel_stats.oldest_created if channel_stats else None
                     self.metrics.queue_depth.labels(name).set(pending)
                     self.metrics.oldest_pending_age.labels(name).set(now - oldest if oldest else 0)
-            await self.clock.sleep(HOUSEKEEPING_INTERVAL)
+            await wait_for_event(self.clock, self._keeping_house, HOUSEKEEPING_INTERVAL)
 
     async def stop(self) -> None:
         """Refuse new events, let sends in flight finish within the grace period, keep the rest stored."""
@@ -218,6 +240,7 @@ class Service:
         if self.dispatcher is not None:
             await self.dispatcher.stop(self.settings.shutdown_grace)
         if self._housekeeping is not None:
+            self._keeping_house.set()
             self._housekeeping.cancel()
             await asyncio.gather(self._housekeeping, return_exceptions=True)
         for intake in self.intakes:

@@ -12,9 +12,7 @@ from urllib.parse import urlsplit
 import aiohttp
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from notifier.message_ref import MessageRef
-
-Payload = dict[str, Any] | str
+from notifier.message import MessageRef, Payload
 
 
 class Outcome(StrEnum):
@@ -34,6 +32,8 @@ class SendResult:
     detail: str = ""
     # What the platform created, when it says (a Slack bot message): a later send can reply under it or replace it.
     ref: MessageRef | None = None
+    # The message replied under or replaced is gone (deleted, or not this sender's to edit): start a new one.
+    gone: bool = False
 
     @classmethod
     def sent(cls, detail: str = "", ref: MessageRef | None = None) -> SendResult:
@@ -52,15 +52,14 @@ class Channel(Protocol):
     name: str
     # Which renderer produces this channel's payload: "slack", "teams", "teams-card", "messagecard" or "text".
     format: str
-    # Whether `send` can reply under an earlier message or replace one (only a Slack bot token, for now).
-    threads_and_edits: bool
 
     async def send(
         self, payload: Payload, *, reply_to: MessageRef | None = None, replace: MessageRef | None = None
     ) -> SendResult:
         """Post one rendered message: a new one, a reply under `reply_to`, or in place of `replace` (which
         needs no `reply_to`, even for a reply). Never raises for platform or network failures: classify them.
-        A channel without `threads_and_edits` answers dead, `unsupported`, when asked for either."""
+        A channel whose config cannot thread (`ChannelConfig.can_thread`) answers dead, `unsupported`, when asked
+        for either."""
         ...
 
 
@@ -109,7 +108,8 @@ class ChannelConfig(BaseModel):
         return None
 
     def can_thread(self) -> bool:
-        """Whether the channel built from this config replies in threads and edits (its `threads_and_edits`)."""
+        """Whether the channel built from this config can reply under a message and edit one: the one place that
+        says so (routing marks its notifications threaded, the service gives it run threads)."""
         return False
 
     def secrets(self) -> list[str]:

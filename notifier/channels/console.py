@@ -9,16 +9,8 @@ from typing import IO, Literal
 
 import orjson
 
-from notifier.channels.base import (
-    Channel,
-    ChannelConfig,
-    ChannelContext,
-    EnvChannel,
-    Payload,
-    SendResult,
-    unsupported_follow_up,
-)
-from notifier.message_ref import MessageRef
+from notifier.channels.base import Channel, ChannelConfig, ChannelContext, EnvChannel, SendResult, unsupported_follow_up
+from notifier.message import MessageRef, Payload
 
 
 class ConsoleConfig(ChannelConfig):
@@ -51,13 +43,13 @@ class ConsoleChannel:
         self.name = name
         self._stream = stream
         # With threads, a reply or an edit is printed like a new message: the run threads say what it is.
-        self.threads_and_edits = threads
+        self._threads = threads
         self._numbers = itertools.count(1)
 
     async def send(
         self, payload: Payload, *, reply_to: MessageRef | None = None, replace: MessageRef | None = None
     ) -> SendResult:
-        if not self.threads_and_edits and (refused := unsupported_follow_up(reply_to, replace)):
+        if not self._threads and (refused := unsupported_follow_up(reply_to, replace)):
             return refused
         text = payload if isinstance(payload, str) else orjson.dumps(payload, option=orjson.OPT_INDENT_2).decode()
         try:
@@ -66,6 +58,6 @@ class ConsoleChannel:
             self._stream.flush()
         except (OSError, ValueError) as exc:  # a closed stream or a broken pipe will not heal by retrying
             return SendResult.dead("write_error", f"{type(exc).__name__}: {exc}")
-        if not self.threads_and_edits:
+        if not self._threads:
             return SendResult.sent()
         return SendResult.sent(ref=replace or MessageRef(self.name, str(next(self._numbers))))

@@ -25,14 +25,13 @@ from notifier.channels.base import (
     EnvChannel,
     EnvChannelError,
     Outcome,
-    Payload,
     SendResult,
     check_outbound_url,
     unsupported_follow_up,
 )
 from notifier.channels.http_errors import classify_exception, classify_response, platform_code
 from notifier.channels.http_post import post_json
-from notifier.message_ref import MessageRef
+from notifier.message import MessageRef, Payload
 from notifier.redact import Redactor, url_secrets
 
 # The only message fields passed on: never `link_names` or `parse`, which turn event text into mentions.
@@ -45,6 +44,9 @@ UPDATE_FIELDS = ("text", "blocks", "attachments")
 # What slack_from_env reads (the registry hands it these variables only).
 SLACK_VARIABLES: Final = ("SLACK_WEBHOOK_URL", "SLACK_BOT_TOKEN", "SLACK_CHANNEL", "SLACK_API_URL")
 REPLACED_FIELDS = ("blocks", "attachments")
+# What Slack answers for a message a person deleted, or one this token did not post: it is gone for replies
+# and edits (SendResult.gone), and whoever threads under it starts a new one.
+GONE = frozenset({"message_not_found", "thread_not_found", "cant_update_message"})
 # The parts of a Web API answer worth keeping in a result's detail, for people; the result's ref has them too.
 _ANSWER_FIELDS = frozenset({"ok", "error", "channel", "ts", "warning"})
 
@@ -135,9 +137,8 @@ def build_slack(name: str, config: SlackConfig, context: ChannelContext) -> Chan
 class SlackWebhookChannel:
     """A webhook post is one JSON body and an `ok` answer: no client library, one orjson serialisation."""
 
-    format = "slack"
     # A webhook's answer is `ok`, no message ts: nothing to reply under or edit later.
-    threads_and_edits = False
+    format = "slack"
 
     def __init__(self, name: str, config: SlackConfig, context: ChannelContext) -> None:
         assert config.webhook_url is not None
@@ -173,7 +174,6 @@ class SlackWebhookChannel:
 
 class SlackBotChannel:
     format = "slack"
-    threads_and_edits = True
 
     def __init__(self, name: str, config: SlackConfig, context: ChannelContext) -> None:
         assert config.token is not None and config.channel is not None
@@ -245,6 +245,8 @@ class SlackBotChannel:
             channel, ts = data.get("channel"), data.get("ts")
             if isinstance(channel, str) and isinstance(ts, str):
                 return dataclasses.replace(result, ref=MessageRef(channel, ts))
+        if result.outcome is Outcome.DEAD and code in GONE:
+            return dataclasses.replace(result, gone=True)
         return result
 
 

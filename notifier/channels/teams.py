@@ -17,14 +17,13 @@ from notifier.channels.base import (
     ChannelConfig,
     ChannelContext,
     EnvChannel,
-    Payload,
     SendResult,
     check_outbound_url,
     unsupported_follow_up,
 )
 from notifier.channels.http_errors import classify_exception, classify_response
 from notifier.channels.http_post import post_json
-from notifier.message_ref import MessageRef
+from notifier.message import MessageRef, Payload
 from notifier.redact import Redactor, url_secrets
 
 # What teams_from_env reads (the registry hands it this variable only).
@@ -98,7 +97,6 @@ def build_teams(name: str, config: TeamsConfig, context: ChannelContext) -> Chan
 
 class TeamsChannel:
     # Workflows webhooks post new cards only: no threads, no edits.
-    threads_and_edits = False
 
     def __init__(self, name: str, config: TeamsConfig, context: ChannelContext) -> None:
         self.name = name

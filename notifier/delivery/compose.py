@@ -10,17 +10,14 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable, Mapping
 from typing import TypeVar
 
-import orjson
-
-from notifier.channels.base import Payload
-from notifier.keptn.events import EventError, KeptnEvent, event_from_mapping
-from notifier.message import Message
+from notifier.delivery.mentions import RouteMentions
+from notifier.keptn.events import KeptnEvent, StoredEvent, load_event
+from notifier.message import Message, Payload
 from notifier.metrics import Metrics
 from notifier.noise.decide import HoldReason, hold_reason
 from notifier.noise.digest import digest_message
 from notifier.noise.rules import NoiseRules
 from notifier.render import render
-from notifier.render.mentions import RouteMentions
 from notifier.store import Pending
 from notifier.templating import TemplateSet, fallback_message
 
@@ -79,35 +76,25 @@ class Composer:
             self._metrics.template_failures.labels(template or self.templates.select(event.type)).inc()
         return message
 
-    def payload(self, event: str, body: bytes, template: str | None, fmt: str, route: str = "") -> Payload:
+    def payload(self, event: str, stored: StoredEvent, template: str | None, fmt: str, route: str = "") -> Payload:
         """`event` names the stored event (the store's opaque event id): equal ids share one render."""
-        message = self._messages.remember((event, template, ""), lambda: self.message(load_event(body), template))
+        message = self._messages.remember((event, template, ""), lambda: self.message(stored.read(), template))
         if not self._route_mentions.has(route):
             return self._payloads.remember((event, template, fmt), lambda: render(fmt, message))
         # The route's config is fixed while the service runs: its name stands for the mentions in the key.
         return self._payloads.remember(
             (event, template, fmt, route),
-            lambda: render(fmt, message, self._route_mentions.resolve(route, load_event(body))),
+            lambda: render(fmt, message, self._route_mentions.resolve(route, stored.read())),
         )
 
     def digest(self, item: Pending, fmt: str) -> Payload:
-        """The one message for the held events of a digest notification; a digest of one is that notification."""
-        try:
-            events = [event_from_mapping(raw) for raw in orjson.loads(item.body)]
-        except (orjson.JSONDecodeError, EventError, TypeError) as exc:
-            raise EventError(f"stored digest cannot be read: {exc}") from None
-        if len(events) == 1:
-            return self.payload(item.event, orjson.dumps(events[0].raw), item.template, fmt, item.route)
-        quiet = HoldReason.QUIET_HOURS.value in item.digest.split(",")
+        """The one message for the held notifications of a claimed group; a digest of one is that notification."""
+        if len(item.members) == 1:
+            return self.payload(item.event, StoredEvent(item.body), item.template, fmt, item.route)
+        events = [load_event(member.body) for member in item.members]
+        # Quiet hours when any of them was held for quiet hours (a digest that fell into them joined theirs).
+        quiet = any(member.note == HoldReason.QUIET_HOURS.value for member in item.members)
         reason = hold_reason(
             self._noise.get(item.route, NoiseRules()), HoldReason.QUIET_HOURS if quiet else HoldReason.DIGEST
         )
         return render(fmt, digest_message(events, self._bridge_url, reason))
-
-
-def load_event(body: bytes) -> KeptnEvent:
-    """A stored event; it was validated on the way in, so a failure here means a damaged row."""
-    try:
-        return event_from_mapping(orjson.loads(body))
-    except (orjson.JSONDecodeError, EventError) as exc:
-        raise EventError(f"stored event cannot be read: {exc}") from None

@@ -8,7 +8,7 @@ An edit yields to the notifications waiting in the channel (the worker says when
 `notifications_waiting`) and then shows the newest state, so a burst of a run's notifications costs one edit
 after them instead of one between each two; it yields for `MAX_EDIT_YIELD` at most, so that a run message
 still moves on while a backlog drains.
-The run message's reference and the run's state live in the store (`Store.run_thread`), so a restart continues
+The run message's reference and the run's state live in the store (`RunThreadStore`), so a restart continues
 the same thread, and the store hands out one notification of a run at a time (`Store.claim`), so two never race
 to post it.
 """
@@ -20,19 +20,17 @@ import dataclasses
 import logging
 from collections.abc import Mapping
 
-from notifier.channels.base import Channel, Outcome, Payload, SendResult
+from notifier.channels.base import Channel, Outcome, SendResult
 from notifier.clock import Clock, wait_for_event
-from notifier.delivery.compose import load_event
 from notifier.delivery.pacing import Pacer
-from notifier.message_ref import MessageRef
+from notifier.keptn.events import StoredEvent
+from notifier.message import MessageRef, Payload
 from notifier.render import render
 from notifier.runs.message import run_message
 from notifier.runs.state import RunState, RunStateError, observe
-from notifier.store import Pending, RunThread, Store, StoreError
+from notifier.store import Pending, RunThread, RunThreadStore, StoreError
 
 log = logging.getLogger("notifier.threads")
-# What Slack answers for a run message a person deleted (or one this token did not post): start a new one.
-GONE = frozenset({"message_not_found", "thread_not_found", "cant_update_message"})
 # Locks that keep one run's thread record from being read and written by a send and an edit at once.
 LOCK_STRIPES = 64
 # How long (seconds) a queued edit lets the channel's waiting notifications go first at most.
@@ -53,13 +51,20 @@ class RunThreads:
     """The run messages of one channel: posts, replies in their threads, and the coalesced edits."""
 
     def __init__(
-        self, name: str, channel: Channel, pacer: Pacer, store: Store, bridge_url: str, clock: Clock, pause: float
+        self,
+        name: str,
+        channel: Channel,
+        pacer: Pacer,
+        threads: RunThreadStore,
+        bridge_url: str,
+        clock: Clock,
+        pause: float,
     ) -> None:
         """`pause` is how long the edits wait after a failed edit the platform gave no Retry-After for."""
         self.name = name
         self._channel = channel
         self._pacer = pacer
-        self._store = store
+        self._threads = threads
         self._bridge_url = bridge_url
         self._clock = clock
         self._pause = pause
@@ -76,16 +81,17 @@ class RunThreads:
     def _lock(self, context: str) -> asyncio.Lock:
         return self._locks[hash(context) % LOCK_STRIPES]
 
-    async def send(self, item: Pending, payload: Payload) -> SendResult:
+    async def send(self, item: Pending, payload: Payload, stored: StoredEvent) -> SendResult:
         """Reply with `payload` in the run's thread; the run's first notification posts the run message first.
 
-        The caller has taken one pacer token; every further request here takes its own.
+        The caller has taken one pacer token; every further request here takes its own. The store is asked only
+        for what must be read (the thread) or made durable (a new run message, a changed state).
         """
         context = item.keptn_context
         async with self._lock(context):
-            thread = await self._store.run_thread(self.name, context)
+            thread = await self._threads.get(self.name, context)
             before = self._state_of(thread, context)
-            seen = observe(load_event(item.body))
+            seen = observe(stored.read())
             state = seen if before is None else before.merge(seen)
             paced = False
             if thread is None:
@@ -99,7 +105,7 @@ class RunThreads:
             if paced:
                 await self._pacer.acquire()
             result = await self._channel.send(reply, reply_to=thread.ref)
-            if result.outcome is Outcome.DEAD and result.reason in GONE:
+            if result.gone:
                 log.warning(
                     "channel %s: the run message of %s is gone (%s); starting a new one",
                     self.name,
@@ -115,7 +121,8 @@ class RunThreads:
                 result = await self._channel.send(reply, reply_to=thread.ref)
             if result.outcome is not Outcome.SENT:
                 return result
-            await self._store.save_run_thread(self.name, context, dataclasses.replace(thread, state=state.to_json()))
+            if state != before:  # `before` is what the store holds: a new run message was saved with `state`
+                await self._threads.put(self.name, context, dataclasses.replace(thread, state=state.to_json()))
         if state != before:
             queued = self._edits.get(context)
             self._edits[context] = (thread.ref, state, self._clock.monotonic() if queued is None else queued[2])
@@ -150,7 +157,7 @@ class RunThreads:
                 result = SendResult.dead("no_message_ref", "the platform did not say where it put the run message")
             return None, result
         thread = RunThread(result.ref, state.to_json(), self._clock.time())
-        await self._store.save_run_thread(self.name, context, thread)
+        await self._threads.put(self.name, context, thread)
         return thread, result
 
     def _run_payload(self, state: RunState, how: str) -> Payload:
@@ -206,14 +213,14 @@ class RunThreads:
             self._edits.setdefault(context, (ref, state, self._clock.monotonic()))
             log.warning("channel %s: editing the run message of %s: %s, later", self.name, context, result.reason)
             return
-        if result.reason not in GONE:
+        if not result.gone:
             log.warning(
                 "channel %s: cannot edit the run message of %s: %s", self.name, context, result.reason, extra=extra
             )
             return
         try:
             async with self._lock(context):
-                thread = await self._store.run_thread(self.name, context)
+                thread = await self._threads.get(self.name, context)
                 if thread is None or thread.ref != ref:
                     return  # a send replaced the run message already, or the thread expired
                 await self._post_run_message(context, self._state_of(thread, context) or state, paced=True)

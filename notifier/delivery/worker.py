@@ -16,13 +16,14 @@ from collections.abc import Iterable, Mapping
 from notifier.channels.base import Channel, SendResult
 from notifier.clock import Clock, wait_for_event
 from notifier.delivery.compose import Composer
-from notifier.delivery.outcome import Delivered, Park, RetryPolicy, decide
 from notifier.delivery.pacing import Pacer
 from notifier.delivery.priority import IntakePriority
+from notifier.delivery.results import Delivered, Park, RetryPolicy, next_step
 from notifier.delivery.threads import RunThreads
+from notifier.keptn.events import StoredEvent
 from notifier.metrics import Metrics
 from notifier.redact import Redactor
-from notifier.store import Dead, Pending, Release, Retry, Sent, Store, StoreError, Update
+from notifier.store import ChannelPace, Dead, Pending, Release, Retry, Sent, Store, StoreError, Update
 
 log = logging.getLogger("notifier.delivery")
 FETCH_BATCH = 128
@@ -40,6 +41,7 @@ class ChannelWorker:
         channel: Channel,
         pacer: Pacer,
         store: Store,
+        pace: ChannelPace,
         composer: Composer,
         policy: RetryPolicy,
         metrics: Metrics,
@@ -54,6 +56,7 @@ class ChannelWorker:
         self._channel = channel
         self._pacer = pacer
         self._store = store
+        self._pace = pace
         self._composer = composer
         self._policy = policy
         self._metrics = metrics
@@ -177,7 +180,7 @@ class ChannelWorker:
         if limit is None:
             return
         try:
-            at = await self._store.channel_slot(self.name, 1 / limit.per_second, limit.burst)
+            at = await self._pace.slot(self.name, 1 / limit.per_second, limit.burst)
         except StoreError as exc:
             log.debug("channel %s: shared rate unknown: %s", self.name, exc, extra={"channel": self.name})
             return
@@ -186,7 +189,7 @@ class ChannelWorker:
 
     async def _shared_pause(self, until: float = 0.0) -> float:
         try:
-            return await self._store.channel_pause(self.name, until)
+            return await self._pace.pause(self.name, until)
         except StoreError as exc:
             # The local pacer still paces this replica.
             log.debug("channel %s: shared pause unknown: %s", self.name, exc, extra={"channel": self.name})
@@ -218,16 +221,18 @@ class ChannelWorker:
             )
 
     async def _attempt(self, item: Pending) -> Update:
+        # Read at most once for this delivery, by whichever needs it first: the template, the mentions, the thread.
+        stored = StoredEvent(item.body)
         try:
-            if item.digest:
+            if item.members:
                 payload = self._composer.digest(item, self._channel.format)
             else:
-                payload = self._composer.payload(item.event, item.body, item.template, self._channel.format, item.route)
+                payload = self._composer.payload(item.event, stored, item.template, self._channel.format, item.route)
         except Exception as exc:  # even the fallback failed: nothing to retry
             return self._park(item, Park("render_failed", self._redact(str(exc)), self._failures))
         try:
-            if item.threaded and self._threads is not None:
-                result = await self._threads.send(item, payload)
+            if item.order and self._threads is not None:
+                result = await self._threads.send(item, payload, stored)
             else:
                 result = await self._channel.send(payload)
         except StoreError as exc:  # a run's thread could not be read or saved: the store is away for now
@@ -235,7 +240,7 @@ class ChannelWorker:
         except Exception as exc:  # a channel must classify its failures; this is a bug, keep the message
             result = SendResult.retry("internal_error", self._redact(f"{type(exc).__name__}: {exc}"))
         now = self._clock.time()
-        decision = decide(
+        decision = next_step(
             result,
             now=now,
             created=item.created,
@@ -259,7 +264,7 @@ class ChannelWorker:
                     self.name,
                     extra={"channel": self.name, "route": item.route, "keptnContext": item.keptn_context},
                 )
-            return Sent(item.claim, now, decision.detail, decision.ref)
+            return Sent(item.claim, now, decision.detail)
         self._metrics.notifications_failed.labels(self.name, result.reason).inc()
         if isinstance(decision, Park):
             return self._park(item, decision)

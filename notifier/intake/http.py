@@ -8,10 +8,11 @@ from collections.abc import Mapping
 
 from aiohttp import web
 
-from notifier.config.load import Settings
+from notifier.config.settings import Settings
+from notifier.intake.cloudevents import UnsupportedMediaType, parse_request
 from notifier.intake.protocol import EventSink, Summary
 from notifier.intake.web import WebServer
-from notifier.keptn.events import EventError, UnsupportedMediaType, parse_request
+from notifier.keptn.events import EventError
 from notifier.metrics import Metrics
 from notifier.store import StoreError
 

@@ -15,8 +15,9 @@ its stream `keptn` (subjects `sh.keptn.>`) keeps them.
   services subscribe. The broker keeps nothing: an event that comes while the store fails, or while no member
   of the group is connected, is lost (at most once).
 
-The connection is the intake's own: one attempt at a time, a growing pause between attempts, forever, one log
-line each; `readiness` says what is wrong meanwhile, and the HTTP intake and the admin serve regardless.
+It connects as the JetStream store does (`notifier/nats_connection.py`), but reconnects in a loop of its own,
+not the client's: one attempt at a time, a growing pause between attempts, forever, one log line each;
+`readiness` says what is wrong meanwhile, and the HTTP intake and the admin serve regardless.
 """
 
 from __future__ import annotations
@@ -31,20 +32,20 @@ import nats.errors
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
-from nats.js.errors import APIError, BadRequestError, NotFoundError, ServiceUnavailableError
+from nats.js.errors import BadRequestError, NotFoundError, ServiceUnavailableError
 
 from notifier.clock import Clock, wait_for_event
-from notifier.config.load import ConfigError, Settings
+from notifier.config.load import ConfigError
+from notifier.config.settings import Settings
+from notifier.intake.cloudevents import parse_structured
 from notifier.intake.nats_consumer import consumer_config, consumer_difference
 from notifier.intake.protocol import EventSink
-from notifier.keptn.events import EventError, parse_structured
+from notifier.keptn.events import EventError
 from notifier.metrics import Metrics
+from notifier.nats_connection import Unreachable, close, connect, describe
 from notifier.store import StoreError
 
 log = logging.getLogger("notifier.intake.nats")
-# One connection attempt: the TCP connect and the server's INFO, then the whole attempt.
-CONNECT_TIMEOUT = 2
-CONNECT_WAIT = 10.0
 REQUEST_TIMEOUT = 5
 # The pause after the n-th failure in a row: FIRST * 2**(n-1), at most MAX.
 BACKOFF_FIRST = 0.5
@@ -69,11 +70,6 @@ class Unavailable(Exception):
 
 class Conflict(Unavailable):
     """What exists on the server contradicts the settings: a start-up error, or not ready until mended."""
-
-
-def describe(exc: BaseException) -> str:
-    detail = exc.description if isinstance(exc, APIError) and exc.description else str(exc) or repr(exc)
-    return f"{type(exc).__name__}: {detail}"
 
 
 class NatsIntake:
@@ -159,12 +155,9 @@ class NatsIntake:
         """One attempt; nats-py's own reconnecting is off, so that every attempt is this loop's and logged once."""
         nc = Client()
         lost = self._lost = asyncio.Event()
-        failed: asyncio.Future[Exception] = asyncio.get_running_loop().create_future()
 
         async def on_error(exc: Exception) -> None:
-            if not nc.is_connected and not failed.done():
-                failed.set_result(exc)
-            elif isinstance(exc, nats.errors.SlowConsumerError):  # core NATS dropped messages for us
+            if isinstance(exc, nats.errors.SlowConsumerError):  # core NATS dropped messages for us
                 log.warning("NATS intake: %s", describe(exc), extra={"natsUrl": self._url})
             else:  # an error that ends the connection: on_closed says it, once
                 log.debug("NATS intake: %s", describe(exc), extra={"natsUrl": self._url})
@@ -177,40 +170,24 @@ class NatsIntake:
             self._problem = f"disconnected from NATS at {self._url}{why}; reconnecting"
             log.warning("NATS intake: %s", self._problem)
 
-        connecting = asyncio.ensure_future(
-            nc.connect(
+        try:
+            await connect(
+                nc,
                 self._url,
-                name="keptn-notifier",
-                connect_timeout=CONNECT_TIMEOUT,
-                allow_reconnect=False,
+                reconnect=False,
+                on_error=on_error,
+                on_closed=on_closed,
                 ping_interval=PING_INTERVAL,
                 max_outstanding_pings=MAX_OUTSTANDING_PINGS,
-                error_cb=on_error,
-                closed_cb=on_closed,
             )
-        )
-        try:
-            await asyncio.wait((connecting, failed), timeout=CONNECT_WAIT, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            failed.cancel()
-        if connecting.done() and not connecting.cancelled() and connecting.exception() is None:
-            return nc
-        connecting.cancel()
-        await asyncio.gather(connecting, return_exceptions=True)
-        reason: BaseException | None = failed.result() if failed.done() and not failed.cancelled() else None
-        with contextlib.suppress(Exception):
-            await nc.close()
-        because = describe(reason) if reason is not None else f"no answer within {CONNECT_WAIT:g} s"
-        raise Unavailable(f"cannot reach NATS at {self._url} ({because})")
+        except Unreachable as exc:
+            raise Unavailable(f"cannot reach NATS at {self._url} ({exc})") from None
+        return nc
 
     async def _disconnect(self) -> None:
         nc, self._nc = self._nc, None
-        if nc is None:
-            return
-        with contextlib.suppress(Exception):
-            await nc.flush(timeout=1)  # the acks still on their way
-        with contextlib.suppress(Exception):
-            await nc.close()
+        if nc is not None:
+            await close(nc)  # with the acks still on their way
 
     def _gone(self) -> Unavailable:
         return Unavailable(self._problem or f"disconnected from NATS at {self._url}; reconnecting")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from notifier.config.load import Settings
+from notifier.config.settings import Settings
 
 
 class WebServer:

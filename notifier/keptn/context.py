@@ -26,9 +26,9 @@ from notifier.keptn.details import (
     sli_details,
 )
 from notifier.keptn.events import KeptnEvent
+from notifier.keptn.headline import headline
 from notifier.keptn.kinds import LEGACY_PROBLEM, Family, classify, task_label
 from notifier.keptn.labels import ShownLabels, shown_labels
-from notifier.keptn.outcome import describe_outcome
 from notifier.keptn.payload import (
     ActionDetails,
     ProblemInfo,
@@ -111,7 +111,7 @@ def template_context(event: KeptnEvent, bridge_url: str = "") -> TemplateContext
     # Read once for both: the evaluation's SLIs and the worst of the outcome fields count the same verdicts.
     slis = sli_verdicts(data)
     worst = worst_outcome(data, slis)
-    outcome, severity, emoji = describe_outcome(
+    outcome, severity, emoji = headline(
         kind, status, message, problem["state"], approval["needs_manual"], worst
     )
     labels = event.labels

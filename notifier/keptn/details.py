@@ -1,7 +1,7 @@
 """The parts of the template context read from Keptn's payloads: evaluation, problem, approval, deployment, SLIs.
 
 Each part is a TypedDict: at run time a plain dict (what Jinja sees), to mypy a fixed set of keys, and the
-same keys as the table in docs/templates.md (tests/test_keptn_context.py holds them to it).
+same keys as the table in docs/templates.md (tests/keptn/test_context.py holds them to it).
 """
 
 from __future__ import annotations

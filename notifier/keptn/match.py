@@ -14,13 +14,7 @@ from notifier.keptn.events import KeptnEvent
 from notifier.keptn.fields import Reader, field_reader
 from notifier.keptn.payload import is_automatic_approval
 from notifier.keptn.subjects import SubjectSet
-
-
-def comma_list(value: object) -> object:
-    """`"a, b"` as `["a", "b"]`: list settings may be written as one comma-separated string."""
-    if isinstance(value, str):
-        return [item.strip() for item in value.split(",") if item.strip()]
-    return value
+from notifier.units import comma_list
 
 
 class Match(BaseModel):

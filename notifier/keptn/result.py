@@ -58,7 +58,7 @@ class VerdictContext(TypedDict):
 
 
 @dataclass(frozen=True, slots=True)
-class Claim:
+class Said:
     """What one field says about the outcome, e.g. ("evaluation result", "fail", "fail")."""
 
     field: str
@@ -81,7 +81,7 @@ class WorstOutcome:
     """Every field's claim, the worst of them (None when no field says anything), and the SLI counts."""
 
     grade: Grade | None
-    claims: tuple[Claim, ...]
+    claims: tuple[Said, ...]
     passed: int = 0
     informational: int = 0
     missed: int = 0
@@ -135,18 +135,18 @@ def worst_outcome(data: Mapping[str, Any], slis: Sequence[SliVerdict] | None = N
 
     `slis`: `sli_verdicts(data)`, when the caller has them already (the template context reads them once).
     """
-    claims: list[Claim] = []
+    claims: list[Said] = []
     result = _word(data.get("result"))
     if result in RESULT_GRADES:
-        claims.append(Claim("result", result, RESULT_GRADES[result]))
+        claims.append(Said("result", result, RESULT_GRADES[result]))
     status = _word(data.get("status"))
     if status in STATUS_GRADES:
-        claims.append(Claim("status", status, STATUS_GRADES[status]))
+        claims.append(Said("status", status, STATUS_GRADES[status]))
     evaluation = data.get("evaluation")
     evaluation = evaluation if isinstance(evaluation, Mapping) else {}
     evaluation_result = _word(evaluation.get("result"))
     if evaluation_result in RESULT_GRADES:
-        claims.append(Claim("evaluation result", evaluation_result, RESULT_GRADES[evaluation_result]))
+        claims.append(Said("evaluation result", evaluation_result, RESULT_GRADES[evaluation_result]))
     if slis is None:
         slis = sli_verdicts(data)
     counts = dict.fromkeys(COUNTED, 0)
@@ -154,7 +154,7 @@ def worst_outcome(data: Mapping[str, Any], slis: Sequence[SliVerdict] | None = N
         counts[sli.counted] += 1
     graded = [sli.grade for sli in slis if sli.grade is not None]
     if graded:
-        claims.append(Claim("SLIs", _slis_said(counts, len(slis)), worst_of(graded)))
+        claims.append(Said("SLIs", _slis_said(counts, len(slis)), worst_of(graded)))
     grade = worst_of(claim.grade for claim in claims) if claims else None
     return WorstOutcome(grade, tuple(claims), **counts)
 
@@ -224,7 +224,7 @@ def worst_of(grades: Any) -> Grade:
     return worst
 
 
-def headline(worst: WorstOutcome, status: str, message: str) -> tuple[str, Severity, str] | None:
+def worst_words(worst: WorstOutcome, status: str, message: str) -> tuple[str, Severity, str] | None:
     """The outcome word, severity and emoji for the worst grade; None when no field says anything.
 
     The word keeps what `status` adds (errored, timed out, aborted) but never softens the grade.

@@ -201,7 +201,7 @@ class Held:
 
 
 @dataclass(frozen=True, slots=True)
-class Release:
+class DueDigest:
     """Held notifications that go out together, as one digest."""
 
     release_at: float
@@ -229,8 +229,8 @@ class NoiseState:
             self.held.append(Held(event, decision.hold, decision.release_at))
         return decision
 
-    def due(self, now: float) -> list[Release]:
-        """Takes the held notifications whose time has come, one Release per release instant, oldest first."""
+    def due(self, now: float) -> list[DueDigest]:
+        """Takes the held notifications whose time has come, one DueDigest per release instant, oldest first."""
         ready: dict[float, list[Held]] = {}
         for item in self.held:
             if item.release_at <= now:
@@ -251,6 +251,6 @@ class NoiseState:
         return len(stale)
 
 
-def _release(at: float, items: Sequence[Held]) -> Release:
+def _release(at: float, items: Sequence[Held]) -> DueDigest:
     quiet = any(item.reason is HoldReason.QUIET_HOURS for item in items)
-    return Release(at, HoldReason.QUIET_HOURS if quiet else HoldReason.DIGEST, tuple(item.event for item in items))
+    return DueDigest(at, HoldReason.QUIET_HOURS if quiet else HoldReason.DIGEST, tuple(item.event for item in items))

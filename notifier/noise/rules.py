@@ -21,7 +21,7 @@ from typing import Final
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from notifier.keptn.fields import canonical, field_reader
-from notifier.keptn.match import comma_list
+from notifier.units import comma_list, parse_duration
 
 # A repeat key may be made of any field of notifier.keptn.fields (CloudEvent attributes, Keptn's common data
 # fields, labels). Never `id`, `time` or anything else that differs between two copies of the same news (Flux #509).
@@ -32,9 +32,6 @@ _CLOCK = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
 
 
 def _duration(value: object) -> float:
-    # Imported here, not at the top: config.py imports this module to build RouteConfig.
-    from notifier.config.load import parse_duration
-
     seconds = parse_duration(value)
     if seconds <= 0:
         raise ValueError(f"must be longer than zero (got {value!r}); leave the key out to turn this off")

@@ -1,4 +1,9 @@
-"""Stage 4 of the pipeline: deduplicate and store durably, in one store call; the sender may hear 'yes' after it."""
+"""Stage 4 of the pipeline: deduplicate and store durably, in one store call; the sender may hear 'yes' after it.
+
+Each target becomes the notification the store keeps: ordered by its run when it goes into the run's thread
+(the only ordered notifications are threaded ones), and with noise control's decision attached when its route
+has noise control (noise/memory.py: the store makes it in the same transaction).
+"""
 
 from __future__ import annotations
 
@@ -9,8 +14,9 @@ import orjson
 
 from notifier.keptn.events import KeptnEvent
 from notifier.metrics import Metrics
+from notifier.noise.memory import decider
 from notifier.pipeline.routing import Target
-from notifier.store import Incoming, Store
+from notifier.store import Accepted, Incoming, Outgoing, Store
 
 log = logging.getLogger("notifier.pipeline")
 
@@ -25,9 +31,13 @@ class Accept:
 
         Raises StoreError when the store cannot be written: then nothing may be acknowledged.
         """
-        fresh = await self._store.accept(
-            [Incoming(e.dedup_key, e.type, e.keptn_context, orjson.dumps(e.raw), targets) for e, targets in wanted]
+        outcomes = await self._store.accept(
+            [
+                Incoming(e.dedup_key, e.type, e.keptn_context, orjson.dumps(e.raw), outgoing(e, targets))
+                for e, targets in wanted
+            ]
         )
+        fresh = [outcome.new for outcome in outcomes]
         accepted = sum(fresh)
         # A counter's inc(0) still takes its lock: only what changes.
         if accepted:
@@ -35,30 +45,40 @@ class Accept:
         if accepted < len(fresh):
             self._metrics.events_deduplicated.inc(len(fresh) - accepted)
         logged = log.isEnabledFor(logging.INFO)  # spares the channel list and `extra` for every event
-        for (event, targets), new in zip(wanted, fresh, strict=True):
-            self._count_noise(event, targets)
+        for (event, targets), outcome in zip(wanted, outcomes, strict=True):
+            if outcome.new:
+                self._count_noise(event, targets, outcome)
             if logged:
                 log.info(
-                    "accepted %s for %s" if new else "duplicate %s dropped (already have it for %s)",
+                    "accepted %s for %s" if outcome.new else "duplicate %s dropped (already have it for %s)",
                     event.type,
                     ", ".join(target.channel for target in targets),
                     extra={"keptnContext": event.keptn_context, "eventId": event.id},
                 )
         return fresh
 
-    def _count_noise(self, event: KeptnEvent, targets: Sequence[Target]) -> None:
-        """Suppressed and held notifications, by route and channel, as the store applied noise control."""
-        for target in targets:
-            applied = None if target.noise is None else target.noise.applied
-            if applied is None or (applied.keep and not applied.held):
+    def _count_noise(self, event: KeptnEvent, targets: Sequence[Target], outcome: Accepted) -> None:
+        """Suppressed and held notifications, by route and channel, as the store stored them."""
+        for target, stored in zip(targets, outcome.stored, strict=True):
+            if target.noise is None or (stored is not None and not stored.note):
                 continue
-            counter = self._metrics.notifications_held if applied.keep else self._metrics.notifications_suppressed
+            counter = self._metrics.notifications_held if stored else self._metrics.notifications_suppressed
             counter.labels(target.route, target.channel).inc()
             log.info(
                 "%s %s for channel %s (route %s)",
-                "held" if applied.keep else "suppressed as a repeat",
+                "held" if stored else "suppressed as a repeat",
                 event.type,
                 target.channel,
                 target.route,
                 extra={"keptnContext": event.keptn_context, "eventId": event.id, "channel": target.channel},
             )
+
+
+def outgoing(event: KeptnEvent, targets: Sequence[Target]) -> list[Outgoing]:
+    """The notifications the store keeps for an event's targets."""
+    made = []
+    for target in targets:
+        order = event.keptn_context if target.threaded else ""
+        one = Outgoing(target.channel, target.route, target.template, order=order, broadcast=target.broadcast)
+        made.append(one if target.noise is None else decider(target.noise, event.dedup_key, one))
+    return made

@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from notifier.config.settings import Settings
 from notifier.keptn.events import EventError, KeptnEvent, event_from_mapping
 
 
@@ -32,6 +33,10 @@ _CONTAINERS = (dict, list)
 class Bound:
     def __init__(self, limits: InputLimits) -> None:
         self.limits = limits
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Bound:
+        return cls(InputLimits(settings.max_depth, settings.max_keys, settings.max_string_chars, settings.max_labels))
 
     def __call__(self, events: Sequence[KeptnEvent], size: int | None = None) -> list[KeptnEvent]:
         """The events within the limits; raises EventError for the first one whose structure is beyond them.

@@ -62,7 +62,7 @@ class Pipeline:
     @classmethod
     def build(cls, config: Config, store: Store, wake: Wake, metrics: Metrics, load: IntakeLoad) -> Pipeline:
         return cls(
-            Bound(config.settings.input_limits),
+            Bound.from_settings(config.settings),
             Subscription.from_settings(config.settings),
             Routes(config.routes, config.channels),
             NoiseStage(config.routes),

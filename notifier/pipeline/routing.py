@@ -6,12 +6,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from notifier.channels.base import ChannelConfig
-from notifier.config.load import Config, RouteConfig
+from notifier.config.routes import RouteConfig
 from notifier.keptn.events import KeptnEvent
 from notifier.keptn.match import CompiledMatch, Match
-from notifier.pipeline.subscription import Subscription
+from notifier.noise.memory import NoisePlan
 from notifier.runs.state import needs_a_person
-from notifier.store import Noise
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,12 +24,12 @@ class Target:
     threaded: bool = False
     # A thread reply also shown in the channel (the route's `broadcast`).
     broadcast: bool = False
-    # Attached by the noise stage for a route with noise control (see noise_stage.py).
-    noise: Noise | None = None
+    # Attached by the noise stage for a route with noise control (pipeline/noise.py).
+    noise: NoisePlan | None = None
 
 
 @dataclass(frozen=True, slots=True)
-class Verdict:
+class RouteCheck:
     route: str
     matched: bool
     channels: tuple[str, ...]
@@ -84,31 +83,12 @@ class Routes:
                         found[channel] = route.target(channel, self._channels[channel], event)
         return list(found.values())
 
-    def verdicts(self, event: KeptnEvent, rejection: str | None = None) -> list[Verdict]:
+    def checks(self, event: KeptnEvent, rejection: str | None = None) -> list[RouteCheck]:
         """Each route's verdict; a `rejection` (by the subscription) makes every route miss for that reason."""
         verdicts = []
         for route in self._routes:
             reason = rejection or route.miss(event)
             verdicts.append(
-                Verdict(route.config.name, reason is None, tuple(route.config.channels), reason or "matches")
+                RouteCheck(route.config.name, reason is None, tuple(route.config.channels), reason or "matches")
             )
         return verdicts
-
-
-class Router:
-    """Subscription and routes together: what `keptn-notifier routes` shows, in the pipeline's order."""
-
-    def __init__(self, config: Config) -> None:
-        self.subscription = Subscription.from_settings(config.settings)
-        self.routes = Routes(config.routes, config.channels)
-
-    def rejection(self, event: KeptnEvent) -> str | None:
-        """Why the event is not wanted at all (subscription and the distributor-style filters), or None."""
-        return self.subscription.rejection(event)
-
-    def targets(self, event: KeptnEvent) -> list[Target]:
-        return [] if self.subscription.rejection(event) is not None else self.routes.targets(event)
-
-    def explain(self, event: KeptnEvent) -> tuple[str | None, list[Verdict]]:
-        rejection = self.subscription.rejection(event)
-        return rejection, self.routes.verdicts(event, rejection)

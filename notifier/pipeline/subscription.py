@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from notifier.config.load import Settings
+from notifier.config.settings import Settings
 from notifier.keptn.events import KeptnEvent
 from notifier.keptn.fields import field_reader
 from notifier.keptn.subjects import SubjectSet

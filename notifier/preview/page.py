@@ -19,18 +19,19 @@ from dataclasses import dataclass
 from typing import Any
 
 from notifier.channels import channel_format
-from notifier.channels.base import Payload
 from notifier.config.load import Config
+from notifier.delivery.mentions import RouteMentions
 from notifier.delivery.threads import reply_payload, run_message_payload
 from notifier.keptn.events import KeptnEvent
-from notifier.message import Message
-from notifier.pipeline.routing import Router, Verdict
+from notifier.message import Message, Payload
+from notifier.pipeline.explain import Router
+from notifier.pipeline.routing import RouteCheck
 from notifier.preview.html import attribute, link, text
 from notifier.preview.slack_builder import builder_link
 from notifier.preview.slack_html import notification_text, slack_html
 from notifier.preview.style import STYLESHEET
 from notifier.preview.teams_html import teams_html
-from notifier.render.mentions import NO_MENTIONS, Mentions, RouteMentions
+from notifier.render.mentions import NO_MENTIONS, Mentions
 from notifier.render.slack import render_slack
 from notifier.render.teams import render_teams
 from notifier.runs.message import run_message
@@ -97,7 +98,7 @@ class EventPreview:
     source: Source
     # Why `serve` would post nothing ("" when some channel gets it), and the routes that miss.
     ignored: str
-    misses: tuple[Verdict, ...]
+    misses: tuple[RouteCheck, ...]
     renditions: tuple[Rendition, ...]
 
 

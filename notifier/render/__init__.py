@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
 
-from notifier.channels.base import Payload
-from notifier.message import Message
+from notifier.message import Message, Payload
 from notifier.render.mentions import NO_MENTIONS, Mentions
 from notifier.render.messagecard import render_messagecard
 from notifier.render.slack import render_slack
@@ -27,7 +26,7 @@ RENDERERS: Mapping[str, Callable[[Message, Mentions], Payload]] = MappingProxyTy
 
 class UnknownFormat(ValueError):
     """A format no renderer provides. A bug, not a config error: channel types and `render --format` offer only
-    registered formats (tests/test_channels_registry.py checks every channel type's)."""
+    registered formats (tests/channels/test_registry.py checks every channel type's)."""
 
 
 def render(format: str, message: Message, mentions: Mentions = NO_MENTIONS) -> Payload:

@@ -20,17 +20,13 @@ from the notification's route, so a config change applies to what is still queue
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any, Final
+from typing import Annotated, Any, Final
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, field_validator, model_validator
 
-from notifier.keptn.events import KeptnEvent
-from notifier.keptn.match import CompiledMatch, Match, comma_list
-
-if TYPE_CHECKING:
-    from notifier.config.load import RouteConfig
+from notifier.keptn.match import Match
+from notifier.units import comma_list
 
 # Distinct mentions per platform that one route may name across its rules: a Slack section holds 3,000
 # characters, and a message that pings twenty people or groups has stopped meaning anything.
@@ -206,38 +202,3 @@ class Mentions:
 
 
 NO_MENTIONS: Final = Mentions()
-
-
-class RouteMentions:
-    """Every route's mention rules with their `when` compiled, built once from the config."""
-
-    def __init__(self, routes: Iterable[RouteConfig]) -> None:
-        self._rules = {
-            route.name: tuple((CompiledMatch.of(rule.when), rule) for rule in route.mentions)
-            for route in routes
-            if route.mentions
-        }
-
-    def has(self, route: str) -> bool:
-        """False for a route without mentions: callers need not even read the event."""
-        return route in self._rules
-
-    def resolve(self, route: str, event: KeptnEvent) -> Mentions:
-        """Everyone the rules of `route` whose `when` holds name, each once, in the order configured."""
-        slack: dict[str, None] = {}
-        teams: dict[TeamsMention, None] = {}
-        for when, rule in self._rules.get(route, ()):
-            if when.miss(event) is None:
-                slack.update(dict.fromkeys(rule.slack))
-                teams.update(dict.fromkeys(rule.teams))
-        return Mentions(tuple(slack), tuple(teams)) if slack or teams else NO_MENTIONS
-
-    def explain(self, route: str, event: KeptnEvent) -> str | None:
-        """For `keptn-notifier routes`: whom the route would mention, or why nobody; None when it has no rules."""
-        rules = self._rules.get(route)
-        if not rules:
-            return None
-        mentions = self.resolve(route, event)
-        if mentions:
-            return mentions.describe()
-        return "nobody (" + "; ".join(f"{when.miss(event)}" for when, _ in rules) + ")"

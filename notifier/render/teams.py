@@ -77,7 +77,7 @@ _AT_TAG = re.compile(r"<(/?at\b)", re.IGNORECASE)
 def escape_markdown(text: str) -> str:
     """Backslash-escape what Adaptive Card markdown would read as a link, emphasis, code, mention, heading or list.
 
-    Nothing else: `33.33`, `blue_green_service` and `(8m 30s)` stay as they are (tests/test_render_teams.py
+    Nothing else: `33.33`, `blue_green_service` and `(8m 30s)` stay as they are (tests/render/test_teams.py
     holds the result to a CommonMark parser: the escaped text renders as exactly the plain text).
     """
     if _INLINE.search(text):

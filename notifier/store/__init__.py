@@ -1,29 +1,31 @@
-"""Durable state: the outbox of notifications, the dedup memory and the dead letters.
+"""Durable state: the outbox of notifications with its dedup memory and dead letters, and the ports of what
+replicas share (the runs' threads, a channel's pace).
 
-`protocol.py` is the contract (and all that importing this package loads); `sqlite.py` is the embedded store,
-`jetstream.py` the one several replicas share in NATS JetStream, `memory.py` one that lives and dies with the
-process; `factory.make_store` picks the one the settings ask for.
+`protocol.py` is the contract (and all that importing this package loads); `sqlite.py` is the embedded backend,
+`jetstream/` the one several replicas share in NATS JetStream; `factory.make_storage` builds the one asked for.
 """
 
 from notifier.store.protocol import (
-    DIGEST_TYPE,
+    Accepted,
+    ChannelPace,
     ChannelStats,
     Claim,
     Dead,
     DeadLetter,
-    Destination,
+    Decide,
     Health,
     Incoming,
-    Noise,
-    NoiseDecide,
-    NoiseVerdict,
+    Member,
     NotificationId,
+    Outgoing,
     Pending,
     Release,
     Retention,
     Retry,
     RunThread,
+    RunThreadStore,
     Sent,
+    Storage,
     Store,
     StoreError,
     StoreMissing,
@@ -31,24 +33,26 @@ from notifier.store.protocol import (
 )
 
 __all__ = [
-    "DIGEST_TYPE",
+    "Accepted",
+    "ChannelPace",
     "ChannelStats",
     "Claim",
     "Dead",
     "DeadLetter",
-    "Destination",
+    "Decide",
     "Health",
     "Incoming",
-    "Noise",
-    "NoiseDecide",
-    "NoiseVerdict",
+    "Member",
     "NotificationId",
+    "Outgoing",
     "Pending",
     "Release",
     "Retention",
     "Retry",
     "RunThread",
+    "RunThreadStore",
     "Sent",
+    "Storage",
     "Store",
     "StoreError",
     "StoreMissing",

@@ -1,31 +1,45 @@
-"""The one place that picks and builds the store from the settings: the service and the CLI both use it."""
+"""The one place that builds a backend, from plain values: the app wires the settings in."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Literal
+
 from notifier.clock import Clock
-from notifier.config.load import Settings
-from notifier.delivery.worker import LEASE
-from notifier.store.protocol import Retention, Store
+from notifier.store.protocol import Retention, Storage
 
 
-def make_store(settings: Settings, clock: Clock, *, must_exist: bool = False) -> Store:
-    """Not opened yet. `must_exist` for tools that read a service's outbox: a missing one is an error."""
-    retention = Retention(settings.dedup_window, settings.dedup_max_entries, settings.thread_max_age)
-    if settings.store == "nats":
+def make_storage(
+    kind: Literal["sqlite", "nats"],
+    clock: Clock,
+    retention: Retention,
+    *,
+    thread_max_age: float,
+    lease: float,
+    state_dir: Path,
+    nats_url: str,
+    nats_prefix: str,
+    nats_max_bytes: int,
+    must_exist: bool = False,
+) -> Storage:
+    """Not opened yet. `lease`: how long the workers' claims last. `must_exist` for tools that read a service's
+    outbox: a missing one is an error, and nothing is created."""
+    if kind == "nats":
         # Imported here: only a service that uses NATS loads the NATS client.
-        from notifier.store.jetstream.store import SERVICE_ACK_WAIT, JetStreamStore
+        from notifier.store.jetstream.store import SERVICE_ACK_WAIT, jetstream_storage
 
-        # The workers' lease; the short ack_wait, kept alive while held, is how soon a dead replica's claims come back.
-        return JetStreamStore(
-            settings.nats_url,
-            settings.nats_prefix,
+        # The short ack_wait, kept alive while held, is how soon a dead replica's claims come back.
+        return jetstream_storage(
+            nats_url,
+            nats_prefix,
             clock,
             retention,
-            lease=LEASE,
+            thread_max_age,
+            lease=lease,
             create=not must_exist,
             ack_wait=SERVICE_ACK_WAIT,
-            max_bytes=settings.nats_max_bytes,
+            max_bytes=nats_max_bytes,
         )
-    from notifier.store.sqlite import SQLiteStore
+    from notifier.store.sqlite import sqlite_storage
 
-    return SQLiteStore(settings.state_dir, clock, retention, must_exist=must_exist)
+    return sqlite_storage(state_dir, clock, retention, thread_max_age, must_exist=must_exist)

@@ -1,9 +1,14 @@
-"""The store's contract: the outbox of notifications, the dedup memory and the dead letters.
+"""The store's contract: a durable outbox, and small ports for the state replicas share.
 
-This is all that the pipeline, the workers and the CLI know of a store, and nothing of how one is kept: ids are
-opaque strings, times are the store clock's wall seconds, and claiming is the store's job, so that several
-consumers (replicas on a shared store) can never hold the same notification. The module imports no
-implementation and no library: a new store is written against it alone (tests/test_store_contract.py checks it).
+`Store` is the outbox: accept events with their notifications (deduplicated, durably), claim them with leases,
+finish them, keep the dead letters. What several replicas share besides (noise control's memory, the runs'
+threads, a channel's pace) goes through ports of its own, each kept by the same backend. A store decides
+nothing: it keeps what it is given and hands it back. Whatever decides (noise/, runs/, delivery/) lives above it
+and gives the store plain values, or, for a decision that must be made in accept's transaction, a function of
+the document it keeps (`Outgoing.decide`).
+
+This module imports no implementation and no library: a new backend is written against it alone
+(tests/store/test_contract.py checks it and runs one suite against every backend).
 """
 
 from __future__ import annotations
@@ -12,71 +17,43 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from notifier.message_ref import MessageRef
+from notifier.message import MessageRef
 
 # Opaque to callers: compare, print and pass back, never parse.
 NotificationId = str
 
 
-# -- Noise control (repeat, digest, quiet hours): decided inside accept, with the memory the store keeps --------
+# -- accepting ---------------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
-class NoiseVerdict:
-    """What the store does with one notification under noise control, and what it remembers for the next."""
+class Outgoing:
+    """One notification to store with its event: where it goes, and when and how it may be claimed."""
 
-    # False: suppressed as a repeat, nothing of it is stored.
-    keep: bool
-    # Non-empty: held (the word says why, opaque to the store) until `held_until`, then folded into one digest.
-    held: str = ""
-    held_until: float = 0.0
-    # The (route, channel)'s digest window to remember from now on (opaque); None leaves it as it is.
-    window: bytes | None = None
-    # Not None: remember now as the last send of the repeat key, until then (when it can no longer suppress).
-    sent_until: float | None = None
-
-
-# The event type of a digest's stored event (dead letters show it); its body is the JSON array of held events.
-DIGEST_TYPE = "sh.keptn.notifier.digest"
-
-# Called by the store in accept's transaction: (now, the key's last send or None, the stored window or None).
-NoiseDecide = Callable[[float, float | None, bytes | None], NoiseVerdict]
-
-
-@dataclass(slots=True)
-class Noise:
-    """A destination's noise control: its repeat key (None: no repeats) and the decision to make with the memory."""
-
-    key: str | None
-    decide: NoiseDecide
-    # Set by the store to the verdict it applied (stays None for a duplicate event): for metrics and logs.
-    applied: NoiseVerdict | None = None
+    channel: str
+    route: str
+    # None: chosen by the event's type when it is rendered.
+    template: str | None
+    # Not claimable before this (wall seconds); 0 for at once.
+    due: float = 0.0
+    # Non-empty: of the channel's pending notifications with this key only the oldest is claimable, so they leave
+    # one at a time in the order accepted, a retry holding its followers back.
+    order: str = ""
+    # Non-empty: claimed together with the channel's other due notifications of this key, as one (see `Pending`).
+    group: str = ""
+    # Kept and handed back as given.
+    broadcast: bool = False
+    note: str = ""
+    # Non-empty with `decide`: the key of the document `decide` reads and writes (shared by every replica).
+    memo: str = ""
+    decide: Decide | None = None
 
 
-# -- the outbox --------------------------------------------------------------------------------------------------
-
-
-class Destination(Protocol):
-    """One notification to make of an event: a channel, the route that chose it, and its template (None: by type)."""
-
-    @property
-    def channel(self) -> str: ...
-    @property
-    def route(self) -> str: ...
-    @property
-    def template(self) -> str | None: ...
-    @property
-    def threaded(self) -> bool:
-        """Sent in the order accepted within its run (`Incoming.context`) and channel: see `Store.claim`."""
-        ...
-
-    @property
-    def broadcast(self) -> bool: ...
-
-    @property
-    def noise(self) -> Noise | None:
-        """None for a route without noise control (the common case: the store does nothing more)."""
-        ...
+# Called by the store inside accept's transaction, once the event is known to be new, with the document kept
+# under `Outgoing.memo` (None when there is none) and the store's time. Returns the document to keep (None: keep
+# it as it is) and the notification to store (None: nothing is stored). A backend without transactions calls it
+# again on what another writer wrote, until its compare-and-set holds: it must be a pure function.
+Decide = Callable[[bytes | None, float], tuple[bytes | None, Outgoing | None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,17 +66,37 @@ class Incoming:
     # The event's shkeptncontext, so that log lines about its notifications can name the Keptn run.
     context: str
     body: bytes
-    destinations: Sequence[Destination]
+    notifications: Sequence[Outgoing]
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """What became of one event: new (with what was stored of each notification, None where `decide` stored
+    nothing), or a duplicate (nothing stored)."""
+
+    new: bool
+    stored: tuple[Outgoing | None, ...] = ()
+
+
+# -- claiming and finishing ----------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
 class Claim:
-    """The right to finish one notification, held until `until` (wall seconds) unless finished before."""
+    """The right to finish one notification (or one group), held until `until` (wall seconds) unless finished."""
 
     id: NotificationId
     # Tells this claim from a later one on the same notification, whose holder alone may then finish it.
     token: str
     until: float
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """One notification of a claimed group: its event and its note."""
+
+    body: bytes
+    note: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,12 +113,13 @@ class Pending:
     created: float
     body: bytes
     keptn_context: str
-    # Into the thread of its run's run message, and shown in the channel too (Destination's fields).
-    threaded: bool = False
+    # `Outgoing.order`, `broadcast` and `note` as accepted.
+    order: str = ""
     broadcast: bool = False
-    # Non-empty: a digest of held notifications; `body` is then a JSON array of their events, in accepted order,
-    # and this the distinct hold words of them, sorted and comma-separated.
-    digest: str = ""
+    note: str = ""
+    # A group's notifications, this one first, when it was accepted with a `group`: one claim for them all, and
+    # its outcome is theirs (a dead group is one dead letter per notification, and comes back as a group).
+    members: tuple[Member, ...] = ()
 
     @property
     def id(self) -> NotificationId:
@@ -134,8 +132,6 @@ class Sent:
     at: float
     # The platform's answer in words, for people.
     detail: str = ""
-    # What the platform created, for a later reply or replacement.
-    ref: MessageRef | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,50 +190,33 @@ class Health:
 
 @dataclass(frozen=True, slots=True)
 class Retention:
-    """How long an accepted event's key is remembered for dedup, and how many keys at most.
-
-    A store keeps itself within these as it accepts; an event with notifications not yet sent is never forgotten.
-    """
+    """How long an accepted event's key is remembered for dedup, and how many keys at most."""
 
     window: float
     max_entries: int
-    # How long a run's thread is continued (RunThread.started onwards); then the run starts a new run message.
-    thread_max_age: float = 14 * 86400.0
-
-
-@dataclass(frozen=True, slots=True)
-class RunThread:
-    """One Keptn run's thread in one channel: its run message, and the run's state as last recorded there."""
-
-    ref: MessageRef
-    # The run state document (notifier.runs.RunState.to_json); opaque to the store.
-    state: bytes
-    # When the run message was posted: the entry is forgotten `Retention.thread_max_age` later.
-    started: float
 
 
 class Store(Protocol):
+    """The outbox. Dedup memory is kept within the window and size the backend was built with, as it accepts;
+    an event with notifications not yet sent is never forgotten."""
+
     async def open(self) -> None: ...
     async def close(self) -> None: ...
 
-    async def accept(self, items: Sequence[Incoming]) -> list[bool]:
-        """Store each event with its notifications, durably; False for a key already seen (a duplicate).
+    async def accept(self, items: Sequence[Incoming]) -> list[Accepted]:
+        """Store each event with its notifications, durably, in the order given; a key already seen is a duplicate.
 
-        A destination with `noise` is decided in the same transaction: the store calls `noise.decide` with the
-        last send of (route, channel, key) and the window of (route, channel), stores what the verdict says to
-        remember, and stores the notification (pending, held until its time) unless it is suppressed.
+        A notification with `decide` is stored as `decide` says, in the same transaction as the document it
+        reads and writes, so two events at once never decide on the same document state.
         """
         ...
 
     async def claim(self, channel: str, limit: int, lease: float) -> list[Pending]:
         """Claim up to `limit` of the channel's due notifications for `lease` seconds, oldest due first.
 
-        A claimed notification is nobody else's until its claim is finished or its lease runs out. Held
-        notifications of one route due at one time are first replaced, in one transaction, by one pending
-        digest notification (`Pending.digest`) holding their events; a held one is never claimed itself, and
-        never threaded. Of the `threaded` notifications of one run (context) in the channel only the oldest
-        pending one is ever handed out, due or not: a later one never overtakes it, and never two of a run are
-        in flight at once.
+        A claimed notification is nobody else's until its claim is finished or its lease runs out. Of the
+        notifications of one `order` key only the oldest pending one is ever handed out, due or not: a later one
+        never overtakes it. The due notifications of one `group` are handed out together, as one.
         """
         ...
 
@@ -245,20 +224,8 @@ class Store(Protocol):
         """When the channel's next notification may be claimed (a retry's time, a lease's end), None if none."""
         ...
 
-    async def run_thread(self, channel: str, context: str) -> RunThread | None:
-        """The run's thread in the channel; None if there is none, or it is older than `thread_max_age`."""
-        ...
-
-    async def save_run_thread(self, channel: str, context: str, thread: RunThread) -> None:
-        """Record (or replace) the run's thread in the channel, durably enough to survive the process."""
-        ...
-
     async def finish(self, updates: Sequence[Update]) -> None:
         """Record outcomes, ending their claims. An update for a claim that is no longer held changes nothing."""
-        ...
-
-    async def message_ref(self, notification: NotificationId) -> MessageRef | None:
-        """What the platform created for a sent notification (threads and edits start from it)."""
         ...
 
     async def stats(self) -> dict[str, ChannelStats]: ...
@@ -276,21 +243,53 @@ class Store(Protocol):
         """Whether the store takes writes right now (readiness and the store_writable metric)."""
         ...
 
-    async def channel_pause(self, channel: str, until: float = 0.0) -> float:
-        """Extend the channel's pause to at least `until` (wall seconds; 0 only reads it); returns its end now.
 
-        Shared by every consumer of the store: a store of one process keeps it in memory, a shared store shares
-        it, so that one replica's Retry-After (or backoff) makes every replica wait. A past time means no pause.
-        """
+# -- the ports of shared state -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RunThread:
+    """One Keptn run's thread in one channel: its run message, and the run's state as last recorded there."""
+
+    ref: MessageRef
+    # The run state document (notifier.runs.state.RunState.to_json); opaque to the store.
+    state: bytes
+    # When the run message was posted: the entry is forgotten the backend's maximum age later.
+    started: float
+
+
+class RunThreadStore(Protocol):
+    """Each run's thread per channel, shared by replicas, so a restart or another replica continues it."""
+
+    async def get(self, channel: str, context: str) -> RunThread | None:
+        """The run's thread in the channel; None if there is none, or it is older than the maximum age."""
         ...
 
-    async def channel_slot(self, channel: str, interval: float, burst: int) -> float:
-        """Reserve the channel's next send at its rate (one per `interval`, `burst` at once); returns when it may go.
-
-        A store of one process grants it at once (the worker's own pacer paces it); a shared store reserves it
-        among every consumer, so that all replicas together keep to the rate (wall seconds).
-        """
+    async def put(self, channel: str, context: str, thread: RunThread) -> None:
+        """Record (or replace) the run's thread, durably enough to survive the process."""
         ...
+
+
+class ChannelPace(Protocol):
+    """A channel's pause and rate, kept together by every consumer of the store: the platforms' limits are per
+    channel, not per sender. A backend of one process keeps them in memory and grants every slot at once."""
+
+    async def pause(self, channel: str, until: float = 0.0) -> float:
+        """Extend the channel's pause to at least `until` (wall seconds; 0 only reads it); returns its end now."""
+        ...
+
+    async def slot(self, channel: str, interval: float, burst: int) -> float:
+        """Reserve the channel's next send at its rate (one per `interval`, `burst` at once); when it may go."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Storage:
+    """One backend's outbox and ports, sharing its connection: the outbox's `open` and `close` are theirs too."""
+
+    store: Store
+    threads: RunThreadStore
+    pace: ChannelPace
 
 
 class StoreError(Exception):

@@ -1,4 +1,4 @@
-"""The embedded store: SQLite in the state directory, written by one thread with group commit.
+"""The embedded backend: SQLite in the state directory, written by one thread with group commit.
 
 All SQLite work runs on one thread with one connection. Operations queue up while a commit is in flight and
 then share the next transaction: that is the group commit that keeps one disk sync from costing one event.
@@ -6,8 +6,9 @@ Only promises wait for the disk (an accepted event, a dead letter queued again);
 do not, and the next synced commit makes them durable too (the WAL is written in order).
 
 A claim is a lease on the row (`lease_until`, and `claims` counts claims so that only the latest holder may
-finish it). Leases die with the process that held them: a store that opens the directory alone (an exclusive
-lock on `notifier.sqlite3.lock`) gives them all back, so a crash does not hold notifications for a lease.
+finish it); a group's claim is its oldest row's, and its other rows follow that row (`lead`). Leases die with the
+process that held them: a store that opens the directory alone (an exclusive lock on `notifier.sqlite3.lock`)
+gives them all back, so a crash does not hold notifications for a lease.
 """
 
 from __future__ import annotations
@@ -27,26 +28,29 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+import orjson
+
 from notifier.clock import Clock
-from notifier.message_ref import MessageRef
-from notifier.store.pauses import LocalPauses
+from notifier.message import MessageRef
+from notifier.store.local import LocalPace
 from notifier.store.protocol import (
-    DIGEST_TYPE,
+    Accepted,
     ChannelStats,
     Claim,
     Dead,
     DeadLetter,
     Health,
     Incoming,
-    Noise,
-    NoiseVerdict,
+    Member,
     NotificationId,
+    Outgoing,
     Pending,
     Release,
     Retention,
     Retry,
     RunThread,
     Sent,
+    Storage,
     StoreError,
     StoreMissing,
     Update,
@@ -60,6 +64,8 @@ LOCK_FILE = DB_FILE + ".lock"
 MAX_BATCH = 512
 # How often accepting also forgets what the retention allows (seconds of the store's clock).
 FORGET_INTERVAL = 60.0
+# A document `decide` has not written for this long is forgotten (noise control's memory of a quiet route).
+MEMO_MAX_AGE = 7 * 86400.0
 UNWRITABLE = "the state store cannot be written"
 _STORE_FILES = frozenset({DB_FILE, f"{DB_FILE}-wal", f"{DB_FILE}-shm", LOCK_FILE})
 
@@ -89,19 +95,10 @@ CREATE TABLE IF NOT EXISTS notifications (
 CREATE INDEX IF NOT EXISTS notifications_due ON notifications(channel, next_at) WHERE state = 'pending';
 CREATE INDEX IF NOT EXISTS notifications_event ON notifications(event_seq);
 CREATE INDEX IF NOT EXISTS notifications_dead ON notifications(state, done_at) WHERE state = 'dead';
-CREATE TABLE IF NOT EXISTS noise_windows (
-    route TEXT NOT NULL,
-    channel TEXT NOT NULL,
-    state BLOB NOT NULL,
-    PRIMARY KEY (route, channel)
-);
-CREATE TABLE IF NOT EXISTS noise_repeats (
-    route TEXT NOT NULL,
-    channel TEXT NOT NULL,
-    key TEXT NOT NULL,
-    sent REAL NOT NULL,
-    until REAL NOT NULL,
-    PRIMARY KEY (route, channel, key)
+CREATE TABLE IF NOT EXISTS memos (
+    key TEXT PRIMARY KEY,
+    value BLOB NOT NULL,
+    written REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS run_threads (
     channel TEXT NOT NULL,
@@ -114,38 +111,53 @@ CREATE TABLE IF NOT EXISTS run_threads (
 );
 CREATE INDEX IF NOT EXISTS run_threads_started ON run_threads(started);
 """
-# Columns added since the first schema; an outbox from before gains them when it is opened.
+# Columns added since the first schema; an outbox from before gains them when it is opened. (`held`, `run` and
+# `digest` keep their first names: `held` is the note, `run` the order key.)
 ADDED_COLUMNS = (
     ("lease_until", "REAL NOT NULL DEFAULT 0"),
     ("claims", "INTEGER NOT NULL DEFAULT 0"),
-    ("ref_conversation", "TEXT"),
-    ("ref_id", "TEXT"),
-    # Noise control: why a notification is held ('' when it is not), and the hold words of a digest.
     ("held", "TEXT NOT NULL DEFAULT ''"),
     ("digest", "TEXT NOT NULL DEFAULT ''"),
-    # The run (context) of a threaded notification, '' for one that is not: see `claim`.
     ("run", "TEXT NOT NULL DEFAULT ''"),
     ("broadcast", "INTEGER NOT NULL DEFAULT 0"),
+    ("grp", "TEXT NOT NULL DEFAULT ''"),
+    ("lead", "INTEGER NOT NULL DEFAULT 0"),
 )
-# After the added columns: the head of each run's queue in a channel.
-RUN_INDEX = "CREATE INDEX IF NOT EXISTS notifications_run ON notifications(channel, run, id) WHERE state = 'pending'"
-# Of a run's notifications only the oldest pending one is claimable (and counts for next_due): order within a run.
-# The heads come from one pass over the run index (GROUP BY), the others from the due index, at most LIMIT.
+# After the added columns: the head of each order key's queue in a channel, and each group's due rows.
+INDEXES = (
+    "CREATE INDEX IF NOT EXISTS notifications_run ON notifications(channel, run, id) WHERE state = 'pending'",
+    "CREATE INDEX IF NOT EXISTS notifications_grp ON notifications(channel, grp, id) WHERE state = 'pending'",
+    # The rows that follow a claimed group's claim: few, and only these are looked up by `lead`.
+    "CREATE INDEX IF NOT EXISTS notifications_lead ON notifications(lead) WHERE lead != 0",
+    "DROP INDEX IF EXISTS notifications_held",
+)
+# Of an order key's notifications only the oldest pending one is claimable (and counts for next_due); of a group
+# only its oldest due one stands for it. The heads come from one pass over the run index (GROUP BY), the groups'
+# leaders from the group index, the others from the due index, at most LIMIT.
 CLAIM = """
 SELECT n.id, n.event_seq, n.channel, n.route, n.template, n.attempts, n.created, e.body, e.context,
-       n.run != '', n.broadcast, n.claims, n.digest
+       n.run, n.broadcast, n.claims, n.held, n.grp
 FROM notifications n JOIN events e ON e.seq = n.event_seq
 WHERE n.id IN (
     SELECT id FROM (
         SELECT id FROM notifications INDEXED BY notifications_due
-        WHERE channel = :channel AND state = 'pending' AND run = '' AND held = '' AND next_at <= :now
+        WHERE channel = :channel AND state = 'pending' AND run = '' AND grp = '' AND next_at <= :now
           AND lease_until <= :now
         ORDER BY next_at, id LIMIT :limit)
     UNION ALL
     SELECT MIN(id) FROM notifications
-    WHERE channel = :channel AND state = 'pending' AND run != '' GROUP BY run)
+    WHERE channel = :channel AND state = 'pending' AND run != '' GROUP BY run
+    UNION ALL
+    SELECT MIN(id) FROM notifications INDEXED BY notifications_grp
+    WHERE channel = :channel AND state = 'pending' AND grp > '' AND next_at <= :now AND lease_until <= :now
+    GROUP BY grp)
   AND n.next_at <= :now AND n.lease_until <= :now
 ORDER BY n.next_at, n.id LIMIT :limit
+"""
+GROUP_MEMBERS = """
+SELECT n.id, n.held, e.body FROM notifications n JOIN events e ON e.seq = n.event_seq
+WHERE n.channel = ? AND n.grp = ? AND n.state = 'pending' AND n.next_at <= ? AND n.lease_until <= ?
+ORDER BY n.id
 """
 NEXT_DUE = """
 SELECT MIN(MAX(n.next_at, n.lease_until)) FROM notifications n
@@ -165,6 +177,11 @@ WHERE NOT EXISTS (SELECT 1 FROM notifications n WHERE n.event_seq = events.seq A
       ORDER BY seq LIMIT ?))
 LIMIT 5000
 """
+INSERT_NOTIFICATION = (
+    "INSERT INTO notifications"
+    " (event_seq, channel, route, template, state, created, next_at, held, run, grp, broadcast)"
+    " VALUES (?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?)"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,8 +215,6 @@ class SQLiteStore:
         self._synced = True
         self._lock_fd: int | None = None
         self._last_forget = -float("inf")
-        # In the process, not the database: nothing else sends for this outbox (see LocalPauses).
-        self._pauses = LocalPauses()
 
     async def open(self) -> None:
         if self._must_exist and not self.path.exists():
@@ -252,10 +267,9 @@ class SQLiteStore:
         for name, declaration in ADDED_COLUMNS:
             if name not in present:
                 conn.execute(f"ALTER TABLE notifications ADD COLUMN {name} {declaration}")
-        conn.execute(
-            "CREATE INDEX IF NOT EXISTS notifications_held ON notifications(channel, next_at) WHERE held != ''"
-        )
-        conn.execute(RUN_INDEX)
+        for statement in INDEXES:
+            conn.execute(statement)
+        _upgrade(conn, self._clock.time())
         if self._lock_fd is not None:
             # Nobody else has the outbox open: every lease left is a dead process's.
             conn.execute("UPDATE notifications SET lease_until = 0 WHERE lease_until > 0")
@@ -346,7 +360,7 @@ class SQLiteStore:
 
     # -- operations --------------------------------------------------------------------------------------
 
-    async def accept(self, items: Sequence[Incoming]) -> list[bool]:
+    async def accept(self, items: Sequence[Incoming]) -> list[Accepted]:
         now = self._clock.time()
         if now - self._last_forget >= FORGET_INTERVAL:
             # Queued ahead of this accept, so keys it forgets are new again for it; nobody waits for it.
@@ -355,48 +369,8 @@ class SQLiteStore:
             forgetting = self._submit(lambda conn: _forget(conn, now, retention), False)
             forgetting.add_done_callback(_log_failed_forget)
 
-        def run(conn: sqlite3.Connection) -> list[bool]:
-            fresh = []
-            for item in items:
-                cursor = conn.execute(
-                    "INSERT OR IGNORE INTO events (key, received, type, context, body) VALUES (?, ?, ?, ?, ?)",
-                    (item.key, now, item.type, item.context, item.body),
-                )
-                if cursor.rowcount == 0:
-                    fresh.append(False)
-                    continue
-                seq = cursor.lastrowid
-                rows = []
-                for d in item.destinations:
-                    verdict = None if d.noise is None else _decide_noise(conn, d.route, d.channel, d.noise, now)
-                    # A held notification is never threaded: it goes out in a digest, and it must not hold up its run.
-                    run = item.context if d.threaded else ""
-                    if verdict is None:
-                        rows.append((seq, d.channel, d.route, d.template, now, now, "", run, d.broadcast))
-                    elif verdict.keep and verdict.held:
-                        rows.append(
-                            (
-                                seq,
-                                d.channel,
-                                d.route,
-                                d.template,
-                                now,
-                                verdict.held_until or now,
-                                verdict.held,
-                                "",
-                                False,
-                            )
-                        )
-                    elif verdict.keep:
-                        rows.append((seq, d.channel, d.route, d.template, now, now, "", run, d.broadcast))
-                conn.executemany(
-                    "INSERT INTO notifications"
-                    " (event_seq, channel, route, template, state, created, next_at, held, run, broadcast)"
-                    " VALUES (?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?)",
-                    rows,
-                )
-                fresh.append(True)
-            return fresh
+        def run(conn: sqlite3.Connection) -> list[Accepted]:
+            return [_accept_one(conn, item, now) for item in items]
 
         return await self._run(run)
 
@@ -405,29 +379,14 @@ class SQLiteStore:
         until = now + lease
 
         def run(conn: sqlite3.Connection) -> list[Pending]:
-            _fold_held(conn, channel, now)
             rows = conn.execute(CLAIM, {"channel": channel, "now": now, "limit": limit}).fetchall()
+            # A group's members are read (and leased) before its claimed row's lease hides that row from the read.
+            claimed = [_pending(conn, row, now, until) for row in rows]
             conn.executemany(
                 "UPDATE notifications SET lease_until = ?, claims = claims + 1 WHERE id = ?",
                 [(until, row[0]) for row in rows],
             )
-            return [
-                Pending(
-                    Claim(str(row[0]), str(row[11] + 1), until),
-                    str(row[1]),
-                    row[2],
-                    row[3],
-                    row[4],
-                    row[5],
-                    row[6],
-                    row[7],
-                    row[8],
-                    bool(row[9]),
-                    bool(row[10]),
-                    row[12],
-                )
-                for row in rows
-            ]
+            return claimed
 
         return await self._run(run, synced=False)
 
@@ -439,73 +398,17 @@ class SQLiteStore:
         return await self._run(run, synced=False)
 
     async def finish(self, updates: Sequence[Update]) -> None:
-        # Every outcome ends the claim, and only the claim's latest holder may record one.
+        # Every outcome ends the claim, and only the claim's latest holder may record one; a group's other rows
+        # follow its oldest (`lead`), and only while that one's claim is the one finished.
         def run(conn: sqlite3.Connection) -> None:
             for update in updates:
+                change, values = _change_of(update)
                 held = (update.claim.id, update.claim.token)
-                if isinstance(update, Sent):
-                    ref = (None, None) if update.ref is None else (update.ref.conversation, update.ref.id)
-                    conn.execute(
-                        "UPDATE notifications SET state = 'sent', done_at = ?, attempts = attempts + 1, reason = ?,"
-                        " ref_conversation = ?, ref_id = ?, lease_until = 0"
-                        " WHERE id = ? AND claims = ? AND state = 'pending'",
-                        (update.at, update.detail, *ref, *held),
-                    )
-                elif isinstance(update, Retry):
-                    conn.execute(
-                        "UPDATE notifications SET next_at = ?, attempts = attempts + 1, reason = ?, lease_until = 0"
-                        " WHERE id = ? AND claims = ? AND state = 'pending'",
-                        (update.next_at, update.reason, *held),
-                    )
-                elif isinstance(update, Dead):
-                    conn.execute(
-                        "UPDATE notifications SET state = 'dead', done_at = ?, attempts = attempts + 1, reason = ?,"
-                        " lease_until = 0 WHERE id = ? AND claims = ? AND state = 'pending'",
-                        (update.at, update.reason, *held),
-                    )
-                else:
-                    assert isinstance(update, Release)
-                    conn.execute(
-                        "UPDATE notifications SET lease_until = 0 WHERE id = ? AND claims = ? AND state = 'pending'",
-                        held,
-                    )
+                cursor = conn.execute(f"{change} WHERE id = ? AND claims = ? AND state = 'pending'", (*values, *held))
+                if cursor.rowcount:
+                    followers = f"{change} WHERE lead = ? AND lead != 0 AND state = 'pending'"
+                    conn.execute(followers, (*values, update.claim.id))
 
-        await self._run(run, synced=False)
-
-    async def message_ref(self, notification: NotificationId) -> MessageRef | None:
-        def run(conn: sqlite3.Connection) -> MessageRef | None:
-            row = conn.execute(
-                "SELECT ref_conversation, ref_id FROM notifications WHERE id = ? AND ref_id IS NOT NULL",
-                (notification,),
-            ).fetchone()
-            return None if row is None else MessageRef(*row)
-
-        return await self._run(run, synced=False)
-
-    async def run_thread(self, channel: str, context: str) -> RunThread | None:
-        since = self._clock.time() - self._retention.thread_max_age
-
-        def run(conn: sqlite3.Connection) -> RunThread | None:
-            row = conn.execute(
-                "SELECT conversation, message, state, started FROM run_threads"
-                " WHERE channel = ? AND context = ? AND started >= ?",
-                (channel, context, since),
-            ).fetchone()
-            return None if row is None else RunThread(MessageRef(row[0], row[1]), bytes(row[2]), row[3])
-
-        return await self._run(run, synced=False)
-
-    async def save_run_thread(self, channel: str, context: str, thread: RunThread) -> None:
-        row = (channel, context, thread.ref.conversation, thread.ref.id, thread.state, thread.started)
-
-        def run(conn: sqlite3.Connection) -> None:
-            conn.execute(
-                "INSERT OR REPLACE INTO run_threads (channel, context, conversation, message, state, started)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                row,
-            )
-
-        # Like a send's outcome: it survives the process (kill -9), and the next synced commit the machine.
         await self._run(run, synced=False)
 
     async def stats(self) -> dict[str, ChannelStats]:
@@ -534,7 +437,7 @@ class SQLiteStore:
         def run(conn: sqlite3.Connection) -> int:
             reset = (
                 "UPDATE notifications SET state = 'pending', next_at = ?, attempts = 0, created = ?, done_at = NULL,"
-                " lease_until = 0"
+                " lease_until = 0, lead = 0"
             )
             if ids is None:
                 return conn.execute(f"{reset} WHERE state = 'dead'", (now, now)).rowcount
@@ -558,14 +461,7 @@ class SQLiteStore:
 
         Accepting calls it on its own every FORGET_INTERVAL with the store's retention; public for tests.
         """
-        retention = Retention(window, max_entries, self._retention.thread_max_age)
-        return await self._run(lambda conn: _forget(conn, now, retention), synced=False)
-
-    async def channel_pause(self, channel: str, until: float = 0.0) -> float:
-        return self._pauses.extend(channel, until)
-
-    async def channel_slot(self, channel: str, interval: float, burst: int) -> float:
-        return self._clock.time()
+        return await self._run(lambda conn: _forget(conn, now, Retention(window, max_entries)), synced=False)
 
     async def health(self) -> Health:
         """A tiny write: readiness says not ready while the disk refuses writes."""
@@ -583,67 +479,184 @@ class SQLiteStore:
         return Health()
 
 
-def _decide_noise(conn: sqlite3.Connection, route: str, channel: str, noise: Noise, now: float) -> NoiseVerdict:
-    """Noise control's decision for one notification, with the memory it reads and writes in this transaction."""
-    last_sent = None
-    if noise.key is not None:
-        row = conn.execute(
-            "SELECT sent FROM noise_repeats WHERE route = ? AND channel = ? AND key = ?", (route, channel, noise.key)
-        ).fetchone()
-        last_sent = None if row is None else row[0]
-    row = conn.execute("SELECT state FROM noise_windows WHERE route = ? AND channel = ?", (route, channel)).fetchone()
-    verdict = noise.decide(now, last_sent, None if row is None else bytes(row[0]))
-    if verdict.window is not None:
-        conn.execute(
-            "INSERT OR REPLACE INTO noise_windows (route, channel, state) VALUES (?, ?, ?)",
-            (route, channel, verdict.window),
-        )
-    if noise.key is not None and verdict.sent_until is not None:
-        conn.execute(
-            "INSERT OR REPLACE INTO noise_repeats (route, channel, key, sent, until) VALUES (?, ?, ?, ?, ?)",
-            (route, channel, noise.key, now, verdict.sent_until),
-        )
-    noise.applied = verdict
-    return verdict
+class SQLiteRunThreads:
+    """The runs' threads in the outbox's database, forgotten `max_age` after their run message was posted."""
+
+    def __init__(self, store: SQLiteStore, clock: Clock, max_age: float) -> None:
+        self._store = store
+        self._clock = clock
+        self._max_age = max_age
+        self._last_forget = -float("inf")
+
+    async def get(self, channel: str, context: str) -> RunThread | None:
+        since = self._clock.time() - self._max_age
+
+        def run(conn: sqlite3.Connection) -> RunThread | None:
+            row = conn.execute(
+                "SELECT conversation, message, state, started FROM run_threads"
+                " WHERE channel = ? AND context = ? AND started >= ?",
+                (channel, context, since),
+            ).fetchone()
+            return None if row is None else RunThread(MessageRef(row[0], row[1]), bytes(row[2]), row[3])
+
+        return await self._store._run(run, synced=False)
+
+    async def put(self, channel: str, context: str, thread: RunThread) -> None:
+        row = (channel, context, thread.ref.conversation, thread.ref.id, thread.state, thread.started)
+        now = self._clock.time()
+        forget = now - self._last_forget >= FORGET_INTERVAL
+        if forget:
+            self._last_forget = now
+        expired = now - self._max_age
+
+        def run(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT OR REPLACE INTO run_threads (channel, context, conversation, message, state, started)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                row,
+            )
+            if forget:
+                conn.execute("DELETE FROM run_threads WHERE started < ?", (expired,))
+
+        # Like a send's outcome: it survives the process (kill -9), and the next synced commit the machine.
+        await self._store._run(run, synced=False)
 
 
-def _fold_held(conn: sqlite3.Connection, channel: str, now: float) -> None:
-    """Replace the channel's due held notifications, per route and due time, by one pending digest each."""
-    groups = conn.execute(
-        "SELECT DISTINCT route, next_at FROM notifications"
-        " WHERE channel = ? AND state = 'pending' AND held != '' AND next_at <= ?",
-        (channel, now),
-    ).fetchall()
-    for route, due in groups:
-        held = conn.execute(
-            "SELECT n.id, n.held, n.template, e.body FROM notifications n JOIN events e ON e.seq = n.event_seq"
-            " WHERE n.channel = ? AND n.route = ? AND n.next_at = ? AND n.state = 'pending' AND n.held != ''"
-            " ORDER BY n.id",
-            (channel, route, due),
-        ).fetchall()
-        ids = [row[0] for row in held]
-        body = b"[" + b",".join(bytes(row[3]) for row in held) + b"]"
-        seq = conn.execute(
-            "INSERT INTO events (key, received, type, context, body) VALUES (?, ?, ?, '', ?)",
-            (f"\x1fdigest\x1f{channel}\x1f{ids[0]}", now, DIGEST_TYPE, body),
-        ).lastrowid
+def sqlite_storage(
+    state_dir: Path, clock: Clock, retention: Retention, thread_max_age: float, *, must_exist: bool = False
+) -> Storage:
+    """The embedded backend: one database for the outbox and the runs' threads; the pace in the process."""
+    store = SQLiteStore(state_dir, clock, retention, must_exist=must_exist)
+    return Storage(store, SQLiteRunThreads(store, clock, thread_max_age), LocalPace(clock))
+
+
+def _accept_one(conn: sqlite3.Connection, item: Incoming, now: float) -> Accepted:
+    cursor = conn.execute(
+        "INSERT OR IGNORE INTO events (key, received, type, context, body) VALUES (?, ?, ?, ?, ?)",
+        (item.key, now, item.type, item.context, item.body),
+    )
+    if cursor.rowcount == 0:
+        return Accepted(False)
+    seq = cursor.lastrowid
+    stored = tuple(_decided(conn, outgoing, now) for outgoing in item.notifications)
+    conn.executemany(
+        INSERT_NOTIFICATION,
+        [
+            (seq, o.channel, o.route, o.template, now, o.due or now, o.note, o.order, o.group, o.broadcast)
+            for o in stored
+            if o is not None
+        ],
+    )
+    return Accepted(True, stored)
+
+
+def _decided(conn: sqlite3.Connection, outgoing: Outgoing, now: float) -> Outgoing | None:
+    """What `decide` makes of the notification, with the document it keeps, in this transaction."""
+    if outgoing.decide is None:
+        return outgoing
+    row = conn.execute("SELECT value FROM memos WHERE key = ?", (outgoing.memo,)).fetchone()
+    document, stored = outgoing.decide(None if row is None else bytes(row[0]), now)
+    if document is not None:
         conn.execute(
-            "INSERT INTO notifications (event_seq, channel, route, template, state, created, next_at, digest)"
-            " VALUES (?, ?, ?, ?, 'pending', ?, ?, ?)",
-            (seq, channel, route, held[0][2], now, now, ",".join(sorted({row[1] for row in held}))),
+            "INSERT OR REPLACE INTO memos (key, value, written) VALUES (?, ?, ?)", (outgoing.memo, document, now)
         )
-        conn.executemany("DELETE FROM notifications WHERE id = ?", [(one,) for one in ids])
+    return stored
+
+
+def _pending(conn: sqlite3.Connection, row: Any, now: float, until: float) -> Pending:
+    number, event, channel, route, template, attempts, created, body, context, order, broadcast, claims, note, grp = row
+    members: tuple[Member, ...] = ()
+    if grp:
+        rows = conn.execute(GROUP_MEMBERS, (channel, grp, now, now)).fetchall()
+        others = [(other,) for other, _, _ in rows if other != number]
+        conn.executemany(
+            "UPDATE notifications SET lease_until = ?, lead = ? WHERE id = ?", [(until, number, *o) for o in others]
+        )
+        members = tuple(Member(_blob(member_body), member_note) for _, member_note, member_body in rows)
+    return Pending(
+        Claim(str(number), str(claims + 1), until),
+        str(event),
+        channel,
+        route,
+        template,
+        attempts,
+        created,
+        _blob(body),
+        context,
+        order,
+        bool(broadcast),
+        note,
+        members,
+    )
+
+
+def _blob(value: bytes | str) -> bytes:
+    """A body as stored: a BLOB, or TEXT in a row an earlier version (or a hand) wrote."""
+    return value if isinstance(value, bytes) else value.encode()
+
+
+def _change_of(update: Update) -> tuple[str, tuple[Any, ...]]:
+    """The UPDATE (without its WHERE) that records an outcome, and its values."""
+    if isinstance(update, Sent):
+        return (
+            "UPDATE notifications SET state = 'sent', done_at = ?, attempts = attempts + 1, reason = ?,"
+            " lease_until = 0",
+            (update.at, update.detail),
+        )
+    if isinstance(update, Retry):
+        return (
+            "UPDATE notifications SET next_at = ?, attempts = attempts + 1, reason = ?, lease_until = 0",
+            (update.next_at, update.reason),
+        )
+    if isinstance(update, Dead):
+        return (
+            "UPDATE notifications SET state = 'dead', done_at = ?, attempts = attempts + 1, reason = ?,"
+            " lease_until = 0",
+            (update.at, update.reason),
+        )
+    assert isinstance(update, Release)
+    return "UPDATE notifications SET lease_until = 0", ()
 
 
 def _forget(conn: sqlite3.Connection, now: float, retention: Retention) -> int:
-    conn.execute("DELETE FROM noise_repeats WHERE until < ?", (now,))
-    conn.execute("DELETE FROM run_threads WHERE started < ?", (now - retention.thread_max_age,))
+    conn.execute("DELETE FROM memos WHERE written < ?", (now - MEMO_MAX_AGE,))
     total = conn.execute("SELECT COUNT(*) FROM events").fetchone()[0]
     over = max(0, total - retention.max_entries)
     doomed = [row[0] for row in conn.execute(FORGETTABLE_EVENTS, (now - retention.window, over))]
     conn.executemany("DELETE FROM notifications WHERE event_seq = ?", [(seq,) for seq in doomed])
     conn.executemany("DELETE FROM events WHERE seq = ?", [(seq,) for seq in doomed])
     return len(doomed)
+
+
+def _upgrade(conn: sqlite3.Connection, now: float) -> None:
+    """An outbox from before groups: its held notifications join their group (route and time, as they were
+    folded then), a digest already folded but not sent is unfolded into its events again, and noise control's
+    memory in the old tables is dropped (a repeat may be sent once more, a digest window starts anew)."""
+    conn.execute(
+        "UPDATE notifications SET grp = route || '@' || next_at"
+        " WHERE state = 'pending' AND held != '' AND grp = ''"
+    )
+    folded = conn.execute(
+        "SELECT n.id, n.channel, n.route, n.template, n.digest, e.body FROM notifications n"
+        " JOIN events e ON e.seq = n.event_seq WHERE n.state = 'pending' AND n.digest != ''"
+    ).fetchall()
+    for number, channel, route, template, words, body in folded:
+        note = words.split(",")[0]
+        try:
+            held = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            continue  # left as it is: it renders as the fallback and can be retried or purged
+        for index, event in enumerate(held if isinstance(held, list) else []):
+            seq = conn.execute(
+                "INSERT INTO events (key, received, type, context, body) VALUES (?, ?, ?, '', ?)",
+                (f"\x1fheld\x1f{number}\x1f{index}", now, str(event.get("type", "")), orjson.dumps(event)),
+            ).lastrowid
+            conn.execute(
+                INSERT_NOTIFICATION, (seq, channel, route, template, now, now, note, "", f"{route}@{number}", False)
+            )
+        conn.execute("DELETE FROM notifications WHERE id = ?", (number,))
+    conn.execute("DROP TABLE IF EXISTS noise_windows")
+    conn.execute("DROP TABLE IF EXISTS noise_repeats")
 
 
 def _require_writable(state_dir: Path) -> None:

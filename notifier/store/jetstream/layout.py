@@ -1,32 +1,21 @@
-"""The JetStream store's streams and key-value buckets: their names, their settings, and the start-up check.
+"""The JetStream store's streams and key-value buckets: their names, subjects and settings.
 
 Everything is named from one prefix (`NOTIFIER_NATS_PREFIX`), file-stored and bounded in age and bytes, so that
 the service shares Keptn's NATS without ever touching Keptn's own `keptn` stream; their bytes together are
-`NOTIFIER_NATS_MAX_BYTES`, divided as `sizes.py` says. A stream or bucket that already exists with other
-settings stops start-up with the setting that differs and what to do: two replicas that disagree on, say, the
-dedup window would otherwise quietly use whichever created the bucket first. Its size is the exception: it is
-changed in place (a stream of an earlier version, or a new total), since it only bounds what the stream may hold
-and JetStream reserves it whole.
+`NOTIFIER_NATS_MAX_BYTES`, divided as `sizes.py` says. `startup.py` makes them so on the server.
 """
 
 from __future__ import annotations
 
 import base64
-import contextlib
 import hashlib
-import logging
 import re
-import secrets
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
-from nats.js import JetStreamContext
-from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig, StreamInfo
-from nats.js.errors import APIError, NotFoundError
+from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
 
-from notifier.store.jetstream.sizes import MIN_TOTAL, MiB, divide, in_words
-from notifier.store.protocol import Retention, StoreError
-
-log = logging.getLogger("notifier.store")
+from notifier.store.jetstream.sizes import divide
+from notifier.store.protocol import Retention
 
 _PLAIN_TOKEN = re.compile(r"^[A-Za-z0-9_-]+$")
 DAY = 86400.0
@@ -38,14 +27,14 @@ DEAD_MAX_AGE = 30 * DAY
 PAUSE_TTL = DAY
 # Retry counts live as long as their notification can wait in the outbox.
 ATTEMPTS_TTL = OUTBOX_MAX_AGE
-# The last token of an unthreaded notification's subject (a run's token is hex, so never this).
-NO_RUN = "_"
-# Hex digits of a run token: 128 bits of the context's sha256, so two runs never share a subject.
-RUN_TOKEN_LENGTH = 32
-# The first letter of a held group's token (never a hex digit, so never a run's).
-HELD = "h"
-# Noise control's memory is rewritten at each decision; past a week unused it is forgotten.
-NOISE_TTL = OUTBOX_MAX_AGE
+# The last token of the subject of a notification with neither an order key nor a group.
+FREE = "_"
+# Hex digits of an order key's token: 128 bits of the key's sha256, so two keys never share a subject.
+ORDER_TOKEN_LENGTH = 32
+# The first letter of a group's token (never a hex digit, so never an order key's).
+GROUP = "h"
+# A memo is rewritten each time it is decided on; past a week unused it is forgotten.
+MEMO_TTL = 7 * DAY
 
 
 def channel_token(channel: str) -> str:
@@ -63,12 +52,19 @@ def channel_from_token(token: str) -> str:
     return base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).decode()
 
 
+def hashed_key(key: str) -> str:
+    """Any string as a KV key (whose characters are limited): 128 bits of its sha256, in hex."""
+    return hashlib.sha256(key.encode()).hexdigest()[:ORDER_TOKEN_LENGTH]
+
+
 @dataclass(frozen=True, slots=True)
 class Layout:
     """The names and settings of every stream and bucket of one prefix."""
 
     prefix: str
     retention: Retention
+    # NOTIFIER_THREAD_MAX_AGE: how long the threads bucket keeps a run's thread.
+    thread_max_age: float
     # NOTIFIER_NATS_MAX_BYTES: what the streams and buckets below reserve together.
     max_bytes: int
 
@@ -85,10 +81,6 @@ class Layout:
         return f"{self.prefix}-dedup"
 
     @property
-    def refs(self) -> str:
-        return f"{self.prefix}-refs"
-
-    @property
     def attempts(self) -> str:
         return f"{self.prefix}-attempts"
 
@@ -101,22 +93,34 @@ class Layout:
         return f"{self.prefix}-threads"
 
     @property
-    def noise(self) -> str:
+    def memos(self) -> str:
+        # The name of the bucket an earlier version kept noise control's memory in, which these documents now
+        # are: replicas of both versions can share it during a rolling update (their keys differ).
         return f"{self.prefix}-noise"
 
-    def outbox_subject(self, channel: str, run: str | None) -> str:
-        """A notification's subject: its channel's, then its run's (`run`: the context of a threaded one).
+    @property
+    def buckets(self) -> tuple[str, ...]:
+        return (self.dedup, self.attempts, self.pauses, self.threads, self.memos)
 
-        A subject token cannot hold `.`, `*`, `>` or spaces, so the run is a hash of the context: the oldest
-        message on a run's subject is the oldest pending notification of that run in that channel.
+    @property
+    def obsolete(self) -> tuple[str, ...]:
+        """The streams of buckets an earlier version made and this one no longer uses (`-refs`: message refs)."""
+        return (f"KV_{self.prefix}-refs",)
+
+    def outbox_subject(self, channel: str, order: str, group: str) -> str:
+        """A notification's subject: its channel's, then its order key's or else its group's.
+
+        The oldest message on the subject of an order key (or a group) is the oldest pending notification of that
+        key in that channel: what may go first. A subject token cannot hold `.`, `*`, `>` or spaces, so the key
+        is hashed.
         """
-        token = NO_RUN if run is None else hashlib.sha256(run.encode()).hexdigest()[:RUN_TOKEN_LENGTH]
+        if order:
+            token = hashlib.sha256(order.encode()).hexdigest()[:ORDER_TOKEN_LENGTH]
+        elif group:
+            token = GROUP + hashlib.sha256(group.encode()).hexdigest()[: ORDER_TOKEN_LENGTH - 1]
+        else:
+            token = FREE
         return f"{self.channel_subjects(channel)[:-1]}{token}"
-
-    def held_subject(self, channel: str, route: str, until: float) -> str:
-        """The subject of the notifications of one route held until one time: the digest that replaces them."""
-        group = hashlib.sha256(f"{route}\0{until!r}".encode()).hexdigest()[: RUN_TOKEN_LENGTH - 1]
-        return f"{self.channel_subjects(channel)[:-1]}{HELD}{group}"
 
     def channel_subjects(self, channel: str) -> str:
         """Every subject of one channel's notifications: its consumer's filter."""
@@ -124,7 +128,7 @@ class Layout:
 
     @staticmethod
     def channel_of_subject(subject: str) -> str:
-        """The channel of an outbox subject (`<prefix>.outbox.<channel>.<run>`; a prefix holds no `.`)."""
+        """The channel of an outbox subject (`<prefix>.outbox.<channel>.<key>`; a prefix holds no `.`)."""
         return channel_from_token(subject.split(".")[2])
 
     def dead_subject(self, notification: str) -> str:
@@ -142,7 +146,7 @@ class Layout:
             (
                 StreamConfig(
                     name=self.outbox,
-                    description="keptn-notifier: notifications to send, one subject per channel and run",
+                    description="keptn-notifier: notifications to send, one subject per channel and order key or group",
                     subjects=[f"{self.prefix}.outbox.>"],
                     retention=RetentionPolicy.WORK_QUEUE,
                     storage=StorageType.FILE,
@@ -181,16 +185,12 @@ class Layout:
                 ),
                 "NOTIFIER_DEDUP_WINDOW and dedup_max_entries",
             ),
-            (_bucket(self.refs, size["refs"], ttl=window), "NOTIFIER_DEDUP_WINDOW"),
             (_bucket(self.attempts, size["attempts"], ttl=ATTEMPTS_TTL), "fixed by the service"),
             (_bucket(self.pauses, size["pauses"], ttl=PAUSE_TTL), "fixed by the service"),
             # A run's thread is shared by every replica; the bucket forgets it when the store would.
-            (
-                _bucket(self.threads, size["threads"], ttl=max(self.retention.thread_max_age, 1.0)),
-                "NOTIFIER_THREAD_MAX_AGE",
-            ),
-            # Noise control's memory, one key per (route, channel): its digest window and its repeat keys' sends.
-            (_bucket(self.noise, size["noise"], ttl=NOISE_TTL), "fixed by the service"),
+            (_bucket(self.threads, size["threads"], ttl=max(self.thread_max_age, 1.0)), "NOTIFIER_THREAD_MAX_AGE"),
+            # The documents `Outgoing.decide` reads and writes (noise control's memory of a route and channel).
+            (_bucket(self.memos, size["memos"], ttl=MEMO_TTL), "fixed by the service"),
         ]
 
 
@@ -214,208 +214,3 @@ def _bucket(
         deny_delete=True,
         allow_direct=True,
     )
-
-
-# What is compared with an existing stream: what we set on purpose, nothing the server fills in, and not the
-# size, which start-up changes in place.
-_COMPARED = (
-    "subjects",
-    "retention",
-    "storage",
-    "max_age",
-    "max_msgs",
-    "max_msgs_per_subject",
-    "discard",
-    "duplicate_window",
-)
-
-
-def difference(have: StreamConfig, want: StreamConfig) -> str | None:
-    """The first setting in which an existing stream differs from what this service wants, in words."""
-    for name in _COMPARED:
-        existing, wanted = _plain(getattr(have, name)), _plain(getattr(want, name))
-        if isinstance(wanted, float) and isinstance(existing, int | float):
-            if abs(existing - wanted) < 0.001:
-                continue
-        elif existing == wanted:
-            continue
-        return f"{name} is {existing} but this service wants {wanted}"
-    return None
-
-
-def _plain(value: object) -> object:
-    """An enum as its value, and "no limit" as -1 however the server or the client spells it."""
-    return -1 if value is None else getattr(value, "value", value)
-
-
-# JetStream's error code for "insufficient storage resources available": a reservation beyond what is left.
-NO_ROOM = 10047
-
-
-async def ensure_streams(js: JetStreamContext, layout: Layout, *, create: bool) -> None:
-    """Create what is missing, resize what has another size and refuse what differs otherwise; with `create`
-    off (tools that read or administer a service's outbox) only check that everything is there, whatever the
-    settings of the shell they run in."""
-    found: list[tuple[StreamConfig, StreamInfo | None]] = []
-    for want, origin in layout.streams():
-        assert want.name is not None
-        try:
-            have: StreamInfo | None = await js.stream_info(want.name)
-        except NotFoundError:
-            if not create:
-                raise StoreError(
-                    f"NATS has no stream {want.name}: give the service's NOTIFIER_NATS_PREFIX and NATS_URL"
-                ) from None
-            have = None
-        if create and have is not None and (why := difference(have.config, want)) is not None:
-            raise StoreError(
-                f"NATS stream {want.name} already exists with other settings: {why} ({origin}). Give every replica "
-                f"the same settings, or change the stream to match (nats stream edit {want.name}), or delete it "
-                "if what it holds may go (nats stream rm)"
-            )
-        found.append((want, have))
-    if create:
-        await _reserve(js, layout, found)
-
-
-def _reserved(info: StreamInfo | None) -> int:
-    """What a stream holds back of JetStream's file storage: its max_bytes (none without a limit)."""
-    limit = None if info is None else _plain(info.config.max_bytes)
-    return limit if isinstance(limit, int) and limit > 0 else 0
-
-
-async def _reserve(js: JetStreamContext, layout: Layout, found: list[tuple[StreamConfig, StreamInfo | None]]) -> None:
-    """Give each stream its size: what shrinks first, then, if the server has room for what grows, the rest.
-
-    The room is checked before anything grows, so that a total the server cannot grant leaves no half-made set of
-    streams holding storage that Keptn's own stream may need."""
-    changes = [(want, have) for want, have in found if have is None or _plain(have.config.max_bytes) != want.max_bytes]
-    changes.sort(key=lambda change: _growth(*change))
-    growth = sum(max(_growth(want, have), 0) for want, have in changes)
-    probe = _Probe(js, layout.prefix)
-    await probe.clear()
-    checked = False
-    for want, have in changes:
-        assert want.name is not None and want.max_bytes is not None
-        if not checked and _growth(want, have) > 0:
-            checked = True
-            if not await probe.fits(growth):
-                raise await _no_room(js, layout, probe)
-        try:
-            if have is None:
-                await js.add_stream(want)
-            else:
-                await js.update_stream(replace(have.config, max_bytes=want.max_bytes))
-                lost = have.state.bytes > want.max_bytes
-                log.log(logging.WARNING if lost else logging.INFO, _resized(have, want, layout))
-        except APIError as exc:
-            if exc.err_code == NO_ROOM:
-                raise await _no_room(js, layout, probe) from None
-            raise StoreError(
-                f"cannot {'create' if have is None else 'resize'} NATS stream {want.name}: {exc.description}; "
-                "check that no other stream takes its subjects"
-            ) from None
-
-
-def _growth(want: StreamConfig, have: StreamInfo | None) -> int:
-    assert want.max_bytes is not None
-    return want.max_bytes - _reserved(have)
-
-
-def _resized(have: StreamInfo, want: StreamConfig, layout: Layout) -> str:
-    """The log line of a stream given another size (an earlier version's, or another total's), with what it costs."""
-    assert want.max_bytes is not None
-    line = (
-        f"NATS stream {want.name}: max_bytes {in_words(_reserved(have)) if _reserved(have) else 'unlimited'} -> "
-        f"{in_words(want.max_bytes)}, its share of NOTIFIER_NATS_MAX_BYTES ({in_words(layout.max_bytes)})"
-    )
-    if have.state.bytes <= want.max_bytes:
-        return line
-    if _plain(have.config.discard) == DiscardPolicy.NEW.value:
-        return f"{line}; it holds {in_words(have.state.bytes)}, so it takes nothing new until it holds less"
-    return f"{line}; it held {in_words(have.state.bytes)}, so NATS dropped its oldest entries"
-
-
-async def _no_room(js: JetStreamContext, layout: Layout, probe: _Probe) -> StoreError:
-    """The start-up error when JetStream cannot reserve the total: how much the service's streams could have."""
-    free = await probe.room(layout.max_bytes)
-    held = 0
-    for want, _ in layout.streams():
-        assert want.name is not None
-        try:
-            held += _reserved(await js.stream_info(want.name))
-        except NotFoundError:
-            continue
-    room = free + held
-    left = f"{in_words(room)} of file storage left for them" + (
-        f" ({in_words(held)} of it what they reserve now)" if held else ""
-    )
-    advice = (
-        f"set NOTIFIER_NATS_MAX_BYTES to {room // MiB}MiB or less, or give JetStream more file storage (max_file_store)"
-        if room >= MIN_TOTAL
-        else f"that is less than the {in_words(MIN_TOTAL)} they need at the least: give JetStream more file "
-        "storage (max_file_store), or lower the max_bytes of other streams"
-    )
-    return StoreError(
-        f"NATS JetStream has no room for the service's streams and buckets: NOTIFIER_NATS_MAX_BYTES asks for "
-        f"{in_words(layout.max_bytes)} in all, and the server has {left}; {advice}"
-    )
-
-
-class _Probe:
-    """Measures what JetStream can still reserve, by making (and at once deleting) a stream of a given size.
-
-    A client can read its account's reservations and limits ($JS.API.INFO) but not the server's own
-    max_file_store, which is Keptn's limit (its NATS runs one account without limits): so it asks the server."""
-
-    def __init__(self, js: JetStreamContext, prefix: str) -> None:
-        self._js = js
-        self._prefix = prefix
-        # Its own name: two replicas starting at once measure side by side.
-        token = secrets.token_hex(4)
-        self._config = StreamConfig(
-            name=f"{prefix}-room-{token}",
-            description="keptn-notifier: measures JetStream's free storage, deleted at once",
-            subjects=[f"{prefix}.room.{token}"],
-            retention=RetentionPolicy.LIMITS,
-            storage=StorageType.FILE,
-        )
-
-    async def clear(self) -> None:
-        """Delete what a process that died while measuring left (it would hold its size for good)."""
-        while True:
-            try:
-                name = await self._js.find_stream_name_by_subject(f"{self._prefix}.room.>")
-            except NotFoundError:
-                return
-            # Another stream whose subjects take these too is not ours to delete (nor would ours fit beside it).
-            if not name.startswith(f"{self._prefix}-room-"):
-                return
-            with contextlib.suppress(NotFoundError):
-                await self._js.delete_stream(name)
-
-    async def fits(self, size: int) -> bool:
-        try:
-            await self._js.add_stream(replace(self._config, max_bytes=size))
-        except APIError as exc:
-            if exc.err_code == NO_ROOM:
-                return False
-            raise StoreError(
-                f"cannot create NATS stream {self._config.name} (to see how much storage JetStream has left): "
-                f"{exc.description}"
-            ) from None
-        # Gone already when another replica's clear() took it.
-        with contextlib.suppress(NotFoundError):
-            await self._js.delete_stream(self._config.name or "")
-        return True
-
-    async def room(self, most: int) -> int:
-        """What JetStream can still reserve, in whole MiB, up to `most`: a dozen tries for a few GiB."""
-        fits, fails = 0, most // MiB + 1
-        while fails - fits > 1:
-            middle = (fits + fails) // 2
-            if await self.fits(middle * MiB):
-                fits = middle
-            else:
-                fails = middle
-        return fits * MiB

@@ -1,0 +1,172 @@
+"""The stages in order, as every intake's events go through them: bound, subscribe, route, accept, wake."""
+
+import logging
+from collections.abc import Collection
+from pathlib import Path
+
+import pytest
+import yaml
+
+from notifier.clock import SystemClock
+from notifier.config.load import load_config
+from notifier.intake.protocol import Summary
+from notifier.keptn.events import EventError, KeptnEvent, event_from_mapping
+from notifier.metrics import Metrics
+from notifier.pipeline.pipeline import Pipeline
+from notifier.store import Retention, StoreError
+from tests.memory_store import MemoryStore
+
+CONFIG = {
+    "channels": {"prod": {"type": "console"}, "log": {"type": "console"}},
+    "routes": [
+        {"name": "prod", "match": {"types": ["sh.keptn.>"], "stages": ["production"]}, "channels": ["prod"]},
+        {"name": "finished", "match": {"types": ["sh.keptn.event.*.finished"]}, "channels": ["log"]},
+    ],
+    "settings": {"pubsub_topic": "sh.keptn.event.*.*", "project_filter": "sockshop", "max_depth": 8},
+}
+
+
+def event(event_id: str, type_: str = "sh.keptn.event.evaluation.finished", **data: object) -> KeptnEvent:
+    return event_from_mapping(
+        {
+            "specversion": "1.0",
+            "id": event_id,
+            "source": "lighthouse-service",
+            "type": type_,
+            "shkeptncontext": f"ctx-{event_id}",
+            "data": {"project": "sockshop", "stage": "production", **data},
+        }
+    )
+
+
+class Recorder:
+    """Stands in for the dispatcher's wake-up and the intake priority: records what the pipeline told them."""
+
+    def __init__(self) -> None:
+        self.woken: list[set[str]] = []
+        self.arrivals = 0
+        self.answers = 0
+
+    def wake(self, channels: Collection[str]) -> None:
+        self.woken.append(set(channels))
+
+    def arrived(self) -> None:
+        self.arrivals += 1
+
+    def answered(self) -> None:
+        self.answers += 1
+
+
+@pytest.fixture
+async def store():
+    store = MemoryStore(SystemClock(), Retention(window=3600, max_entries=100_000))
+    await store.open()
+    yield store
+    await store.close()
+
+
+@pytest.fixture
+def recorder() -> Recorder:
+    return Recorder()
+
+
+@pytest.fixture
+def metrics() -> Metrics:
+    return Metrics()
+
+
+@pytest.fixture
+def pipeline(tmp_path: Path, store: MemoryStore, recorder: Recorder, metrics: Metrics) -> Pipeline:
+    path = tmp_path / "notifier.yaml"
+    path.write_text(yaml.safe_dump(CONFIG))
+    return Pipeline.build(load_config(path, env={}), store, recorder.wake, metrics, recorder)
+
+
+def count(metrics: Metrics, name: str) -> float | None:
+    return metrics.registry.get_sample_value(f"keptn_notifier_{name}_total")
+
+
+async def test_a_mixed_batch_is_summed_up_stored_and_counted(
+    pipeline: Pipeline, store: MemoryStore, metrics: Metrics
+) -> None:
+    await pipeline.submit([event("seen")])
+    summary = await pipeline.submit(
+        [
+            event("new"),  # both routes: prod and log
+            event("seen"),  # a duplicate
+            event("started", "sh.keptn.event.deployment.started", stage="dev"),  # subscribed, no route
+            event("other", project="podtato"),  # filtered out by PROJECT_FILTER
+            event("sequence", "sh.keptn.event.dev.delivery.finished"),  # not subscribed (three tokens after event)
+        ]
+    )
+    assert summary == Summary(accepted=1, ignored=3, duplicates=1)
+    assert summary.as_json() == {"accepted": 1, "ignored": 3, "duplicates": 1}
+    stats = await store.stats()
+    assert (stats["prod"].pending, stats["log"].pending) == (2, 2)
+    assert (count(metrics, "events_received"), count(metrics, "events_ignored")) == (6, 3)
+    assert (count(metrics, "events_accepted"), count(metrics, "events_deduplicated")) == (2, 1)
+
+
+async def test_only_channels_with_new_notifications_are_woken(pipeline: Pipeline, recorder: Recorder) -> None:
+    await pipeline.submit([event("a", stage="dev")])
+    await pipeline.submit([event("a", stage="dev"), event("b")])
+    assert recorder.woken == [{"log"}, {"log", "prod"}]
+    await pipeline.submit([event("b")])
+    assert recorder.woken[-1] == set()  # all duplicates: nothing new to look at
+
+
+async def test_every_submit_tells_the_intake_priority_even_when_nothing_is_wanted(
+    pipeline: Pipeline, recorder: Recorder
+) -> None:
+    await pipeline.submit([event("ignored", project="podtato")])
+    await pipeline.submit([])
+    with pytest.raises(EventError):
+        await pipeline.submit([event("deep", nested={"a": {"b": {"c": {"d": {"e": {"f": {"g": {}}}}}}}})])
+    assert recorder.arrivals == 3
+    assert recorder.woken == []  # nothing was stored, so nobody was woken
+
+
+async def test_one_event_beyond_the_limits_stores_nothing_of_its_batch(
+    pipeline: Pipeline, store: MemoryStore, metrics: Metrics
+) -> None:
+    too_deep = event("deep", nested={"a": {"b": {"c": {"d": {"e": {"f": {"g": {}}}}}}}})
+    with pytest.raises(EventError, match="nested deeper than 8 levels"):
+        await pipeline.submit([event("fine"), too_deep])
+    assert await store.stats() == {}
+    assert count(metrics, "events_received") == 0
+    # The fine event was not remembered either: sent again on its own, it is new.
+    assert await pipeline.submit([event("fine")]) == Summary(accepted=1)
+
+
+async def test_long_text_is_cut_before_it_is_stored(pipeline: Pipeline, store: MemoryStore) -> None:
+    await pipeline.submit([event("long", message="m" * 20_000)], size=20_500)
+    [due] = await store.claim("prod", 1, lease=60)
+    assert b"m" * 8_192 + "…[truncated]".encode() in due.body and b"m" * 8_193 not in due.body
+
+
+async def test_ignored_events_are_logged_at_debug_with_the_reason(
+    pipeline: Pipeline, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.DEBUG, "notifier.pipeline"):
+        await pipeline.submit([event("x", project="podtato"), event("y", "sh.keptn.event.test.started", stage="dev")])
+    ignored = [record.getMessage() for record in caplog.records if record.getMessage().startswith("ignored ")]
+    assert ignored == [
+        "ignored sh.keptn.event.evaluation.finished: project 'podtato' is filtered out by PROJECT_FILTER",
+        "ignored sh.keptn.event.test.started: no route matches",
+    ]
+
+
+async def test_a_store_that_cannot_write_fails_the_submit(pipeline: Pipeline, store: MemoryStore) -> None:
+    await store.close()
+    with pytest.raises(StoreError):
+        await pipeline.submit([event("lost")])
+
+
+async def test_every_submit_is_answered_to_the_intake_priority_even_when_it_raises(
+    pipeline: Pipeline, recorder: Recorder
+) -> None:
+    await pipeline.submit([event("a", stage="dev")])
+    with pytest.raises(EventError):
+        await pipeline.submit([event("deep", nested={"a": {"b": {"c": {"d": {"e": {"f": {"g": {}}}}}}}})])
+    # Requests in flight go back to zero: a refused batch must not leave the intake looking contended.
+    assert recorder.arrivals == recorder.answers == 2
