@@ -4,7 +4,7 @@ The rule, in one line: the built-in templates run here unless the templates fold
 file; every file from the templates folder runs in the sandbox (template_set.py applies it).
 
 The built-in templates are part of the package and reviewed like its code, and the sandbox's checks on each
-lookup, call and filter cost a quarter of their render time (docs/performance.md). This environment loads
+lookup, call and filter cost a quarter of their render time (bench/NOTES.md, `625cdfe`). This environment loads
 only the package's own macro files, has the sandbox's helpers and filters (a built-in copied into the
 templates folder works the same there; a test renders every built-in both ways), and fill.py keeps the
 output cap and the deadline for it as for the sandbox.
