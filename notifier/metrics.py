@@ -87,6 +87,22 @@ class Metrics:
             registry=r,
         )
         self.store_writable = Gauge(f"{PREFIX}_store_writable", "1 while the state store accepts writes.", registry=r)
+        self.config_last_reload_successful = Gauge(
+            f"{PREFIX}_config_last_reload_successful",
+            "1 when the last load of the config and templates (start-up or reload) applied whole, else 0.",
+            registry=r,
+        )
+        self.config_last_reload_success_timestamp = Gauge(
+            f"{PREFIX}_config_last_reload_success_timestamp_seconds",
+            "When the config and templates last loaded and applied whole.",
+            registry=r,
+        )
+        self.config_info = Gauge(
+            f"{PREFIX}_config_info",
+            "1 for the SHA-256 of the config file and template files in force.",
+            ["hash"],
+            registry=r,
+        )
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

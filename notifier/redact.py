@@ -27,8 +27,15 @@ def url_secrets(url: str) -> list[str]:
 
 class Redactor:
     def __init__(self, secrets: Iterable[str] = ()) -> None:
-        # Longest first, so a URL is masked whole before its path is.
-        self._secrets = sorted({s for s in secrets if s and len(s) >= 6}, key=len, reverse=True)
+        self._secrets: list[str] = []
+        self.learn(secrets)
+
+    def learn(self, secrets: Iterable[str]) -> None:
+        """Mask these too, from now on (a reloaded config's new webhooks); what was masked before stays masked,
+        since log lines about earlier notifications may still name it."""
+        known = {*self._secrets, *(s for s in secrets if s and len(s) >= 6)}
+        # Longest first, so a URL is masked whole before its path is. One assignment: a logging thread reads it.
+        self._secrets = sorted(known, key=len, reverse=True)
 
     def __call__(self, text: str) -> str:
         for secret in self._secrets:

@@ -11,7 +11,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 import notifier.cli.common as cli
-from notifier.app import service
+from notifier.app import checks, service
 from notifier.channels.base import ChannelContext
 from notifier.templating import TemplateLimits, TemplateSet
 from notifier.templating.sandbox import DEFAULT_LIMITS
@@ -70,7 +70,7 @@ def template_sets_compiled_once() -> Iterator[None]:
         return found
 
     with pytest.MonkeyPatch.context() as patch:
-        for module in (cli, service):
+        for module in (cli, service, checks):
             patch.setattr(module, "TemplateSet", template_set)
         yield
 

@@ -34,7 +34,7 @@ import signal
 import sys
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -159,6 +159,8 @@ class FakeChatServer:
         self._scripts: dict[str, deque[Reply]] = {}
         # By path: how long every request there waits before it is answered.
         self._slow: dict[str, float] = {}
+        # By path: requests there wait until the event is set (`hold`).
+        self._held: dict[str, asyncio.Event] = {}
         # The chat.update calls of each (channel, ts) not yet answered, and the most there ever were at once.
         self._updating: Counter[tuple[str, str]] = Counter()
         self.most_updates_at_once = 0
@@ -184,6 +186,11 @@ class FakeChatServer:
     def answer_after(self, path: str, seconds: float) -> None:
         """Answer every later request on `path` `seconds` after it arrived, as a slow platform does."""
         self._slow[path] = seconds
+
+    def hold(self, path: str) -> asyncio.Event:
+        """Requests on `path` arrive (and are recorded) but get no answer until the returned event is set: a send
+        kept in flight for as long as a test needs, not for a guessed number of seconds."""
+        return self._held.setdefault(path, asyncio.Event())
 
     def received_on(self, path: str) -> list[Received]:
         return [item for item in self.received if item.path == path]
@@ -286,6 +293,9 @@ class FakeChatServer:
 
     async def _answer(self, item: Received, request: web.Request) -> web.StreamResponse:
         await self._wait(self._slow.get(item.path, 0))
+        held = self._held.get(item.path)
+        if held is not None:
+            await _first(held.wait(), self._closing.wait())
         script = self._scripts.get(item.path)
         reply = script.popleft() if script else None
         if reply is None:
@@ -399,6 +409,16 @@ def _parse_body(content_type: str, body: bytes) -> Any:
 def _content_type(body: str) -> str:
     # Slack answers its webhooks as text/html and the Web API as JSON.
     return "application/json; charset=utf-8" if body.lstrip().startswith(("{", "[")) else "text/html"
+
+
+async def _first(*waits: Coroutine[Any, Any, object]) -> None:
+    """Wait until the first of `waits` is done; the others are cancelled."""
+    tasks = [asyncio.ensure_future(wait) for wait in waits]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
 
 
 def _drop_connection(request: web.Request) -> None:

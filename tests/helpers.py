@@ -39,9 +39,10 @@ import pytest
 import yaml
 
 from bench.procs import free_port as free_port  # re-exported: the one port picker for tests
+from notifier.app.reload import ConfigSource
 from notifier.app.service import Service
 from notifier.cli.main import main
-from notifier.config.load import KNOWN_VARIABLES, load_config
+from notifier.config.load import KNOWN_VARIABLES
 from notifier.intake.protocol import IntakeSource
 from notifier.keptn.events import KeptnEvent, event_from_mapping
 
@@ -143,7 +144,8 @@ async def running_service(
     path = tmp_path / "notifier.yaml"
     path.write_text(yaml.safe_dump(config))
     stdout = io.StringIO()
-    service = Service(load_config(path, env=env or {}), stdout=stdout, intakes=intakes)
+    source = ConfigSource(path, env or {})
+    service = Service(source.load(), stdout=stdout, intakes=intakes, source=source)
     await service.start()
     try:
         async with aiohttp.ClientSession() as session:

@@ -16,6 +16,7 @@ import aiohttp
 from notifier.app.admin import Admin
 from notifier.app.checks import require_route_templates
 from notifier.app.registration import Registration
+from notifier.app.reload import ChannelChanges, ConfigSource, Reloader
 from notifier.channels import build_channel
 from notifier.channels.base import ChannelConfig, ChannelContext
 from notifier.channels.http_post import shared_session
@@ -27,6 +28,7 @@ from notifier.delivery.mentions import RouteMentions
 from notifier.delivery.pacing import Pacer
 from notifier.delivery.priority import IntakePriority
 from notifier.delivery.results import RetryPolicy
+from notifier.delivery.retire import RetiredChannel
 from notifier.delivery.threads import RunThreads
 from notifier.delivery.worker import LEASE, ChannelWorker, Dispatcher
 from notifier.intake.http import HttpIntake
@@ -62,6 +64,18 @@ def storage_of(settings: Settings, clock: Clock, *, must_exist: bool = False) ->
     )
 
 
+def _worker_inputs(config: Config, name: str) -> tuple[object, ...]:
+    """What a channel's worker is made of: a reload that changes any of it starts the worker anew."""
+    settings = config.settings
+    return (
+        config.channels[name],
+        settings.bridge_url,
+        settings.retry_initial_backoff,
+        settings.retry_max_backoff,
+        settings.retry_max_age,
+    )
+
+
 def max_in_flight(channel: ChannelConfig) -> int:
     # Paced channels send one at a time, in order; an unpaced sink (a local relay) may take several at once.
     return 1 if channel.rate_limit is not None else 32
@@ -75,14 +89,19 @@ class Service:
         stdout: IO[str] | None = None,
         intakes: Sequence[IntakeSource] | None = None,
         admin: bool = True,
+        source: ConfigSource | None = None,
+        redactor: Redactor | None = None,
     ) -> None:
         """`intakes` None: those the config asks for (HTTP).
 
         `admin` False is a tool's run (replay): no /health, /ready, /metrics, and no registration with Keptn.
+        `source`: where `config` was read from, to reload it (SIGHUP, POST /-/reload, a changed file); None, never.
+        `redactor`: the one the logs go through, so that a reload's new secrets are masked there too.
         """
         self.config = config
         self.settings = config.settings
-        self.redactor = Redactor(config.secrets())
+        self.redactor = redactor or Redactor()
+        self.redactor.learn(config.secrets())
         self.metrics = Metrics()
         self.clock = SystemClock()
         self.priority = IntakePriority(self.clock)
@@ -94,11 +113,20 @@ class Service:
         self.store = self.storage.store
         self._store_health = Health()
         self._session: aiohttp.ClientSession | None = None
+        self._context: ChannelContext | None = None
+        self.composer: Composer | None = None
         self.dispatcher: Dispatcher | None = None
         self.pipeline: Pipeline | None = None
         self.event_server, self.admin_server = listeners(self.settings)
+        self.reloader: Reloader | None = None
         if admin:
-            Admin(self.metrics, self.readiness).add_routes(self.admin_server.mount("admin"))
+            router = self.admin_server.mount("admin")
+            Admin(self.metrics, self.readiness).add_routes(router)
+            if source is not None:
+                self.reloader = Reloader(
+                    self, source, self.metrics, self.redactor, self.clock, self.settings.admin_token
+                )
+                self.reloader.add_routes(router)
         self.intakes: list[IntakeSource] = list(intakes) if intakes is not None else self._configured_intakes()
         self._housekeeping: asyncio.Task[None] | None = None
         # Ends the housekeeping loop even where a cancellation is lost: nats-py swallows one that lands in its
@@ -140,8 +168,8 @@ class Service:
         require_route_templates(self.config, self.templates)
         await self.store.open()
         self._session = shared_session()
-        context = ChannelContext(session=self._session, stdout=self._stdout)
-        composer = Composer(
+        self._context = ChannelContext(session=self._session, stdout=self._stdout)
+        self.composer = Composer(
             self.templates,
             self.metrics,
             RouteMentions(self.config.routes),
@@ -149,34 +177,9 @@ class Service:
             self.settings.bridge_url,
             channels=len(self.config.channels),
         )
-        policy = RetryPolicy(
-            self.settings.retry_initial_backoff, self.settings.retry_max_backoff, self.settings.retry_max_age
+        self.dispatcher = Dispatcher(
+            {name: self._worker(name, channel, self.settings) for name, channel in self.config.channels.items()}
         )
-        workers = {}
-        for name, channel_config in self.config.channels.items():
-            channel = build_channel(name, channel_config, context)
-            pacer = Pacer(channel_config.rate_limit, self.clock)
-            threads = None
-            if channel_config.can_thread():
-                threads = RunThreads(
-                    name, channel, pacer, self.storage.threads, self.settings.bridge_url, self.clock, policy.initial
-                )
-            workers[name] = ChannelWorker(
-                name,
-                channel,
-                pacer,
-                self.store,
-                self.storage.pace,
-                composer,
-                policy,
-                self.metrics,
-                self.redactor,
-                max_in_flight(channel_config),
-                self.priority,
-                self.clock,
-                threads,
-            )
-        self.dispatcher = Dispatcher(workers)
         self.pipeline = Pipeline.build(self.config, self.store, self.dispatcher.wake, self.metrics, self.priority)
         self.dispatcher.start()
         for intake in self.intakes:
@@ -189,6 +192,8 @@ class Service:
             self.registration = Registration.from_settings(self.settings, self._session, self.clock, self.redactor)
         if self.registration is not None:
             self.registration.start()
+        if self.reloader is not None:
+            self.reloader.start()
         self._state = "running"
         # Where the outbox is: a directory only for SQLite; with NATS nothing of it is on this machine's disk.
         outbox = (
@@ -199,6 +204,70 @@ class Service:
         log.info("running with channels: %s", ", ".join(self.config.channels), extra=outbox)
         for warning in (*self.config.warnings, *self.templates.warnings()):
             log.warning(warning)
+
+    def _worker(self, name: str, channel_config: ChannelConfig, settings: Settings) -> ChannelWorker:
+        assert self._context is not None and self.composer is not None, "start() the service first"
+        policy = RetryPolicy(settings.retry_initial_backoff, settings.retry_max_backoff, settings.retry_max_age)
+        channel = build_channel(name, channel_config, self._context)
+        pacer = Pacer(channel_config.rate_limit, self.clock)
+        threads = None
+        if channel_config.can_thread():
+            threads = RunThreads(
+                name, channel, pacer, self.storage.threads, settings.bridge_url, self.clock, policy.initial
+            )
+        return ChannelWorker(
+            name,
+            channel,
+            pacer,
+            self.store,
+            self.storage.pace,
+            self.composer,
+            policy,
+            self.metrics,
+            self.redactor,
+            max_in_flight(channel_config),
+            self.priority,
+            self.clock,
+            threads,
+        )
+
+    async def apply(self, config: Config, templates: TemplateSet) -> ChannelChanges:
+        """Put a checked config in force (a reload, app/reload.py): events accepted from now on go by its routes,
+        notifications sent from now on render with its templates and mentions, a channel it adds starts, a
+        channel it changes starts anew, and a channel it drops stops, its queue parked as dead letters."""
+        assert self.pipeline is not None and self.composer is not None and self.dispatcher is not None
+        old = self.config
+        added = tuple(name for name in config.channels if name not in old.channels)
+        removed = tuple(name for name in old.channels if name not in config.channels)
+        changed = tuple(
+            name
+            for name in config.channels
+            if name in old.channels and _worker_inputs(old, name) != _worker_inputs(config, name)
+        )
+        # Made before anything changes: a channel that cannot be built leaves the config in force as it was.
+        replacements: dict[str, ChannelWorker | RetiredChannel] = {
+            name: self._worker(name, config.channels[name], config.settings) for name in (*added, *changed)
+        }
+        replacements.update((name, RetiredChannel(name, self.store, self.metrics, self.clock)) for name in removed)
+        self.redactor.learn(config.secrets())
+        self.config, self.settings, self.templates = config, config.settings, templates
+        self.pipeline.reconfigure(config)
+        self.composer.reconfigure(
+            templates,
+            RouteMentions(config.routes),
+            {route.name: route for route in config.routes},
+            config.settings.bridge_url,
+            len(config.channels),
+        )
+        if config.settings.log_level != old.settings.log_level:
+            logging.getLogger().setLevel(config.settings.log_level)
+        grace = config.settings.shutdown_grace
+        await asyncio.gather(*(self.dispatcher.replace(name, worker, grace) for name, worker in replacements.items()))
+        for name in removed:
+            for gauge in (self.metrics.queue_depth, self.metrics.oldest_pending_age):
+                with contextlib.suppress(KeyError):
+                    gauge.remove(name)
+        return ChannelChanges(added, removed, changed)
 
     async def submit(self, events: Sequence[KeptnEvent]) -> Summary:
         assert self.pipeline is not None, "start() the service first"
@@ -231,6 +300,8 @@ class Service:
             return
         was_running = self._state == "running"
         self._state = "stopping"
+        if self.reloader is not None:
+            await self.reloader.close()
         for intake in self.intakes:
             intake.pause()
         if self.registration is not None:
@@ -266,8 +337,14 @@ class Service:
             log.info("stopped")
 
 
-async def serve(config: Config, templates: TemplateSet | None = None) -> None:
-    service = Service(config, templates)
+async def serve(
+    config: Config,
+    templates: TemplateSet | None = None,
+    source: ConfigSource | None = None,
+    redactor: Redactor | None = None,
+) -> None:
+    """Run until SIGTERM or SIGINT; SIGHUP reloads the config from `source`."""
+    service = Service(config, templates, source=source, redactor=redactor)
     try:
         await service.start()
     except BaseException:
@@ -285,6 +362,8 @@ async def serve(config: Config, templates: TemplateSet | None = None) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    if service.reloader is not None:
+        loop.add_signal_handler(signal.SIGHUP, service.reloader.trigger, "SIGHUP")
     await stop.wait()
     log.info("shutting down")
     await service.stop()

@@ -5,17 +5,10 @@ from __future__ import annotations
 import argparse
 from collections.abc import Mapping
 
-from notifier.app.checks import missing_route_templates
-from notifier.cli.common import (
-    EXIT_FAILED,
-    EXIT_OK,
-    Commands,
-    command,
-    config_of,
-    templates_of,
-)
+from notifier.app.checks import check_templates
+from notifier.cli.common import EXIT_FAILED, EXIT_OK, Commands, command, config_of
 from notifier.redact import Redactor
-from notifier.templating import TemplateError, load_samples
+from notifier.templating import TemplateError
 
 
 def add(commands: Commands) -> None:
@@ -29,14 +22,14 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     for warning in config.warnings:
         print(redact(f"warning: {warning}"))
     try:
-        templates = templates_of(config)
+        checked = check_templates(config)
     except TemplateError as exc:
         print(redact(f"problem: {exc}"))
         print("check failed: 1 problem(s)")
         return EXIT_FAILED
-    for warning in templates.warnings():
+    for warning in checked.warnings:
         print(redact(f"warning: {warning}"))
-    problems = templates.check(load_samples()) + missing_route_templates(config, templates)
+    problems = checked.problems
     if problems:
         for problem in problems:
             print(redact(f"problem: {problem}"))
@@ -44,6 +37,6 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         return EXIT_FAILED
     print(
         f"ok: {len(config.channels)} channel(s), {len(config.routes)} route(s), "
-        f"{len(templates.names())} template(s) rendered against the sample events ({config.origin})"
+        f"{len(checked.templates.names())} template(s) rendered against the sample events ({config.origin})"
     )
     return EXIT_OK

@@ -27,14 +27,18 @@ def add(commands: Commands) -> None:
 
 
 def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    from notifier.app.reload import ConfigSource
     from notifier.app.service import serve
 
-    config = config_of(args, env, host=args.host, port=args.port, admin_port=args.admin_port, state_dir=args.state_dir)
+    flags = {"host": args.host, "port": args.port, "admin_port": args.admin_port, "state_dir": args.state_dir}
+    config = config_of(args, env, **flags)
     redact = Redactor(config.secrets())
     setup_logging(config.settings.log_level, redact)
     templates = templates_of(config)
+    # A reload reads the same file, environment and flags again.
+    source = ConfigSource(args.config, dict(env), flags)
     try:
-        run_async(serve(config, templates))
+        run_async(serve(config, templates, source, redact))
     except OSError as exc:  # a port in use, an address that is not this host's
         raise CliError(redact(f"cannot start the service: {exc}")) from None
     return EXIT_OK

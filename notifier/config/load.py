@@ -60,7 +60,8 @@ class Config:
 
     def secrets(self) -> list[str]:
         found = [secret for channel in self.channels.values() for secret in channel.secrets()]
-        found.extend(token for token in (self.settings.ingest_token, self.settings.keptn_api_token) if token)
+        tokens = (self.settings.ingest_token, self.settings.keptn_api_token, self.settings.admin_token)
+        found.extend(token for token in tokens if token)
         # A NATS URL may carry credentials (nats://user:password@host, or a token as the user part).
         credentials = urlsplit(self.settings.nats_url)
         found.extend(part for part in (credentials.password, credentials.username) if part)
@@ -117,6 +118,12 @@ def load_config(
         *subscription_warnings(settings.pubsub_topic, [(route.name, route.match.types) for route in routes]),
     )
     return Config(settings=settings, channels=channels, routes=routes, origin=origin, warnings=warnings)
+
+
+def config_file(path: str | Path | None, env: Mapping[str, str]) -> Path | None:
+    """The file `load_config` reads: the one given (--config), else NOTIFIER_CONFIG's, else none (the environment)."""
+    chosen = path or env.get(CONFIG_VARIABLE) or None
+    return Path(chosen) if chosen else None
 
 
 def _read_file(path: Path, env: Mapping[str, str]) -> tuple[FileConfig, YamlDocument, frozenset[str]]:

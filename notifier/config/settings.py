@@ -34,11 +34,22 @@ DEFAULT_KEPTN_API_ENDPOINT = "http://api-gateway-nginx/api"
 # consumer ("shipyard-controller:all-events"), which can therefore never be named here.
 _NATS_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
+
 @dataclass(frozen=True, slots=True)
 class Env:
     """Marks a setting with the environment variable that sets it: `port: Annotated[int, Env("PORT")]`."""
 
     variable: str
+
+
+@dataclass(frozen=True, slots=True)
+class Reloads:
+    """Marks a setting that a live reload applies; any other changed setting waits for a restart, so a new
+    setting is a restart's until someone makes the running service follow it and marks it."""
+
+
+RELOADS = Reloads()
+
 
 class Settings(BaseModel):
     """Service-wide knobs: names in the YAML `settings:` section; `Env(...)` names a knob's environment variable."""
@@ -67,22 +78,24 @@ class Settings(BaseModel):
     project_filter: Annotated[list[str], Env("PROJECT_FILTER")] = []
     stage_filter: Annotated[list[str], Env("STAGE_FILTER")] = []
     service_filter: Annotated[list[str], Env("SERVICE_FILTER")] = []
-    bridge_url: Annotated[str, Env("KEPTN_BRIDGE_URL")] = ""
-    templates_dir: Annotated[Path | None, Env("TEMPLATES_DIR")] = None
-    log_level: Annotated[str, Env("LOG_LEVEL")] = "INFO"
+    bridge_url: Annotated[str, Env("KEPTN_BRIDGE_URL"), RELOADS] = ""
+    templates_dir: Annotated[Path | None, Env("TEMPLATES_DIR"), RELOADS] = None
+    log_level: Annotated[str, Env("LOG_LEVEL"), RELOADS] = "INFO"
     max_body_bytes: Annotated[int, Env("NOTIFIER_MAX_BODY")] = Field(default=1024 * 1024, ge=1024)
     max_batch_events: int = Field(default=100, ge=1)
-    max_depth: int = Field(default=32, ge=4, le=256)
-    max_keys: int = Field(default=10_000, ge=100)
-    max_string_chars: int = Field(default=8_192, ge=256)
-    max_labels: int = Field(default=50, ge=1)
+    max_depth: Annotated[int, RELOADS] = Field(default=32, ge=4, le=256)
+    max_keys: Annotated[int, RELOADS] = Field(default=10_000, ge=100)
+    max_string_chars: Annotated[int, RELOADS] = Field(default=8_192, ge=256)
+    max_labels: Annotated[int, RELOADS] = Field(default=50, ge=1)
     ingest_token: Annotated[str | None, Env("NOTIFIER_INGEST_TOKEN")] = None
+    # Bearer token for the admin port's writes (POST /-/reload); unset, they answer 403.
+    admin_token: Annotated[str | None, Env("NOTIFIER_ADMIN_TOKEN")] = None
     dedup_window: Annotated[float, Env("NOTIFIER_DEDUP_WINDOW")] = Field(default=3600.0, ge=0)
     dedup_max_entries: int = Field(default=100_000, ge=100)
-    retry_max_age: Annotated[float, Env("NOTIFIER_RETRY_MAX_AGE")] = Field(default=86400.0, gt=0)
-    retry_initial_backoff: float = Field(default=2.0, gt=0)
-    retry_max_backoff: float = Field(default=10.0, gt=0)
-    shutdown_grace: Annotated[float, Env("NOTIFIER_SHUTDOWN_GRACE")] = Field(default=20.0, ge=0)
+    retry_max_age: Annotated[float, Env("NOTIFIER_RETRY_MAX_AGE"), RELOADS] = Field(default=86400.0, gt=0)
+    retry_initial_backoff: Annotated[float, RELOADS] = Field(default=2.0, gt=0)
+    retry_max_backoff: Annotated[float, RELOADS] = Field(default=10.0, gt=0)
+    shutdown_grace: Annotated[float, Env("NOTIFIER_SHUTDOWN_GRACE"), RELOADS] = Field(default=20.0, ge=0)
     # Registration with Keptn's control plane (Bridge > Uniform), as the distributor does: only when asked.
     keptn_register: Annotated[bool, Env("KEPTN_REGISTER")] = False
     keptn_api_endpoint: Annotated[str, Env("KEPTN_API_ENDPOINT")] = DEFAULT_KEPTN_API_ENDPOINT
@@ -209,6 +222,7 @@ class Settings(BaseModel):
         """Events straight from NATS: NATS_URL given (the environment, the file or a flag), not its default."""
         return "nats_url" in self.model_fields_set
 
+
 # Environment variable -> setting, read from the `Env` marks above (README: "Configure with environment variables").
 ENV_SETTINGS: Mapping[str, str] = MappingProxyType(
     {
@@ -218,3 +232,26 @@ ENV_SETTINGS: Mapping[str, str] = MappingProxyType(
         if isinstance(mark, Env)
     }
 )
+
+# The settings a live reload applies (marked `RELOADS` above); a change of any other needs a restart.
+RELOADED_SETTINGS: frozenset[str] = frozenset(
+    name for name, field_info in Settings.model_fields.items() if RELOADS in field_info.metadata
+)
+
+
+def restart_needed(running: Settings, wanted: Settings) -> list[str]:
+    """The settings `wanted` changes that a reload cannot apply, each as `name (VARIABLE)` when a variable sets it."""
+    variables = {name: variable for variable, name in ENV_SETTINGS.items()}
+    changed = [
+        name
+        for name in Settings.model_fields
+        if name not in RELOADED_SETTINGS and getattr(running, name) != getattr(wanted, name)
+    ]
+    if running.nats_intake != wanted.nats_intake and "nats_url" not in changed:
+        changed.append("nats_url")  # the same URL, given or not: whether events come from NATS changes
+    return [f"{name} ({variables[name]})" if name in variables else name for name in changed]
+
+
+def reloaded(running: Settings, wanted: Settings) -> Settings:
+    """The settings in force after a reload: `wanted`'s where a reload applies them, `running`'s elsewhere."""
+    return running.model_copy(update={name: getattr(wanted, name) for name in RELOADED_SETTINGS})

@@ -58,10 +58,23 @@ class Composer:
     ) -> None:
         """`noise`: the rules of each route by name, for the words of its digests; `bridge_url` for their links;
         `channels`: how many channels share the renders."""
-        self.templates = templates
         self._metrics = metrics
-        self._route_mentions = mentions or RouteMentions(())
-        self._noise = dict(noise or {})
+        self.reconfigure(templates, mentions or RouteMentions(()), noise or {}, bridge_url, channels)
+
+    def reconfigure(
+        self,
+        templates: TemplateSet,
+        mentions: RouteMentions,
+        noise: Mapping[str, NoiseRules],
+        bridge_url: str,
+        channels: int,
+    ) -> None:
+        """What is rendered from now on uses these (a reload): the renders kept so far are dropped, so a queued
+        notification gets the templates and mentions in force when it is sent. Rendering never awaits, so no
+        render sees half of the old config and half of the new."""
+        self.templates = templates
+        self._route_mentions = mentions
+        self._noise = dict(noise)
         self._bridge_url = bridge_url
         size = min(MOST_RENDERS, RENDERS_PER_CHANNEL * max(1, channels))
         self._messages: _Lru[Message] = _Lru(size)
@@ -81,7 +94,7 @@ class Composer:
         message = self._messages.remember((event, template, ""), lambda: self.message(stored.read(), template))
         if not self._route_mentions.has(route):
             return self._payloads.remember((event, template, fmt), lambda: render(fmt, message))
-        # The route's config is fixed while the service runs: its name stands for the mentions in the key.
+        # The route's config is fixed until a reload, which empties the cache: its name stands for its mentions.
         return self._payloads.remember(
             (event, template, fmt, route),
             lambda: render(fmt, message, self._route_mentions.resolve(route, stored.read())),

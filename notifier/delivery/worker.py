@@ -12,6 +12,7 @@ import logging
 import random
 from collections import deque
 from collections.abc import Iterable, Mapping
+from typing import Protocol
 
 from notifier.channels.base import Channel, SendResult
 from notifier.clock import Clock, wait_for_event
@@ -318,16 +319,31 @@ class ChannelWorker:
         await self._give_back(unsent)
 
 
-class Dispatcher:
-    """Starts, wakes and stops the channel workers."""
+class Worker(Protocol):
+    """What the dispatcher runs for a channel: its ChannelWorker, or a RetiredChannel once a reload removed it."""
 
-    def __init__(self, workers: Mapping[str, ChannelWorker]) -> None:
+    name: str
+
+    def wake(self) -> None: ...
+
+    async def run(self) -> None: ...
+
+    async def stop(self, grace: float) -> None: ...
+
+
+class Dispatcher:
+    """Starts, wakes, replaces and stops the channel workers."""
+
+    def __init__(self, workers: Mapping[str, Worker]) -> None:
         self.workers = dict(workers)
-        self._tasks: list[asyncio.Task[None]] = []
+        self._tasks: dict[str, asyncio.Task[None]] = {}
 
     def start(self) -> None:
-        for name, worker in self.workers.items():
-            self._tasks.append(asyncio.create_task(worker.run(), name=f"worker-{name}"))
+        for name in self.workers:
+            self._launch(name)
+
+    def _launch(self, name: str) -> None:
+        self._tasks[name] = asyncio.create_task(self.workers[name].run(), name=f"worker-{name}")
 
     def wake(self, channels: Iterable[str]) -> None:
         for name in channels:
@@ -335,9 +351,22 @@ class Dispatcher:
             if worker is not None:
                 worker.wake()
 
+    async def replace(self, name: str, worker: Worker | None, grace: float) -> None:
+        """Stop the channel's worker, if it has one (its sends in flight get `grace` seconds, the rest goes back
+        to the store), then start `worker` in its place: never two at once for one channel."""
+        old, task = self.workers.pop(name, None), self._tasks.pop(name, None)
+        if old is not None:
+            await old.stop(grace)
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        if worker is not None:
+            self.workers[name] = worker
+            self._launch(name)
+
     async def stop(self, grace: float) -> None:
         await asyncio.gather(*(worker.stop(grace) for worker in self.workers.values()))
-        for task in self._tasks:
+        for task in self._tasks.values():
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*self._tasks.values(), return_exceptions=True)
         self._tasks.clear()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 from notifier.config.load import Config
@@ -37,23 +38,30 @@ class IntakeLoad(Protocol):
     def answered(self) -> None: ...
 
 
+@dataclass(frozen=True, slots=True)
+class Stages:
+    """The stages made from the config: one object, so that a reload replaces them all in one assignment and a
+    submit runs on the ones it started with."""
+
+    bound: Bound
+    subscription: Subscription
+    routes: Routes
+    noise: NoiseStage
+
+    @classmethod
+    def of(cls, config: Config) -> Stages:
+        return cls(
+            Bound.from_settings(config.settings),
+            Subscription.from_settings(config.settings),
+            Routes(config.routes, config.channels),
+            NoiseStage(config.routes),
+        )
+
+
 class Pipeline:
-    def __init__(
-        self,
-        bound: Bound,
-        subscription: Subscription,
-        routes: Routes,
-        noise: NoiseStage,
-        accept: Accept,
-        wake: Wake,
-        metrics: Metrics,
-        load: IntakeLoad,
-    ) -> None:
+    def __init__(self, stages: Stages, accept: Accept, wake: Wake, metrics: Metrics, load: IntakeLoad) -> None:
         """`load` hears of every submit, from any intake, when it starts and when it returns."""
-        self._bound = bound
-        self._subscription = subscription
-        self._routes = routes
-        self._noise = noise
+        self._stages = stages
         self._accept = accept
         self._wake = wake
         self._metrics = metrics
@@ -61,16 +69,12 @@ class Pipeline:
 
     @classmethod
     def build(cls, config: Config, store: Store, wake: Wake, metrics: Metrics, load: IntakeLoad) -> Pipeline:
-        return cls(
-            Bound.from_settings(config.settings),
-            Subscription.from_settings(config.settings),
-            Routes(config.routes, config.channels),
-            NoiseStage(config.routes),
-            Accept(store, metrics),
-            wake,
-            metrics,
-            load,
-        )
+        return cls(Stages.of(config), Accept(store, metrics), wake, metrics, load)
+
+    def reconfigure(self, config: Config) -> None:
+        """Events submitted from now on are bounded, subscribed, routed and noise-planned by `config`; a submit
+        in flight finishes with the stages it started with."""
+        self._stages = Stages.of(config)
 
     async def submit(self, events: Sequence[KeptnEvent], size: int | None = None) -> Summary:
         """Returns once every wanted event is committed to the store: only then may the intake acknowledge.
@@ -81,18 +85,18 @@ class Pipeline:
         """
         self._load.arrived()
         try:
-            return await self._submit(events, size)
+            return await self._submit(self._stages, events, size)
         finally:
             self._load.answered()
 
-    async def _submit(self, events: Sequence[KeptnEvent], size: int | None) -> Summary:
-        events = self._bound(events, size)
+    async def _submit(self, stages: Stages, events: Sequence[KeptnEvent], size: int | None) -> Summary:
+        events = stages.bound(events, size)
         self._metrics.events_received.inc(len(events))
         wanted: list[tuple[KeptnEvent, Sequence[Target]]] = []
         for event in events:
-            targets = self._targets(event)
+            targets = self._targets(stages, event)
             if targets:
-                wanted.append((event, self._noise(event, targets)))
+                wanted.append((event, stages.noise(event, targets)))
         ignored = len(events) - len(wanted)
         if ignored:  # a counter's inc(0) still takes its lock
             self._metrics.events_ignored.inc(ignored)
@@ -104,9 +108,9 @@ class Pipeline:
         accepted = sum(fresh)
         return Summary(accepted=accepted, ignored=ignored, duplicates=len(fresh) - accepted)
 
-    def _targets(self, event: KeptnEvent) -> list[Target]:
-        rejection = self._subscription.rejection(event)
-        targets = [] if rejection is not None else self._routes.targets(event)
+    def _targets(self, stages: Stages, event: KeptnEvent) -> list[Target]:
+        rejection = stages.subscription.rejection(event)
+        targets = [] if rejection is not None else stages.routes.targets(event)
         if not targets and log.isEnabledFor(logging.DEBUG):
             log.debug(
                 "ignored %s: %s",

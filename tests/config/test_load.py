@@ -232,6 +232,7 @@ NOT_DEFAULT = {
     "log_level": "debug",
     "max_body_bytes": "2KiB",
     "ingest_token": "token",
+    "admin_token": "admin-token",
     "dedup_window": "5m",
     "retry_max_age": "5m",
     "shutdown_grace": "5m",

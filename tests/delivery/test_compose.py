@@ -5,10 +5,13 @@ from pathlib import Path
 import orjson
 import pytest
 
+from notifier.config.routes import RouteConfig
 from notifier.delivery.compose import MOST_RENDERS, RENDERS_PER_CHANNEL, Composer
+from notifier.delivery.mentions import RouteMentions
 from notifier.keptn.events import EventError, KeptnEvent, StoredEvent, load_event
 from notifier.message import Message
 from notifier.metrics import Metrics
+from notifier.render.mentions import MentionRule
 from notifier.templating import TemplateSet
 from tests.helpers import keptn_event
 
@@ -110,3 +113,20 @@ def test_a_failing_template_is_counted_under_the_template_chosen_for_the_event(t
 def test_a_damaged_stored_event_is_an_event_error_that_says_so(damaged: bytes) -> None:
     with pytest.raises(EventError, match="stored event cannot be read"):
         load_event(damaged)
+
+
+def test_a_reload_drops_the_renders_so_the_next_send_uses_the_new_templates_and_mentions(tmp_path: Path) -> None:
+    """A notification rendered for one channel and sent to the next after a reload gets the new config there."""
+    old, new = tmp_path / "old", tmp_path / "new"
+    for folder, title in ((old, "gate v1"), (new, "gate v2")):
+        folder.mkdir()
+        (folder / "sh.keptn.event.evaluation.finished.yaml").write_text(f'title: "{title}"\n')
+    route = RouteConfig(name="gates", channels=["hook"], mentions=[MentionRule(slack=("<!here>",))])
+    composer = Composer(TemplateSet(old), mentions=RouteMentions([]))
+    before = composer.payload("ev-1", StoredEvent(body()), None, "text", "gates")
+    assert isinstance(before, str) and "gate v1" in before and "<!here>" not in before
+    composer.reconfigure(TemplateSet(new), RouteMentions([route]), {}, "", 1)
+    after = composer.payload("ev-1", StoredEvent(body()), None, "text", "gates")
+    assert isinstance(after, str) and "gate v2" in after and "gate v1" not in after
+    slack = composer.payload("ev-1", StoredEvent(body()), None, "slack", "gates")
+    assert "<!here>" in orjson.dumps(slack).decode()

@@ -1,8 +1,10 @@
 """The stages in order, as every intake's events go through them: bound, subscribe, route, accept, wake."""
 
+import asyncio
 import logging
 from collections.abc import Collection
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -170,3 +172,28 @@ async def test_every_submit_is_answered_to_the_intake_priority_even_when_it_rais
         await pipeline.submit([event("deep", nested={"a": {"b": {"c": {"d": {"e": {"f": {"g": {}}}}}}}})])
     # Requests in flight go back to zero: a refused batch must not leave the intake looking contended.
     assert recorder.arrivals == recorder.answers == 2
+
+
+async def test_a_reload_routes_the_next_submit_and_one_in_flight_finishes_on_the_routes_it_started_with(
+    tmp_path: Path, pipeline: Pipeline, store: MemoryStore, recorder: Recorder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gate = asyncio.Event()
+    accept = store.accept
+
+    async def slow_accept(items: Any) -> Any:
+        await gate.wait()
+        return await accept(items)
+
+    monkeypatch.setattr(store, "accept", slow_accept)
+    in_flight = asyncio.create_task(pipeline.submit([event("before")]))
+    await asyncio.sleep(0)
+    path = tmp_path / "reloaded.yaml"
+    reloaded = {**CONFIG, "routes": [{"name": "all", "match": {"types": ["sh.keptn.>"]}, "channels": ["log"]}]}
+    path.write_text(yaml.safe_dump(reloaded))
+    pipeline.reconfigure(load_config(path, env={}))
+    gate.set()
+    await in_flight
+    await pipeline.submit([event("after")])
+    assert recorder.woken == [{"log", "prod"}, {"log"}]
+    stats = await store.stats()
+    assert (stats["prod"].pending, stats["log"].pending) == (1, 2)
