@@ -60,7 +60,8 @@ class Config:
 
     def secrets(self) -> list[str]:
         found = [secret for channel in self.channels.values() for secret in channel.secrets()]
-        found.extend(token for token in (self.settings.ingest_token, self.settings.keptn_api_token) if token)
+        tokens = (self.settings.ingest_token, self.settings.keptn_api_token, self.settings.admin_token)
+        found.extend(token for token in tokens if token)
         # A NATS URL may carry credentials (nats://user:password@host, or a token as the user part).
         credentials = urlsplit(self.settings.nats_url)
         found.extend(part for part in (credentials.password, credentials.username) if part)

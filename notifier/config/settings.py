@@ -94,6 +94,10 @@ class Settings(BaseModel):
     k8s_node_name: Annotated[str, Env("K8S_NODE_NAME")] = ""
     # How long a run's thread is continued: a notification of an older run starts a new run message.
     thread_max_age: Annotated[float, Env("NOTIFIER_THREAD_MAX_AGE")] = Field(default=14 * 86400.0, gt=0)
+    # The longest a silence may last (`silence add`, POST /api/v1/silences): a forgotten one ends by then.
+    silence_max_duration: Annotated[float, Env("NOTIFIER_SILENCE_MAX_DURATION")] = Field(default=7 * 86400.0, gt=0)
+    # What writes on the admin port (silences) must send as `Authorization: Bearer ...`; unset: no writes.
+    admin_token: Annotated[str | None, Env("NOTIFIER_ADMIN_TOKEN")] = None
 
     @field_validator("project_filter", "stage_filter", "service_filter", mode="before")
     @classmethod
@@ -107,6 +111,7 @@ class Settings(BaseModel):
         "retry_max_backoff",
         "shutdown_grace",
         "thread_max_age",
+        "silence_max_duration",
         mode="before",
     )
     @classmethod
