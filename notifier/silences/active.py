@@ -37,6 +37,8 @@ class ActiveSilences:
         self._ended: tuple[SilenceRecord, ...] = ()
         # Silences this release cannot read (a matcher of a later one), said once each.
         self._unreadable: set[str] = set()
+        # Adds and expires through this replica: a refresh that read the store before one of them keeps what it had.
+        self._changes = 0
 
     @property
     def idle(self) -> bool:
@@ -68,17 +70,22 @@ class ActiveSilences:
     async def add(self, silence: Silence) -> None:
         await self._store.put(silence.record())
         self._live = (*(s for s in self._live if s.id != silence.id), silence)
+        self._changes += 1
 
     async def expire(self, silence: str) -> SilenceRecord | None:
         """End the silence now; None when the store knows no such silence."""
         ended = await self._store.expire(silence, self._clock.time())
         if ended is not None:
             self._live = tuple(s for s in self._live if s.id != silence)
+            self._changes += 1
         return ended
 
     async def refresh(self) -> None:
         """Read the silences again (raises StoreError, keeping the last ones read)."""
+        changes = self._changes
         records = await self._store.silences()
+        if changes != self._changes:
+            return  # read before a change made here: the next refresh reads it
         now = self._clock.time()
         live = []
         for record in records:

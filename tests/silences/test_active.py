@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import replace
 
@@ -13,7 +14,7 @@ from notifier.metrics import Metrics
 from notifier.silences.active import REFRESH_INTERVAL, SUMMARY_DELAY, ActiveSilences
 from notifier.silences.silence import Silence, new_silence
 from notifier.silences.summary import SUMMARY_NOTE, SUMMARY_TYPE, summary_message
-from notifier.store import MutedCount, Retention, Sent, Storage
+from notifier.store import MutedCount, Retention, Sent, SilenceRecord, SilenceStore, Storage
 from tests.clock import FakeClock
 from tests.helpers import keptn_event
 from tests.memory_store import FORGET_INTERVAL, memory_storage
@@ -223,3 +224,35 @@ async def test_an_expired_silence_stops_muting_at_once_and_is_summarised_after_t
     await clock.advance(SUMMARY_DELAY)
     await active.refresh()
     assert await active.summarise(storage.store) == 1
+
+
+class SlowRead:
+    """The test double's silences, read at once but answered only when the test says so."""
+
+    def __init__(self, inner: SilenceStore) -> None:
+        self.inner = inner
+        self.answer = asyncio.Event()
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+    async def silences(self) -> list[SilenceRecord]:
+        found = await self.inner.silences()
+        await self.answer.wait()
+        return found
+
+
+async def test_a_refresh_that_read_the_store_before_a_silence_was_added_here_does_not_drop_it(
+    storage: Storage, clock: FakeClock
+) -> None:
+    slow = SlowRead(storage.silences)
+    active = ActiveSilences(slow, clock, Metrics())  # type: ignore[arg-type]
+    reading = asyncio.create_task(active.refresh())
+    await asyncio.sleep(0)
+    added = silence(clock, "stage=production")
+    await active.add(added)
+    slow.answer.set()
+    await reading
+    assert active.muting(FAILED, "a", "r") == added
+    await active.refresh()
+    assert active.muting(FAILED, "a", "r") == added
