@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from notifier.silences.silence import timestamp
+from notifier.silences.silence import state_of, timestamp
 from notifier.store.protocol import MutedCount, SilenceRecord, SilenceStore
 
 
@@ -46,16 +46,9 @@ class Listed:
         }
 
 
-def state_of(silence: SilenceRecord, now: float) -> str:
-    """`pending`, `active` or `expired`, Alertmanager's words."""
-    if now < silence.starts:
-        return "pending"
-    return "active" if now < silence.ends else "expired"
-
-
 async def listing(store: SilenceStore, now: float) -> list[Listed]:
     """Every silence the store keeps (ended ones for SILENCE_KEPT), oldest start first, with what it muted."""
     return [
-        Listed(silence, state_of(silence, now), tuple(await store.muted(silence.id)))
+        Listed(silence, state_of(silence.starts, silence.ends, now), tuple(await store.muted(silence.id)))
         for silence in await store.silences()
     ]

@@ -37,7 +37,7 @@ class Silence:
     summarised: bool = False
 
     def active(self, now: float) -> bool:
-        return self.starts <= now < self.ends
+        return state_of(self.starts, self.ends, now) == "active"
 
     def matches(self, event: KeptnEvent, channel: str, route: str) -> bool:
         """Whether every matcher holds for the event sent to `channel` by `route` (whatever the time)."""
@@ -65,6 +65,14 @@ class Silence:
             record.drop,
             record.summarised,
         )
+
+
+def state_of(starts: float, ends: float, now: float) -> str:
+    """`pending`, `active` or `expired` (Alertmanager's words): a silence mutes from its start until just before
+    its end."""
+    if now < starts:
+        return "pending"
+    return "active" if now < ends else "expired"
 
 
 def muting(silences: Sequence[Silence], event: KeptnEvent, channel: str, route: str, now: float) -> Silence | None:
