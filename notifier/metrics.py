@@ -64,6 +64,12 @@ class Metrics:
             ["route", "channel"],
             registry=r,
         )
+        self.notifications_silenced = Counter(
+            f"{PREFIX}_notifications_silenced",
+            "Notifications not sent because a silence muted them; each silence's summary counts them too.",
+            ["route", "channel"],
+            registry=r,
+        )
         self.template_failures = Counter(
             f"{PREFIX}_template_failures",
             "Renders that fell back to the plain message.",

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections import Counter
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from notifier.clock import Clock
 from notifier.store.local import LocalPace
 from notifier.store.protocol import (
+    SILENCE_KEPT,
     Accepted,
     ChannelStats,
     Claim,
@@ -23,6 +25,7 @@ from notifier.store.protocol import (
     Health,
     Incoming,
     Member,
+    MutedCount,
     NotificationId,
     Outgoing,
     Pending,
@@ -31,6 +34,7 @@ from notifier.store.protocol import (
     Retry,
     RunThread,
     Sent,
+    SilenceRecord,
     Storage,
     StoreError,
     Update,
@@ -326,5 +330,41 @@ class MemoryRunThreads:
         self._threads[(channel, context)] = thread
 
 
+class MemorySilences:
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+        self._silences: dict[str, SilenceRecord] = {}
+        self._counts: dict[str, Counter[tuple[str, str]]] = {}
+
+    async def put(self, silence: SilenceRecord) -> None:
+        self._silences[silence.id] = silence
+
+    async def silences(self) -> list[SilenceRecord]:
+        forgotten = self._clock.time() - SILENCE_KEPT
+        for old in [one for one in self._silences.values() if one.ends < forgotten]:
+            del self._silences[old.id]
+            self._counts.pop(old.id, None)
+        return sorted(self._silences.values(), key=lambda one: (one.starts, one.id))
+
+    async def expire(self, silence: str, at: float) -> SilenceRecord | None:
+        found = self._silences.get(silence)
+        if found is not None and found.ends > at:
+            found = self._silences[silence] = replace(found, starts=min(found.starts, at), ends=at)
+        return found
+
+    async def count(self, silence: str, channel: str, kind: str) -> None:
+        self._counts.setdefault(silence, Counter())[channel, kind] += 1
+
+    async def muted(self, silence: str) -> list[MutedCount]:
+        counted = self._counts.get(silence, Counter())
+        return [MutedCount(channel, kind, number) for (channel, kind), number in sorted(counted.items())]
+
+    async def summarised(self, silence: str) -> None:
+        if silence in self._silences:
+            self._silences[silence] = replace(self._silences[silence], summarised=True)
+
+
 def memory_storage(clock: Clock, retention: Retention, thread_max_age: float = 14 * 86400.0) -> Storage:
-    return Storage(MemoryStore(clock, retention), MemoryRunThreads(clock, thread_max_age), LocalPace(clock))
+    return Storage(
+        MemoryStore(clock, retention), MemoryRunThreads(clock, thread_max_age), LocalPace(clock), MemorySilences(clock)
+    )

@@ -22,6 +22,7 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"store", "channels", "render", "templating", "runs"}),
     frozenset({"noise"}),
     frozenset({"config"}),
+    frozenset({"silences"}),
     frozenset({"intake", "delivery"}),
     frozenset({"pipeline"}),
     frozenset({"app", "preview"}),

@@ -17,6 +17,7 @@ from notifier.app.admin import Admin
 from notifier.app.checks import require_route_templates
 from notifier.app.registration import Registration
 from notifier.app.reload import ChannelChanges, ConfigSource, Reloader
+from notifier.app.silences_api import SilencesApi
 from notifier.channels import build_channel
 from notifier.channels.base import ChannelConfig, ChannelContext
 from notifier.channels.http_post import shared_session
@@ -38,6 +39,7 @@ from notifier.keptn.events import KeptnEvent
 from notifier.metrics import Metrics
 from notifier.pipeline.pipeline import Pipeline
 from notifier.redact import Redactor
+from notifier.silences.active import ActiveSilences
 from notifier.store import Health, Retention, Storage
 from notifier.store.factory import make_storage
 from notifier.templating import TemplateLimits, TemplateSet
@@ -111,6 +113,7 @@ class Service:
         self._stdout = stdout or sys.stdout
         self.storage = storage_of(self.settings, self.clock)
         self.store = self.storage.store
+        self.silences = ActiveSilences(self.storage.silences, self.clock, self.metrics)
         self._store_health = Health()
         self._session: aiohttp.ClientSession | None = None
         self._context: ChannelContext | None = None
@@ -127,8 +130,10 @@ class Service:
                     self, source, self.metrics, self.redactor, self.clock, self.settings.admin_token
                 )
                 self.reloader.add_routes(router)
+            SilencesApi(self.silences, self.storage.silences, lambda: self.config, self.clock).add_routes(router)
         self.intakes: list[IntakeSource] = list(intakes) if intakes is not None else self._configured_intakes()
         self._housekeeping: asyncio.Task[None] | None = None
+        self._silences_kept: asyncio.Task[None] | None = None
         # Ends the housekeeping loop even where a cancellation is lost: nats-py swallows one that lands in its
         # flush, and the loop would then go on (and `stop` wait for it) for ever.
         self._keeping_house = asyncio.Event()
@@ -167,6 +172,8 @@ class Service:
     async def start(self) -> None:
         require_route_templates(self.config, self.templates)
         await self.store.open()
+        # Read before the first event: a silence applies from the start.
+        await self.silences.refresh()
         self._session = shared_session()
         self._context = ChannelContext(session=self._session, stdout=self._stdout)
         self.composer = Composer(
@@ -180,7 +187,9 @@ class Service:
         self.dispatcher = Dispatcher(
             {name: self._worker(name, channel, self.settings) for name, channel in self.config.channels.items()}
         )
-        self.pipeline = Pipeline.build(self.config, self.store, self.dispatcher.wake, self.metrics, self.priority)
+        self.pipeline = Pipeline.build(
+            self.config, self.store, self.silences, self.dispatcher.wake, self.metrics, self.priority
+        )
         self.dispatcher.start()
         for intake in self.intakes:
             await intake.start(self.pipeline)
@@ -188,6 +197,7 @@ class Service:
             await server.start()
             log.info("serving %s on %s:%s", " and ".join(server.serves), server.host, server.port)
         self._housekeeping = asyncio.create_task(self._keep_house(), name="housekeeping")
+        self._silences_kept = asyncio.create_task(self.silences.run(self.store, self._keeping_house), name="silences")
         if self._registers:
             self.registration = Registration.from_settings(self.settings, self._session, self.clock, self.redactor)
         if self.registration is not None:
@@ -229,6 +239,7 @@ class Service:
             self.priority,
             self.clock,
             threads,
+            self.silences,
         )
 
     async def apply(self, config: Config, templates: TemplateSet) -> ChannelChanges:
@@ -314,6 +325,9 @@ class Service:
             self._keeping_house.set()
             self._housekeeping.cancel()
             await asyncio.gather(self._housekeeping, return_exceptions=True)
+        if self._silences_kept is not None:
+            self._keeping_house.set()
+            await asyncio.gather(self._silences_kept, return_exceptions=True)
         for intake in self.intakes:
             await intake.stop()
         for server in self._servers():

@@ -10,8 +10,11 @@ from typing import Any, TypeAlias, TypeVar
 
 import orjson
 
+from notifier.clock import SystemClock
 from notifier.config.load import Config, load_config
 from notifier.keptn.events import EventError, KeptnEvent, event_from_mapping
+from notifier.silences.silence import Silence, SilenceError
+from notifier.store.protocol import StoreError, StoreMissing
 from notifier.templating import TemplateLimits, TemplateSet
 
 T = TypeVar("T")
@@ -30,6 +33,34 @@ def config_of(args: argparse.Namespace, env: Mapping[str, str], **overrides: obj
 
 def templates_of(config: Config) -> TemplateSet:
     return TemplateSet(config.settings.templates_dir, config.settings.bridge_url, TemplateLimits())
+
+def stored_silences(config: Config) -> tuple[list[Silence], str]:
+    """The silences in the service's store, for the tools that show what an event would do; and when none could be
+    read, why, in words (said once)."""
+    from notifier.app.service import storage_of
+
+    async def read() -> list[Silence]:
+        storage = storage_of(config.settings, SystemClock(), must_exist=True)
+        await storage.store.open()
+        try:
+            records = await storage.silences.silences()
+        finally:
+            await storage.store.close()
+        silences = []
+        for record in records:
+            try:
+                silences.append(Silence.of(record))
+            except SilenceError:
+                continue  # a later release's matcher: the service says so
+        return silences
+
+    try:
+        return run_async(read()), ""
+    except StoreMissing as exc:
+        return [], f"none: {exc}, if it runs elsewhere"
+    except StoreError as exc:
+        return [], f"unknown: {exc}"
+
 
 def run_async(coroutine: Coroutine[Any, Any, T]) -> T:
     try:

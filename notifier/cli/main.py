@@ -9,14 +9,14 @@ from collections.abc import Mapping, Sequence
 
 from notifier import __version__
 from notifier.app.logs import logging_restored
-from notifier.cli import check, dead, preview, render, replay, routes, send_test, serve
+from notifier.cli import check, dead, preview, render, replay, routes, send_test, serve, silence
 from notifier.cli.common import EXIT_FAILED, EXIT_USAGE, CliError
 from notifier.config.load import ConfigError
 from notifier.store import StoreError
 from notifier.templating import TemplateError
 
 # In the order `--help` lists them.
-COMMANDS = (serve, render, routes, check, preview, send_test, replay, dead)
+COMMANDS = (serve, render, routes, check, preview, send_test, replay, dead, silence)
 
 
 def _parser() -> argparse.ArgumentParser:

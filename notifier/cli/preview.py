@@ -17,8 +17,10 @@ from notifier.cli.common import (
     config_of,
     event_files,
     read_events,
+    stored_silences,
     templates_of,
 )
+from notifier.clock import SystemClock
 from notifier.redact import Redactor
 from notifier.templating import load_samples_by_name
 
@@ -55,8 +57,11 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     if not sources:
         raise CliError("no events to preview: the files hold empty lists")
     setup_logging("CRITICAL", Redactor(config.secrets()))  # a failing template shows on the page, with why
-    previews = preview_events(sources, config, templates)
-    page = preview_page(previews, config)
+    silences, unread = stored_silences(config)
+    now = SystemClock().time()
+    active = [silence for silence in silences if silence.active(now)]
+    previews = preview_events(sources, config, templates, active, now)
+    page = preview_page(previews, config, unread or f"{len(active)} active in the service's store")
     if args.out == "-":
         sys.stdout.write(page)
         return EXIT_OK

@@ -88,7 +88,8 @@ class Settings(BaseModel):
     max_string_chars: Annotated[int, RELOADS] = Field(default=8_192, ge=256)
     max_labels: Annotated[int, RELOADS] = Field(default=50, ge=1)
     ingest_token: Annotated[str | None, Env("NOTIFIER_INGEST_TOKEN")] = None
-    # Bearer token for the admin port's writes (POST /-/reload); unset, they answer 403.
+    # What writes on the admin port (POST /-/reload, silences) must send as `Authorization: Bearer ...`; unset,
+    # they answer 403.
     admin_token: Annotated[str | None, Env("NOTIFIER_ADMIN_TOKEN")] = None
     dedup_window: Annotated[float, Env("NOTIFIER_DEDUP_WINDOW")] = Field(default=3600.0, ge=0)
     dedup_max_entries: int = Field(default=100_000, ge=100)
@@ -107,6 +108,8 @@ class Settings(BaseModel):
     k8s_node_name: Annotated[str, Env("K8S_NODE_NAME")] = ""
     # How long a run's thread is continued: a notification of an older run starts a new run message.
     thread_max_age: Annotated[float, Env("NOTIFIER_THREAD_MAX_AGE")] = Field(default=14 * 86400.0, gt=0)
+    # The longest a silence may last (`silence add`, POST /api/v1/silences): a forgotten one ends by then.
+    silence_max_duration: Annotated[float, Env("NOTIFIER_SILENCE_MAX_DURATION")] = Field(default=7 * 86400.0, gt=0)
 
     @field_validator("project_filter", "stage_filter", "service_filter", mode="before")
     @classmethod
@@ -120,6 +123,7 @@ class Settings(BaseModel):
         "retry_max_backoff",
         "shutdown_grace",
         "thread_max_age",
+        "silence_max_duration",
         mode="before",
     )
     @classmethod

@@ -1,7 +1,8 @@
 """From a stored event to a platform payload: parse, template, render, with one render per event and format.
 
 The mentions come from the notification's route, resolved here at send time like the template. A digest of
-held notifications (noise control) is rendered here too, from the held events, through the same renderers.
+held notifications (noise control) and the summary of what a silence muted are rendered here too, through the
+same renderers.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from notifier.noise.decide import HoldReason, hold_reason
 from notifier.noise.digest import digest_message
 from notifier.noise.rules import NoiseRules
 from notifier.render import render
+from notifier.silences.summary import summary_message
 from notifier.store import Pending
 from notifier.templating import TemplateSet, fallback_message
 
@@ -111,3 +113,7 @@ class Composer:
             self._noise.get(item.route, NoiseRules()), HoldReason.QUIET_HOURS if quiet else HoldReason.DIGEST
         )
         return render(fmt, digest_message(events, self._bridge_url, reason))
+
+    def summary(self, item: Pending, fmt: str) -> Payload:
+        """The message of a silence's summary event for the notification's channel."""
+        return render(fmt, summary_message(item.body, item.channel))

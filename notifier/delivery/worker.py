@@ -3,6 +3,8 @@
 A slow, throttled or failing channel only ever delays itself. A worker claims notifications from the store for
 a lease, so no other consumer sends them meanwhile; a send's outcome is committed right after the platform
 answers, which ends the claim, so the only window for a duplicate is a crash between that answer and the commit.
+A notification that a silence mutes by the time its turn comes (a backlog queued before the silence) is
+finished as sent without being sent: no reply in its run's thread, no edit of the run message.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import logging
 import random
 from collections import deque
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from typing import Protocol
 
 from notifier.channels.base import Channel, SendResult
@@ -21,10 +24,12 @@ from notifier.delivery.pacing import Pacer
 from notifier.delivery.priority import IntakePriority
 from notifier.delivery.results import Delivered, Park, RetryPolicy, next_step
 from notifier.delivery.threads import RunThreads
-from notifier.keptn.events import StoredEvent
+from notifier.keptn.events import EventError, StoredEvent, load_event
 from notifier.metrics import Metrics
 from notifier.redact import Redactor
-from notifier.store import ChannelPace, Dead, Pending, Release, Retry, Sent, Store, StoreError, Update
+from notifier.silences.active import ActiveSilences
+from notifier.silences.summary import SUMMARY_NOTE
+from notifier.store import ChannelPace, Dead, Member, Pending, Release, Retry, Sent, Store, StoreError, Update
 
 log = logging.getLogger("notifier.delivery")
 FETCH_BATCH = 128
@@ -51,8 +56,10 @@ class ChannelWorker:
         priority: IntakePriority,
         clock: Clock,
         threads: RunThreads | None = None,
+        silences: ActiveSilences | None = None,
     ) -> None:
-        """`threads` for a channel that can thread: its threaded notifications go through it."""
+        """`threads` for a channel that can thread: its threaded notifications go through it. `silences`: those
+        that mute a notification when its turn comes."""
         self.name = name
         self._channel = channel
         self._pacer = pacer
@@ -69,6 +76,7 @@ class ChannelWorker:
         self._priority = priority
         self._clock = clock
         self._threads = threads
+        self._silences = silences
         self._wake = asyncio.Event()
         self._refilling = asyncio.Lock()
         self._stopping = False
@@ -112,6 +120,11 @@ class ChannelWorker:
 
     async def _send(self, item: Pending) -> None:
         """Send `item` in its turn; when the worker stops first, it goes back into the buffer."""
+        # Before its turn too: a muted backlog takes none of the channel's rate.
+        unmuted = await self._unmuted(item)
+        if unmuted is None:
+            return
+        item = unmuted
         try:
             await self._pacer.acquire()
             await self._wait_for_shared_turn()
@@ -129,7 +142,9 @@ class ChannelWorker:
             if item.claim.until - self._clock.time() < MIN_LEASE_LEFT:
                 await self._give_back([item])
                 return
-            await self._deliver(item)
+            unmuted = await self._unmuted(item)
+            if unmuted is not None:
+                await self._deliver(unmuted)
         finally:
             if slot:
                 self._priority.done(started)
@@ -196,6 +211,41 @@ class ChannelWorker:
             log.debug("channel %s: shared pause unknown: %s", self.name, exc, extra={"channel": self.name})
             return 0.0
 
+    async def _unmuted(self, item: Pending) -> Pending | None:
+        """What of `item` no active silence mutes; what one mutes is counted, and a notification (or a group)
+        muted whole is finished as sent. A silence's own summary is never muted."""
+        silences = self._silences
+        if silences is None or silences.idle or item.note == SUMMARY_NOTE:
+            return item
+        members = item.members or (Member(item.body, item.note),)
+        kept: list[tuple[int, Member]] = []
+        muted: list[str] = []
+        for index, member in enumerate(members):
+            try:
+                event = load_event(member.body)
+            except EventError:
+                kept.append((index, member))  # the render path says what is wrong with it
+                continue
+            silence = silences.muting(event, self.name, item.route)
+            if silence is None:
+                kept.append((index, member))
+            else:
+                muted.append(silence.id)
+                await silences.muted(silence.id, event, item.route, self.name)
+        if not muted:
+            return item
+        if kept:
+            # A digest of the rest; a member's own event names its render.
+            first, member = kept[0]
+            name = item.event if first == 0 else f"{item.event}/{first}"
+            return replace(item, event=name, body=member.body, note=member.note, members=tuple(m for _, m in kept))
+        try:
+            detail = f"muted by silence {', '.join(dict.fromkeys(muted))}"
+            await self._store.finish([Sent(item.claim, self._clock.time(), detail)])
+        except StoreError as exc:
+            log.error("could not record notification %s as muted: %s", item.id, exc, extra={"channel": self.name})
+        return None
+
     async def _give_back(self, items: list[Pending]) -> None:
         """Unsent and claimed: claimable again at once, by this worker or another consumer."""
         if not items:
@@ -225,7 +275,9 @@ class ChannelWorker:
         # Read at most once for this delivery, by whichever needs it first: the template, the mentions, the thread.
         stored = StoredEvent(item.body)
         try:
-            if item.members:
+            if item.note == SUMMARY_NOTE:
+                payload = self._composer.summary(item, self._channel.format)
+            elif item.members:
                 payload = self._composer.digest(item, self._channel.format)
             else:
                 payload = self._composer.payload(item.event, stored, item.template, self._channel.format, item.route)

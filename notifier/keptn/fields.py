@@ -109,7 +109,7 @@ def field_reader(name: str) -> Reader:
     label = label_name(name)
     if label:
         return _label(label)
-    guess = _guess(name)
+    guess = closest_field(name)
     hint = f" (did you mean {guess!r}?)" if guess else ""
     raise UnknownField(
         f"unknown field {name!r}{hint}: use {', '.join(FIELDS)} "
@@ -117,8 +117,8 @@ def field_reader(name: str) -> Reader:
     )
 
 
-def _guess(name: str) -> str | None:
-    """`projcet` -> `project`; `lable:team` -> `label:team`."""
+def closest_field(name: str) -> str | None:
+    """The field a misspelt name most likely meant: `projcet` -> `project`; `lable:team` -> `label:team`."""
     head, separator, rest = name.partition(":") if ":" in name else name.partition(".")
     if separator and rest and closest(head, ("label", "labels")):
         return f"label:{rest}"

@@ -2,7 +2,8 @@
 
 Each target becomes the notification the store keeps: ordered by its run when it goes into the run's thread
 (the only ordered notifications are threaded ones), and with noise control's decision attached when its route
-has noise control (noise/memory.py: the store makes it in the same transaction).
+has noise control (noise/memory.py: the store makes it in the same transaction). A target a silence mutes is
+not stored (the event still is, so that a duplicate is known as one).
 """
 
 from __future__ import annotations
@@ -52,14 +53,15 @@ class Accept:
                 log.info(
                     "accepted %s for %s" if outcome.new else "duplicate %s dropped (already have it for %s)",
                     event.type,
-                    ", ".join(target.channel for target in targets),
+                    ", ".join(target.channel for target in targets if not target.silence) or "no channel (muted)",
                     extra={"keptnContext": event.keptn_context, "eventId": event.id},
                 )
         return fresh
 
     def _count_noise(self, event: KeptnEvent, targets: Sequence[Target], outcome: Accepted) -> None:
         """Suppressed and held notifications, by route and channel, as the store stored them."""
-        for target, stored in zip(targets, outcome.stored, strict=True):
+        stored_targets = [target for target in targets if not target.silence]
+        for target, stored in zip(stored_targets, outcome.stored, strict=True):
             if target.noise is None or (stored is not None and not stored.note):
                 continue
             counter = self._metrics.notifications_held if stored else self._metrics.notifications_suppressed
@@ -75,9 +77,11 @@ class Accept:
 
 
 def outgoing(event: KeptnEvent, targets: Sequence[Target]) -> list[Outgoing]:
-    """The notifications the store keeps for an event's targets."""
+    """The notifications the store keeps for an event's targets: none for a target a silence mutes."""
     made = []
     for target in targets:
+        if target.silence:
+            continue
         order = event.keptn_context if target.threaded else ""
         one = Outgoing(target.channel, target.route, target.template, order=order, broadcast=target.broadcast)
         made.append(one if target.noise is None else decider(target.noise, event.dedup_key, one))

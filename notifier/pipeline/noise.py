@@ -1,4 +1,4 @@
-"""The pipeline stage between route and accept: gives each target of a noisy route its noise plan.
+"""The pipeline stage between route and silence: gives each target of a noisy route its noise plan.
 
 The decision itself is made in the store's accept transaction (noise/memory.py), with the memory the store keeps
 for the route and channel: so two events at once cannot both pass a repeat, and a restart forgets nothing. This

@@ -1,9 +1,9 @@
-"""What every intake's events go through before the sender hears back: bound, subscribe, route, noise, accept, wake.
+"""What every intake's events go through before the sender hears back: bound, subscribe, route, noise, silence,
+accept, wake.
 
-Each stage is its own small unit (`bounds`, `subscription`, `routing`, `noise_stage`, `accept`, and a wake-up
+Each stage is its own small unit (`bounds`, `subscription`, `routing`, `noise`, `silence`, `accept`, and a wake-up
 callable); the pipeline only runs them in order, counts, and tells the intake priority how many submits are in
-flight. An intake
-hands its events to `submit` and acknowledges its sender only after `submit` returns.
+flight. An intake hands its events to `submit` and acknowledges its sender only after `submit` returns.
 """
 
 from __future__ import annotations
@@ -21,7 +21,9 @@ from notifier.pipeline.accept import Accept
 from notifier.pipeline.bounds import Bound
 from notifier.pipeline.noise import NoiseStage
 from notifier.pipeline.routing import Routes, Target
+from notifier.pipeline.silence import SilenceStage
 from notifier.pipeline.subscription import Subscription
+from notifier.silences.active import ActiveSilences
 from notifier.store import Store
 
 log = logging.getLogger("notifier.pipeline")
@@ -59,17 +61,22 @@ class Stages:
 
 
 class Pipeline:
-    def __init__(self, stages: Stages, accept: Accept, wake: Wake, metrics: Metrics, load: IntakeLoad) -> None:
+    def __init__(
+        self, stages: Stages, silence: SilenceStage, accept: Accept, wake: Wake, metrics: Metrics, load: IntakeLoad
+    ) -> None:
         """`load` hears of every submit, from any intake, when it starts and when it returns."""
         self._stages = stages
+        self._silence = silence
         self._accept = accept
         self._wake = wake
         self._metrics = metrics
         self._load = load
 
     @classmethod
-    def build(cls, config: Config, store: Store, wake: Wake, metrics: Metrics, load: IntakeLoad) -> Pipeline:
-        return cls(Stages.of(config), Accept(store, metrics), wake, metrics, load)
+    def build(
+        cls, config: Config, store: Store, silences: ActiveSilences, wake: Wake, metrics: Metrics, load: IntakeLoad
+    ) -> Pipeline:
+        return cls(Stages.of(config), SilenceStage(silences), Accept(store, metrics), wake, metrics, load)
 
     def reconfigure(self, config: Config) -> None:
         """Events submitted from now on are bounded, subscribed, routed and noise-planned by `config`; a submit
@@ -96,15 +103,22 @@ class Pipeline:
         for event in events:
             targets = self._targets(stages, event)
             if targets:
-                wanted.append((event, stages.noise(event, targets)))
+                wanted.append((event, self._silence(event, stages.noise(event, targets))))
         ignored = len(events) - len(wanted)
         if ignored:  # a counter's inc(0) still takes its lock
             self._metrics.events_ignored.inc(ignored)
         if not wanted:
             return Summary(ignored=ignored)
         fresh = await self._accept(wanted)
-        woken = {target.channel for (_, targets), new in zip(wanted, fresh, strict=True) if new for target in targets}
+        woken = {
+            target.channel
+            for (_, targets), new in zip(wanted, fresh, strict=True)
+            if new
+            for target in targets
+            if not target.silence
+        }
         self._wake(woken)
+        await self._silence.count(wanted, fresh)
         accepted = sum(fresh)
         return Summary(accepted=accepted, ignored=ignored, duplicates=len(fresh) - accepted)
 

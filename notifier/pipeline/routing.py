@@ -26,6 +26,8 @@ class Target:
     broadcast: bool = False
     # Attached by the noise stage for a route with noise control (pipeline/noise.py).
     noise: NoisePlan | None = None
+    # The id of the silence that mutes it (pipeline/silence.py): then it is not stored.
+    silence: str = ""
 
 
 @dataclass(frozen=True, slots=True)

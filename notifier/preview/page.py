@@ -2,7 +2,8 @@
 
 For each event the page shows the Slack and the Teams message side by side, drawn from the very payloads the
 renderers produce (the dicts a channel would send), and says which channels and routes the event reaches,
-or why `serve` would ignore it. A route that names its own template gets its own pair. A Slack bot channel
+or why `serve` would ignore it, and which active silence would mute it where. A route that names its own
+template gets its own pair. A Slack bot channel
 that threads is also shown as its readers see it: the events grouped by run (`shkeptncontext`), each run's
 run message on top (replayed through the service's own `RunState` and `run_message`, as it stands after the
 run's events), its replies beneath it, and the replies that are broadcast also in the channel. The page loads
@@ -36,6 +37,7 @@ from notifier.render.slack import render_slack
 from notifier.render.teams import render_teams
 from notifier.runs.message import run_message
 from notifier.runs.state import run_of
+from notifier.silences.silence import Silence, muting, timestamp
 from notifier.templating import TemplateSet
 
 # Nothing but the inline stylesheet may load or run, whatever an escaping bug might let through.
@@ -80,6 +82,8 @@ class Delivery:
     # A reply in the thread of its run's run message, and also shown in the channel (see routing.Target).
     threaded: bool = False
     broadcast: bool = False
+    # The active silence that would mute it, in words ("" when none does): then nothing is posted.
+    muted: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,14 +106,27 @@ class EventPreview:
     renditions: tuple[Rendition, ...]
 
 
-def preview_events(sources: Sequence[Source], config: Config, templates: TemplateSet) -> list[EventPreview]:
+def preview_events(
+    sources: Sequence[Source],
+    config: Config,
+    templates: TemplateSet,
+    silences: Sequence[Silence] = (),
+    now: float = 0.0,
+) -> list[EventPreview]:
+    """`silences` (those in the service's store) that are active at `now` mark what they would mute."""
     router = Router(config)
     mentions = RouteMentions(config.routes)
-    return [_preview(source, config, router, mentions, templates) for source in sources]
+    return [_preview(source, config, router, mentions, templates, silences, now) for source in sources]
 
 
 def _preview(
-    source: Source, config: Config, router: Router, mentions: RouteMentions, templates: TemplateSet
+    source: Source,
+    config: Config,
+    router: Router,
+    mentions: RouteMentions,
+    templates: TemplateSet,
+    silences: Sequence[Silence],
+    now: float,
 ) -> EventPreview:
     event = source.event
     rejection, verdicts = router.explain(event)
@@ -121,7 +138,9 @@ def _preview(
     for target in targets:
         fmt = channel_format(config.channels[target.channel])
         key = (target.template, mentions.resolve(target.route, event))
-        delivery = Delivery(target.channel, target.route, fmt, target.threaded, target.broadcast)
+        silence = muting(silences, event, target.channel, target.route, now)
+        muted = "" if silence is None else f"muted by silence {silence.id} until {timestamp(silence.ends)}"
+        delivery = Delivery(target.channel, target.route, fmt, target.threaded, target.broadcast, muted)
         by_template.setdefault(key, []).append(delivery)
     if not by_template:
         by_template[None, NO_MENTIONS] = []
@@ -193,7 +212,7 @@ def channel_views(previews: Sequence[EventPreview], config: Config) -> list[Chan
         for number, preview in enumerate(previews, 1):
             event = preview.source.event
             for rendition in preview.renditions:
-                for delivery in (d for d in rendition.deliveries if d.channel == name):
+                for delivery in (d for d in rendition.deliveries if d.channel == name and not d.muted):
                     payload = _payload_dict(reply_payload(rendition.slack, delivery.broadcast and delivery.threaded))
                     post = Post(number, event.time, payload, delivery.broadcast and delivery.threaded)
                     if delivery.threaded:
@@ -220,7 +239,8 @@ def _payload_dict(payload: Payload) -> dict[str, Any]:
 # -- the page ------------------------------------------------------------------------------------------------
 
 
-def preview_page(previews: Sequence[EventPreview], config: Config) -> str:
+def preview_page(previews: Sequence[EventPreview], config: Config, silences_note: str = "") -> str:
+    """`silences_note`: what the page says of the store's silences (none to read, or how many are active)."""
     settings = config.settings
     templates_note = (
         f"built-in, overridden by {text(settings.templates_dir)} (TEMPLATES_DIR)"
@@ -245,7 +265,8 @@ def preview_page(previews: Sequence[EventPreview], config: Config) -> str:
         '<header class="page-header"><h1>keptn-notifier preview</h1>'
         f"<p>{len(previews)} event(s): {posted} would be posted, {len(previews) - posted} ignored.</p>"
         f"<p>Config: {text(config.origin)}. Subscription: <code>{text(settings.subscription)}</code>.</p>"
-        f"<p>Templates: {templates_note}.</p>{threads_note}</header>"
+        f"<p>Templates: {templates_note}.</p>{threads_note}"
+        f"{f'<p>Silences: {text(silences_note)}.</p>' if silences_note else ''}</header>"
         f"{_index(previews)}{channels}{sections}</main></body></html>\n"
     )
 
@@ -367,12 +388,16 @@ def _routing(preview: EventPreview) -> str:
     reached = "".join(
         f"<li><b>{text(delivery.channel)}</b> ({text(PLATFORM_OF_FORMAT.get(delivery.format, delivery.format))}) "
         f"via route <b>{text(delivery.route)}</b>, template <b>{text(rendition.template)}</b>"
-        f"{_thread_note(delivery, preview.source.event)}</li>"
+        f"{_thread_note(delivery, preview.source.event)}{_muted_note(delivery)}</li>"
         for rendition in preview.renditions
         for delivery in rendition.deliveries
     )
     others = f'<div class="misses">Routes it misses:<ul>{misses}</ul></div>' if misses else ""
     return f'<div class="routing posted"><b>Posted to:</b><ul>{reached}</ul>{others}</div>'
+
+
+def _muted_note(delivery: Delivery) -> str:
+    return f' <span class="muted-note">({text(delivery.muted)}: nothing is posted)</span>' if delivery.muted else ""
 
 
 def _thread_note(delivery: Delivery, event: KeptnEvent) -> str:

@@ -1,11 +1,12 @@
 """Durable state: the outbox of notifications with its dedup memory and dead letters, and the ports of what
-replicas share (the runs' threads, a channel's pace).
+replicas share (the runs' threads, a channel's pace, the silences).
 
 `protocol.py` is the contract (and all that importing this package loads); `sqlite.py` is the embedded backend,
 `jetstream/` the one several replicas share in NATS JetStream; `factory.make_storage` builds the one asked for.
 """
 
 from notifier.store.protocol import (
+    SILENCE_KEPT,
     Accepted,
     ChannelPace,
     ChannelStats,
@@ -16,6 +17,7 @@ from notifier.store.protocol import (
     Health,
     Incoming,
     Member,
+    MutedCount,
     NotificationId,
     Outgoing,
     Pending,
@@ -25,6 +27,8 @@ from notifier.store.protocol import (
     RunThread,
     RunThreadStore,
     Sent,
+    SilenceRecord,
+    SilenceStore,
     Storage,
     Store,
     StoreError,
@@ -33,6 +37,7 @@ from notifier.store.protocol import (
 )
 
 __all__ = [
+    "SILENCE_KEPT",
     "Accepted",
     "ChannelPace",
     "ChannelStats",
@@ -43,6 +48,7 @@ __all__ = [
     "Health",
     "Incoming",
     "Member",
+    "MutedCount",
     "NotificationId",
     "Outgoing",
     "Pending",
@@ -52,6 +58,8 @@ __all__ = [
     "RunThread",
     "RunThreadStore",
     "Sent",
+    "SilenceRecord",
+    "SilenceStore",
     "Storage",
     "Store",
     "StoreError",

@@ -2,10 +2,10 @@
 
 `Store` is the outbox: accept events with their notifications (deduplicated, durably), claim them with leases,
 finish them, keep the dead letters. What several replicas share besides (noise control's memory, the runs'
-threads, a channel's pace) goes through ports of its own, each kept by the same backend. A store decides
-nothing: it keeps what it is given and hands it back. Whatever decides (noise/, runs/, delivery/) lives above it
-and gives the store plain values, or, for a decision that must be made in accept's transaction, a function of
-the document it keeps (`Outgoing.decide`).
+threads, a channel's pace, the silences) goes through ports of its own, each kept by the same backend. A store
+decides nothing: it keeps what it is given and hands it back. Whatever decides (noise/, runs/, delivery/,
+silences/) lives above it and gives the store plain values, or, for a decision that must be made in accept's
+transaction, a function of the document it keeps (`Outgoing.decide`).
 
 This module imports no implementation and no library: a new backend is written against it alone
 (tests/store/test_contract.py checks it and runs one suite against every backend).
@@ -283,6 +283,65 @@ class ChannelPace(Protocol):
         ...
 
 
+# How long a silence is kept after it ended, to be listed (`silence list --expired`); then it is forgotten.
+SILENCE_KEPT = 5 * 86400.0
+
+
+@dataclass(frozen=True, slots=True)
+class SilenceRecord:
+    """A silence as the store keeps it: its matchers as written (`stage=production`), never parsed here."""
+
+    id: str
+    matchers: tuple[str, ...]
+    # Wall seconds: it mutes from `starts` until just before `ends`.
+    starts: float
+    ends: float
+    created_by: str
+    comment: str
+    # Added with --drop: no summary of what it muted.
+    drop: bool = False
+    # Its summary is in the outbox, or it needs none: nobody makes it again.
+    summarised: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class MutedCount:
+    """How many notifications of one kind (opaque to the store) a silence muted in one channel."""
+
+    channel: str
+    kind: str
+    count: int
+
+
+class SilenceStore(Protocol):
+    """The silences every replica applies, and what each muted, shared by replicas and kept across restarts."""
+
+    async def put(self, silence: SilenceRecord) -> None:
+        """Record a silence, or replace the one with its id."""
+        ...
+
+    async def silences(self) -> list[SilenceRecord]:
+        """Every silence, oldest start first; one that ended more than SILENCE_KEPT ago is forgotten, with its
+        counts."""
+        ...
+
+    async def expire(self, silence: str, at: float) -> SilenceRecord | None:
+        """End the silence at `at` (wall seconds) unless it ends sooner; the silence as it is now, None if unknown."""
+        ...
+
+    async def count(self, silence: str, channel: str, kind: str) -> None:
+        """One more notification of `kind` muted by the silence in the channel."""
+        ...
+
+    async def muted(self, silence: str) -> list[MutedCount]:
+        """What the silence muted, by channel and kind (nothing for an unknown silence)."""
+        ...
+
+    async def summarised(self, silence: str) -> None:
+        """Mark the silence's summary as made (an unknown silence: nothing)."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class Storage:
     """One backend's outbox and ports, sharing its connection: the outbox's `open` and `close` are theirs too."""
@@ -290,6 +349,7 @@ class Storage:
     store: Store
     threads: RunThreadStore
     pace: ChannelPace
+    silences: SilenceStore
 
 
 class StoreError(Exception):

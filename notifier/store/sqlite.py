@@ -34,6 +34,7 @@ from notifier.clock import Clock
 from notifier.message import MessageRef
 from notifier.store.local import LocalPace
 from notifier.store.protocol import (
+    SILENCE_KEPT,
     Accepted,
     ChannelStats,
     Claim,
@@ -42,6 +43,7 @@ from notifier.store.protocol import (
     Health,
     Incoming,
     Member,
+    MutedCount,
     NotificationId,
     Outgoing,
     Pending,
@@ -50,6 +52,7 @@ from notifier.store.protocol import (
     Retry,
     RunThread,
     Sent,
+    SilenceRecord,
     Storage,
     StoreError,
     StoreMissing,
@@ -110,6 +113,23 @@ CREATE TABLE IF NOT EXISTS run_threads (
     PRIMARY KEY (channel, context)
 );
 CREATE INDEX IF NOT EXISTS run_threads_started ON run_threads(started);
+CREATE TABLE IF NOT EXISTS silences (
+    id TEXT PRIMARY KEY,
+    matchers BLOB NOT NULL,
+    starts REAL NOT NULL,
+    ends REAL NOT NULL,
+    created_by TEXT NOT NULL,
+    comment TEXT NOT NULL,
+    no_summary INTEGER NOT NULL DEFAULT 0,
+    summarised INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS silence_counts (
+    silence TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    count INTEGER NOT NULL,
+    PRIMARY KEY (silence, channel, kind)
+);
 """
 # Columns added since the first schema; an outbox from before gains them when it is opened. (`held`, `run` and
 # `digest` keep their first names: `held` is the note, `run` the order key.)
@@ -522,12 +542,100 @@ class SQLiteRunThreads:
         await self._store._run(run, synced=False)
 
 
+class SQLiteSilences:
+    """The silences and their counts in the outbox's database: the CLI writes the same file the service reads."""
+
+    def __init__(self, store: SQLiteStore, clock: Clock) -> None:
+        self._store = store
+        self._clock = clock
+
+    async def put(self, silence: SilenceRecord) -> None:
+        row = (
+            silence.id,
+            orjson.dumps(list(silence.matchers)),
+            silence.starts,
+            silence.ends,
+            silence.created_by,
+            silence.comment,
+            silence.drop,
+            silence.summarised,
+        )
+
+        def run(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT OR REPLACE INTO silences"
+                " (id, matchers, starts, ends, created_by, comment, no_summary, summarised)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                row,
+            )
+
+        await self._store._run(run)
+
+    async def silences(self) -> list[SilenceRecord]:
+        forgotten = self._clock.time() - SILENCE_KEPT
+
+        def run(conn: sqlite3.Connection) -> list[SilenceRecord]:
+            old = [row[0] for row in conn.execute("SELECT id FROM silences WHERE ends < ?", (forgotten,))]
+            conn.executemany("DELETE FROM silence_counts WHERE silence = ?", [(one,) for one in old])
+            conn.executemany("DELETE FROM silences WHERE id = ?", [(one,) for one in old])
+            rows = conn.execute(f"{SELECT_SILENCES} ORDER BY starts, id").fetchall()
+            return [_silence(row) for row in rows]
+
+        return await self._store._run(run, synced=False)
+
+    async def expire(self, silence: str, at: float) -> SilenceRecord | None:
+        def run(conn: sqlite3.Connection) -> SilenceRecord | None:
+            conn.execute(
+                "UPDATE silences SET ends = ?, starts = MIN(starts, ?) WHERE id = ? AND ends > ?",
+                (at, at, silence, at),
+            )
+            row = conn.execute(f"{SELECT_SILENCES} WHERE id = ?", (silence,)).fetchone()
+            return None if row is None else _silence(row)
+
+        return await self._store._run(run)
+
+    async def count(self, silence: str, channel: str, kind: str) -> None:
+        def run(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT INTO silence_counts (silence, channel, kind, count) VALUES (?, ?, ?, 1)"
+                " ON CONFLICT (silence, channel, kind) DO UPDATE SET count = count + 1",
+                (silence, channel, kind),
+            )
+
+        await self._store._run(run, synced=False)
+
+    async def muted(self, silence: str) -> list[MutedCount]:
+        def run(conn: sqlite3.Connection) -> list[MutedCount]:
+            rows = conn.execute(
+                "SELECT channel, kind, count FROM silence_counts WHERE silence = ? ORDER BY channel, kind", (silence,)
+            ).fetchall()
+            return [MutedCount(*row) for row in rows]
+
+        return await self._store._run(run, synced=False)
+
+    async def summarised(self, silence: str) -> None:
+        await self._store._run(lambda conn: conn.execute("UPDATE silences SET summarised = 1 WHERE id = ?", (silence,)))
+
+
+SELECT_SILENCES = "SELECT id, matchers, starts, ends, created_by, comment, no_summary, summarised FROM silences"
+
+
+def _silence(row: Any) -> SilenceRecord:
+    number, matchers, starts, ends, created_by, comment, drop, summarised = row
+    return SilenceRecord(
+        number, tuple(orjson.loads(matchers)), starts, ends, created_by, comment, bool(drop), bool(summarised)
+    )
+
+
 def sqlite_storage(
     state_dir: Path, clock: Clock, retention: Retention, thread_max_age: float, *, must_exist: bool = False
 ) -> Storage:
-    """The embedded backend: one database for the outbox and the runs' threads; the pace in the process."""
+    """The embedded backend: one database for the outbox, the runs' threads and the silences; the pace in the
+    process."""
     store = SQLiteStore(state_dir, clock, retention, must_exist=must_exist)
-    return Storage(store, SQLiteRunThreads(store, clock, thread_max_age), LocalPace(clock))
+    return Storage(
+        store, SQLiteRunThreads(store, clock, thread_max_age), LocalPace(clock), SQLiteSilences(store, clock)
+    )
 
 
 def _accept_one(conn: sqlite3.Connection, item: Incoming, now: float) -> Accepted:

@@ -81,7 +81,7 @@ def hook_config(chat: FakeChatServer, tmp_path: Path, **settings: Any) -> Path:
 @pytest.mark.parametrize(
     ("command", "mentions"),
     [
-        ((), ("serve", "render", "routes", "check", "send-test", "replay", "dead")),
+        ((), ("serve", "render", "routes", "check", "send-test", "replay", "dead", "silence")),
         (("serve",), ("--config", "--host", "--port", "--admin-port", "--state-dir")),
         (("render",), ("event", "--channel", "--format", "--template", "slack,teams")),
         (("routes",), ("event", "--config")),
@@ -92,6 +92,10 @@ def hook_config(chat: FakeChatServer, tmp_path: Path, **settings: Any) -> Path:
         (("dead", "list"), ("--json", "--state-dir", "--config")),
         (("dead", "retry"), ("ID", "--all", "--state-dir")),
         (("dead", "purge"), ("--older-than", "--state-dir")),
+        (("silence",), ("add", "list", "expire")),
+        (("silence", "add"), ("MATCHER", "--for", "--until", "--comment", "--author", "--start", "--drop", "--all")),
+        (("silence", "list"), ("--expired", "--json", "--state-dir", "--config")),
+        (("silence", "expire"), ("ID", "--state-dir")),
     ],
     ids=[
         "top",
@@ -105,6 +109,10 @@ def hook_config(chat: FakeChatServer, tmp_path: Path, **settings: Any) -> Path:
         "dead-list",
         "dead-retry",
         "dead-purge",
+        "silence",
+        "silence-add",
+        "silence-list",
+        "silence-expire",
     ],
 )
 async def test_every_command_explains_itself(command: tuple[str, ...], mentions: tuple[str, ...]) -> None:

@@ -239,6 +239,7 @@ NOT_DEFAULT = {
     "keptn_register": "true",
     "keptn_api_endpoint": "https://keptn.example.com/api",
     "keptn_api_token": "keptn-token",
+    "silence_max_duration": "1d",
     "k8s_deployment_name": "notifier-b",
     "k8s_namespace": "keptn-b",
     "k8s_pod_name": "notifier-b-1",

@@ -21,7 +21,10 @@ from notifier.delivery.worker import LEASE, ChannelWorker
 from notifier.message import MessageRef, Payload
 from notifier.metrics import Metrics
 from notifier.redact import Redactor
-from notifier.store import ChannelPace, Incoming, Outgoing, Retention, Sent
+from notifier.silences.active import ActiveSilences
+from notifier.silences.silence import new_silence
+from notifier.silences.summary import summary_event
+from notifier.store import ChannelPace, Incoming, MutedCount, Outgoing, Retention, Sent, SilenceRecord, SilenceStore
 from notifier.templating import TemplateLimits, TemplateSet
 from tests.clock import FakeClock
 from tests.helpers import keptn_event
@@ -60,13 +63,16 @@ class Rig:
     metrics: Metrics
     worker: ChannelWorker
     start: float
+    silences: ActiveSilences
+    silence_store: SilenceStore
 
-    async def accept(self, *runs: str) -> None:
+    async def accept(self, *runs: str, group: str = "") -> None:
         items = []
         for run in runs:
             event = keptn_event(run, project=f"ctx-{run}")
             key = f"{event['source']}\x1f{event['id']}"
-            items.append(Incoming(key, event["type"], f"ctx-{run}", orjson.dumps(event), [Outgoing(CHANNEL, "r", None)]))
+            notification = Outgoing(CHANNEL, "r", None, group=group, note="digest" if group else "")
+            items.append(Incoming(key, event["type"], f"ctx-{run}", orjson.dumps(event), [notification]))
         await self.store.accept(items)
         self.worker.wake()
 
@@ -102,6 +108,7 @@ async def rig(policy: RetryPolicy, rate_limit: RateLimit | None, templates: Temp
     await store.open()
     channel = FakeChannel(clock)
     metrics = Metrics()
+    silences = ActiveSilences(storage.silences, clock, metrics)
     worker = ChannelWorker(
         CHANNEL,
         channel,
@@ -115,9 +122,10 @@ async def rig(policy: RetryPolicy, rate_limit: RateLimit | None, templates: Temp
         1,
         IntakePriority(clock),
         clock,
+        silences=silences,
     )
     running = asyncio.create_task(worker.run())
-    yield Rig(clock, store, storage.pace, channel, metrics, worker, clock.monotonic())
+    yield Rig(clock, store, storage.pace, channel, metrics, worker, clock.monotonic(), silences, storage.silences)
     await worker.stop(0)
     await running
     await store.close()
@@ -234,3 +242,57 @@ async def test_a_retry_after_this_worker_is_told_is_shared_through_the_store(rig
     told = rig.clock.time()
     await rig.clock.run_until(lambda: rig.count("notifications_failed", reason="rate_limited") == 1)
     assert await rig.pace.pause(CHANNEL) == told + 12
+
+
+# -- silences: a backlog queued before a silence is muted when its turn comes --------------------------------------
+
+
+async def silence(rig: Rig, *matchers: str) -> str:
+    now = rig.clock.time()
+    made = new_silence(
+        list(matchers), ends=now + 3600, created_by="alice", comment="ctx-maintenance", now=now, max_duration=86400
+    )
+    await rig.silences.add(made)
+    return made.id
+
+
+async def test_a_queued_notification_a_silence_mutes_is_finished_as_sent_without_being_sent(rig: Rig) -> None:
+    # Queued behind a throttled send: the silence comes while they wait.
+    rig.channel.script.append(SendResult.retry("rate_limited", "HTTP 429", retry_after=30))
+    await rig.accept("a", "b", "c")
+    await rig.clock.run_until(lambda: len(rig.channel.sends) == 1)
+    muting = await silence(rig, "project=~ctx-[ab]")
+    await rig.clock.run_until(lambda: rig.count("notifications_sent") == 1)
+    await rig.clock.advance(3600)
+    assert [run for _, run in rig.channel.sends] == ["ctx-a", "ctx-c"]
+    assert await rig.store.stats() == {} and await rig.store.dead_letters() == []
+    assert rig.count("notifications_silenced", route="r") == 2
+    assert [count.count for count in await rig.silence_store.muted(muting)] == [2]
+
+
+async def test_a_group_keeps_what_no_silence_mutes_and_goes_whole_when_all_is_muted(rig: Rig) -> None:
+    await silence(rig, "project=ctx-b")
+    await rig.accept("a", "b", group="g1")
+    await rig.clock.run_until(lambda: rig.count("notifications_sent") == 1)
+    # the digest of the one left is that notification
+    assert [run for _, run in rig.channel.sends] == ["ctx-a"]
+    await rig.accept("x", "b2", group="g2")
+    await silence(rig, "project=ctx-x")
+    await rig.clock.advance(3600)
+    assert len(rig.channel.sends) == 2 and rig.channel.sends[1][1] == "ctx-b2"
+    await silence(rig, "project=~ctx-[yz]")
+    await rig.accept("y", "z", group="g3")
+    await rig.clock.advance(3600)
+    assert len(rig.channel.sends) == 2 and await rig.store.stats() == {}
+    assert rig.count("notifications_silenced", route="r") == 4
+
+
+async def test_a_silence_never_mutes_a_summary(rig: Rig) -> None:
+    now = rig.clock.time()
+    everything = new_silence([], ends=now + 60, created_by="a", comment="c", now=now, max_duration=60, everything=True)
+    await rig.silences.add(everything)
+    ended = SilenceRecord("s-1", ("stage=production",), now - 60, now, "alice", "ctx-maintenance")
+    await rig.store.accept([summary_event(ended, [MutedCount(CHANNEL, "Evaluation/failed/failure", 3)], now)])
+    rig.worker.wake()
+    await rig.clock.run_until(lambda: rig.count("notifications_sent") == 1)
+    assert rig.count("notifications_silenced", route="") == 0

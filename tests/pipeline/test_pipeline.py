@@ -1,4 +1,5 @@
-"""The stages in order, as every intake's events go through them: bound, subscribe, route, accept, wake."""
+"""The stages in order, as every intake's events go through them: bound, subscribe, route, noise, silence, accept,
+wake."""
 
 import asyncio
 import logging
@@ -15,8 +16,10 @@ from notifier.intake.protocol import Summary
 from notifier.keptn.events import EventError, KeptnEvent, event_from_mapping
 from notifier.metrics import Metrics
 from notifier.pipeline.pipeline import Pipeline
+from notifier.silences.active import ActiveSilences
+from notifier.silences.silence import new_silence
 from notifier.store import Retention, StoreError
-from tests.memory_store import MemoryStore
+from tests.memory_store import MemorySilences, MemoryStore
 
 CONFIG = {
     "channels": {"prod": {"type": "console"}, "log": {"type": "console"}},
@@ -78,10 +81,22 @@ def metrics() -> Metrics:
 
 
 @pytest.fixture
-def pipeline(tmp_path: Path, store: MemoryStore, recorder: Recorder, metrics: Metrics) -> Pipeline:
+def silence_store() -> MemorySilences:
+    return MemorySilences(SystemClock())
+
+
+@pytest.fixture
+def silences(silence_store: MemorySilences, metrics: Metrics) -> ActiveSilences:
+    return ActiveSilences(silence_store, SystemClock(), metrics)
+
+
+@pytest.fixture
+def pipeline(
+    tmp_path: Path, store: MemoryStore, recorder: Recorder, metrics: Metrics, silences: ActiveSilences
+) -> Pipeline:
     path = tmp_path / "notifier.yaml"
     path.write_text(yaml.safe_dump(CONFIG))
-    return Pipeline.build(load_config(path, env={}), store, recorder.wake, metrics, recorder)
+    return Pipeline.build(load_config(path, env={}), store, silences, recorder.wake, metrics, recorder)
 
 
 def count(metrics: Metrics, name: str) -> float | None:
@@ -197,3 +212,34 @@ async def test_a_reload_routes_the_next_submit_and_one_in_flight_finishes_on_the
     assert recorder.woken == [{"log", "prod"}, {"log"}]
     stats = await store.stats()
     assert (stats["prod"].pending, stats["log"].pending) == (1, 2)
+
+
+async def test_a_destination_a_silence_mutes_is_not_stored_and_is_counted_once(
+    pipeline: Pipeline,
+    store: MemoryStore,
+    metrics: Metrics,
+    recorder: Recorder,
+    silences: ActiveSilences,
+    silence_store: MemorySilences,
+) -> None:
+    now = SystemClock().time()
+    prod = new_silence(["route=prod"], ends=now + 60, created_by="a", comment="c", now=now, max_duration=3600)
+    await silences.add(prod)
+    assert await pipeline.submit([event("a"), event("a")]) == Summary(accepted=1, duplicates=1)
+    assert {name: stats.pending for name, stats in (await store.stats()).items()} == {"log": 1}
+    assert recorder.woken[-1] == {"log"}
+    # muted on the way in, and counted for the event once, not for its duplicate
+    assert await pipeline.submit([event("a")]) == Summary(duplicates=1)
+    silenced = metrics.registry.get_sample_value(
+        "keptn_notifier_notifications_silenced_total", {"route": "prod", "channel": "prod"}
+    )
+    assert silenced == 1
+    (muted,) = await silence_store.muted(prod.id)
+    assert (muted.channel, muted.count) == ("prod", 1)
+    # every destination muted: the event is still remembered, so that its duplicate is one
+    everything = new_silence(
+        [], ends=now + 60, created_by="a", comment="c", now=now, max_duration=3600, everything=True
+    )
+    await silences.add(everything)
+    assert await pipeline.submit([event("b"), event("b")]) == Summary(accepted=1, duplicates=1)
+    assert {name: stats.pending for name, stats in (await store.stats()).items()} == {"log": 1}

@@ -5,21 +5,25 @@ import itertools
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from notifier.message import MessageRef
 from notifier.store import (
+    SILENCE_KEPT,
     Dead,
     Incoming,
     Member,
+    MutedCount,
     Outgoing,
     Release,
     Retention,
     Retry,
     RunThread,
     Sent,
+    SilenceRecord,
     Storage,
     Store,
     StoreError,
@@ -503,3 +507,102 @@ async def test_a_run_thread_expires_after_thread_max_age(make_storage: MakeStora
     await clock.advance(FORGET_INTERVAL)
     await storage.threads.put("a", "run-y", RunThread(MessageRef("C0123", "2.0"), b"{}", clock.time()))
     assert await storage.threads.get("a", "run-x") is None
+
+
+# -- silences: kept, ended, forgotten, and what each muted -------------------------------------------------------
+
+
+def silence(name: str, starts: float, ends: float, **changes: object) -> SilenceRecord:
+    return replace(SilenceRecord(name, ("stage=production",), starts, ends, "alice", "maintenance"), **changes)
+
+
+async def test_a_silence_is_kept_whole_listed_by_start_and_replaced_by_its_id(
+    storage: Storage, clock: FakeClock
+) -> None:
+    silences = storage.silences
+    assert await silences.silences() == []
+    now = clock.time()
+    later = silence("b", now + 60, now + 3600, matchers=("type=sh.keptn.event.*.finished", "label:Problem URL!~a.*"))
+    first = silence("a", now, now + 600, drop=True)
+    await silences.put(later)
+    await silences.put(first)
+    assert await silences.silences() == [first, later]
+    changed = replace(first, comment="maintenance, longer", ends=now + 1200)
+    await silences.put(changed)
+    assert await silences.silences() == [changed, later]
+
+
+async def test_expire_ends_a_silence_now_and_never_lengthens_one(storage: Storage, clock: FakeClock) -> None:
+    silences = storage.silences
+    now = clock.time()
+    running, pending, ended = silence("run", now - 60, now + 600), silence("pend", now + 60, now + 600), silence(
+        "end", now - 600, now - 60
+    )
+    for one in (running, pending, ended):
+        await silences.put(one)
+    assert await silences.expire("run", now) == replace(running, ends=now)
+    # one that has not started yet starts and ends at once; one that ended stays as it was
+    assert await silences.expire("pend", now) == replace(pending, starts=now, ends=now)
+    assert await silences.expire("end", now) == ended
+    assert await silences.expire("nobody", now) is None
+    assert await silences.expire("with spaces and / in it", now) is None
+    assert [(one.id, one.ends) for one in await silences.silences()] == [("end", now - 60), ("run", now), ("pend", now)]
+
+
+async def test_an_ended_silence_is_listed_for_five_days_then_forgotten_with_its_counts(
+    storage: Storage, clock: FakeClock
+) -> None:
+    silences = storage.silences
+    now = clock.time()
+    await silences.put(silence("old", now - 60, now))
+    await silences.put(silence("long", now - 60, now + SILENCE_KEPT))
+    await silences.count("old", "a", "evaluation/failed")
+    await clock.advance(SILENCE_KEPT)
+    assert [one.id for one in await silences.silences()] == ["long", "old"]
+    assert await silences.muted("old") == [MutedCount("a", "evaluation/failed", 1)]
+    await clock.advance(1)
+    assert [one.id for one in await silences.silences()] == ["long"]
+    assert await silences.muted("old") == []
+
+
+async def test_what_a_silence_muted_is_counted_by_channel_and_kind_also_when_counted_at_once(
+    storage: Storage, clock: FakeClock
+) -> None:
+    silences = storage.silences
+    await silences.put(silence("s", clock.time(), clock.time() + 600))
+    assert await silences.muted("s") == []
+    counts = [("a", "evaluation/failed")] * 5 + [("b", "evaluation/failed"), ("a", "deployment/succeeded")]
+    await asyncio.gather(*(silences.count("s", channel, kind) for channel, kind in counts))
+    await silences.count("other", "a", "evaluation/failed")
+    assert await silences.muted("s") == [
+        MutedCount("a", "deployment/succeeded", 1),
+        MutedCount("a", "evaluation/failed", 5),
+        MutedCount("b", "evaluation/failed", 1),
+    ]
+
+
+async def test_a_summary_once_marked_made_stays_made(storage: Storage, clock: FakeClock) -> None:
+    silences = storage.silences
+    one = silence("s", clock.time() - 60, clock.time())
+    await silences.put(one)
+    await silences.summarised("s")
+    await silences.summarised("nobody")
+    assert await silences.silences() == [replace(one, summarised=True)]
+    await silences.summarised("s")
+    assert await silences.silences() == [replace(one, summarised=True)]
+
+
+async def test_silences_survive_a_restart_of_sqlite(tmp_path: Path, clock: FakeClock) -> None:
+    one = silence("s", clock.time(), clock.time() + 600)
+    first = sqlite_storage(tmp_path, clock, RETENTION, THREAD_MAX_AGE)
+    await first.store.open()
+    await first.silences.put(one)
+    await first.silences.count("s", "a", "evaluation/failed")
+    await first.store.close()
+    again = sqlite_storage(tmp_path, clock, RETENTION, THREAD_MAX_AGE, must_exist=True)
+    await again.store.open()
+    try:
+        assert await again.silences.silences() == [one]
+        assert await again.silences.muted("s") == [MutedCount("a", "evaluation/failed", 1)]
+    finally:
+        await again.store.close()

@@ -678,7 +678,7 @@ async def test_beside_keptns_stream_and_what_it_holds_the_service_starts_with_th
         while (await svc.get("/ready"))[0] != 200:
             assert asyncio.get_running_loop().time() < deadline, "the service did not become ready"
             await asyncio.sleep(0.1)
-        # Its seven streams and buckets reserve the default total, and no more, of the server's 1 GiB.
+        # Its eight streams and buckets reserve the default total, and no more, of the server's 1 GiB.
         assert await reserved_storage(url) == DEFAULT_TOTAL == sum((await streams_of(url, "keptn-notifier")).values())
         await publish(url, keptn_event("beside-keptn", project="beside-keptn"))
         await chat_server.wait_for(1, "/slack/hook", timeout=WAIT)
@@ -727,11 +727,14 @@ async def test_streams_an_earlier_version_made_larger_are_lowered_in_place_keepi
     try:
         layout = Layout("earlier", RETENTION, THREAD_MAX_AGE, DEFAULT_TOTAL)
         refs = StreamConfig(name="KV_earlier-refs", subjects=["$KV.earlier-refs.>"], max_msgs_per_subject=1)
-        for config in [*(config for config, _ in layout.streams()), refs]:
+        # That version had no silences bucket: a replica of this one made it beside them, at its size now.
+        silences = next(config for config, _ in layout.streams() if config.name == f"KV_{layout.silences}")
+        for config in [*(config for config, _ in layout.streams() if config.name != silences.name), refs]:
             await add_stream(
                 server.url, replace(config, max_bytes=1024 * MiB if config.name == layout.outbox else 256 * MiB)
             )
-        assert await reserved_storage(server.url) == 2816 * MiB
+        await add_stream(server.url, silences)
+        assert await reserved_storage(server.url) == 2816 * MiB + (silences.max_bytes or 0)
         # What the earlier version stored, through a store that creates and resizes nothing (a tool's).
         earlier = store_of(server.url, "earlier", create=False)
         await earlier.open()

@@ -99,8 +99,12 @@ class Layout:
         return f"{self.prefix}-noise"
 
     @property
+    def silences(self) -> str:
+        return f"{self.prefix}-silences"
+
+    @property
     def buckets(self) -> tuple[str, ...]:
-        return (self.dedup, self.attempts, self.pauses, self.threads, self.memos)
+        return (self.dedup, self.attempts, self.pauses, self.threads, self.memos, self.silences)
 
     @property
     def obsolete(self) -> tuple[str, ...]:
@@ -191,6 +195,9 @@ class Layout:
             (_bucket(self.threads, size["threads"], ttl=max(self.thread_max_age, 1.0)), "NOTIFIER_THREAD_MAX_AGE"),
             # The documents `Outgoing.decide` reads and writes (noise control's memory of a route and channel).
             (_bucket(self.memos, size["memos"], ttl=MEMO_TTL), "fixed by the service"),
+            # The silences and their counts: kept until the store forgets them (SILENCE_KEPT after they end), however
+            # long a silence lasts (NOTIFIER_SILENCE_MAX_DURATION), so the bucket itself forgets nothing by age.
+            (_bucket(self.silences, size["silences"], ttl=0), "fixed by the service"),
         ]
 
 

@@ -4,8 +4,8 @@ JetStream reserves a stream's `max_bytes` from its file storage when the stream 
 own `keptn` stream (no `max_bytes`) grows into whatever the reservations of others leave: so the service reserves
 one total, the operator's, and divides it here. Each stream first gets a floor, the least that keeps it useful,
 then a share of the rest by what it holds: the outbox (every notification not yet sent) half, the dead letters a
-quarter, the dedup memory (one small entry per event) an eighth, the four small buckets the last eighth between
-them. At the default: 256, 128, 64 and 16 MiB each. Loads no NATS client: the settings check a total against
+quarter, the dedup memory (one small entry per event) an eighth, the five small buckets the last eighth between
+them. At the default: 256, 128, 63 and 13 MiB each. Loads no NATS client: the settings check a total against
 `MIN_TOTAL`.
 """
 
@@ -21,11 +21,12 @@ RULE = MappingProxyType(
     {
         "outbox": (16 * MiB, Fraction(1, 2)),
         "dead": (8 * MiB, Fraction(1, 4)),
-        "dedup": (4 * MiB, Fraction(1, 8)),
-        "attempts": (MiB, Fraction(1, 32)),
-        "pauses": (MiB, Fraction(1, 32)),
-        "threads": (MiB, Fraction(1, 32)),
-        "memos": (MiB, Fraction(1, 32)),
+        "dedup": (3 * MiB, Fraction(1, 8)),
+        "attempts": (MiB, Fraction(1, 40)),
+        "pauses": (MiB, Fraction(1, 40)),
+        "threads": (MiB, Fraction(1, 40)),
+        "memos": (MiB, Fraction(1, 40)),
+        "silences": (MiB, Fraction(1, 40)),
     }
 )
 # Below this some stream would get less than its floor.

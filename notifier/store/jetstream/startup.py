@@ -72,7 +72,8 @@ async def ensure_streams(js: JetStreamContext, layout: Layout, *, create: bool) 
         except NotFoundError:
             if not create:
                 raise StoreError(
-                    f"NATS has no stream {want.name}: give the service's NOTIFIER_NATS_PREFIX and NATS_URL"
+                    f"NATS has no stream {want.name}: give the service's NOTIFIER_NATS_PREFIX and NATS_URL (a "
+                    "service of this version makes its streams when it starts)"
                 ) from None
             have = None
         if create and have is not None and (why := difference(have.config, want)) is not None:

@@ -5,8 +5,9 @@ The outbox is a work-queue stream with one subject per channel and order key (or
 consumer per channel. Each concern is a module of its own: `connection.py` (the connection, start-up through
 `startup.py` on the names of `layout.py`, sizes from `sizes.py`, health), `accept.py` (dedup and publishing),
 `claims.py` (claims, order, groups, next_due) with `deliveries.py` (what a store holds and keeps, and the timer
-that tends them), `finish.py` (outcomes), `dead.py` (dead letters) and `shared.py` (the runs' threads, a
-channel's pace, and the documents `decide` keeps); messages are written as `messages.py` says.
+that tends them), `finish.py` (outcomes), `dead.py` (dead letters), `shared.py` (the runs' threads, a
+channel's pace, and the documents `decide` keeps) and `silences.py` (the silences and their counts); messages are
+written as `messages.py` says.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from notifier.store.jetstream.finish import Finisher
 from notifier.store.jetstream.layout import Layout
 from notifier.store.jetstream.messages import decode
 from notifier.store.jetstream.shared import JetStreamPace, JetStreamRunThreads, Memos
+from notifier.store.jetstream.silences import JetStreamSilences
 from notifier.store.jetstream.sizes import DEFAULT_TOTAL
 from notifier.store.protocol import (
     Accepted,
@@ -151,4 +153,9 @@ def jetstream_storage(
         ack_wait=ack_wait,
         max_bytes=max_bytes,
     )
-    return Storage(store, JetStreamRunThreads(store.link, clock, thread_max_age), JetStreamPace(store.link, clock))
+    return Storage(
+        store,
+        JetStreamRunThreads(store.link, clock, thread_max_age),
+        JetStreamPace(store.link, clock),
+        JetStreamSilences(store.link, clock),
+    )
