@@ -265,6 +265,20 @@ async def test_check_on_the_reference_example(tmp_path: Path) -> None:
     assert "ok: 4 channel(s), 2 route(s)" in run.stdout and str(config) in run.stdout, run
 
 
+async def test_the_readme_minimal_config_sends_production_failures_to_its_channel(tmp_path: Path) -> None:
+    config = tmp_path / "minimal.yaml"
+    config.write_text(yaml_example("README.md", "## Configure"))
+    env = {"SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/T0/B0/readme"}
+    run = await run_cli("check", "--config", config, env=env)
+    assert run.code == 0 and "ok: 1 channel(s), 1 route(s)" in run.stdout, run
+    event = json.loads((EXAMPLES / "evaluation-finished-fail.json").read_text())
+    for stage, reached in (("production", True), ("staging", False)):
+        path = write_event(tmp_path / f"{stage}.json", {**event, "data": {**event["data"], "stage": stage}})
+        routes = await run_cli("routes", path, "--config", config, env=env)
+        channels = "channels: team-slack" if reached else "channels: none"
+        assert routes.code == 0 and channels in routes.stdout.splitlines(), routes
+
+
 async def test_check_fails_on_a_template_that_raises_when_rendered(tmp_path: Path) -> None:
     templates = tmp_path / "templates"
     templates.mkdir()
