@@ -7,7 +7,8 @@ and `png_pixels` decodes one, so a test can look at what was drawn. Every step h
 is always killed.
 
 Run as a script to save a screenshot, e.g. of a preview page for the docs:
-`python -m tests.chromium preview.html docs/preview.png --width 1400`.
+`python -m tests.chromium preview.html docs/preview.png --width 1400`; `--element '#event-1'` keeps only that
+element, `--height N` only the top N pixels.
 """
 
 from __future__ import annotations
@@ -265,12 +266,32 @@ def png_pixels(png: bytes) -> tuple[int, list[bytes]]:
     return channels, rows
 
 
-async def _save_screenshot(page_path: Path, out: Path, width: int, height: int | None) -> None:
+async def _save_screenshot(
+    page_path: Path, out: Path, width: int, height: int | None, element: str | None = None
+) -> None:
     async with open_page(page_path, width) as page:
         if page.errors or page.requests:
             raise BrowserError(f"the page is not clean: errors {page.errors}, requests {page.requests}")
         box = {"x": 0, "y": 0, "width": width, "height": height} if height else None
+        if element is not None:
+            box = await _element_box(page, element, height)
         out.write_bytes(await page.screenshot(box))
+
+
+async def _element_box(page: Page, selector: str, height: int | None) -> dict[str, float]:
+    """The page box of the first element `selector` finds (its top `height` pixels when given), so that a picture
+    for the docs shows the part worth showing, and stays small."""
+    rect = await page.evaluate(
+        f"(() => {{ const e = document.querySelector({json.dumps(selector)}); if (!e) return null;"
+        " const r = e.getBoundingClientRect();"
+        " return {x: r.left + scrollX, y: r.top + scrollY, width: r.width, height: r.height}; })()"
+    )
+    if rect is None:
+        raise BrowserError(f"no element matches {selector!r}")
+    box: dict[str, float] = rect
+    if height:
+        box["height"] = min(box["height"], height)
+    return box
 
 
 if __name__ == "__main__":
@@ -278,6 +299,7 @@ if __name__ == "__main__":
     parser.add_argument("page", type=Path)
     parser.add_argument("out", type=Path)
     parser.add_argument("--width", type=int, default=1400)
-    parser.add_argument("--height", type=int, help="only the top of the page, this many pixels")
+    parser.add_argument("--height", type=int, help="only the top of the page (or element), this many pixels")
+    parser.add_argument("--element", help="only the first element this CSS selector finds, e.g. '#event-1'")
     arguments = parser.parse_args()
-    asyncio.run(_save_screenshot(arguments.page, arguments.out, arguments.width, arguments.height))
+    asyncio.run(_save_screenshot(arguments.page, arguments.out, arguments.width, arguments.height, arguments.element))

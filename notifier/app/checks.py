@@ -53,7 +53,7 @@ def missing_route_templates(config: Config, templates: TemplateSet) -> list[str]
 
 
 def require_route_templates(config: Config, templates: TemplateSet) -> None:
-    """Stop start-up when a route names a template that does not exist (README: a config error stops start-up)."""
+    """Stop start-up when a route names a template that does not exist: a config error (docs/configuration.md)."""
     problems = missing_route_templates(config, templates)
     if problems:
         raise ConfigError(f"{config.origin}: " + "; ".join(problems))

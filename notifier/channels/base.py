@@ -147,8 +147,8 @@ class EnvChannelError(ValueError):
 class ChannelType:
     config: type[ChannelConfig]
     build: Callable[[str, Any, ChannelContext], Channel]
-    # The channels this type makes from its environment variables (README: "Configure with environment
-    # variables"); raises EnvChannelError when a variable it needs is missing.
+    # The channels this type makes from its environment variables (docs/configuration.md, "Variables that are
+    # not settings"); raises EnvChannelError when a variable it needs is missing.
     from_env: Callable[[Mapping[str, str]], Iterator[EnvChannel]]
     # The renderer a config's payload needs, known without building the channel (`render`, `test`).
     format_of: Callable[[Any], str] | None = None

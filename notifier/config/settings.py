@@ -227,7 +227,7 @@ class Settings(BaseModel):
         return "nats_url" in self.model_fields_set
 
 
-# Environment variable -> setting, read from the `Env` marks above (README: "Configure with environment variables").
+# Environment variable -> setting, read from the `Env` marks above (docs/configuration.md, "Settings").
 ENV_SETTINGS: Mapping[str, str] = MappingProxyType(
     {
         mark.variable: name

@@ -48,11 +48,11 @@ from tests.payload_checks import assert_valid_slack_payload, assert_valid_teams_
 EVERYTHING = "sh.keptn.>,dev.tekton.>"
 
 
-def readme_yaml_example() -> str:
-    readme = (REPO / "README.md").read_text()
-    section = readme.split("## Configure with a YAML file", 1)[1]
+def yaml_example(page: str, heading: str) -> str:
+    """The first YAML block under `heading` of a page of the repository."""
+    section = (REPO / page).read_text().split(f"\n{heading}\n", 1)[1]
     match = re.search(r"```yaml\n(.*?)```", section, re.DOTALL)
-    assert match, "README.md has no YAML example under 'Configure with a YAML file'"
+    assert match, f"{page} has no YAML example under {heading!r}"
     return match.group(1)
 
 
@@ -252,9 +252,9 @@ async def test_check_passes_on_the_shipped_templates() -> None:
     assert run.stdout.startswith("ok: 1 channel(s), 1 route(s)"), run
 
 
-async def test_check_on_the_readme_example(tmp_path: Path) -> None:
-    config = tmp_path / "readme.yaml"
-    config.write_text(readme_yaml_example())
+async def test_check_on_the_reference_example(tmp_path: Path) -> None:
+    config = tmp_path / "reference.yaml"
+    config.write_text(yaml_example("docs/configuration.md", "## A whole file"))
     env = {
         "SLACK_BOT_TOKEN": "xoxb-1-readme-token",
         "SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/T0/B0/readme",
@@ -271,6 +271,20 @@ async def test_check_on_the_readme_example(tmp_path: Path) -> None:
     run = await run_cli("check", "--config", config, env={**env, "TEMPLATES_DIR": str(templates)})
     assert run.code == 0, run
     assert "ok: 4 channel(s), 2 route(s)" in run.stdout and str(config) in run.stdout, run
+
+
+async def test_the_readme_minimal_config_sends_production_failures_to_its_channel(tmp_path: Path) -> None:
+    config = tmp_path / "minimal.yaml"
+    config.write_text(yaml_example("README.md", "## Configure"))
+    env = {"SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/T0/B0/readme"}
+    run = await run_cli("check", "--config", config, env=env)
+    assert run.code == 0 and "ok: 1 channel(s), 1 route(s)" in run.stdout, run
+    event = json.loads((EXAMPLES / "evaluation-finished-fail.json").read_text())
+    for stage, reached in (("production", True), ("staging", False)):
+        path = write_event(tmp_path / f"{stage}.json", {**event, "data": {**event["data"], "stage": stage}})
+        routes = await run_cli("routes", path, "--config", config, env=env)
+        channels = "channels: team-slack" if reached else "channels: none"
+        assert routes.code == 0 and channels in routes.stdout.splitlines(), routes
 
 
 async def test_check_fails_on_a_template_that_raises_when_rendered(tmp_path: Path) -> None:
@@ -430,7 +444,7 @@ async def test_replay_of_the_examples_prints_one_message_per_event() -> None:
 
 
 async def test_replay_in_environment_mode_delivers_every_subscribed_type() -> None:
-    # README: with only environment variables, "every subscribed event goes to all of them" (the channels).
+    # docs/configuration.md: with only environment variables, one route sends every subscribed event to all channels.
     tekton = EXAMPLES / "tekton-pipelinerun-successful.json"
     run = await run_cli("replay", tekton, env={"PUBSUB_TOPIC": EVERYTHING})
     assert run.code == 0, run

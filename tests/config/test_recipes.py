@@ -1,6 +1,6 @@
 """docs/recipes.md and docs/setup.md stay true: the shipped configs pass `check`, sample events reach exactly
 the channels each recipe promises (`keptn-notifier routes`), and the commands the two pages show exist and
-answer as shown."""
+answer as shown (those of docs/operations.md and docs/configuration.md exist too)."""
 
 from __future__ import annotations
 
@@ -22,6 +22,9 @@ CONFIGS = REPO / "examples" / "configs"
 EVENTS = REPO / "notifier" / "samples"
 RECIPES = REPO / "docs" / "recipes.md"
 SETUP = REPO / "docs" / "setup.md"
+# The pages whose `keptn-notifier ...` commands are checked against the CLI (the kubectl exec lines live in
+# operations.md since the setup page links there).
+COMMAND_PAGES = (SETUP, RECIPES, REPO / "docs" / "operations.md", REPO / "docs" / "configuration.md")
 # `check` and `routes` post nothing: values of the right shape stand in for the credentials.
 SECRETS = {
     "SLACK_BOT_TOKEN": "xoxb-recipe-test",
@@ -306,21 +309,25 @@ async def test_not_in_channel_is_parked_and_retried_as_setup_md_says(
     assert empty.stdout.strip() == "no dead letters" and "`no dead letters`" in page, empty
 
 
-# -- every command the two pages show exists, with the flags shown -------------------------------------------
+# -- every command the pages show exists, with the flags shown -------------------------------------------------
+
+
+# `keptn-notifier` as a command word with arguments (not the end of `deploy/keptn-notifier`).
+COMMAND_WORD = re.compile(r"(?:^|(?<=\s))keptn-notifier\s+(?=\S)")
 
 
 def documented_commands() -> list[tuple[str, list[str]]]:
     """(where, the words after `keptn-notifier`) for each command in a code block or inline code of the pages."""
     found = []
-    for page in (SETUP, RECIPES):
+    for page in COMMAND_PAGES:
         text = page.read_text()
         in_block = False
         for line in text.replace("\\\n", " ").splitlines():
             if line.lstrip().startswith("```"):
                 in_block = not in_block
-            elif in_block and "keptn-notifier " in line:
+            elif in_block and (calls := list(COMMAND_WORD.finditer(line))):
                 # The last one: `kubectl exec deploy/keptn-notifier -c keptn-notifier -- keptn-notifier check`.
-                found.append((f"{page.name}: {line.strip()}", line.rsplit("keptn-notifier ", 1)[1].split()))
+                found.append((f"{page.name}: {line.strip()}", line[calls[-1].end() :].split()))
         found += [(f"{page.name}: `keptn-notifier {inline}`", inline.split()) for inline in re.findall(r"`keptn-notifier ([^`]+)`", text)]
     return found
 

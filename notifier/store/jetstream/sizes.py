@@ -45,7 +45,7 @@ def divide(total: int) -> dict[str, int]:
 
 
 def in_words(size: int) -> str:
-    """`512 MiB`, `1.5 GiB`, `300 KiB`, `12 B`: a size as the README and the messages write it."""
+    """`512 MiB`, `1.5 GiB`, `300 KiB`, `12 B`: a size as the docs and the messages write it."""
     for unit, name in ((1024**3, "GiB"), (MiB, "MiB"), (1024, "KiB")):
         if size >= unit:
             return f"{size / unit:.1f}".removesuffix(".0") + f" {name}"
