@@ -26,10 +26,10 @@ def make_storage(
     outbox: a missing one is an error, and nothing is created."""
     if kind == "nats":
         # Imported here: only a service that uses NATS loads the NATS client.
-        from notifier.store.jetstream.store import SERVICE_ACK_WAIT, jetstream_storage
+        from notifier.store.jetstream.store import SERVICE_ACK_WAIT, JetStreamStore, jetstream_storage
 
         # The short ack_wait, kept alive while held, is how soon a dead replica's claims come back.
-        return jetstream_storage(
+        store = JetStreamStore(
             nats_url,
             nats_prefix,
             clock,
@@ -40,6 +40,7 @@ def make_storage(
             ack_wait=SERVICE_ACK_WAIT,
             max_bytes=nats_max_bytes,
         )
+        return jetstream_storage(store, clock)
     from notifier.store.sqlite import sqlite_storage
 
     return sqlite_storage(state_dir, clock, retention, thread_max_age, must_exist=must_exist)

@@ -28,7 +28,7 @@ from notifier.store import (
     Store,
     StoreError,
 )
-from notifier.store.jetstream.store import jetstream_storage
+from notifier.store.jetstream.store import JetStreamStore, jetstream_storage
 from notifier.store.sqlite import sqlite_storage
 from tests.clock import FakeClock
 from tests.memory_store import FORGET_INTERVAL, memory_storage
@@ -75,7 +75,9 @@ async def make_storage(
         elif request.param == "jetstream":
             server: NatsServer = request.getfixturevalue("nats_server")
             servers.append(server.url)
-            storage = jetstream_storage(server.url, prefix, clock, retention, thread_max_age, lease=LEASE)
+            storage = jetstream_storage(
+                JetStreamStore(server.url, prefix, clock, retention, thread_max_age, lease=LEASE), clock
+            )
         else:
             storage = memory_storage(clock, retention, thread_max_age)
         opened.append(storage)

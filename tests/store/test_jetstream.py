@@ -86,9 +86,9 @@ class Replicas:
         clock: Clock | None = None,
         ack_wait: float | None = None,
     ) -> Storage:
-        storage = jetstream_storage(
-            self.url, self.prefix, clock or SystemClock(), retention, THREAD_MAX_AGE, lease=lease, ack_wait=ack_wait
-        )
+        clock = clock or SystemClock()
+        store = JetStreamStore(self.url, self.prefix, clock, retention, THREAD_MAX_AGE, lease=lease, ack_wait=ack_wait)
+        storage = jetstream_storage(store, clock)
         await storage.store.open()
         self.opened.append(storage)
         return storage

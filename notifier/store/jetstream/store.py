@@ -129,33 +129,12 @@ class JetStreamStore:
         return await self.link.health()
 
 
-def jetstream_storage(
-    url: str,
-    prefix: str,
-    clock: Clock,
-    retention: Retention,
-    thread_max_age: float,
-    *,
-    lease: float,
-    create: bool = True,
-    ack_wait: float | None = None,
-    max_bytes: int = DEFAULT_TOTAL,
-) -> Storage:
-    """The shared backend: the outbox and the ports on one connection, which the outbox's open and close manage."""
-    store = JetStreamStore(
-        url,
-        prefix,
-        clock,
-        retention,
-        thread_max_age,
-        lease=lease,
-        create=create,
-        ack_wait=ack_wait,
-        max_bytes=max_bytes,
-    )
+def jetstream_storage(store: JetStreamStore, clock: Clock) -> Storage:
+    """The shared backend: the outbox and the ports on its one connection, which the outbox's open and close manage."""
+    link = store.link
     return Storage(
         store,
-        JetStreamRunThreads(store.link, clock, thread_max_age),
-        JetStreamPace(store.link, clock),
-        JetStreamSilences(store.link, clock),
+        JetStreamRunThreads(link, clock, link.layout.thread_max_age),
+        JetStreamPace(link, clock),
+        JetStreamSilences(link, clock),
     )
