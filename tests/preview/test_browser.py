@@ -21,28 +21,38 @@ PAGE_WIDTH = 1400
 SHOWN = ("evaluation-finished-fail", "approval-triggered-manual", "deployment-finished", "problem-legacy-resolved")
 HOSTILE = '<script>window.pwned = 1</script><img src="http://127.0.0.1:9/x.png" onerror="window.pwned = 2">'
 
-# For each event's section: its Slack header and its Teams title (the card's first TextBlock), scrolled into
-# view, with whether a reader can see them: laid out, not hidden, inside the page's width, not covered.
-TITLES = """
-(() => [...document.querySelectorAll('section.event')].map(section => {
-  const look = selector => {
-    const element = section.querySelector(selector);
-    if (!element) return null;
-    element.scrollIntoView({block: 'center'});
-    const box = element.getBoundingClientRect();
-    const style = getComputedStyle(element);
-    const hit = document.elementFromPoint(box.left + Math.min(box.width / 2, 40), box.top + box.height / 2);
-    return {
-      text: element.innerText,
-      box: {x: box.left + scrollX, y: box.top + scrollY, width: box.width, height: box.height},
-      shown: style.visibility === 'visible' && style.display !== 'none' && Number(style.opacity) > 0.9,
-      inside: box.left >= 0 && box.right <= document.documentElement.clientWidth,
-      onTop: hit !== null && (hit === element || element.contains(hit)),
-    };
+# An element scrolled into view, with whether a reader can see it: laid out, not hidden, inside the page's
+# width, not covered; null for no element.
+LOOK = """
+const look = element => {
+  if (!element) return null;
+  element.scrollIntoView({block: 'center'});
+  const box = element.getBoundingClientRect();
+  const style = getComputedStyle(element);
+  const hit = document.elementFromPoint(box.left + Math.min(box.width / 2, 40), box.top + box.height / 2);
+  return {
+    text: element.innerText,
+    box: {x: box.left + scrollX, y: box.top + scrollY, width: box.width, height: box.height},
+    shown: style.visibility === 'visible' && style.display !== 'none' && Number(style.opacity) > 0.9,
+    inside: box.left >= 0 && box.right <= document.documentElement.clientWidth,
+    onTop: hit !== null && (hit === element || element.contains(hit)),
   };
-  return {event: section.dataset.event, slack: look('.slack .sk-header'), teams: look('.teams .ac-textblock')};
-}))()
+};
 """
+
+# For each event's section: its Slack header and its Teams title (the card's first TextBlock), as LOOK sees them.
+TITLES = (
+    "(() => {"
+    + LOOK
+    + """
+  return [...document.querySelectorAll('section.event')].map(section => ({
+    event: section.dataset.event,
+    slack: look(section.querySelector('.slack .sk-header')),
+    teams: look(section.querySelector('.teams .ac-textblock')),
+  }));
+})()
+"""
+)
 
 
 @pytest.fixture
@@ -121,22 +131,10 @@ async def test_the_harness_sees_script_errors_and_requests(chromium: str, tmp_pa
 
 # The channel view of a Slack bot channel: each run message's header and its replies' headers, and the replies
 # that are also listed in the channel (children of the channel list, not of a thread).
-CHANNEL_VIEW = """
-(() => {
-  const look = element => {
-    if (!element) return null;
-    element.scrollIntoView({block: 'center'});
-    const box = element.getBoundingClientRect();
-    const style = getComputedStyle(element);
-    const hit = document.elementFromPoint(box.left + Math.min(box.width / 2, 40), box.top + box.height / 2);
-    return {
-      text: element.innerText,
-      box: {x: box.left + scrollX, y: box.top + scrollY, width: box.width, height: box.height},
-      shown: style.visibility === 'visible' && style.display !== 'none' && Number(style.opacity) > 0.9,
-      inside: box.left >= 0 && box.right <= document.documentElement.clientWidth,
-      onTop: hit !== null && (hit === element || element.contains(hit)),
-    };
-  };
+CHANNEL_VIEW = (
+    "(() => {"
+    + LOOK
+    + """
   const view = document.querySelector('section.channel-view .slack-pane');
   return {
     runs: [...view.querySelectorAll(':scope > .sk-run-message')].map(run => ({
@@ -152,6 +150,7 @@ CHANNEL_VIEW = """
   };
 })()
 """
+)
 
 
 async def test_a_bot_channel_shows_run_messages_above_their_replies_and_broadcasts_in_the_channel(
