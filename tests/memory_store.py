@@ -170,7 +170,9 @@ class MemoryStore:
                 for other in group:
                     if other is not n:
                         other.lease_until, other.lead = n.lease_until, n.number
-                members = tuple(Member(other.event.body, other.note) for other in [n, *(g for g in group if g is not n)])
+                members = tuple(
+                    Member(other.event.body, other.note) for other in [n, *(g for g in group if g is not n)]
+                )
             claimed.append(
                 Pending(
                     Claim(n.id, str(n.claims), n.lease_until),

@@ -179,7 +179,9 @@ TYPES = st.sampled_from(
 )
 MATCHES = st.builds(
     Match,
-    types=st.lists(st.sampled_from(["sh.keptn.>", "sh.keptn.event.*.finished", "sh.keptn.event.approval.>"]), min_size=1),
+    types=st.lists(
+        st.sampled_from(["sh.keptn.>", "sh.keptn.event.*.finished", "sh.keptn.event.approval.>"]), min_size=1
+    ),
     projects=st.lists(VALUES, max_size=2),
     stages=st.lists(VALUES, max_size=2),
     services=st.lists(VALUES, max_size=2),

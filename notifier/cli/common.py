@@ -25,14 +25,18 @@ EXIT_FAILED = 1
 
 EXIT_USAGE = 2
 
+
 class CliError(Exception):
     """Ends the command with a one-line message on stderr and exit code 2."""
+
 
 def config_of(args: argparse.Namespace, env: Mapping[str, str], **overrides: object) -> Config:
     return load_config(getattr(args, "config", None), env, overrides=overrides)
 
+
 def templates_of(config: Config) -> TemplateSet:
     return TemplateSet(config.settings.templates_dir, config.settings.bridge_url, TemplateLimits())
+
 
 def stored_silences(config: Config) -> tuple[list[Silence], str]:
     """The silences in the service's store, for the tools that show what an event would do; and when none could be
@@ -69,6 +73,7 @@ def run_async(coroutine: Coroutine[Any, Any, T]) -> T:
         return asyncio.run(coroutine)
     return uvloop.run(coroutine)
 
+
 def read_events(path: Path) -> list[KeptnEvent]:
     try:
         document = orjson.loads(path.read_bytes())
@@ -85,11 +90,13 @@ def read_events(path: Path) -> list[KeptnEvent]:
     except EventError as exc:
         raise CliError(str(exc)) from None
 
+
 def one_event(path: str) -> KeptnEvent:
     events = read_events(Path(path))
     if len(events) != 1:
         raise CliError(f"{path} holds {len(events)} events; give a file with exactly one")
     return events[0]
+
 
 def event_files(paths: Sequence[str]) -> list[Path]:
     """The files named, and the `*.json` files of the folders named, in order."""

@@ -95,6 +95,7 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     except ValueError as exc:
         raise CliError(str(exc)) from None
 
+
 def _print_dead(letters: list[Any], redact: Redactor, as_json: bool, now: float) -> int:
     if not letters and not as_json:
         print("no dead letters")
@@ -130,6 +131,7 @@ def _print_dead(letters: list[Any], redact: Redactor, as_json: bool, now: float)
                 )
             )
     return EXIT_OK
+
 
 def _age(seconds: float) -> str:
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):

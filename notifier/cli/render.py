@@ -71,6 +71,7 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         print(f"note: {note}", file=sys.stderr)
     return EXIT_OK
 
+
 def _serve_notes(config: Config, router: Router, event: KeptnEvent, channel: str | None) -> list[str]:
     from notifier.pipeline.explain import why_ignored
 
@@ -82,6 +83,7 @@ def _serve_notes(config: Config, router: Router, event: KeptnEvent, channel: str
     if channel is not None and channel not in reached:
         return [f"serve would not send this event to {channel}, only to {', '.join(reached)}"]
     return []
+
 
 def _channel_mentions(config: Config, router: Router, event: KeptnEvent, channel: str) -> Mentions:
     """The mentions of the route that brings the event to `channel`, as `serve` adds them."""

@@ -65,6 +65,7 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         )
         return run_async(_replay_events(config, templates_of(config), events, timeout, dedup=not args.no_dedup))
 
+
 def _console_threads(config: Config) -> Config:
     """Replay shows each run as a Slack bot channel would, on every console that does not say `threads: false`."""
     channels = {
@@ -74,6 +75,7 @@ def _console_threads(config: Config) -> Config:
         for name, channel in config.channels.items()
     }
     return dataclasses.replace(config, channels=channels)
+
 
 async def _replay_events(
     config: Config, templates: TemplateSet, events: list[tuple[str, KeptnEvent]], wait_seconds: float, dedup: bool

@@ -37,16 +37,8 @@ class ConfigError(Exception):
     """Stops start-up; the text names the file or variable, the place, and the fix."""
 
 
-
-
-
-
 # Every variable the service reads: the config file's, the settings' and each channel type's.
 KNOWN_VARIABLES: frozenset[str] = frozenset({CONFIG_VARIABLE, *ENV_SETTINGS, *CHANNEL_VARIABLES})
-
-
-
-
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,7 @@ class RouteConfig(NoiseRules):
         # YAML reads a bare `off` as false.
         return "off" if value is False or (isinstance(value, str) and value.strip().lower() == "off") else value
 
+
 class FileConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
     channels: dict[str, AnyChannelConfig] = Field(default={}, examples=[{"log": {"type": "console"}}])

@@ -111,9 +111,7 @@ def template_context(event: KeptnEvent, bridge_url: str = "") -> TemplateContext
     # Read once for both: the evaluation's SLIs and the worst of the outcome fields count the same verdicts.
     slis = sli_verdicts(data)
     worst = worst_outcome(data, slis)
-    outcome, severity, emoji = headline(
-        kind, status, message, problem["state"], approval["needs_manual"], worst
-    )
+    outcome, severity, emoji = headline(kind, status, message, problem["state"], approval["needs_manual"], worst)
     labels = event.labels
     return {
         "event": raw,

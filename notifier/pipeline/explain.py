@@ -34,7 +34,6 @@ class Router:
         return rejection, self.routes.checks(event, rejection)
 
 
-
 @dataclass(frozen=True, slots=True)
 class Ignored:
     reason: str

@@ -741,8 +741,7 @@ def _upgrade(conn: sqlite3.Connection, now: float) -> None:
     folded then), a digest already folded but not sent is unfolded into its events again, and noise control's
     memory in the old tables is dropped (a repeat may be sent once more, a digest window starts anew)."""
     conn.execute(
-        "UPDATE notifications SET grp = route || '@' || next_at"
-        " WHERE state = 'pending' AND held != '' AND grp = ''"
+        "UPDATE notifications SET grp = route || '@' || next_at WHERE state = 'pending' AND held != '' AND grp = ''"
     )
     folded = conn.execute(
         "SELECT n.id, n.channel, n.route, n.template, n.digest, e.body FROM notifications n"

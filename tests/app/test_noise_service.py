@@ -164,7 +164,9 @@ def test_the_nats_store_takes_noise_control_as_sqlite_does(tmp_path: Path) -> No
         tmp_path / "notifier.yaml",
         {
             "channels": {"log": {"type": "console"}},
-            "routes": [{"name": "p", "channels": ["log"], "repeat_interval": "1m", "digest": {"after": 2, "window": "1m"}}],
+            "routes": [
+                {"name": "p", "channels": ["log"], "repeat_interval": "1m", "digest": {"after": 2, "window": "1m"}}
+            ],
         },
     )
     loaded = load_config(config, env={"NOTIFIER_STORE": "nats"})

@@ -65,7 +65,9 @@ def test_no_shipped_config_holds_a_credential(config: Path) -> None:
 def test_recipes_page_shows_each_shipped_file_verbatim() -> None:
     page = RECIPES.read_text()
     shown = dict(
-        re.findall(r"File: \[`examples/configs/([\w.-]+)`\]\(\.\./examples/configs/\1\)\n\n```yaml\n(.*?)```", page, re.S)
+        re.findall(
+            r"File: \[`examples/configs/([\w.-]+)`\]\(\.\./examples/configs/\1\)\n\n```yaml\n(.*?)```", page, re.S
+        )
     )
     assert sorted(shown) == [path.name for path in SHIPPED]
     for path in SHIPPED:
@@ -278,7 +280,11 @@ async def test_not_in_channel_is_parked_and_retried_as_setup_md_says(
     tmp_path: Path, chat_server: FakeChatServer
 ) -> None:
     page = SETUP.read_text()
-    env = {"SLACK_BOT_TOKEN": "xoxb-1-2-setup", "SLACK_CHANNEL": "C0123456789", "SLACK_API_URL": f"{chat_server.url}/api/"}
+    env = {
+        "SLACK_BOT_TOKEN": "xoxb-1-2-setup",
+        "SLACK_CHANNEL": "C0123456789",
+        "SLACK_API_URL": f"{chat_server.url}/api/",
+    }
     chat_server.on("/api/chat.postMessage", Reply.api_error("not_in_channel"), Reply.api_error("not_in_channel"))
 
     test = await run_cli("send-test", "slack-bot", env=env)
@@ -291,7 +297,10 @@ async def test_not_in_channel_is_parked_and_retried_as_setup_md_says(
     assert replay.code == 1 and "1 dead" in replay.stderr, replay
     assert "parked as dead: not_in_channel" in replay.stderr, replay
     [letter] = await dead_letters(state)
-    assert (letter["channel"], letter["reason"]) == ("slack-bot", 'not_in_channel: HTTP 200: {"ok":false,"error":"not_in_channel"}')
+    assert (letter["channel"], letter["reason"]) == (
+        "slack-bot",
+        'not_in_channel: HTTP 200: {"ok":false,"error":"not_in_channel"}',
+    )
     assert letter["reason"] in page
 
     retried = await run_cli("dead", "retry", str(letter["id"]), "--state-dir", state, env=env)
@@ -328,7 +337,10 @@ def documented_commands() -> list[tuple[str, list[str]]]:
             elif in_block and (calls := list(COMMAND_WORD.finditer(line))):
                 # The last one: `kubectl exec deploy/keptn-notifier -c keptn-notifier -- keptn-notifier check`.
                 found.append((f"{page.name}: {line.strip()}", line[calls[-1].end() :].split()))
-        found += [(f"{page.name}: `keptn-notifier {inline}`", inline.split()) for inline in re.findall(r"`keptn-notifier ([^`]+)`", text)]
+        found += [
+            (f"{page.name}: `keptn-notifier {inline}`", inline.split())
+            for inline in re.findall(r"`keptn-notifier ([^`]+)`", text)
+        ]
     return found
 
 

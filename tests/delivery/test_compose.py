@@ -40,7 +40,9 @@ def test_fan_out_to_several_platforms_renders_the_template_once() -> None:
     templates = CountingTemplates()
     composer = Composer(templates)
     slack = composer.payload("ev-1", StoredEvent(body()), None, "slack")
-    assert composer.payload("ev-1", StoredEvent(body()), None, "slack") is slack  # a second Slack channel: the same payload
+    assert (
+        composer.payload("ev-1", StoredEvent(body()), None, "slack") is slack
+    )  # a second Slack channel: the same payload
     teams = composer.payload("ev-1", StoredEvent(body()), None, "teams")
     text = composer.payload("ev-1", StoredEvent(body()), None, "text")
     assert templates.renders == 1

@@ -17,8 +17,7 @@ def bounded(data: dict, **limits: int):
 
 
 def test_long_strings_are_cut_with_a_marker_not_refused() -> None:
-    event = bounded({"project": "p", "message": "x" * 10_000, "nested": {"deep": ["y" * 9_000]}},
-                    max_string_chars=1000)
+    event = bounded({"project": "p", "message": "x" * 10_000, "nested": {"deep": ["y" * 9_000]}}, max_string_chars=1000)
     assert event.data["message"] == "x" * 1000 + "…[truncated]"
     assert event.data["nested"]["deep"][0].endswith("…[truncated]")
     assert event.raw["data"] is event.data

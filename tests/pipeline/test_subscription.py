@@ -42,5 +42,7 @@ def test_from_settings_takes_the_topic_and_the_three_filters() -> None:
     )
     subscription = Subscription.from_settings(settings)
     assert subscription.rejection(event(project="podtato", stage="production", service="x")) is None
-    assert subscription.rejection(event(project="podtato", stage="dev")) == "stage 'dev' is filtered out by STAGE_FILTER"
+    assert (
+        subscription.rejection(event(project="podtato", stage="dev")) == "stage 'dev' is filtered out by STAGE_FILTER"
+    )
     assert subscription.rejection(event("sh.keptn.event.test.finished", project="podtato", stage="production"))

@@ -30,7 +30,11 @@ SAMPLES = load_samples_by_name()
 def with_credentials(raw: dict[str, Any]) -> dict[str, Any]:
     raw = copy.deepcopy(raw)
     data = raw.setdefault("data", {})
-    data["labels"] = {**(data.get("labels") or {}), **LABELS, "Problem URL": f"https://{USER}:{PASSWORD}@dt.example.com/p"}
+    data["labels"] = {
+        **(data.get("labels") or {}),
+        **LABELS,
+        "Problem URL": f"https://{USER}:{PASSWORD}@dt.example.com/p",
+    }
     data["message"] = f"{data.get('message', '')} see https://{USER}:{PASSWORD}@logs.example.com/run/1 " + "y" * 1200
     for problem in (data, data.get("problem")):
         if isinstance(problem, dict) and ("ProblemURL" in problem or "problemURL" in problem):

@@ -94,7 +94,8 @@ def test_header_emoji_follows_severity(severity: Severity, emoji: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "title", [":rocket: Released", "🚀 Released", "✅ Passed", "\u2139\ufe0f Monitoring configuration received", "⚠️ Warning"]
+    "title",
+    [":rocket: Released", "🚀 Released", "✅ Passed", "\u2139\ufe0f Monitoring configuration received", "⚠️ Warning"],
 )
 def test_no_emoji_prefix_when_the_title_has_one(title: str) -> None:
     header = blocks_of(render_valid(Message(title=title, severity=Severity.FAILURE)), "header")[0]

@@ -40,9 +40,7 @@ def test_the_passed_delivery_through_three_stages() -> None:
         Fact("Evaluation score", "dev 100, staging 100"),
         Fact("Duration", "24m 34s"),
     )
-    assert message.links == (
-        Link("Run trace", f"https://keptn.example.com/bridge/trace/{PASSED_CONTEXT}"),
-    )
+    assert message.links == (Link("Run trace", f"https://keptn.example.com/bridge/trace/{PASSED_CONTEXT}"),)
     assert message.footer == f"Keptn context {PASSED_CONTEXT}"
 
 

@@ -61,9 +61,7 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture(params=["sqlite", "memory", "jetstream"])
-async def make_storage(
-    request: pytest.FixtureRequest, tmp_path: Path, clock: FakeClock
-) -> AsyncIterator[MakeStorage]:
+async def make_storage(request: pytest.FixtureRequest, tmp_path: Path, clock: FakeClock) -> AsyncIterator[MakeStorage]:
     opened: list[Storage] = []
     prefix = next(PREFIXES)
     servers: list[str] = []
@@ -127,7 +125,11 @@ async def test_the_protocol_module_loads_no_implementation_and_no_library() -> N
 
 async def test_accept_stores_one_notification_per_destination_and_dedups_by_key(store: Store, clock: FakeClock) -> None:
     both = [Outgoing("a", "r", None), Outgoing("b", "r", "custom")]
-    assert new(await store.accept([incoming("1", both), incoming("1", both), incoming("2", both)])) == [True, False, True]
+    assert new(await store.accept([incoming("1", both), incoming("1", both), incoming("2", both)])) == [
+        True,
+        False,
+        True,
+    ]
     assert new(await store.accept([incoming("2", both)])) == [False]
     stats = await store.stats()
     assert {name: (s.pending, s.oldest_created) for name, s in stats.items()} == {
@@ -403,7 +405,9 @@ async def test_sqlite_keeps_groups_and_documents_across_a_restart(tmp_path: Path
 
 async def test_a_dead_group_is_a_dead_letter_each_and_comes_back_as_one(store: Store, clock: FakeClock) -> None:
     due = clock.time() + 10
-    await store.accept([incoming("1", [held("digest", due)], b'{"n": 1}'), incoming("2", [held("digest", due)], b'{"n": 2}')])
+    await store.accept(
+        [incoming("1", [held("digest", due)], b'{"n": 1}'), incoming("2", [held("digest", due)], b'{"n": 2}')]
+    )
     await clock.advance(10)
     (group,) = await store.claim("a", 10, LEASE)
     await store.finish([Dead(group.claim, clock.time(), "channel_not_found")])
@@ -432,6 +436,7 @@ async def test_a_stale_holder_of_a_group_changes_none_of_it(store: Store, clock:
 
 
 # -- runs in threads: order within a run, and the run's thread --------------------------------------------
+
 
 def of_run(key: str, run: str, notifications: list[Outgoing] | None = None) -> Incoming:
     ordered = notifications if notifications is not None else [Outgoing("a", "r", None, order=run)]
@@ -537,8 +542,10 @@ async def test_a_silence_is_kept_whole_listed_by_start_and_replaced_by_its_id(
 async def test_expire_ends_a_silence_now_and_never_lengthens_one(storage: Storage, clock: FakeClock) -> None:
     silences = storage.silences
     now = clock.time()
-    running, pending, ended = silence("run", now - 60, now + 600), silence("pend", now + 60, now + 600), silence(
-        "end", now - 600, now - 60
+    running, pending, ended = (
+        silence("run", now - 60, now + 600),
+        silence("pend", now + 60, now + 600),
+        silence("end", now - 600, now - 60),
     )
     for one in (running, pending, ended):
         await silences.put(one)

@@ -291,7 +291,11 @@ async def test_the_claims_of_a_replica_that_dies_come_back_to_the_others(
         """
     )
     dead = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, cwd=Path(__file__).resolve().parents[2]
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=Path(__file__).resolve().parents[2],
     )
     assert dead.returncode == -9, dead.stderr
     held = set(dead.stdout.split())

@@ -51,12 +51,13 @@ async def store(tmp_path: Path):
 
 
 async def test_accept_stores_one_notification_per_target_and_dedups_by_source_and_id(store: SQLiteStore) -> None:
-    fresh = await accepted(store,
+    fresh = await accepted(
+        store,
         [
             incoming(event("1"), b"{}", TARGETS),
             incoming(event("1"), b"{}", TARGETS),
             incoming(event("1", source="other"), b"{}", TARGETS),
-        ]
+        ],
     )
     assert fresh == [True, False, True]
     assert await accepted(store, [incoming(event("1"), b"{}", TARGETS)]) == [False]
@@ -65,7 +66,9 @@ async def test_accept_stores_one_notification_per_target_and_dedups_by_source_an
 
 
 async def test_concurrent_accepts_share_commits_and_all_land(store: SQLiteStore) -> None:
-    results = await asyncio.gather(*(accepted(store, [incoming(event(str(i)), b"{}", TARGETS[:1])]) for i in range(500)))
+    results = await asyncio.gather(
+        *(accepted(store, [incoming(event(str(i)), b"{}", TARGETS[:1])]) for i in range(500))
+    )
     assert all(result == [True] for result in results)
     assert (await store.stats())["a"].pending == 500
 
@@ -109,7 +112,9 @@ async def test_forget_old_keeps_events_with_unsent_notifications(store: SQLiteSt
     await store.finish([Sent(items[0].claim, time.time()), Sent(items[1].claim, time.time())])
     assert await store.forget_old(time.time() + 10, window=5, max_entries=1000) == 2
     # the forgotten ids may come again (the window passed); the pending one is still a duplicate
-    assert await accepted(store, [incoming(event("0"), b"{}", TARGETS[:1]), incoming(event("2"), b"{}", TARGETS[:1])]) == [
+    assert await accepted(
+        store, [incoming(event("0"), b"{}", TARGETS[:1]), incoming(event("2"), b"{}", TARGETS[:1])]
+    ) == [
         True,
         False,
     ]
@@ -120,8 +125,8 @@ async def test_size_bound_forgets_the_oldest_finished_first(store: SQLiteStore) 
     items = await store.claim("a", 200, LEASE)
     await store.finish([Sent(item.claim, time.time()) for item in items])
     assert await store.forget_old(time.time(), window=3600, max_entries=100) == 50
-    assert await accepted(store,
-        [incoming(event("0"), b"{}", TARGETS[:1]), incoming(event("149"), b"{}", TARGETS[:1])]
+    assert await accepted(
+        store, [incoming(event("0"), b"{}", TARGETS[:1]), incoming(event("149"), b"{}", TARGETS[:1])]
     ) == [True, False]
 
 

@@ -6,7 +6,9 @@ from notifier.templating import TemplateSet, load_samples_by_name
 
 BRIDGE = "https://keptn.example.com/bridge"
 SAMPLES = load_samples_by_name()
-OF_A_RUN = sorted(name for name, event in SAMPLES.items() if event.keptn_context and not name.startswith("project-create"))
+OF_A_RUN = sorted(
+    name for name, event in SAMPLES.items() if event.keptn_context and not name.startswith("project-create")
+)
 
 
 @pytest.mark.parametrize("name", OF_A_RUN)
