@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from notifier.config.load import Config, ConfigError
+from notifier.config.load import Config
+from notifier.config.source import ConfigError
 from notifier.suggest import did_you_mean
 from notifier.templating import TemplateLimits, TemplateSet, load_samples
 

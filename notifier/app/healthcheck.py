@@ -2,6 +2,8 @@
 
 It reads the settings the way `serve` does (the environment, then NOTIFIER_CONFIG's `settings:`), so that an
 empty NOTIFIER_ADMIN_PORT means the event port here as there, and a port set in the YAML file is the one asked.
+It reads only the settings: a live edit that breaks a channel or a route leaves the service running on its last
+good config, healthy, and reading the rest would cost the channel types' imports on every probe.
 Exit 0 when /health answers 2xx; else 1, with the reason on stderr, which Docker keeps in the health log.
 """
 
@@ -12,8 +14,7 @@ import os
 import sys
 from collections.abc import Mapping
 
-from notifier.config.load import ConfigError, load_config
-from notifier.intake.web import admin_address
+from notifier.config.source import ConfigError, load_settings
 
 TIMEOUT_SECONDS = 4.0
 # A server bound to every address answers on loopback; http.client ignores HTTP(S)_PROXY, so no proxy set for
@@ -24,10 +25,10 @@ LOOPBACK = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}  # noqa: S104
 def problem(env: Mapping[str, str]) -> str | None:
     """None when the service says it is healthy, else why it is not."""
     try:
-        settings = load_config(env=env).settings
+        settings = load_settings(env)
     except ConfigError as exc:
-        return f"the configuration does not load, so neither would the service: {exc}"
-    bound, port = admin_address(settings)
+        return f"the settings do not load, so the service's port is unknown: {exc}"
+    bound, port = settings.admin_address
     if port == 0:
         return "the admin port is 0 (any free port), which nothing outside the service can know: set a port"
     host = LOOPBACK.get(bound, bound)

@@ -27,8 +27,9 @@ from aiohttp import web
 from notifier.app.admin_token import refusal
 from notifier.app.checks import Checked, check_templates
 from notifier.clock import Clock, wait_for_event
-from notifier.config.load import Config, ConfigError, config_file, load_config
+from notifier.config.load import Config, load_config
 from notifier.config.settings import reloaded, restart_needed
+from notifier.config.source import ConfigError, config_file
 from notifier.metrics import Metrics
 from notifier.redact import Redactor
 from notifier.templating import TemplateError, TemplateSet

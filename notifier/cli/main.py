@@ -11,7 +11,7 @@ from notifier import __version__
 from notifier.app.logs import logging_restored
 from notifier.cli import check, dead, preview, render, replay, routes, send_test, serve, silence
 from notifier.cli.common import EXIT_FAILED, EXIT_USAGE, CliError
-from notifier.config.load import ConfigError
+from notifier.config.source import ConfigError
 from notifier.store import StoreError
 from notifier.templating import TemplateError
 

@@ -226,6 +226,22 @@ class Settings(BaseModel):
         """Events straight from NATS: NATS_URL given (the environment, the file or a flag), not its default."""
         return "nats_url" in self.model_fields_set
 
+    @property
+    def admin_address(self) -> tuple[str, int]:
+        """Where /health, /ready and /metrics listen: the admin's own address, or the event server's it shares."""
+        return self.own_admin_address or (self.host, self.port)
+
+    @property
+    def own_admin_address(self) -> tuple[str, int] | None:
+        """None when the admin shares the event server: no admin port, or the event port on the same host.
+
+        Port 0 (any free port) never shares, since two asks for "any port" are two ports.
+        """
+        admin_port = self.admin_port
+        if admin_port is None or (admin_port == self.port != 0 and self.admin_host == self.host):
+            return None
+        return self.admin_host, admin_port
+
 
 # Environment variable -> setting, read from the `Env` marks above (docs/configuration.md, "Settings").
 ENV_SETTINGS: Mapping[str, str] = MappingProxyType(

@@ -35,8 +35,8 @@ from nats.js import JetStreamContext
 from nats.js.errors import BadRequestError, NotFoundError, ServiceUnavailableError
 
 from notifier.clock import Clock, wait_for_event
-from notifier.config.load import ConfigError
 from notifier.config.settings import Settings
+from notifier.config.source import ConfigError
 from notifier.intake.cloudevents import parse_structured
 from notifier.intake.nats_consumer import consumer_config, consumer_difference
 from notifier.intake.protocol import EventSink

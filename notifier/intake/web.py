@@ -40,21 +40,5 @@ class WebServer:
 def listeners(settings: Settings) -> tuple[WebServer, WebServer]:
     """The event server and the admin server: one object when the admin has no port of its own."""
     events = WebServer(settings.host, settings.port)
-    own = _own_admin_address(settings)
+    own = settings.own_admin_address
     return (events, events) if own is None else (events, WebServer(*own))
-
-
-def admin_address(settings: Settings) -> tuple[str, int]:
-    """Where /health, /ready and /metrics listen: the admin's own address, or the event server's that it shares."""
-    return _own_admin_address(settings) or (settings.host, settings.port)
-
-
-def _own_admin_address(settings: Settings) -> tuple[str, int] | None:
-    """None when the admin shares the event server: no admin port, or the event port on the same host.
-
-    Port 0 (any free port) never shares, since two asks for "any port" are two ports.
-    """
-    admin_port = settings.admin_port
-    if admin_port is None or (admin_port == settings.port != 0 and settings.admin_host == settings.host):
-        return None
-    return settings.admin_host, admin_port

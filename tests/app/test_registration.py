@@ -21,8 +21,9 @@ from aiohttp import web
 
 from notifier import __version__
 from notifier.app.registration import PING_INTERVAL, Integration, Registration, registration_url
-from notifier.config.load import ConfigError, load_config
+from notifier.config.load import load_config
 from notifier.config.settings import Settings
+from notifier.config.source import ConfigError
 from notifier.redact import Redactor
 from tests.clock import FakeClock
 from tests.conftest import AiohttpServer

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from notifier.config.load import ConfigError, load_config
+from notifier.config.load import load_config
+from notifier.config.source import ConfigError
 from notifier.suggest import closest
 from tests.helpers import Cli, in_process_cli
 

@@ -5,8 +5,9 @@ import pytest
 from notifier.channels.console import ConsoleConfig
 from notifier.channels.slack import SlackConfig
 from notifier.channels.teams import TeamsConfig
-from notifier.config.load import KNOWN_VARIABLES, ConfigError, load_config
+from notifier.config.load import KNOWN_VARIABLES, load_config
 from notifier.config.settings import DEFAULT_PUBSUB_TOPIC, ENV_SETTINGS, Settings
+from notifier.config.source import ConfigError
 from notifier.units import parse_duration, parse_size
 
 EXAMPLE = """

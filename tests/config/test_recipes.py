@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from notifier.cli.main import main
-from notifier.config.load import ConfigError, load_config
+from notifier.config.load import load_config
+from notifier.config.source import ConfigError
 from tests.fakes import FakeChatServer, Reply
 from tests.helpers import CONFIG_VARIABLES, REPO, dead_letters, keptn_event, run_cli, write_event
 from tests.payload_checks import assert_no_unescaped_control, assert_valid_slack_payload, assert_valid_teams_envelope

@@ -14,9 +14,10 @@ from pydantic import BaseModel
 
 from notifier.channels import CHANNEL_TYPES, CHANNEL_VARIABLES
 from notifier.channels.base import ChannelConfig, RateLimit
-from notifier.config.load import CONFIG_VARIABLE, KNOWN_VARIABLES
+from notifier.config.load import KNOWN_VARIABLES
 from notifier.config.routes import FileConfig, RouteConfig
 from notifier.config.settings import Env, Settings
+from notifier.config.source import CONFIG_VARIABLE
 from notifier.keptn.match import Match
 from notifier.noise.rules import DigestRule, QuietHours
 from notifier.render.mentions import MentionRule, TeamsMention

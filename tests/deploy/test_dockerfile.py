@@ -280,6 +280,35 @@ async def test_healthcheck_asks_where_the_real_service_serves_health(tmp_path: P
     assert gone.code == 1 and f"no answer from http://127.0.0.1:{health_port}/health" in gone.stderr, gone
 
 
+async def test_a_live_edit_that_breaks_a_route_leaves_the_service_healthy(tmp_path: Path) -> None:
+    # The service keeps its last good config through a bad edit (docs/reload.md); the probe must not call it
+    # unhealthy for what it has not taken. Only the settings it reads can make the probe fail.
+    admin_port = free_port()
+    service = ServiceProcess({**CONSOLE_ONLY, "settings": {"admin_port": admin_port}}, tmp_path, {})
+    probe_env = {"NOTIFIER_CONFIG": str(service.config_path)}
+    broken_route = {
+        **CONSOLE_ONLY,
+        "routes": [{"name": "all", "channels": ["slak"]}],
+        "settings": {"admin_port": admin_port},
+    }
+    try:
+        service.spawn()
+        await _until_ready(service, admin_port)
+        service.config_path.write_text(json.dumps(broken_route), encoding="utf-8")
+        after_bad_route = await _run_healthcheck(probe_env)
+        service.config_path.write_text(
+            json.dumps({**CONSOLE_ONLY, "settings": {"admin_port": "ninety"}}), encoding="utf-8"
+        )
+        after_bad_setting = await _run_healthcheck(probe_env)
+    finally:
+        service.close()
+
+    assert after_bad_route.code == 0, after_bad_route
+    assert after_bad_setting.code == 1, after_bad_setting
+    assert "the settings do not load" in after_bad_setting.stderr
+    assert "settings.admin_port" in after_bad_setting.stderr and "Traceback" not in after_bad_setting.stderr
+
+
 async def _until_ready(service: ServiceProcess, port: int, timeout: float = 30) -> None:
     url = f"http://127.0.0.1:{port}/ready"
     deadline = asyncio.get_running_loop().time() + timeout

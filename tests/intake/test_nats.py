@@ -23,7 +23,8 @@ import pytest
 from nats.js.api import ConsumerConfig, ConsumerInfo, DeliverPolicy
 
 from notifier.app.service import Service
-from notifier.config.load import ConfigError, load_config
+from notifier.config.load import load_config
+from notifier.config.source import ConfigError
 from tests.fakes import FakeChatServer
 from tests.helpers import RunningService, every_route, keptn_event, running_service, slack_hook, write_yaml
 from tests.nats_server import (

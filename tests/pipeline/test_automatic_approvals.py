@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from notifier.config.load import ConfigError, load_config
+from notifier.config.load import load_config
+from notifier.config.source import ConfigError
 from notifier.keptn.events import event_from_mapping
 from notifier.keptn.payload import approval_strategy, is_automatic_approval
 from notifier.pipeline.explain import Router

@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from notifier.config.load import ConfigError, load_config
+from notifier.config.load import load_config
+from notifier.config.source import ConfigError
 from notifier.keptn.events import KeptnEvent, event_from_mapping
 from notifier.pipeline.explain import Router
 

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 import yaml
 
-from notifier.config.load import Config, ConfigError, load_config
+from notifier.config.load import Config, load_config
+from notifier.config.source import ConfigError
 from notifier.delivery.mentions import RouteMentions
 from notifier.keptn.events import KeptnEvent, event_from_mapping
 from notifier.message import Fact, Link, Message, Severity

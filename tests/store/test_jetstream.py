@@ -26,7 +26,8 @@ from nats.js.api import StreamConfig
 from notifier.app.logs import KeptnJsonFormatter
 from notifier.app.service import Service, storage_of
 from notifier.clock import Clock, SystemClock
-from notifier.config.load import ConfigError, load_config
+from notifier.config.load import load_config
+from notifier.config.source import ConfigError
 from notifier.redact import Redactor
 from notifier.store import Accepted, Dead, Incoming, Outgoing, Pending, Retention, Retry, Sent, Storage, StoreError
 from notifier.store.jetstream.layout import Layout
