@@ -17,11 +17,14 @@ import textwrap
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import nats
 import orjson
 import pytest
+from nats.js import JetStreamContext
 from nats.js.api import StreamConfig
+from nats.js.errors import APIError
 
 from notifier.app.logs import KeptnJsonFormatter
 from notifier.app.service import Service, storage_of
@@ -30,6 +33,7 @@ from notifier.config.load import load_config
 from notifier.config.source import ConfigError
 from notifier.redact import Redactor
 from notifier.store import Accepted, Dead, Incoming, Outgoing, Pending, Retention, Retry, Sent, Storage, StoreError
+from notifier.store.jetstream import startup
 from notifier.store.jetstream.layout import Layout
 from notifier.store.jetstream.sizes import DEFAULT_TOTAL, MIN_TOTAL, RULE, MiB, divide
 from notifier.store.jetstream.store import JetStreamStore, jetstream_storage
@@ -771,3 +775,64 @@ async def test_a_measuring_stream_left_by_a_process_that_died_is_deleted_at_the_
     await add_stream(nats_server.url, left)
     await replicas()
     assert f"{prefix}-room-0dead" not in await streams_of(nats_server.url, prefix)
+
+
+class LosingRaces:
+    """A real JetStream context whose add_stream for one stream first answers as the server does when it loses a
+    race of its own (the account's folder, removed in the background after its last stream went, is gone when the
+    next stream is made): the race is real (about 1 in 600 starts on a fresh server under load) but cannot be
+    made to happen on demand."""
+
+    def __init__(self, js: JetStreamContext, stream: str, losses: int, err_code: int = 10049) -> None:
+        self._js = js
+        self._stream = stream
+        self._losses = losses
+        self._err_code = err_code
+        self.tries = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._js, name)
+
+    async def add_stream(self, config: StreamConfig, **kwargs: Any) -> Any:
+        if config.name == self._stream:
+            self.tries += 1
+            if self.tries <= self._losses:
+                raise APIError(code=500, err_code=self._err_code, description="error creating store for stream")
+        return await self._js.add_stream(config, **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("losses", "err_code", "tries", "starts"),
+    [(2, 10049, 3, True), (99, 10049, startup.CREATE_TRIES, False), (1, 10058, 1, False)],
+    ids=["lost twice, then made", "lost every time", "another error is not tried again"],
+)
+async def test_a_stream_the_server_could_not_create_yet_is_tried_again(
+    nats_server: NatsServer, monkeypatch: pytest.MonkeyPatch, losses: int, err_code: int, tries: int, starts: bool
+) -> None:
+    monkeypatch.setattr(startup, "CREATE_RETRY_WAIT", 0.001)
+    prefix = next(PREFIXES)
+    layout = Layout(prefix, RETENTION, THREAD_MAX_AGE, DEFAULT_TOTAL)
+    nc = await nats.connect(nats_server.url, error_cb=errors_ignored)
+    js = LosingRaces(nc.jetstream(), f"KV_{layout.attempts}", losses, err_code)
+    try:
+        if starts:
+            await startup.ensure_streams(js, layout, create=True)
+        else:
+            with pytest.raises(StoreError) as error:
+                await startup.ensure_streams(js, layout, create=True)
+            assert f"cannot create NATS stream KV_{layout.attempts}: error creating store for stream" in str(
+                error.value
+            )
+            hint = "the NATS server's log says why" if err_code == 10049 else "no other stream takes its subjects"
+            assert hint in str(error.value)
+    finally:
+        await nc.close()
+    try:
+        assert js.tries == tries
+        made = await streams_of(nats_server.url, prefix)
+        if starts:
+            assert made == {config.name: config.max_bytes for config, _ in layout.streams()}
+        else:
+            assert f"KV_{layout.attempts}" not in made
+    finally:
+        await drop_streams(nats_server.url, prefix)

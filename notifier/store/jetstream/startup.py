@@ -9,6 +9,7 @@ and this one no longer uses is deleted, so that it holds back no storage.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import secrets
@@ -58,6 +59,13 @@ def _plain(value: object) -> object:
 
 # JetStream's error code for "insufficient storage resources available": a reservation beyond what is left.
 NO_ROOM = 10047
+# JetStream's error code for a stream it could not create. Its "error creating store for stream" covers a race of
+# the server's own: deleting an account's last stream (the probe below, on a JetStream that holds nothing else)
+# removes the account's folder in the background, and a stream made just then finds it gone ("could not create
+# storage directory", in the server's log only). It passes within moments, so such a create is tried again.
+CREATE_FAILED = 10049
+CREATE_TRIES = 5
+CREATE_RETRY_WAIT = 0.05
 
 
 async def ensure_streams(js: JetStreamContext, layout: Layout, *, create: bool) -> None:
@@ -129,7 +137,7 @@ async def _reserve(js: JetStreamContext, layout: Layout, found: list[tuple[Strea
                 raise await _no_room(js, layout, probe)
         try:
             if have is None:
-                await js.add_stream(want)
+                await _add_stream(js, want)
             else:
                 await js.update_stream(replace(have.config, max_bytes=want.max_bytes))
                 lost = have.state.bytes > want.max_bytes
@@ -137,9 +145,13 @@ async def _reserve(js: JetStreamContext, layout: Layout, found: list[tuple[Strea
         except APIError as exc:
             if exc.err_code == NO_ROOM:
                 raise await _no_room(js, layout, probe) from None
+            hint = (
+                f"the NATS server's log says why (tried {CREATE_TRIES} times; is its store_dir writable, with room?)"
+                if exc.err_code == CREATE_FAILED and have is None
+                else "check that no other stream takes its subjects"
+            )
             raise StoreError(
-                f"cannot {'create' if have is None else 'resize'} NATS stream {want.name}: {exc.description}; "
-                "check that no other stream takes its subjects"
+                f"cannot {'create' if have is None else 'resize'} NATS stream {want.name}: {exc.description}; {hint}"
             ) from None
 
 
@@ -188,6 +200,19 @@ async def _no_room(js: JetStreamContext, layout: Layout, probe: _Probe) -> Store
     )
 
 
+async def _add_stream(js: JetStreamContext, config: StreamConfig) -> None:
+    for attempt in range(1, CREATE_TRIES + 1):
+        try:
+            await js.add_stream(config)
+            return
+        except APIError as exc:
+            if exc.err_code != CREATE_FAILED or attempt == CREATE_TRIES:
+                raise
+            log.debug("NATS could not create stream %s yet (%s): trying again", config.name, exc.description)
+        # Real time, not the store's clock: how long the server's own clean-up takes.
+        await asyncio.sleep(CREATE_RETRY_WAIT * attempt)
+
+
 class _Probe:
     """Measures what JetStream can still reserve, by making (and at once deleting) a stream of a given size.
 
@@ -222,7 +247,7 @@ class _Probe:
 
     async def fits(self, size: int) -> bool:
         try:
-            await self._js.add_stream(replace(self._config, max_bytes=size))
+            await _add_stream(self._js, replace(self._config, max_bytes=size))
         except APIError as exc:
             if exc.err_code == NO_ROOM:
                 return False
