@@ -58,8 +58,11 @@ class NatsServer:
             f"max_file_store: {self._max_file_store}, max_memory_store: {MAX_MEMORY_STORE} }}\n"
         )
         config.write_text(jetstream if self._jetstream else "")
+        # The server tells a client some failures only as a fixed sentence ("error creating store for stream") and
+        # their cause only in its log: kept beside its store for a failed test's reader.
+        log = self.store_dir.with_name(f"{self.store_dir.name}.log")
         self._process = subprocess.Popen(
-            [self._binary, "-c", str(config), *("-a", "127.0.0.1", "-p", str(self.port))],
+            [self._binary, "-c", str(config), *("-a", "127.0.0.1", "-p", str(self.port), "-l", str(log))],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
