@@ -19,7 +19,6 @@ from notifier.suggest import closest
 
 # The names that are the notification's, not its event's.
 DESTINATION: Final = ("channel", "route")
-OPERATORS: Final = ("=~", "!~", "!=", "=")
 # The name is everything before the first operator; a label's name may hold spaces ("label:Problem URL").
 _MATCHER = re.compile(r"^\s*(?P<name>[^=!~]+?)\s*(?P<op>=~|!~|!=|=)\s*(?P<value>.*?)\s*$", re.DOTALL)
 # Values compared as routes compare them: in lower case.
