@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from notifier.silences.silence import state_of, timestamp
+from notifier.silences.silence import described, state_of
 from notifier.store.protocol import MutedCount, SilenceRecord, SilenceStore
 
 
@@ -31,15 +31,9 @@ class Listed:
         return channels
 
     def as_json(self) -> dict[str, Any]:
-        silence = self.silence
         return {
-            "id": silence.id,
-            "matchers": list(silence.matchers),
-            "startsAt": timestamp(silence.starts),
-            "endsAt": timestamp(silence.ends),
-            "createdBy": silence.created_by,
-            "comment": silence.comment,
-            "drop": silence.drop,
+            **described(self.silence),
+            "drop": self.silence.drop,
             "status": {"state": self.state},
             "muted": self.total,
             "mutedByChannel": self.by_channel(),

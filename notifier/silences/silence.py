@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from notifier.keptn.events import KeptnEvent
 from notifier.noise.decide import format_span
@@ -166,3 +167,15 @@ def parse_span(text: str) -> float:
 def timestamp(seconds: float) -> str:
     """RFC 3339 in UTC, to the second: how times are shown and answered."""
     return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def described(record: SilenceRecord) -> dict[str, Any]:
+    """A silence in Alertmanager's field names, as listings and summaries show it."""
+    return {
+        "id": record.id,
+        "matchers": list(record.matchers),
+        "startsAt": timestamp(record.starts),
+        "endsAt": timestamp(record.ends),
+        "createdBy": record.created_by,
+        "comment": record.comment,
+    }

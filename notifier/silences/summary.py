@@ -17,7 +17,7 @@ import orjson
 from notifier.keptn.context import template_context
 from notifier.keptn.events import KeptnEvent
 from notifier.message import Fact, Message, Severity
-from notifier.silences.silence import timestamp
+from notifier.silences.silence import described, timestamp
 from notifier.store.protocol import Incoming, MutedCount, Outgoing, SilenceRecord
 
 # The summary event's type and source (no Keptn event is of this type: it never meets a route).
@@ -53,14 +53,7 @@ def summary_event(silence: SilenceRecord, counts: Sequence[MutedCount], now: flo
         "type": SUMMARY_TYPE,
         "time": timestamp(now),
         "data": {
-            "silence": {
-                "id": silence.id,
-                "matchers": list(silence.matchers),
-                "startsAt": timestamp(silence.starts),
-                "endsAt": timestamp(silence.ends),
-                "createdBy": silence.created_by,
-                "comment": silence.comment,
-            },
+            "silence": described(silence),
             "muted": muted,
         },
     }
